@@ -1,0 +1,1 @@
+"""The HTTP layer: parse, authorise, call the engine, serialise. Nothing else."""

@@ -1,0 +1,69 @@
+"""The ASGI application: built from one `Settings` object by `create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from threadline import __version__
+from threadline.api.errors import install_error_handlers
+from threadline.api.limits import BodySizeLimit
+from threadline.api.routes import conversations, models, responses
+from threadline.api.sse import TurnTasks
+from threadline.engine.retention import RetentionSweeper
+from threadline.settings import Settings
+from threadline.wiring import build_services
+
+log = logging.getLogger("threadline")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(settings)
+        app.state.services = services
+        app.state.turn_tasks = tasks = TurnTasks()
+        if await services.store.has_api_keys():
+            log.info("API keys are required (Authorization: Bearer <key>)")
+        else:
+            log.warning(
+                "No API keys exist: the server is OPEN, every caller is tenant 'default'. "
+                "Create one with `threadline keys create NAME` to require keys."
+            )
+        if not settings.providers:
+            log.warning("No provider is configured: set OPENAI_API_KEY / OPENAI_BASE_URL.")
+        sweeping = asyncio.create_task(_sweep_forever(services.sweeper, settings.sweep_interval))
+        try:
+            yield
+        finally:
+            sweeping.cancel()
+            await tasks.drain(settings.shutdown_grace_seconds)
+            await services.aclose()
+
+    app = FastAPI(
+        title="Threadline",
+        version=__version__,
+        summary="OpenAI Responses and Conversations API, on storage you own.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.include_router(responses.router)
+    app.include_router(conversations.router)
+    app.include_router(models.router)
+    return app
+
+
+async def _sweep_forever(sweeper: RetentionSweeper, interval: float) -> None:
+    if not sweeper.enabled:
+        return
+    while True:
+        try:
+            await sweeper.sweep_once()
+        except Exception:
+            log.exception("retention sweep failed; retrying in %s s", interval)
+        await asyncio.sleep(interval)

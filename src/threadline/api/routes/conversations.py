@@ -1,0 +1,138 @@
+"""/v1/conversations: OpenAI's Conversations API, plus listing, closing, export and import."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request
+from starlette.responses import Response
+
+from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.json import json_response
+from threadline.errors import InvalidRequest
+from threadline.protocol.conversations import (
+    ChatMessage,
+    ConversationCreateParams,
+    ConversationExport,
+    ConversationsListQuery,
+    ConversationUpdateParams,
+    ItemsCreateParams,
+    ItemsListQuery,
+)
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+_METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
+
+
+@router.post("")
+async def create_conversation(
+    services: ServicesDep,
+    tenant: TenantDep,
+    params: Annotated[ConversationCreateParams | None, Body()] = None,
+) -> Response:
+    params = params or ConversationCreateParams()
+    return json_response(await services.conversations.create(tenant, params))
+
+
+@router.get("")
+async def list_conversations(
+    request: Request,
+    services: ServicesDep,
+    tenant: TenantDep,
+    query: Annotated[ConversationsListQuery, Query()],
+) -> Response:
+    """Threadline's addition: the tenant's conversations, most recently active first.
+    Filter by `metadata[key]=value` (repeatable), `status`, and time ranges (unix seconds)."""
+    metadata: dict[str, str] = {}
+    for key in query.model_extra or {}:
+        match = _METADATA_KEY.match(key)
+        if match is None:
+            raise InvalidRequest(
+                f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter"
+            )
+        metadata[match.group(1)] = request.query_params[key]
+    return json_response(await services.conversations.list(tenant, query, metadata))
+
+
+@router.post("/import")
+async def import_conversation(
+    services: ServicesDep,
+    tenant: TenantDep,
+    document: Annotated[ConversationExport | list[ChatMessage], Body()],
+) -> Response:
+    """Recreate a conversation from an export, or from a list of chat messages."""
+    if isinstance(document, list):
+        return json_response(await services.transfer.import_chat(tenant, document))
+    return json_response(await services.transfer.import_export(tenant, document))
+
+
+@router.get("/{conversation_id}")
+async def retrieve_conversation(
+    conversation_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.conversations.retrieve(tenant, conversation_id))
+
+
+@router.post("/{conversation_id}")
+async def update_conversation(
+    conversation_id: str, params: ConversationUpdateParams, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.conversations.update(tenant, conversation_id, params))
+
+
+@router.delete("/{conversation_id}")
+async def delete_conversation(
+    conversation_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.conversations.delete(tenant, conversation_id))
+
+
+@router.post("/{conversation_id}/close")
+async def close_conversation(
+    conversation_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.conversations.close(tenant, conversation_id))
+
+
+@router.get("/{conversation_id}/export")
+async def export_conversation(
+    conversation_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.transfer.export(tenant, conversation_id))
+
+
+@router.post("/{conversation_id}/items")
+async def create_items(
+    conversation_id: str,
+    params: ItemsCreateParams,
+    services: ServicesDep,
+    tenant: TenantDep,
+    include: Annotated[list[str] | None, Query(alias="include[]")] = None,
+) -> Response:
+    return json_response(await services.conversations.add_items(tenant, conversation_id, params))
+
+
+@router.get("/{conversation_id}/items")
+async def list_items(
+    conversation_id: str,
+    services: ServicesDep,
+    tenant: TenantDep,
+    query: Annotated[ItemsListQuery, Query()],
+) -> Response:
+    return json_response(await services.conversations.list_items(tenant, conversation_id, query))
+
+
+@router.get("/{conversation_id}/items/{item_id}")
+async def retrieve_item(
+    conversation_id: str, item_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.conversations.get_item(tenant, conversation_id, item_id))
+
+
+@router.delete("/{conversation_id}/items/{item_id}")
+async def delete_item(
+    conversation_id: str, item_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.conversations.delete_item(tenant, conversation_id, item_id))

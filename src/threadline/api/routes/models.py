@@ -1,0 +1,38 @@
+"""/v1/models, and the health endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.json import json_response
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models")
+async def list_models(services: ServicesDep, tenant: TenantDep) -> Response:
+    names = await services.providers.list_models()
+    return json_response(
+        {
+            "object": "list",
+            "data": [
+                {"id": n, "object": "model", "created": 0, "owned_by": "threadline"} for n in names
+            ],
+        }
+    )
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(services: ServicesDep) -> Response:
+    try:
+        await services.store.ping()
+    except Exception as exc:
+        return json_response({"status": "unavailable", "reason": type(exc).__name__}, 503)
+    return json_response({"status": "ok"})

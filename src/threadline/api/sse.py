@@ -1,0 +1,71 @@
+"""Server-sent events framing, decoupled from the client connection.
+
+The turn runs in its own task and the HTTP response only relays its events. When the client
+goes away the relay stops but the turn does not: it finishes, is saved, and can be retrieved
+with GET /v1/responses/{id} (and, in a conversation, is part of the next turn). Every running
+turn is tracked so that shutdown can wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+from starlette.responses import StreamingResponse
+
+from threadline.engine.events import Event
+
+
+class TurnTasks:
+    """The turns running in the background of streaming responses."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, events: AsyncIterator[Event], sink: asyncio.Queue[bytes | None]) -> None:
+        task = asyncio.create_task(_pump(events, sink))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Let running turns finish for up to `grace_seconds`, then cancel the rest (they
+        are then saved as failed)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+
+
+def frame(event: Event) -> bytes:
+    kind: str = event["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+async def _pump(events: AsyncIterator[Event], sink: asyncio.Queue[bytes | None]) -> None:
+    try:
+        async for event in events:
+            sink.put_nowait(frame(event))
+    finally:
+        sink.put_nowait(None)
+
+
+def event_stream(tasks: TurnTasks, events: AsyncIterator[Event]) -> StreamingResponse:
+    sink: asyncio.Queue[bytes | None] = asyncio.Queue()
+    tasks.start(events, sink)
+
+    async def relay() -> AsyncIterator[bytes]:
+        while (chunk := await sink.get()) is not None:
+            yield chunk
+
+    return StreamingResponse(
+        relay(),
+        media_type="text/event-stream; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,50 @@
+"""What every command shares: loading settings, running async code, printing errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from threadline.settings import Settings, load_settings
+from threadline.storage.base import Store
+from threadline.storage.factory import open_store
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (TOML or YAML); default $THREADLINE_CONFIG."),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database: a SQLite file path or a URL (default: the user data dir)."
+    ),
+]
+
+
+def settings_from(config: Path | None, db: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, database_url=db, **overrides)
+    except (OSError, ValueError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def run_with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
+    async def main() -> T:
+        store = open_store(settings.database_url)
+        try:
+            await store.migrate()
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())

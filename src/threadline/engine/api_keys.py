@@ -1,0 +1,96 @@
+"""API keys: minted here, stored as SHA-256 hashes, resolved to a tenant per request.
+
+Keys are 256-bit random secrets, so a fast hash is the right tool: there is nothing to
+brute-force, and the lookup by hash compares no secret byte-by-byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from threadline import ids
+from threadline.engine.clock import Clock, system_clock
+from threadline.errors import AuthenticationFailed, Conflict
+from threadline.storage.base import ApiKeyRecord, Store
+
+KEY_PREFIX = "tl-"
+OPEN_TENANT = "default"
+"""The tenant of every request when no key exists (the server runs open)."""
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class NewKey:
+    record: ApiKeyRecord
+    secret: str
+
+
+async def create_key(
+    store: Store, name: str, tenant: str | None = None, clock: Clock = system_clock
+) -> NewKey:
+    if any(key.name == name for key in await store.list_api_keys()):
+        raise Conflict(f"An API key named '{name}' already exists.", param="name")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    record = ApiKeyRecord(
+        id=ids.new_id("key"),
+        tenant=tenant or name,
+        name=name,
+        key_hash=hash_key(secret),
+        created_at=clock(),
+    )
+    await store.create_api_key(record)
+    return NewKey(record, secret)
+
+
+class Authenticator:
+    """Resolves a bearer token to a tenant, caching answers briefly so that the common case
+    costs no database round trip; a revoked key stops working within `cache_seconds`."""
+
+    def __init__(self, store: Store, cache_seconds: float = 5.0) -> None:
+        self._store = store
+        self._cache_seconds = cache_seconds
+        self._tenants: dict[str, tuple[str, float]] = {}
+        self._keys_exist: tuple[bool, float] | None = None
+
+    async def tenant_for(self, authorization: str | None) -> str:
+        if not await self._keys_required():
+            return OPEN_TENANT
+        token = _bearer_token(authorization)
+        if token is None:
+            raise AuthenticationFailed(
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        digest = hash_key(token)
+        now = time.monotonic()
+        cached = self._tenants.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        record = await self._store.find_api_key(digest)
+        if record is None or not hmac.compare_digest(record.key_hash, digest):
+            raise AuthenticationFailed("Incorrect API key provided.")
+        if len(self._tenants) > 10_000:
+            self._tenants.clear()
+        self._tenants[digest] = (record.tenant, now + self._cache_seconds)
+        return record.tenant
+
+    async def _keys_required(self) -> bool:
+        now = time.monotonic()
+        if self._keys_exist is None or self._keys_exist[1] <= now:
+            self._keys_exist = (await self._store.has_api_keys(), now + self._cache_seconds)
+        return self._keys_exist[0]
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None

@@ -1,0 +1,222 @@
+"""Build output items from a provider's neutral events, emitting OpenAI's stream events.
+
+Items are opened and closed in output order, as OpenAI streams them: a reasoning item, then
+a message, then function calls (one at a time, in call order). Anything still open when the
+provider stops is closed with the status the turn ended with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from threadline import ids
+from threadline.engine.events import Event, EventSequencer
+from threadline.providers.base import ReasoningDelta, TextDelta, ToolCallDelta
+from threadline.storage.base import Item
+
+
+class _OpenItem:
+    __slots__ = ("index", "item", "parts")
+
+    def __init__(self, index: int, item: Item) -> None:
+        self.index = index
+        self.item = item
+        self.parts: list[str] = []
+
+
+class OutputAssembler:
+    def __init__(self, events: EventSequencer) -> None:
+        self._events = events
+        self.output: list[Item] = []
+        self._open: _OpenItem | None = None
+        self._calls: dict[int, _OpenItem] = {}
+
+    # -- feeding -------------------------------------------------------------------------------
+    def on_reasoning(self, delta: ReasoningDelta) -> list[Event]:
+        out: list[Event] = []
+        current = self._open
+        if current is None or current.item["type"] != "reasoning":
+            out += self._close_open("completed")
+            current = self._start(
+                {
+                    "id": ids.new_id(ids.REASONING),
+                    "type": "reasoning",
+                    "summary": [],
+                    "status": "in_progress",
+                },
+                out,
+            )
+            current.item["content"] = []
+            part = {"type": "reasoning_text", "text": ""}
+            out.append(self._part_event("response.content_part.added", current, part))
+        current.parts.append(delta.text)
+        out.append(
+            self._events.event(
+                "response.reasoning_text.delta",
+                item_id=current.item["id"],
+                output_index=current.index,
+                content_index=0,
+                delta=delta.text,
+            )
+        )
+        return out
+
+    def on_text(self, delta: TextDelta) -> list[Event]:
+        out: list[Event] = []
+        current = self._open
+        if current is None or current.item["type"] != "message":
+            out += self._close_open("completed")
+            current = self._start(
+                {
+                    "id": ids.new_id(ids.MESSAGE),
+                    "type": "message",
+                    "status": "in_progress",
+                    "role": "assistant",
+                    "content": [],
+                },
+                out,
+            )
+            out.append(self._part_event("response.content_part.added", current, _output_text("")))
+        current.parts.append(delta.text)
+        out.append(
+            self._events.event(
+                "response.output_text.delta",
+                item_id=current.item["id"],
+                output_index=current.index,
+                content_index=0,
+                delta=delta.text,
+                logprobs=[],
+            )
+        )
+        return out
+
+    def on_tool_call(self, delta: ToolCallDelta) -> list[Event]:
+        out: list[Event] = []
+        call = self._calls.get(delta.index)
+        if call is None:
+            out += self._close_open("completed")
+            call = self._start(
+                {
+                    "id": ids.new_id(ids.FUNCTION_CALL),
+                    "type": "function_call",
+                    "status": "in_progress",
+                    "arguments": "",
+                    "call_id": delta.call_id or ids.new_id(ids.CALL),
+                    "name": delta.name or "",
+                },
+                out,
+            )
+            self._calls[delta.index] = call
+        if delta.name and not call.item["name"]:
+            call.item["name"] = delta.name
+        if delta.arguments:
+            call.parts.append(delta.arguments)
+            # A call that another call interrupted still gathers its arguments; they reach
+            # the client in its `function_call_arguments.done` event.
+            if call is self._open:
+                out.append(
+                    self._events.event(
+                        "response.function_call_arguments.delta",
+                        item_id=call.item["id"],
+                        output_index=call.index,
+                        delta=delta.arguments,
+                    )
+                )
+        return out
+
+    def finish(self, item_status: str) -> list[Event]:
+        """Close every open item (and any call that was interleaved) with `item_status`."""
+        out = self._close_open(item_status)
+        for call in self._calls.values():
+            if call.item["status"] == "in_progress":
+                self._open = call
+                out += self._close_open(item_status)
+        return out
+
+    # -- internals -----------------------------------------------------------------------------
+    def _start(self, item: Item, out: list[Event]) -> _OpenItem:
+        opened = _OpenItem(len(self.output), item)
+        self.output.append(item)
+        self._open = opened
+        out.append(
+            self._events.event(
+                "response.output_item.added", output_index=opened.index, item=_snapshot(item)
+            )
+        )
+        return opened
+
+    def _close_open(self, status: str) -> list[Event]:
+        current = self._open
+        if current is None:
+            return []
+        self._open = None
+        item = current.item
+        text = "".join(current.parts)
+        out: list[Event] = []
+        kind = item["type"]
+        if kind == "message":
+            part = _output_text(text)
+            out.append(
+                self._events.event(
+                    "response.output_text.done",
+                    item_id=item["id"],
+                    output_index=current.index,
+                    content_index=0,
+                    text=text,
+                    logprobs=[],
+                )
+            )
+            out.append(self._part_event("response.content_part.done", current, part))
+            item["content"] = [part]
+        elif kind == "reasoning":
+            part = {"type": "reasoning_text", "text": text}
+            out.append(
+                self._events.event(
+                    "response.reasoning_text.done",
+                    item_id=item["id"],
+                    output_index=current.index,
+                    content_index=0,
+                    text=text,
+                )
+            )
+            out.append(self._part_event("response.content_part.done", current, part))
+            item["content"] = [part]
+        elif kind == "function_call":
+            item["arguments"] = text
+            out.append(
+                self._events.event(
+                    "response.function_call_arguments.done",
+                    item_id=item["id"],
+                    output_index=current.index,
+                    name=item["name"],
+                    arguments=text,
+                )
+            )
+        item["status"] = status
+        out.append(
+            self._events.event(
+                "response.output_item.done", output_index=current.index, item=_snapshot(item)
+            )
+        )
+        return out
+
+    def _part_event(self, type_: str, current: _OpenItem, part: dict[str, Any]) -> Event:
+        return self._events.event(
+            type_,
+            item_id=current.item["id"],
+            output_index=current.index,
+            content_index=0,
+            part=dict(part),
+        )
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _snapshot(item: Item) -> Item:
+    """Events carry a copy: the item keeps changing after an event is emitted."""
+    copy = dict(item)
+    if "content" in copy:
+        copy["content"] = [dict(part) for part in copy["content"]]
+    return copy

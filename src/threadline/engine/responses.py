@@ -1,0 +1,205 @@
+"""The Responses use cases: create (streamed or not), retrieve, delete, list input items."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from threadline import ids
+from threadline.engine.clock import Clock, system_clock
+from threadline.engine.context import check_tool_calls_answered
+from threadline.engine.conversations import ConversationPolicy
+from threadline.engine.events import Event
+from threadline.engine.input_items import normalize_input
+from threadline.engine.pages import item_page
+from threadline.engine.response_object import response_object
+from threadline.engine.turn import PreparedTurn, TurnRunner
+from threadline.engine.validation import refuse_unsupported
+from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
+from threadline.protocol.responses import ListQuery, ResponseCreateParams
+from threadline.protocol.tools import AllowedToolsChoice, FunctionTool, FunctionToolChoice
+from threadline.providers.base import ProviderRequest
+from threadline.providers.registry import ProviderRegistry
+from threadline.storage.base import Item, ResponseRecord, Store
+
+_ECHOED = (
+    "instructions",
+    "max_output_tokens",
+    "max_tool_calls",
+    "metadata",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "top_logprobs",
+    "truncation",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "store",
+)
+
+
+@dataclass(slots=True)
+class CreatedResponse:
+    response: dict[str, Any]
+    failure: ThreadlineError | None
+
+
+class ResponseService:
+    def __init__(
+        self,
+        store: Store,
+        providers: ProviderRegistry,
+        conversations: ConversationPolicy,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._conversations = conversations
+        self._clock = clock
+        self._runner = TurnRunner(store, clock)
+
+    async def prepare(self, tenant: str, params: ResponseCreateParams) -> PreparedTurn:
+        """Validate, resolve the model and load the context. Every 4xx a create can give is
+        raised here, before any event is streamed."""
+        refuse_unsupported(params)
+        provider, upstream_model = self._providers.resolve(params.model)
+        history, conversation_id = await self._history(tenant, params)
+        input_items = await normalize_input(self._store, tenant, params.input)
+        context = history + input_items
+        check_tool_calls_answered(context)
+        tools = [
+            t.model_dump(exclude_none=True)
+            for t in params.tools or ()
+            if isinstance(t, FunctionTool)
+        ]
+        settings = self._echoed_settings(params, tools)
+        record = ResponseRecord(
+            id=ids.new_id(ids.RESPONSE),
+            tenant=tenant,
+            created_at=self._clock(),
+            status="in_progress",
+            model=params.model,
+            settings=settings,
+            previous_response_id=params.previous_response_id,
+            conversation_id=conversation_id,
+        )
+        request = ProviderRequest(
+            model=upstream_model,
+            items=context,
+            instructions=params.instructions,
+            tools=_offered_tools(tools, params.tool_choice),
+            tool_choice=_chat_tool_choice(params.tool_choice),
+            parallel_tool_calls=params.parallel_tool_calls if tools else None,
+            text_format=settings["text"]["format"] if params.text is not None else None,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_output_tokens=params.max_output_tokens,
+            reasoning_effort=params.reasoning.effort if params.reasoning else None,
+            user=params.user,
+            safety_identifier=params.safety_identifier,
+            prompt_cache_key=params.prompt_cache_key,
+        )
+        return PreparedTurn(record, input_items, provider, request, store=params.store is not False)
+
+    def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
+        return self._runner.run(turn)
+
+    async def complete(self, turn: PreparedTurn) -> CreatedResponse:
+        """Run the turn without streaming; the terminal event carries the final response."""
+        last: Event | None = None
+        async for event in self._runner.run(turn):
+            last = event
+        if last is None:  # the runner always ends with a terminal event
+            raise RuntimeError("turn ended without a terminal event")
+        return CreatedResponse(last["response"], turn.failure)
+
+    async def retrieve(self, tenant: str, response_id: str) -> dict[str, Any]:
+        stored = await self._store.get_response(tenant, response_id)
+        if stored is None:
+            raise _response_not_found(response_id)
+        return response_object(stored.record, stored.output)
+
+    async def delete(self, tenant: str, response_id: str) -> dict[str, Any]:
+        if not await self._store.delete_response(tenant, response_id):
+            raise _response_not_found(response_id)
+        return {"id": response_id, "object": "response.deleted", "deleted": True}
+
+    async def list_input_items(
+        self, tenant: str, response_id: str, query: ListQuery
+    ) -> dict[str, Any]:
+        page = await self._store.list_input_items(
+            tenant, response_id, after=query.after, limit=query.limit, order=query.order
+        )
+        if page is None:
+            raise _response_not_found(response_id)
+        return item_page(page)
+
+    async def _history(
+        self, tenant: str, params: ResponseCreateParams
+    ) -> tuple[list[Item], str | None]:
+        if params.previous_response_id is not None:
+            chain = await self._store.load_chain(tenant, params.previous_response_id)
+            if chain is None:
+                raise PreviousResponseNotFound(params.previous_response_id)
+            return chain, None
+        if params.conversation is not None:
+            conversation_id = (
+                params.conversation
+                if isinstance(params.conversation, str)
+                else params.conversation.id
+            )
+            items = await self._conversations.context_for_turn(tenant, conversation_id)
+            return items, conversation_id
+        return [], None
+
+    @staticmethod
+    def _echoed_settings(
+        params: ResponseCreateParams, tools: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = {name: getattr(params, name) for name in _ECHOED}
+        settings["tools"] = [
+            {"parameters": None, "strict": None, "description": None, **tool} for tool in tools
+        ]
+        choice = params.tool_choice
+        settings["tool_choice"] = (
+            choice
+            if choice is None or isinstance(choice, str)
+            else choice.model_dump(exclude_none=True)
+        )
+        text = params.text.model_dump(exclude_none=True, by_alias=True) if params.text else {}
+        settings["text"] = {
+            "format": text.get("format", {"type": "text"}),
+            "verbosity": text.get("verbosity", "medium"),
+        }
+        if params.reasoning is not None:
+            settings["reasoning"] = {"effort": params.reasoning.effort, "summary": None}
+        if params.service_tier is not None:
+            settings["service_tier"] = (
+                "default" if params.service_tier == "auto" else params.service_tier
+            )
+        return settings
+
+
+def _offered_tools(tools: list[dict[str, Any]], choice: object) -> list[dict[str, Any]]:
+    """`allowed_tools` narrows the tools the model may call this turn."""
+    if isinstance(choice, AllowedToolsChoice):
+        allowed = {t.get("name") for t in choice.tools if t.get("type") == "function"}
+        return [tool for tool in tools if tool["name"] in allowed]
+    return tools
+
+
+def _chat_tool_choice(choice: object) -> str | dict[str, Any] | None:
+    if isinstance(choice, FunctionToolChoice):
+        return {"type": "function", "name": choice.name}
+    if isinstance(choice, AllowedToolsChoice):
+        return choice.mode
+    if isinstance(choice, str):
+        return choice
+    return None
+
+
+def _response_not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id}' not found.", param="response_id")

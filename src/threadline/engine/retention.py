@@ -1,0 +1,58 @@
+"""The sweeper: records idle expiry and deletes responses past the retention period.
+
+What is deleted: responses created longer ago than `response_retention` (with the input and
+output items they own), except items that are part of a conversation, which live as long as
+their conversation. Conversations are never deleted by the sweeper; idle ones become
+`expired` (and stay readable and exportable).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from threadline.engine.clock import Clock, system_clock
+from threadline.storage.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SweepReport:
+    expired_conversations: int
+    deleted_responses: int
+
+
+class RetentionSweeper:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        response_retention: float | None,
+        idle_ttl: float | None,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._store = store
+        self._retention = response_retention
+        self._idle_ttl = idle_ttl
+        self._clock = clock
+
+    @property
+    def enabled(self) -> bool:
+        return self._retention is not None or self._idle_ttl is not None
+
+    async def sweep_once(self) -> SweepReport:
+        now = self._clock()
+        expired = (
+            await self._store.expire_idle_conversations(now - self._idle_ttl, now)
+            if self._idle_ttl is not None
+            else 0
+        )
+        deleted = (
+            await self._store.delete_responses_created_before(now - self._retention)
+            if self._retention is not None
+            else 0
+        )
+        if expired or deleted:
+            log.info("sweep: %d conversations expired, %d responses deleted", expired, deleted)
+        return SweepReport(expired, deleted)

@@ -1,0 +1,148 @@
+"""Run one prepared turn: stream the provider, assemble output, save, and say how it ended.
+
+The turn is saved once, atomically, just before its terminal event, so a client that sees
+`response.completed` can rely on the response being durable. A turn that is interrupted
+(server shutdown, task cancelled) is still saved, as `failed`, in a `finally` that the
+cancellation cannot skip. Only completed and incomplete turns are appended to a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from threadline.engine.assembler import OutputAssembler
+from threadline.engine.clock import Clock
+from threadline.engine.events import Event, EventSequencer
+from threadline.engine.response_object import response_object, usage_object
+from threadline.errors import ThreadlineError
+from threadline.providers.base import (
+    Finish,
+    ModelProvider,
+    ProviderRequest,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
+from threadline.storage.base import Item, ResponseRecord, Store, TurnRecord
+
+log = logging.getLogger(__name__)
+
+_INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+@dataclass(slots=True)
+class PreparedTurn:
+    """A turn whose request was validated and whose context was loaded: it can only fail
+    upstream from here on."""
+
+    record: ResponseRecord
+    input_items: list[Item]
+    provider: ModelProvider
+    request: ProviderRequest
+    store: bool
+    failure: ThreadlineError | None = None
+    """Set when the provider failed; the turn then ends `response.failed`."""
+
+
+class TurnRunner:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def run(self, turn: PreparedTurn) -> AsyncIterator[Event]:
+        """OpenAI's stream events for the turn, ending with exactly one terminal event."""
+        record = turn.record
+        seq = EventSequencer()
+        assembler = OutputAssembler(seq)
+        yield seq.event("response.created", response=response_object(record, []))
+        yield seq.event("response.in_progress", response=response_object(record, []))
+
+        finish: Finish | None = None
+        failure: ThreadlineError | None = None
+        saved = False
+        try:
+            try:
+                async for event in turn.provider.stream(turn.request):
+                    if isinstance(event, TextDelta):
+                        for out in assembler.on_text(event):
+                            yield out
+                    elif isinstance(event, ToolCallDelta):
+                        for out in assembler.on_tool_call(event):
+                            yield out
+                    elif isinstance(event, ReasoningDelta):
+                        for out in assembler.on_reasoning(event):
+                            yield out
+                    elif isinstance(event, UsageReport):
+                        record.usage = usage_object(
+                            event.input_tokens,
+                            event.output_tokens,
+                            event.cached_tokens,
+                            event.reasoning_tokens,
+                        )
+                    else:
+                        finish = event
+            except ThreadlineError as exc:
+                failure = turn.failure = exc
+                log.warning("response %s failed upstream: %s", record.id, exc.message)
+
+            terminal = self._conclude(record, finish, failure)
+            item_status = "completed" if record.status == "completed" else "incomplete"
+            for out in assembler.finish(item_status):
+                yield out
+            try:
+                await self._save(turn, assembler.output)
+            except Exception:
+                log.exception("response %s could not be saved", record.id)
+                terminal = "response.failed"
+                record.status, record.completed_at = "failed", None
+                turn.failure = ThreadlineError("The response could not be saved: storage failed.")
+                record.error = {"code": "server_error", "message": turn.failure.message}
+            saved = True
+            yield seq.event(terminal, response=response_object(record, assembler.output))
+        finally:
+            if not saved:
+                # Interrupted: keep what the model said so far, marked failed.
+                record.status = "failed"
+                record.error = {
+                    "code": "server_error",
+                    "message": "The response was interrupted before it finished "
+                    "(the server stopped or the request was cancelled).",
+                }
+                assembler.finish("incomplete")
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._save(turn, assembler.output))
+
+    def _conclude(
+        self, record: ResponseRecord, finish: Finish | None, failure: ThreadlineError | None
+    ) -> str:
+        if failure is not None:
+            record.status = "failed"
+            record.error = {"code": failure.code or "server_error", "message": failure.message}
+            return "response.failed"
+        reason = finish.reason if finish is not None else "stop"
+        if reason in _INCOMPLETE_REASONS:
+            record.status = "incomplete"
+            record.incomplete_details = {"reason": _INCOMPLETE_REASONS[reason]}
+            return "response.incomplete"
+        record.status = "completed"
+        record.completed_at = self._clock()
+        return "response.completed"
+
+    async def _save(self, turn: PreparedTurn, output: list[Item]) -> None:
+        if not turn.store:
+            return
+        record = turn.record
+        await self._store.save_turn(
+            TurnRecord(
+                response=record,
+                input_items=turn.input_items,
+                output_items=output,
+                append_to_conversation=record.conversation_id is not None
+                and record.status in ("completed", "incomplete"),
+            )
+        )

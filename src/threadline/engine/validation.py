@@ -1,0 +1,99 @@
+"""Refuse, by name, what OpenAI accepts but Threadline does not run yet (never a silent drop)."""
+
+from __future__ import annotations
+
+from threadline.errors import InvalidRequest, UnsupportedParameter
+from threadline.protocol.responses import ResponseCreateParams
+from threadline.protocol.tools import FunctionTool, FunctionToolChoice, HostedToolChoice
+
+_NOT_YET = (
+    "prompt",
+    "context_management",
+    "moderation",
+    "background_options",
+    "access_programs",
+    "image",
+)
+
+
+def refuse_unsupported(params: ResponseCreateParams) -> None:
+    if params.background:
+        raise UnsupportedParameter(
+            "Background responses are not supported yet: send 'background': false.",
+            param="background",
+        )
+    for name in _NOT_YET:
+        if getattr(params, name) is not None:
+            raise UnsupportedParameter(f"The parameter '{name}' is not supported yet.", param=name)
+    for index, tool in enumerate(params.tools or ()):
+        if tool.type != "function":
+            raise UnsupportedParameter(
+                f"Tool type '{tool.type}' is not supported yet; supported tool types: 'function'.",
+                param=f"tools[{index}].type",
+            )
+    choice = params.tool_choice
+    if isinstance(choice, HostedToolChoice):
+        raise UnsupportedParameter(
+            f"tool_choice type '{choice.type}' is not supported yet.", param="tool_choice.type"
+        )
+    if isinstance(choice, FunctionToolChoice) and choice.name not in {
+        t.name for t in params.tools or () if isinstance(t, FunctionTool)
+    }:
+        raise InvalidRequest(
+            f"Tool choice '{choice.name}' not found in 'tools' parameter.", param="tool_choice"
+        )
+    if params.top_logprobs:
+        raise UnsupportedParameter("'top_logprobs' is not supported yet.", param="top_logprobs")
+    if params.include and "message.output_text.logprobs" in params.include:
+        raise UnsupportedParameter(
+            "'message.output_text.logprobs' is not supported yet.", param="include"
+        )
+    if params.reasoning is not None and (
+        params.reasoning.summary or params.reasoning.generate_summary
+    ):
+        raise UnsupportedParameter(
+            "Reasoning summaries are not supported yet; Threadline returns the model's reasoning "
+            "text when the provider streams it.",
+            param="reasoning.summary",
+        )
+    if params.truncation == "auto":
+        raise UnsupportedParameter(
+            "truncation 'auto' is not supported yet; use 'disabled'.", param="truncation"
+        )
+    if params.conversation is not None and params.previous_response_id is not None:
+        raise InvalidRequest(
+            "'previous_response_id' cannot be used in conjunction with 'conversation'.",
+            param="previous_response_id",
+        )
+    if params.conversation is not None and params.store is False:
+        raise UnsupportedParameter(
+            "'store': false cannot be combined with 'conversation': a conversation keeps every "
+            "turn it runs. Omit 'conversation' (and send the history in 'input') to keep nothing.",
+            param="store",
+        )
+    if params.metadata is not None:
+        check_metadata(params.metadata)
+
+
+def check_metadata(metadata: dict[str, str], param: str = "metadata") -> None:
+    if len(metadata) > 16:
+        raise InvalidRequest(
+            f"Invalid '{param}': too many properties. Expected an object with at most 16 "
+            f"properties, but got an object with {len(metadata)} properties instead.",
+            param=param,
+            code="object_above_max_properties",
+        )
+    for key, value in metadata.items():
+        if len(key) > 64:
+            raise InvalidRequest(
+                f"Invalid '{param}': key '{key[:20]}…' is longer than 64 characters.",
+                param=f"{param}.{key[:64]}",
+                code="string_above_max_length",
+            )
+        if len(value) > 512:
+            raise InvalidRequest(
+                f"Invalid '{param}.{key}': string too long. Expected a string with maximum "
+                f"length 512, but got a string with length {len(value)} instead.",
+                param=f"{param}.{key}",
+                code="string_above_max_length",
+            )

@@ -1,0 +1,114 @@
+"""Every error Threadline reports, and the OpenAI error envelope it is rendered as.
+
+    ThreadlineError                     status  type
+    ├── InvalidRequest                  400     invalid_request_error
+    │   ├── UnsupportedParameter        400     (code unsupported_parameter)
+    │   └── PreviousResponseNotFound    400     (code previous_response_not_found)
+    ├── AuthenticationFailed            401     invalid_request_error (code invalid_api_key)
+    ├── NotFound                        404     invalid_request_error
+    │   └── ModelNotFound               404     invalid_request_error (code model_not_found)
+    ├── Conflict                        409     invalid_request_error
+    ├── PayloadTooLarge                 413     invalid_request_error
+    └── UpstreamError                   502     upstream_error (or the upstream's own 4xx)
+        └── UpstreamTimeout             504     upstream_error (code upstream_timeout)
+
+The engine raises these; only the HTTP layer turns them into responses. Nothing else is mapped
+to a 4xx: an unexpected exception is a bug and is reported as a 500 `server_error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ThreadlineError(Exception):
+    status_code: int = 500
+    error_type: str = "server_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+    def to_error_object(self) -> dict[str, Any]:
+        """The `error` object of OpenAI's envelope, also used inside a failed `Response`."""
+        return {
+            "message": self.message,
+            "type": self.error_type,
+            "param": self.param,
+            "code": self.code,
+        }
+
+
+class InvalidRequest(ThreadlineError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class UnsupportedParameter(InvalidRequest):
+    default_code = "unsupported_parameter"
+
+
+class PreviousResponseNotFound(InvalidRequest):
+    default_code = "previous_response_not_found"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Previous response with id '{response_id}' not found.", param="previous_response_id"
+        )
+
+
+class AuthenticationFailed(ThreadlineError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class NotFound(ThreadlineError):
+    status_code = 404
+    error_type = "invalid_request_error"
+
+
+class ModelNotFound(NotFound):
+    default_code = "model_not_found"
+
+
+class Conflict(ThreadlineError):
+    status_code = 409
+    error_type = "invalid_request_error"
+
+
+class PayloadTooLarge(ThreadlineError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "payload_too_large"
+
+
+class UpstreamError(ThreadlineError):
+    """The model provider failed. `status_code` is 502, or the provider's own 4xx."""
+
+    status_code = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        error_type: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, param=param)
+        if status_code is not None:
+            self.status_code = status_code
+        if error_type is not None:
+            self.error_type = error_type
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+    default_code = "upstream_timeout"

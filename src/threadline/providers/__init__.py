@@ -1,0 +1,1 @@
+"""Model providers: adapters from Threadline's neutral turn request to an upstream API."""

@@ -1,0 +1,87 @@
+"""The provider port: a neutral request in, a stream of neutral events out.
+
+A provider adapter owns everything about its upstream's wire format (message translation,
+parameter names, streaming framing, error bodies). The engine only sees these types. Adapters
+raise `threadline.errors.UpstreamError` (or `UpstreamTimeout`) for every upstream failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Item = dict[str, Any]
+
+
+@dataclass(slots=True)
+class ProviderRequest:
+    model: str
+    """The model name as the upstream knows it (provider prefix already removed)."""
+    items: list[Item]
+    """The whole context as OpenAI items, oldest first (history, then this turn's input)."""
+    instructions: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """Function tools in the Responses shape: {type, name, description, parameters, strict}."""
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    text_format: dict[str, Any] | None = None
+    """The Responses `text.format` object, or None for plain text."""
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    reasoning_effort: str | None = None
+    user: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call. The first piece of a call carries `call_id` and `name`."""
+
+    index: int
+    arguments: str = ""
+    call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class UsageReport:
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(slots=True, frozen=True)
+class Finish:
+    reason: FinishReason
+
+
+ProviderEvent = TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish
+
+
+class ModelProvider(Protocol):
+    name: str
+
+    def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        """Run the model. Yields events as they arrive; ends after `Finish` (and usage)."""
+        ...
+
+    async def list_models(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,132 @@
+"""Translate OpenAI Responses items into Chat Completions messages.
+
+Chat Completions has no items, only messages: an assistant's text and the function calls it
+made in the same turn become one assistant message with `tool_calls`; a function call's
+output becomes a `tool` message. `developer` becomes `system`, which every compatible server
+understands (OpenAI treats them alike for chat models). Reasoning items have no Chat
+Completions form and are left out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from threadline.providers.base import Item
+
+Message = dict[str, Any]
+
+_TEXT_MEDIA_PREFIXES = ("text/", "application/json", "application/xml", "application/x-yaml")
+
+
+def to_chat_messages(instructions: str | None, items: list[Item]) -> list[Message]:
+    messages: list[Message] = []
+    if instructions:
+        messages.append({"role": "system", "content": instructions})
+    for item in items:
+        kind = item.get("type", "message")
+        if kind == "message":
+            _add_message(messages, item)
+        elif kind == "function_call":
+            _add_tool_call(messages, item)
+        elif kind == "function_call_output":
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": item["call_id"],
+                    "content": _tool_output_text(item["output"]),
+                }
+            )
+    return messages
+
+
+def _add_message(messages: list[Message], item: Item) -> None:
+    role = item["role"]
+    content = item["content"]
+    if role == "assistant":
+        text = content if isinstance(content, str) else _assistant_text(content)
+        messages.append({"role": "assistant", "content": text})
+        return
+    chat_role = "system" if role == "developer" else role
+    parts = [_content_part(part) for part in content] if isinstance(content, list) else None
+    if parts is None:
+        messages.append({"role": chat_role, "content": content})
+    elif all(part["type"] == "text" for part in parts):
+        # Plain strings reach every compatible server; some reject content arrays.
+        messages.append({"role": chat_role, "content": "".join(p["text"] for p in parts)})
+    else:
+        messages.append({"role": chat_role, "content": parts})
+
+
+def _add_tool_call(messages: list[Message], item: Item) -> None:
+    call = {
+        "id": item["call_id"],
+        "type": "function",
+        "function": {"name": item["name"], "arguments": item["arguments"]},
+    }
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant":
+        last.setdefault("tool_calls", []).append(call)
+        if last.get("content") == "":
+            last["content"] = None
+    else:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+
+
+def _assistant_text(parts: list[dict[str, Any]]) -> str:
+    return "".join(
+        part.get("text", "")
+        if part["type"] in ("output_text", "input_text")
+        else part.get("refusal", "")
+        for part in parts
+    )
+
+
+def _content_part(part: dict[str, Any]) -> dict[str, Any]:
+    kind = part["type"]
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": part["text"]}
+    if kind == "refusal":
+        return {"type": "text", "text": part["refusal"]}
+    if kind == "input_image":
+        image: dict[str, Any] = {"url": part["image_url"]}
+        if part.get("detail") in ("low", "high", "auto"):
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
+    if kind == "input_file":
+        return _file_part(part)
+    raise ValueError(f"content part type {kind!r} has no Chat Completions form")
+
+
+def _file_part(part: dict[str, Any]) -> dict[str, Any]:
+    """Text-like files are inlined as text, so that any model can read them; other files
+    (PDF) go as Chat Completions `file` parts, which OpenAI's models read natively."""
+    data_url: str = part["file_data"]
+    filename = part.get("filename") or "file"
+    media_type, _, payload = _split_data_url(data_url)
+    if media_type.startswith(_TEXT_MEDIA_PREFIXES) or filename.endswith(
+        (".txt", ".md", ".csv", ".json")
+    ):
+        try:
+            text = base64.b64decode(payload, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            text = None
+        if text is not None:
+            return {"type": "text", "text": f'<file name="{filename}">\n{text}\n</file>'}
+    return {"type": "file", "file": {"filename": filename, "file_data": data_url}}
+
+
+def _split_data_url(value: str) -> tuple[str, str, str]:
+    """(media type, encoding, payload) of a data URL; a bare base64 string has no type."""
+    if value.startswith("data:") and "," in value:
+        header, payload = value[5:].split(",", 1)
+        media_type, _, encoding = header.partition(";")
+        return media_type.lower(), encoding, payload
+    return "", "base64", value
+
+
+def _tool_output_text(output: str | list[dict[str, Any]]) -> str:
+    if isinstance(output, str):
+        return output
+    return "".join(part.get("text", "") for part in output if part["type"] == "input_text")

@@ -1,0 +1,279 @@
+"""Adapter for any OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM,
+llama.cpp, Groq, OpenRouter…), always streamed so one code path serves streaming and
+non-streaming clients and the first token is forwarded as soon as it arrives."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from threadline.errors import ModelNotFound, UpstreamError, UpstreamTimeout
+from threadline.providers.base import (
+    Finish,
+    FinishReason,
+    ProviderEvent,
+    ProviderRequest,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
+from threadline.providers.chat_messages import to_chat_messages
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+class OpenAIChatProvider:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        max_tokens_param: str | None = None,
+        models: list[str] | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._configured_models = models or []
+        self._max_tokens_param = max_tokens_param or (
+            "max_completion_tokens"
+            if urlsplit(self.base_url).hostname == "api.openai.com"
+            else "max_tokens"
+        )
+        request_headers = dict(headers or {})
+        if api_key:
+            request_headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=request_headers,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def list_models(self) -> list[str]:
+        if self._configured_models:
+            return list(self._configured_models)
+        try:
+            response = await self._client.get("/models", timeout=5.0)
+            response.raise_for_status()
+            data = response.json().get("data", [])
+            return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return []
+
+    def chat_body(self, request: ProviderRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": to_chat_messages(request.instructions, request.items),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        k: v
+                        for k, v in (
+                            ("name", tool["name"]),
+                            ("description", tool.get("description")),
+                            ("parameters", tool.get("parameters")),
+                            ("strict", tool.get("strict")),
+                        )
+                        if v is not None
+                    },
+                }
+                for tool in request.tools
+            ]
+            if request.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = request.parallel_tool_calls
+            if request.tool_choice is not None:
+                body["tool_choice"] = _tool_choice(request.tool_choice)
+        if request.text_format is not None:
+            body["response_format"] = _response_format(request.text_format)
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            self._max_tokens_param: request.max_output_tokens,
+            "reasoning_effort": request.reasoning_effort,
+            "user": request.user,
+            "safety_identifier": request.safety_identifier,
+            "prompt_cache_key": request.prompt_cache_key,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        body = self.chat_body(request)
+        try:
+            async with self._client.stream(
+                "POST",
+                "/chat/completions",
+                content=orjson.dumps(body),
+                headers={"Content-Type": "application/json"},
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._status_error(response, request.model)
+                async for event in self._events(response):
+                    yield event
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(
+                f"Provider '{self.name}' did not answer in time ({type(exc).__name__})."
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                f"Provider '{self.name}' at {self.base_url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+        finished = False
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise UpstreamError(
+                    f"Provider '{self.name}' sent a malformed stream event: {data[:200]!r}"
+                ) from None
+            if not isinstance(chunk, dict):
+                raise UpstreamError(f"Provider '{self.name}' sent a malformed stream event.")
+            if "error" in chunk:
+                raise UpstreamError(f"Provider '{self.name}' failed mid-stream: {_message(chunk)}")
+            for event in _chunk_events(chunk):
+                if isinstance(event, Finish):
+                    finished = True
+                yield event
+        if not finished:
+            raise UpstreamError(
+                f"Provider '{self.name}' ended the stream before the model finished."
+            )
+
+    def _status_error(self, response: httpx.Response, model: str) -> UpstreamError | ModelNotFound:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        message = _message(payload) or response.text[:300] or response.reason_phrase
+        status = response.status_code
+        if status == 404:
+            return ModelNotFound(
+                f"The model '{model}' does not exist at provider '{self.name}': {message}"
+            )
+        if status in (401, 403):
+            return UpstreamError(
+                f"Provider '{self.name}' rejected Threadline's credentials ({status}): {message}",
+                code="upstream_auth_failed",
+            )
+        if status == 429:
+            return UpstreamError(
+                f"Provider '{self.name}' is rate limiting: {message}",
+                status_code=429,
+                code="rate_limit_exceeded",
+                error_type="rate_limit_error",
+            )
+        if 400 <= status < 500:
+            return UpstreamError(
+                f"Provider '{self.name}' refused the request: {message}",
+                status_code=400,
+                code=_code(payload) or "upstream_bad_request",
+                error_type="invalid_request_error",
+            )
+        return UpstreamError(f"Provider '{self.name}' failed with HTTP {status}: {message}")
+
+
+def _chunk_events(chunk: dict[str, Any]) -> list[ProviderEvent]:
+    events: list[ProviderEvent] = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            events.append(ReasoningDelta(reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") or {}
+            events.append(
+                ToolCallDelta(
+                    index=int(call.get("index", 0)),
+                    arguments=function.get("arguments") or "",
+                    call_id=call.get("id"),
+                    name=function.get("name"),
+                )
+            )
+        reason = choice.get("finish_reason")
+        if reason:
+            events.append(Finish(_FINISH.get(reason, "stop")))
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):
+        events.append(
+            UsageReport(
+                input_tokens=int(usage.get("prompt_tokens") or 0),
+                output_tokens=int(usage.get("completion_tokens") or 0),
+                cached_tokens=int(
+                    (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+                ),
+                reasoning_tokens=int(
+                    (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+                ),
+            )
+        )
+    return events
+
+
+def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    if isinstance(choice, str):
+        return choice
+    return {"type": "function", "function": {"name": choice["name"]}}
+
+
+def _response_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    if fmt["type"] == "json_schema":
+        schema = {
+            k: fmt[k] for k in ("name", "schema", "description", "strict") if fmt.get(k) is not None
+        }
+        return {"type": "json_schema", "json_schema": schema}
+    return {"type": fmt["type"]}
+
+
+def _message(payload: Any) -> str:
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or "")
+        if isinstance(error, str):
+            return error
+        if isinstance(payload.get("message"), str):
+            return str(payload["message"])
+    return ""
+
+
+def _code(payload: Any) -> str | None:
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        code = payload["error"].get("code")
+        return str(code) if code else None
+    return None

@@ -1,0 +1,1 @@
+"""Persistence: the `Store` contract (base.py) and its backends."""

@@ -1,0 +1,261 @@
+"""The storage contract: what Threadline keeps, and what each backend promises about it.
+
+What is stored
+- A *response* row is provenance only: model, settings echoed from the request, status,
+  usage, error, timings, `previous_response_id`, `conversation_id`. It never holds content.
+- An *item* is one OpenAI item (`message`, `function_call`, `function_call_output`, …) as a JSON
+  object in OpenAI's wire form, with its `id`. Every item is written exactly once: a response
+  owns the input items it was sent and the output items it produced, at positions 0..n in that
+  order (inputs first). Continuing a chain or a conversation never copies earlier items.
+- A *conversation* is an ordered list of items. A turn run with `conversation` writes its input
+  and output items once, owned by the response and placed in the conversation at the same time.
+  Items added through the items endpoint belong to the conversation only.
+- An *API key* maps the SHA-256 hash of a secret to a tenant. The secret itself is never stored.
+
+What each backend guarantees
+- Every read and write is scoped to a tenant. Another tenant's object is indistinguishable from
+  an object that does not exist (methods return None / False, never raise).
+- `save_turn` is atomic: the response row, its items and the conversation append land together
+  or not at all. Concurrent turns on one conversation keep every item; each turn's items stay
+  contiguous, in the order the turns were saved. Backends use the database's own guarantees
+  (transactions, row locks), never an in-process lock, because replicas share nothing else.
+- `load_chain` and `load_conversation` are one round trip to the database whatever the length
+  of the history, and cost grows only with the items returned.
+- Item pages are ordered by position; `after` is an item id within the same list.
+
+The chain of a response R is R, R.previous_response_id, its previous, … The context for a turn
+that continues R is the items of every response in the chain, oldest response first, each
+response's items in position order. If the oldest response of the chain was a conversation
+turn, the conversation items that precede that response's first item come before everything.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Item = dict[str, Any]
+"""One OpenAI item as a JSON object in wire form; always carries `id` and `type`."""
+
+Order = Literal["asc", "desc"]
+ConversationStatus = Literal["active", "closed", "expired"]
+
+
+@dataclass(slots=True)
+class ResponseRecord:
+    """A stored response, without its items (see `StoredResponse`)."""
+
+    id: str
+    tenant: str
+    created_at: float
+    status: str
+    model: str
+    settings: dict[str, Any]
+    """The request settings the Response object echoes (instructions, tools, text, metadata…)."""
+    previous_response_id: str | None = None
+    conversation_id: str | None = None
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    incomplete_details: dict[str, Any] | None = None
+    completed_at: float | None = None
+
+
+@dataclass(slots=True)
+class StoredResponse:
+    record: ResponseRecord
+    output: list[Item]
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    """Everything one turn writes, saved by one atomic `save_turn`."""
+
+    response: ResponseRecord
+    input_items: list[Item]
+    output_items: list[Item]
+    append_to_conversation: bool = False
+    """When true (and `response.conversation_id` is set), input then output items are appended
+    to the conversation, contiguously, and the conversation's `last_active_at` is updated."""
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    id: str
+    tenant: str
+    created_at: float
+    metadata: dict[str, str] = field(default_factory=dict)
+    status: ConversationStatus = "active"
+    last_active_at: float = 0.0
+    status_changed_at: float | None = None
+
+
+@dataclass(slots=True)
+class ConversationFilter:
+    """Filters for listing a tenant's conversations. Every field narrows; None means any."""
+
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    status: ConversationStatus | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    active_after: float | None = None
+    active_before: float | None = None
+
+
+@dataclass(slots=True)
+class ConversationPage:
+    conversations: list[ConversationRecord]
+    has_more: bool
+
+
+@dataclass(slots=True)
+class ItemPage:
+    items: list[Item]
+    has_more: bool
+
+
+@dataclass(slots=True)
+class ApiKeyRecord:
+    id: str
+    tenant: str
+    name: str
+    key_hash: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+class Store(abc.ABC):
+    """Persistence for responses, items, conversations and API keys. See the module docstring."""
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def migrate(self) -> None:
+        """Bring the schema to the newest version (idempotent; safe to run at every start)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    # -- responses ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def save_turn(self, turn: TurnRecord) -> None:
+        """Write a finished turn atomically. Positions of items are their list order."""
+
+    @abc.abstractmethod
+    async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None: ...
+
+    @abc.abstractmethod
+    async def delete_response(self, tenant: str, response_id: str) -> bool:
+        """Delete a response and the items it owns that are not part of a conversation
+        (conversation items stay, the conversation is the user's record). False if absent."""
+
+    @abc.abstractmethod
+    async def list_input_items(
+        self, tenant: str, response_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        """A page of the response's input items; None if the response does not exist."""
+
+    @abc.abstractmethod
+    async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
+        """The context that continuing `response_id` starts from (module docstring), in one
+        round trip. None if the response does not exist for this tenant."""
+
+    @abc.abstractmethod
+    async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
+        """Stored items by id (for `item_reference`); ids not found are absent from the map."""
+
+    # -- conversations ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_conversation(
+        self, conversation: ConversationRecord, items: list[Item]
+    ) -> None:
+        """Create a conversation with its first items, atomically."""
+
+    @abc.abstractmethod
+    async def get_conversation(
+        self, tenant: str, conversation_id: str
+    ) -> ConversationRecord | None: ...
+
+    @abc.abstractmethod
+    async def update_conversation(
+        self,
+        tenant: str,
+        conversation_id: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        status: ConversationStatus | None = None,
+        status_changed_at: float | None = None,
+    ) -> ConversationRecord | None:
+        """Change metadata and/or status; None if absent. Returns the updated record."""
+
+    @abc.abstractmethod
+    async def delete_conversation(self, tenant: str, conversation_id: str) -> bool:
+        """Delete the conversation, its items and the responses of its turns."""
+
+    @abc.abstractmethod
+    async def list_conversations(
+        self, tenant: str, flt: ConversationFilter, *, after: str | None, limit: int
+    ) -> ConversationPage:
+        """The tenant's conversations, most recent `last_active_at` first (ties: newest id
+        first); `after` is a conversation id from a previous page."""
+
+    @abc.abstractmethod
+    async def append_items(
+        self, tenant: str, conversation_id: str, items: list[Item], now: float
+    ) -> bool:
+        """Append items at the end of the conversation atomically and set `last_active_at`.
+        False if the conversation does not exist."""
+
+    @abc.abstractmethod
+    async def load_conversation(
+        self, tenant: str, conversation_id: str
+    ) -> tuple[ConversationRecord, list[Item]] | None:
+        """The conversation and all its items in order, in one round trip; None if absent."""
+
+    @abc.abstractmethod
+    async def list_conversation_items(
+        self, tenant: str, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None: ...
+
+    @abc.abstractmethod
+    async def get_conversation_item(
+        self, tenant: str, conversation_id: str, item_id: str
+    ) -> Item | None: ...
+
+    @abc.abstractmethod
+    async def delete_conversation_item(
+        self, tenant: str, conversation_id: str, item_id: str
+    ) -> bool: ...
+
+    # -- retention ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def expire_idle_conversations(self, idle_before: float, now: float) -> int:
+        """Mark active conversations whose `last_active_at` < idle_before as expired (all
+        tenants). Returns how many."""
+
+    @abc.abstractmethod
+    async def delete_responses_created_before(self, cutoff: float) -> int:
+        """Delete responses created before `cutoff` (all tenants) with the items they own,
+        keeping items that belong to a conversation. Returns how many responses."""
+
+    # -- API keys -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_api_key(self, key: ApiKeyRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The key with this hash, unless revoked."""
+
+    @abc.abstractmethod
+    async def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_id_or_name: str, now: float) -> bool: ...
+
+    @abc.abstractmethod
+    async def has_api_keys(self) -> bool:
+        """True if at least one key is not revoked (the server then requires keys)."""

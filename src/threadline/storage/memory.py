@@ -1,0 +1,397 @@
+"""MemoryStore: the storage contract in plain dicts and lists, for tests and `memory://`.
+
+It keeps the SQL store's model (one row per item, owned by a response and/or placed in a
+conversation) so that the contract suite exercises the same semantics on both. Items are kept
+as orjson bytes and records as copies: a caller mutating what it got back cannot change what is
+stored, and anything SQL would refuse to serialize is refused here too.
+
+No method awaits, so each one runs to completion without interleaving with another coroutine:
+that is what makes `save_turn` and `append_items` atomic here. Every method validates and
+serializes before it mutates anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable
+from operator import attrgetter
+from typing import Any, cast
+
+import orjson
+
+from threadline.errors import Conflict, InvalidRequest
+from threadline.storage.base import (
+    ApiKeyRecord,
+    ConversationFilter,
+    ConversationPage,
+    ConversationRecord,
+    ConversationStatus,
+    Item,
+    ItemPage,
+    Order,
+    ResponseRecord,
+    Store,
+    StoredResponse,
+    TurnRecord,
+)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Row:
+    """One stored item; the same object sits in its response's and its conversation's list."""
+
+    seq: int
+    tenant: str
+    item_id: str
+    data: bytes
+    response_id: str | None = None
+    kind: str | None = None
+    position: int | None = None
+    conversation_id: str | None = None
+    conversation_position: int | None = None
+
+    def item(self) -> Item:
+        return cast(Item, orjson.loads(self.data))
+
+
+@dataclasses.dataclass(slots=True)
+class _Response:
+    record: ResponseRecord
+    conversation_position: int | None  # where the turn begins in its conversation, as in SQL
+    rows: list[_Row]
+
+
+@dataclasses.dataclass(slots=True)
+class _Conversation:
+    record: ConversationRecord
+    rows: list[_Row]
+    next_position: int
+
+
+def _clone(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value))
+
+
+def _copy_response(record: ResponseRecord) -> ResponseRecord:
+    fields = ("settings", "usage", "error", "incomplete_details")
+    return dataclasses.replace(record, **{f: _clone(getattr(record, f)) for f in fields})
+
+
+def _copy_conversation(record: ConversationRecord) -> ConversationRecord:
+    return dataclasses.replace(record, metadata=dict(record.metadata))
+
+
+# Rows in a response's (conversation's) list always have a position (conversation position).
+_POSITION = attrgetter("position")
+_CONVERSATION_POSITION = attrgetter("conversation_position")
+
+
+def _page(
+    rows: list[_Row], key: Callable[[_Row], Any], after: str | None, limit: int, order: Order
+) -> ItemPage:
+    """`rows` are in ascending `key` order; the cursor rule is the SQL store's."""
+    if after is not None:
+        cursor = next((key(row) for row in rows if row.item_id == after), None)
+        if cursor is None:
+            raise InvalidRequest(f"No item with id '{after}' in this list", param="after")
+        if order == "asc":
+            rows = [row for row in rows if key(row) > cursor]
+        else:
+            rows = [row for row in rows if key(row) < cursor]
+    ordered = rows if order == "asc" else rows[::-1]
+    return ItemPage(items=[row.item() for row in ordered[:limit]], has_more=len(ordered) > limit)
+
+
+class MemoryStore(Store):
+    def __init__(self) -> None:
+        self._seq = itertools.count(1)
+        self._rows: dict[int, _Row] = {}
+        self._responses: dict[str, _Response] = {}
+        self._conversations: dict[str, _Conversation] = {}
+        self._api_keys: dict[str, ApiKeyRecord] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def migrate(self) -> None:
+        """Nothing to migrate: the schema is this module."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def ping(self) -> None:
+        """Always reachable."""
+
+    # -- responses ----------------------------------------------------------------------------
+    async def save_turn(self, turn: TurnRecord) -> None:
+        record = _copy_response(turn.response)
+        if record.id in self._responses:
+            raise Conflict(f"A response with id '{record.id}' already exists")
+        rows = self._new_rows(record.tenant, [*turn.input_items, *turn.output_items])
+        for position, row in enumerate(rows):
+            row.response_id, row.position = record.id, position
+            row.kind = "input" if position < len(turn.input_items) else "output"
+        conversation = self._conversation(record.tenant, record.conversation_id)
+        start = None if conversation is None else conversation.next_position
+        if conversation is not None and turn.append_to_conversation:
+            active_at = record.created_at if record.completed_at is None else record.completed_at
+            self._place(conversation, rows, active_at)
+        self._responses[record.id] = _Response(record, start, rows)
+
+    async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
+        if (response := self._response(tenant, response_id)) is None:
+            return None
+        output = [row.item() for row in response.rows if row.kind == "output"]
+        return StoredResponse(record=_copy_response(response.record), output=output)
+
+    async def delete_response(self, tenant: str, response_id: str) -> bool:
+        if (response := self._response(tenant, response_id)) is None:
+            return False
+        self._release(response)
+        return True
+
+    async def list_input_items(
+        self, tenant: str, response_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        if (response := self._response(tenant, response_id)) is None:
+            return None
+        inputs = [row for row in response.rows if row.kind == "input"]
+        return _page(inputs, _POSITION, after, limit, order)
+
+    async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
+        chain: list[_Response] = []
+        current = self._response(tenant, response_id)
+        while current is not None:
+            chain.append(current)
+            previous = current.record.previous_response_id
+            current = None if previous is None else self._response(tenant, previous)
+        if not chain:
+            return None
+        oldest = chain[-1]
+        context: list[Item] = []
+        conversation = self._conversation(tenant, oldest.record.conversation_id)
+        if conversation is not None and oldest.conversation_position is not None:
+            end = oldest.conversation_position
+            context += [
+                row.item() for row in conversation.rows if _CONVERSATION_POSITION(row) < end
+            ]
+        for response in reversed(chain):
+            context += [row.item() for row in response.rows]
+        return context
+
+    async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
+        wanted = set(item_ids)
+        found: dict[str, Item] = {}
+        for row in self._rows.values():
+            # An id sent back by a client can be stored twice; the first write is the original.
+            if row.tenant == tenant and row.item_id in wanted and row.item_id not in found:
+                found[row.item_id] = row.item()
+        return found
+
+    # -- conversations ------------------------------------------------------------------------
+    async def create_conversation(
+        self, conversation: ConversationRecord, items: list[Item]
+    ) -> None:
+        if conversation.id in self._conversations:
+            raise Conflict(f"A conversation with id '{conversation.id}' already exists")
+        rows = self._new_rows(conversation.tenant, items)
+        stored = _Conversation(_copy_conversation(conversation), rows=[], next_position=0)
+        self._place(stored, rows, active_at=None)
+        self._conversations[conversation.id] = stored
+
+    async def get_conversation(
+        self, tenant: str, conversation_id: str
+    ) -> ConversationRecord | None:
+        conversation = self._conversation(tenant, conversation_id)
+        return None if conversation is None else _copy_conversation(conversation.record)
+
+    async def update_conversation(
+        self,
+        tenant: str,
+        conversation_id: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        status: ConversationStatus | None = None,
+        status_changed_at: float | None = None,
+    ) -> ConversationRecord | None:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return None
+        record = conversation.record
+        record.metadata = record.metadata if metadata is None else dict(metadata)
+        record.status = status or record.status
+        if status_changed_at is not None:
+            record.status_changed_at = status_changed_at
+        return _copy_conversation(record)
+
+    async def delete_conversation(self, tenant: str, conversation_id: str) -> bool:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return False
+        for response in list(self._responses.values()):
+            if (
+                response.record.conversation_id == conversation_id
+                and response.record.tenant == tenant
+            ):
+                self._release(response)
+        for row in conversation.rows:
+            del self._rows[row.seq]
+        del self._conversations[conversation_id]
+        return True
+
+    async def list_conversations(
+        self, tenant: str, flt: ConversationFilter, *, after: str | None, limit: int
+    ) -> ConversationPage:
+        def matches(c: ConversationRecord) -> bool:
+            bounds = (
+                (c.created_at, flt.created_after, flt.created_before),
+                (c.last_active_at, flt.active_after, flt.active_before),
+            )
+            return (
+                c.tenant == tenant
+                and (flt.status is None or c.status == flt.status)
+                and all(c.metadata.get(key) == value for key, value in flt.metadata.items())
+                and all((lo is None or v > lo) and (hi is None or v < hi) for v, lo, hi in bounds)
+            )
+
+        records = [c.record for c in self._conversations.values() if matches(c.record)]
+        records.sort(key=lambda c: (c.last_active_at, c.id), reverse=True)
+        if after is not None:
+            anchor = self._conversation(tenant, after)
+            if anchor is None:
+                raise InvalidRequest(
+                    f"No conversation with id '{after}' in this list", param="after"
+                )
+            cursor = (anchor.record.last_active_at, anchor.record.id)
+            records = [c for c in records if (c.last_active_at, c.id) < cursor]
+        return ConversationPage(
+            conversations=[_copy_conversation(c) for c in records[:limit]],
+            has_more=len(records) > limit,
+        )
+
+    async def append_items(
+        self, tenant: str, conversation_id: str, items: list[Item], now: float
+    ) -> bool:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return False
+        rows = self._new_rows(tenant, items)
+        self._place(conversation, rows, active_at=now)
+        return True
+
+    async def load_conversation(
+        self, tenant: str, conversation_id: str
+    ) -> tuple[ConversationRecord, list[Item]] | None:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return None
+        items = [row.item() for row in conversation.rows]
+        return _copy_conversation(conversation.record), items
+
+    async def list_conversation_items(
+        self, tenant: str, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return None
+        return _page(conversation.rows, _CONVERSATION_POSITION, after, limit, order)
+
+    async def get_conversation_item(
+        self, tenant: str, conversation_id: str, item_id: str
+    ) -> Item | None:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return None
+        return next((row.item() for row in conversation.rows if row.item_id == item_id), None)
+
+    async def delete_conversation_item(
+        self, tenant: str, conversation_id: str, item_id: str
+    ) -> bool:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return False
+        leaving = [row for row in conversation.rows if row.item_id == item_id]
+        conversation.rows = [row for row in conversation.rows if row.item_id != item_id]
+        for row in leaving:
+            # An item a turn owns stays in its response's record (as in the SQL store).
+            row.conversation_id = row.conversation_position = None
+            if row.response_id is None:
+                del self._rows[row.seq]
+        return bool(leaving)
+
+    # -- retention ----------------------------------------------------------------------------
+    async def expire_idle_conversations(self, idle_before: float, now: float) -> int:
+        records = [c.record for c in self._conversations.values()]
+        idle = [r for r in records if r.status == "active" and r.last_active_at < idle_before]
+        for record in idle:
+            record.status, record.status_changed_at = "expired", now
+        return len(idle)
+
+    async def delete_responses_created_before(self, cutoff: float) -> int:
+        old = [r for r in self._responses.values() if r.record.created_at < cutoff]
+        for response in old:
+            self._release(response)
+        return len(old)
+
+    # -- API keys -----------------------------------------------------------------------------
+    async def create_api_key(self, key: ApiKeyRecord) -> None:
+        # The SQL store's constraints: unique id and hash; a name unique among unrevoked keys.
+        for other in self._api_keys.values():
+            both_active = other.revoked_at is None and key.revoked_at is None
+            same_active_name = both_active and other.name == key.name
+            if other.id == key.id or other.key_hash == key.key_hash or same_active_name:
+                raise Conflict(
+                    f"API key '{key.name}' clashes with an existing key (same name, id or secret)"
+                )
+        self._api_keys[key.id] = dataclasses.replace(key)
+
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        keys = self._api_keys.values()
+        key = next((k for k in keys if k.key_hash == key_hash and k.revoked_at is None), None)
+        return None if key is None else dataclasses.replace(key)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        keys = sorted(self._api_keys.values(), key=lambda k: (k.created_at, k.id))
+        return [dataclasses.replace(key) for key in keys]
+
+    async def revoke_api_key(self, key_id_or_name: str, now: float) -> bool:
+        keys = [k for k in self._api_keys.values() if key_id_or_name in (k.id, k.name)]
+        revoked = [key for key in keys if key.revoked_at is None]
+        for key in revoked:
+            key.revoked_at = now
+        return bool(revoked)
+
+    async def has_api_keys(self) -> bool:
+        return any(key.revoked_at is None for key in self._api_keys.values())
+
+    # -- internals ----------------------------------------------------------------------------
+    def _response(self, tenant: str, response_id: str) -> _Response | None:
+        response = self._responses.get(response_id)
+        return response if response is not None and response.record.tenant == tenant else None
+
+    def _conversation(self, tenant: str, conversation_id: str | None) -> _Conversation | None:
+        if conversation_id is None:
+            return None
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None or conversation.record.tenant != tenant:
+            return None
+        return conversation
+
+    def _new_rows(self, tenant: str, items: Iterable[Item]) -> list[_Row]:
+        """Keep a row per item; every item is serialized before any row is kept, so a bad one
+        fails the write before it changes anything."""
+        rows = [_Row(next(self._seq), tenant, item["id"], orjson.dumps(item)) for item in items]
+        self._rows.update((row.seq, row) for row in rows)
+        return rows
+
+    @staticmethod
+    def _place(conversation: _Conversation, rows: list[_Row], active_at: float | None) -> None:
+        for row in rows:
+            row.conversation_id = conversation.record.id
+            row.conversation_position = conversation.next_position
+            conversation.next_position += 1
+        conversation.rows += rows
+        if active_at is not None:
+            record = conversation.record
+            record.last_active_at = max(record.last_active_at, active_at)
+
+    def _release(self, response: _Response) -> None:
+        """Delete the response and the items it owns outside any conversation."""
+        for row in response.rows:
+            if row.conversation_id is None:
+                del self._rows[row.seq]
+            else:
+                row.response_id = row.kind = row.position = None
+        del self._responses[response.record.id]

@@ -1,0 +1,199 @@
+"""The statements that carry the storage promises, and the row <-> record mapping.
+
+`chain_context` and `conversation_with_items` are each one statement, so loading the context of
+a turn is one round trip however long the history is. `metadata_matches` is the one place
+that reads inside a JSON column and therefore the one place that knows the dialect.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Row,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.expression import cast as sql_cast
+
+from threadline.storage.base import ConversationRecord, ConversationStatus, ResponseRecord
+from threadline.storage.sql.tables import conversations, items, responses
+
+# A response can only name an existing response as its previous one, so a chain has no cycle;
+# the bound keeps a corrupted database from looping forever.
+MAX_CHAIN_DEPTH = 1_000_000
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads_or_none(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def chain_context(tenant: str, response_id: str) -> CompoundSelect[Any]:
+    """Rows (part, k1, k2, data) for `load_chain`, in context order.
+
+    part 0 is a marker row present iff the response exists for the tenant (so an empty context
+    and a missing response are told apart), part 1 the conversation items that precede the
+    chain's oldest response, part 2 the items of every response in the chain, oldest first.
+    """
+    base = select(
+        responses.c.id,
+        responses.c.previous_response_id,
+        responses.c.conversation_id,
+        responses.c.conversation_position,
+        literal_column("0", Integer).label("depth"),
+    ).where(responses.c.id == response_id, responses.c.tenant == tenant)
+    chain = base.cte("chain", recursive=True)
+    parent = responses.alias("parent")
+    chain = chain.union_all(
+        select(
+            parent.c.id,
+            parent.c.previous_response_id,
+            parent.c.conversation_id,
+            parent.c.conversation_position,
+            chain.c.depth + 1,
+        ).where(
+            parent.c.id == chain.c.previous_response_id,
+            parent.c.tenant == tenant,
+            chain.c.depth < MAX_CHAIN_DEPTH,
+        )
+    )
+    oldest = select(chain).order_by(chain.c.depth.desc()).limit(1).cte("oldest")
+
+    marker = select(
+        literal_column("0", Integer).label("part"),
+        literal_column("0", Integer).label("k1"),
+        literal_column("0", Integer).label("k2"),
+        null().label("data"),
+    ).where(chain.c.depth == 0)
+    prefix = (
+        select(
+            literal_column("1", Integer),
+            literal_column("0", Integer),
+            items.c.conversation_position,
+            items.c.data,
+        )
+        .join(
+            oldest,
+            and_(
+                items.c.conversation_id == oldest.c.conversation_id,
+                items.c.conversation_position < oldest.c.conversation_position,
+            ),
+        )
+        .where(items.c.tenant == tenant)
+    )
+    owned = select(
+        literal_column("2", Integer), -chain.c.depth, items.c.position, items.c.data
+    ).join(chain, items.c.response_id == chain.c.id)
+    context = union_all(marker, prefix, owned)
+    part, k1, k2 = (context.selected_columns[name] for name in ("part", "k1", "k2"))
+    return context.order_by(part, k1, k2)
+
+
+def response_with_output(tenant: str, response_id: str) -> Select[Any]:
+    """The response row, once per output item (or once with NULL data), in position order."""
+    joined = responses.outerjoin(
+        items, and_(items.c.response_id == responses.c.id, items.c.kind == "output")
+    )
+    return (
+        select(responses, items.c.data.label("item_data"))
+        .select_from(joined)
+        .where(responses.c.id == response_id, responses.c.tenant == tenant)
+        .order_by(items.c.position)
+    )
+
+
+def conversation_with_items(tenant: str, conversation_id: str) -> Select[Any]:
+    """The conversation row, once per item (or once with NULL data), in conversation order."""
+    joined = conversations.outerjoin(items, items.c.conversation_id == conversations.c.id)
+    return (
+        select(conversations, items.c.data.label("item_data"))
+        .select_from(joined)
+        .where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
+        .order_by(items.c.conversation_position)
+    )
+
+
+def metadata_matches(dialect: str, key: str, value: str) -> ColumnElement[bool]:
+    """conversations.metadata[key] == value, in the dialect's JSON syntax."""
+    column = conversations.c.metadata
+    if dialect == "postgresql":
+        return sql_cast(column, JSONB).op("->>")(key) == value
+    # json_each instead of a json path: a metadata key may hold any character, even a quote.
+    entries = func.json_each(column).table_valued("key", "value")
+    return exists(
+        select(literal_column("1"))
+        .select_from(entries)
+        .where(entries.c.key == key, entries.c.value == value)
+    )
+
+
+def latest(column: ColumnElement[float], value: float) -> ColumnElement[float]:
+    """The later of `column` and `value` (portable GREATEST)."""
+    return cast(ColumnElement[float], case((column > value, column), else_=value))
+
+
+def response_record(row: Row[Any]) -> ResponseRecord:
+    m = row._mapping
+    return ResponseRecord(
+        id=m["id"],
+        tenant=m["tenant"],
+        created_at=m["created_at"],
+        status=m["status"],
+        model=m["model"],
+        settings=orjson.loads(m["settings"]),
+        previous_response_id=m["previous_response_id"],
+        conversation_id=m["conversation_id"],
+        usage=loads_or_none(m["usage"]),
+        error=loads_or_none(m["error"]),
+        incomplete_details=loads_or_none(m["incomplete_details"]),
+        completed_at=m["completed_at"],
+    )
+
+
+def response_values(record: ResponseRecord, conversation_position: int | None) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "tenant": record.tenant,
+        "created_at": record.created_at,
+        "status": record.status,
+        "model": record.model,
+        "settings": dumps(record.settings),
+        "previous_response_id": record.previous_response_id,
+        "conversation_id": record.conversation_id,
+        "conversation_position": conversation_position,
+        "usage": None if record.usage is None else dumps(record.usage),
+        "error": None if record.error is None else dumps(record.error),
+        "incomplete_details": (
+            None if record.incomplete_details is None else dumps(record.incomplete_details)
+        ),
+        "completed_at": record.completed_at,
+    }
+
+
+def conversation_record(row: Row[Any]) -> ConversationRecord:
+    m = row._mapping
+    return ConversationRecord(
+        id=m["id"],
+        tenant=m["tenant"],
+        created_at=m["created_at"],
+        metadata=orjson.loads(m["metadata"]),
+        status=cast(ConversationStatus, m["status"]),
+        last_active_at=m["last_active_at"],
+        status_changed_at=m["status_changed_at"],
+    )

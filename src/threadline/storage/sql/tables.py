@@ -1,0 +1,127 @@
+"""The SQL schema: four tables, written once for SQLite and PostgreSQL alike.
+
+Items are the only place content lives. An item row is owned by a response (`response_id`,
+`kind` input/output, `position` within the response), placed in a conversation
+(`conversation_id`, `conversation_position`), or both, and it is inserted exactly once.
+Continuing a chain or a conversation inserts only the new items, so a turn costs the same on the
+thousandth turn as on the first.
+
+`seq` is the row identity because an item id is not unique: a client may send back an item it
+received earlier. The unique indexes on (response_id, position) and (conversation_id,
+conversation_position) are the backstop of the contiguity promise: a broken position allocation
+fails loudly instead of interleaving two turns. Conversation positions come from the
+`conversations.next_position` counter, so they are never reused after an item is deleted.
+
+`responses.conversation_position` records where a conversation turn begins in its conversation;
+it is how `load_chain` finds the conversation items that precede a chain's oldest response.
+
+JSON columns are TEXT holding orjson output, which SQLite's json functions and a PostgreSQL
+`::jsonb` cast both read. This module is the current shape; migrations/versions/ is its history,
+and a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+# SQLite only makes `INTEGER PRIMARY KEY` an alias of the rowid; PostgreSQL wants 64 bits.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("status", String, nullable=False),
+    Column("model", String, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("previous_response_id", String),
+    Column("conversation_id", String),
+    Column("conversation_position", BigInteger),
+    Column("usage", Text),
+    Column("error", Text),
+    Column("incomplete_details", Text),
+    Column("completed_at", Double),
+    Index("ix_responses_created_at", "created_at"),
+    Index("ix_responses_conversation_id", "conversation_id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("status", String, nullable=False),
+    Column("last_active_at", Double, nullable=False),
+    Column("status_changed_at", Double),
+    Column("next_position", BigInteger, nullable=False),
+    Index("ix_conversations_tenant_last_active_at_id", "tenant", "last_active_at", "id"),
+    Index("ix_conversations_status_last_active_at", "status", "last_active_at"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("tenant", String, nullable=False),
+    Column("item_id", String, nullable=False),
+    Column("response_id", String, ForeignKey("responses.id")),
+    Column("kind", String),
+    Column("position", Integer),
+    Column("conversation_id", String, ForeignKey("conversations.id")),
+    Column("conversation_position", BigInteger),
+    Column("created_at", Double, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("uq_items_response_id_position", "response_id", "position", unique=True),
+    Index(
+        "uq_items_conversation_id_conversation_position",
+        "conversation_id",
+        "conversation_position",
+        unique=True,
+    ),
+    Index("ix_items_tenant_item_id", "tenant", "item_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("key_hash", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double),
+    Index("uq_api_keys_key_hash", "key_hash", unique=True),
+    # A revoked key's name may be given to a new key.
+    Index(
+        "uq_api_keys_active_name",
+        "name",
+        unique=True,
+        sqlite_where=text("revoked_at IS NULL"),
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)

@@ -1,0 +1,52 @@
+"""Shared fixtures: the fake model upstream and a live Threadline server over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="session")
+def server(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the session, on a SQLite file, running open (no API keys)."""
+    directory = tmp_path_factory.mktemp("server")
+    with LiveServer(
+        str(directory / "threadline.db"), fake.base_url, log_path=directory / "server.log"
+    ) as live:
+        yield live
+
+
+@pytest.fixture
+def fresh_server(fake: FakeUpstream, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of the test's own, for tests that restart it or create API keys."""
+    with LiveServer(
+        str(tmp_path / "threadline.db"), fake.base_url, log_path=tmp_path / "server.log"
+    ) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="any-key", max_retries=0)
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as raw:
+        yield raw
+
+
+MODEL = "fake-model"

@@ -1,0 +1,107 @@
+"""A real `threadline serve` process on a free loopback port, for tests over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(
+        self,
+        database: str,
+        upstream_url: str,
+        *,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        upstream_key: str = "upstream-secret",
+    ) -> None:
+        self.database = database
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = {
+            **os.environ,
+            "OPENAI_BASE_URL": upstream_url,
+            "OPENAI_API_KEY": upstream_key,
+            "THREADLINE_SHUTDOWN_GRACE_SECONDS": "5",
+            **(env or {}),
+        }
+        self._env.pop("THREADLINE_CONFIG", None)
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def start(self) -> LiveServer:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "threadline",
+                "serve",
+                "--port",
+                str(self.port),
+                "--db",
+                self.database,
+                "--log-level",
+                "warning",
+            ],
+            env=self._env,
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"threadline serve exited with {self._process.returncode}; log: {self.log_path}"
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("threadline serve did not become healthy in 30 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self._process is None:
+            return
+        self._process.send_signal(sig)
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
