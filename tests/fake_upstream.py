@@ -44,6 +44,8 @@ concatenated ``text`` parts), trimmed:
   "fake upstream failure <status>", "type", "param": null, "code"}}``; 429 adds
   ``Retry-After: 1`` (type "requests", code "rate_limit_exceeded"; 5xx: "server_error").
 - ``slow <seconds>`` wait, then answer as the default echo.
+- ``flaky <n> <tag>`` the first <n> requests with this exact text get HTTP 503 (with
+  ``Retry-After: 0``), later ones the default echo: for testing retries.
 - ``stall``          stream: the role chunk, then nothing until the server stops;
   non-streaming: no answer until the server stops (then a 503).
 - ``reset``          stream: role chunk + one content chunk, then the connection is aborted;
@@ -96,6 +98,7 @@ from tests.fake_upstream_replies import (
     LONG_SLEEP,
     Reply,
     error_body,
+    last_user_text,
     plan_reply,
     split_arguments,
     split_pieces,
@@ -128,6 +131,17 @@ class _State:
         self.unrecorded = itertools.count()
         self.call_ids = itertools.count(1)
         self.stopping: asyncio.Event | None = None
+        self.flaky_seen: dict[str, int] = {}
+
+    def flaky_failure(self, text: str) -> bool:
+        """True while a `flaky <n> <tag>` text has been seen at most n times."""
+        word, _, rest = text.strip().partition(" ")
+        times, _, _ = rest.partition(" ")
+        if word != "flaky" or not times.isdigit():
+            return False
+        with self.lock:
+            seen = self.flaky_seen[text] = self.flaky_seen.get(text, 0) + 1
+        return seen <= int(times)
 
     def add(self, body: Any, headers: dict[str, str]) -> int:
         if not self.record:
@@ -273,6 +287,8 @@ async def chat_completions(request: Request) -> Response:
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return _json(error_body(400, "fake upstream: body must be JSON with 'messages'"), 400)
     reply = plan_reply(body, state.new_call_id)
+    if state.flaky_failure(last_user_text(body["messages"])):
+        return _json(error_body(503, "fake upstream flaky failure"), 503, {"retry-after": "0"})
     await state.sleep(reply.delay)
     if reply.mode == "fail":
         headers = {"retry-after": "1"} if reply.status == 429 else None

@@ -29,20 +29,30 @@ class LiveServer:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         upstream_key: str = "upstream-secret",
+        log_level: str = "warning",
+        serve_args: tuple[str, ...] = (),
     ) -> None:
+        self.log_level = log_level
+        self.serve_args = serve_args
         self.database = database
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
         self._env = {
-            **os.environ,
+            **inherited,
             "OPENAI_BASE_URL": upstream_url,
             "OPENAI_API_KEY": upstream_key,
             "THREADLINE_SHUTDOWN_GRACE_SECONDS": "5",
+            "THREADLINE_UPSTREAM_MAX_RETRIES": "0",
             **(env or {}),
         }
-        self._env.pop("THREADLINE_CONFIG", None)
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
 
     @property
     def base_url(self) -> str:
@@ -61,7 +71,8 @@ class LiveServer:
                 "--db",
                 self.database,
                 "--log-level",
-                "warning",
+                self.log_level,
+                *self.serve_args,
             ],
             env=self._env,
             stdout=log,

@@ -9,6 +9,7 @@
     │   └── ModelNotFound               404     invalid_request_error (code model_not_found)
     ├── Conflict                        409     invalid_request_error
     ├── PayloadTooLarge                 413     invalid_request_error
+    ├── ShuttingDown                    503     server_error (code server_shutting_down)
     └── UpstreamError                   502     upstream_error (or the upstream's own 4xx)
         └── UpstreamTimeout             504     upstream_error (code upstream_timeout)
 
@@ -84,6 +85,17 @@ class PayloadTooLarge(ThreadlineError):
     status_code = 413
     error_type = "invalid_request_error"
     default_code = "payload_too_large"
+
+
+class ShuttingDown(ThreadlineError):
+    status_code = 503
+    default_code = "server_shutting_down"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The server is shutting down and ended this response before it finished; "
+            "retry the request."
+        )
 
 
 class UpstreamError(ThreadlineError):

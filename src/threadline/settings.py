@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -27,8 +27,16 @@ def default_database_path() -> Path:
 class ProviderSettings(BaseModel):
     """One OpenAI-compatible Chat Completions endpoint."""
 
-    base_url: str = DEFAULT_OPENAI_BASE_URL
-    api_key: SecretStr | None = None
+    base_url: str = Field(
+        default=DEFAULT_OPENAI_BASE_URL,
+        description="The endpoint's OpenAI-compatible root, ending in /v1 (Chat Completions "
+        "is POST {base_url}/chat/completions).",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="The endpoint's API key, sent as `Authorization: Bearer`; prefer "
+        "api_key_env so the key stays out of the file.",
+    )
     api_key_env: str | None = Field(
         default=None, description="Read the API key from this environment variable instead."
     )
@@ -40,7 +48,16 @@ class ProviderSettings(BaseModel):
     models: list[str] = Field(
         default_factory=list, description="Models listed by GET /v1/models for this provider."
     )
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers sent with every upstream request (e.g. OpenRouter's "
+        "HTTP-Referer).",
+    )
+    native_files: bool | None = Field(
+        default=None,
+        description="Whether the endpoint reads files (PDF…) itself; when false, Threadline "
+        "gives the model PDF and text files as text. Default: true for api.openai.com only.",
+    )
 
     model_config = {"extra": "forbid"}
 
@@ -57,11 +74,27 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="forbid")
 
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the server listens on; 0.0.0.0 for every interface.",
+    )
+    port: int = Field(default=8080, description="Port the server listens on.")
     database_url: str = Field(
         default_factory=lambda: f"sqlite:///{default_database_path()}",
-        description="sqlite:///PATH (default: the user's data dir), or memory:// for tests.",
+        description="sqlite:///PATH (default: the user's data dir), "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or memory:// for tests.",
+    )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections each process keeps open. Keep pool size plus "
+        "overflow, times processes (replicas x workers), under the server's max_connections.",
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        description="Extra PostgreSQL connections a process may open under load, closed when "
+        "returned.",
     )
     providers: dict[str, ProviderSettings] = Field(
         default_factory=dict,
@@ -70,8 +103,24 @@ class Settings(BaseSettings):
     default_provider: str | None = Field(
         default=None, description="Provider for model names without a provider prefix."
     )
-    upstream_connect_timeout: float = 10.0
-    upstream_read_timeout: float = 300.0
+    upstream_connect_timeout: float = Field(
+        default=10.0, description="Seconds to wait for a connection to a provider."
+    )
+    upstream_read_timeout: float = Field(
+        default=300.0,
+        description="Seconds to wait for each piece of an upstream answer; a stream that "
+        "stalls longer ends the response as failed (504 when not streaming).",
+    )
+    upstream_max_retries: int = Field(
+        default=2,
+        description="Retries of an upstream request that failed with 408/409/429/5xx or could "
+        "not connect, only before its first token (never after output reached the client).",
+    )
+    upstream_retry_backoff: float = Field(
+        default=0.5,
+        description="First retry wait in seconds (doubling, with jitter); an "
+        "upstream Retry-After header takes precedence (capped at 20 s).",
+    )
     max_request_bytes: int = Field(
         default=32 * 1024 * 1024, description="Larger request bodies get 413."
     )
@@ -90,7 +139,69 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=30.0, description="On shutdown, how long running turns may take to finish."
     )
-    log_level: str = "info"
+    log_level: str = Field(
+        default="info", description="Server log level: debug, info, warning or error."
+    )
+    # -- files and server-side tools (docs/tools.md) --------------------------------------------
+    data_dir: Path = Field(
+        default_factory=lambda: default_database_path().parent,
+        description="Directory for uploaded files (`<data_dir>/files/<tenant>/`); default: the "
+        "user's data dir.",
+    )
+    max_file_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1,
+        description="Largest file accepted by POST /v1/files or fetched from a file_url "
+        "(uploads are also bound by max_request_bytes).",
+    )
+    mcp_connect_timeout: float = Field(
+        default=10.0, description="Seconds to wait for a connection to a remote MCP server."
+    )
+    mcp_call_timeout: float = Field(
+        default=60.0,
+        description="Seconds an MCP tool listing or call may take; a slower one becomes an "
+        "mcp_call error that the model is told about.",
+    )
+    max_tool_iterations: int = Field(
+        default=8,
+        ge=2,
+        description="Model calls one response may make while it runs server-side tools (MCP, "
+        "web search); the last one is made without tools, so the model answers.",
+    )
+    web_search_backend: Literal["searxng", "tavily", "brave"] | None = Field(
+        default=None,
+        description="Search backend of the web_search tool; unset: web_search is refused "
+        "with a 400 that says how to configure one.",
+    )
+    web_search_url: str | None = Field(
+        default=None,
+        description="SearXNG: the instance's base URL (JSON output enabled). Tavily, Brave: "
+        "optional API base URL override.",
+    )
+    web_search_api_key: SecretStr | None = Field(
+        default=None, description="API key of the hosted search backend (Tavily, Brave)."
+    )
+    web_search_timeout: float = Field(default=15.0, description="Seconds a web search may take.")
+    outbound_allow_private: bool = Field(
+        default=False,
+        description="Let API callers make the server reach loopback, private and link-local "
+        "addresses (MCP server_url, file_url). Off: such URLs are refused.",
+    )
+    outbound_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names or addresses API callers may make the server reach even when "
+        "private (comma-separated in the environment).",
+    )
+    outbound_timeout: float = Field(
+        default=30.0, description="Seconds a file_url download may take."
+    )
+
+    @field_validator("outbound_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
 
     @field_validator("providers", mode="before")
     @classmethod

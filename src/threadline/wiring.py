@@ -6,18 +6,28 @@ Shared by the two composition roots, the HTTP app and the command line.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from threadline.engine.api_keys import Authenticator
 from threadline.engine.conversation_service import ConversationService
 from threadline.engine.conversation_transfer import ConversationTransfer
 from threadline.engine.conversations import ConversationPolicy
+from threadline.engine.file_inputs import FileInputs
+from threadline.engine.files import FileService
 from threadline.engine.responses import ResponseService
 from threadline.engine.retention import RetentionSweeper
 from threadline.providers.openai_chat import OpenAIChatProvider
 from threadline.providers.registry import ProviderRegistry
+from threadline.providers.retry import RetryPolicy
 from threadline.settings import Settings
 from threadline.storage.base import Store
 from threadline.storage.factory import open_store
+from threadline.storage.local_files import LocalFileStore
+from threadline.tools.base import ServerTools
+from threadline.tools.fetch import HttpFetcher
+from threadline.tools.mcp import SdkMcpClient
+from threadline.tools.outbound import OutboundPolicy
+from threadline.tools.web_search import CONFIGURE_HINT, build_web_search
 
 
 @dataclass(slots=True)
@@ -30,9 +40,12 @@ class Services:
     transfer: ConversationTransfer
     sweeper: RetentionSweeper
     auth: Authenticator
+    files: FileService
+    tools: ServerTools
 
     async def aclose(self) -> None:
         await self.providers.aclose()
+        await self.tools.aclose()
         await self.store.close()
 
 
@@ -47,23 +60,76 @@ def build_providers(settings: Settings) -> ProviderRegistry:
             models=config.models,
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
+            retry=RetryPolicy(
+                max_retries=settings.upstream_max_retries, backoff=settings.upstream_retry_backoff
+            ),
         )
         for name, config in settings.providers.items()
     }
     return ProviderRegistry(providers, settings.default_provider)
 
 
+def build_server_tools(settings: Settings) -> ServerTools:
+    """MCP, web search and the file_url fetcher, behind the outbound guard."""
+    policy = OutboundPolicy(
+        allow_private=settings.outbound_allow_private,
+        allowed_hosts=settings.outbound_allowed_hosts,
+    )
+    key = settings.web_search_api_key
+    return ServerTools(
+        mcp=SdkMcpClient(
+            policy,
+            connect_timeout=settings.mcp_connect_timeout,
+            call_timeout=settings.mcp_call_timeout,
+        ),
+        fetcher=HttpFetcher(
+            policy, max_bytes=settings.max_file_bytes, timeout=settings.outbound_timeout
+        ),
+        web_search=build_web_search(
+            settings.web_search_backend,
+            url=settings.web_search_url,
+            api_key=key.get_secret_value() if key else None,
+            timeout=settings.web_search_timeout,
+        ),
+        web_search_hint=CONFIGURE_HINT,
+        max_iterations=settings.max_tool_iterations,
+    )
+
+
+def native_files(settings: Settings) -> dict[str, bool]:
+    """Which providers read files natively: as configured, else only OpenAI's own API."""
+    return {
+        name: config.native_files
+        if config.native_files is not None
+        else urlsplit(config.base_url).hostname == "api.openai.com"
+        for name, config in settings.providers.items()
+    }
+
+
 async def build_services(settings: Settings) -> Services:
-    store = open_store(settings.database_url)
+    tools = build_server_tools(settings)  # first: a bad web search setting stops start-up
+    store = open_store(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     await store.migrate()
     providers = build_providers(settings)
     policy = ConversationPolicy(store, idle_ttl=settings.conversation_idle_ttl)
     conversations = ConversationService(store, policy)
+    file_store = LocalFileStore(settings.data_dir)
     return Services(
         settings=settings,
         store=store,
         providers=providers,
-        responses=ResponseService(store, providers, policy),
+        responses=ResponseService(
+            store,
+            providers,
+            policy,
+            tools=tools,
+            file_inputs=FileInputs(file_store, tools.fetcher),
+            native_files=native_files(settings),
+        ),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),
         sweeper=RetentionSweeper(
@@ -72,4 +138,6 @@ async def build_services(settings: Settings) -> Services:
             idle_ttl=settings.conversation_idle_ttl,
         ),
         auth=Authenticator(store),
+        files=FileService(file_store, max_bytes=settings.max_file_bytes),
+        tools=tools,
     )

@@ -54,7 +54,7 @@ def assert_envelope(
             "input[0].role",
         ),
         (
-            {"model": MODEL, "input": [{"type": "web_search_call", "id": "ws_1"}]},
+            {"model": MODEL, "input": [{"type": "computer_call", "id": "cu_1"}]},
             "invalid_value",
             "input[0]",
         ),

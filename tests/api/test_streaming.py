@@ -128,3 +128,12 @@ def test_reasoning_text_is_streamed_as_a_reasoning_item(http: httpx.Client) -> N
     assert final["output"][0]["content"] == [{"type": "reasoning_text", "text": "think it over"}]
     for event in events:
         validate_event(event)
+
+
+def test_unicode_line_separators_in_the_answer_survive(
+    client: openai.OpenAI, http: httpx.Client
+) -> None:
+    text = "one\u2028two\u0085three\x0cfour"
+    assert client.responses.create(model=MODEL, input=text).output_text == f"echo: {text}"
+    events = raw_events(http, {"model": MODEL, "input": text})
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == f"echo: {text}"

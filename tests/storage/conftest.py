@@ -1,48 +1,66 @@
 """Stores for the contract suite: every backend, each fresh for every test.
 
-PostgreSQL runs only when THREADLINE_TEST_POSTGRES_URL names a database the suite may wipe
-(a SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pass@localhost/threadline_test).
+PostgreSQL runs only when THREADLINE_TEST_POSTGRES_URL names a server the suite may create
+databases on (e.g. postgresql://postgres@127.0.0.1:54329/threadline_test, as `.ci/run` sets
+it): the suite gets a database of its own for the session and empties it before each test.
+
+MongoDB runs on the server THREADLINE_TEST_MONGODB_URL names (a replica set), else on an
+in-process stand-in whose test ids say `mongodb-standin` (see mongo_backend.py).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete
 
+from tests.postgres import needs_postgres, temporary_database
+from tests.storage.mongo_backend import (
+    MONGODB_BACKEND,
+    open_mongo_store,
+    temporary_mongo_database,
+)
 from threadline.storage.base import Store
+from threadline.storage.factory import sqlalchemy_url
 from threadline.storage.memory import MemoryStore
 from threadline.storage.sql import SqlStore
 from threadline.storage.sql.tables import api_keys, conversations, items, responses
 
-POSTGRES_URL = os.environ.get("THREADLINE_TEST_POSTGRES_URL")
-
 
 def backend(name: str) -> Any:
-    marks = []
-    if name == "postgresql":
-        marks.append(
-            pytest.mark.skipif(
-                POSTGRES_URL is None,
-                reason="PostgreSQL contract run needs THREADLINE_TEST_POSTGRES_URL",
-            )
-        )
+    marks = [needs_postgres] if name == "postgresql" else []
     return pytest.param(name, marks=marks, id=name)
 
 
-async def open_backend(name: str, directory: Path) -> Store:
+@pytest.fixture(scope="session")
+def storage_postgres_url() -> Iterator[str]:
+    """The contract suite's own PostgreSQL database, as a user would write its URL."""
+    with temporary_database("storage") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def storage_mongodb_database() -> Iterator[str]:
+    """The contract suite's own database on the MongoDB server (unused by the stand-in)."""
+    with temporary_mongo_database("storage") as name:
+        yield name
+
+
+async def open_backend(name: str, directory: Path, request: pytest.FixtureRequest) -> Store:
     if name == "memory":
         return MemoryStore()
+    if name == MONGODB_BACKEND:
+        return await open_mongo_store(request.getfixturevalue("storage_mongodb_database"))
     if name == "sqlite":
         store = SqlStore(f"sqlite+aiosqlite:///{directory / 'threadline.db'}")
         await store.migrate()
         return store
-    assert POSTGRES_URL is not None
-    store = SqlStore(POSTGRES_URL)
+    url = sqlalchemy_url(request.getfixturevalue("storage_postgres_url"))
+    assert url is not None
+    store = SqlStore(url)
     await store.migrate()
     async with store.engine.begin() as conn:
         for table in (items, responses, conversations, api_keys):
@@ -50,16 +68,23 @@ async def open_backend(name: str, directory: Path) -> Store:
     return store
 
 
-@pytest.fixture(params=[backend("memory"), backend("sqlite"), backend("postgresql")])
+@pytest.fixture(
+    params=[
+        backend("memory"),
+        backend("sqlite"),
+        backend("postgresql"),
+        backend(MONGODB_BACKEND),
+    ]
+)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await open_backend(request.param, tmp_path)
+    opened = await open_backend(request.param, tmp_path, request)
     yield opened
     await opened.close()
 
 
 @pytest.fixture(params=[backend("sqlite"), backend("postgresql")])
 async def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_backend(request.param, tmp_path)
+    opened = await open_backend(request.param, tmp_path, request)
     assert isinstance(opened, SqlStore)
     yield opened
     await opened.close()

@@ -29,8 +29,9 @@ from threadline.storage.base import (
     StoredResponse,
     TurnRecord,
 )
-from threadline.storage.factory import open_store
+from threadline.storage.factory import open_store, redacted, sqlalchemy_url
 from threadline.storage.memory import MemoryStore
+from threadline.storage.mongo import MongoStore
 from threadline.storage.sql import SqlStore
 from threadline.storage.sql import store as sql_store_module
 from threadline.storage.sql.tables import items as item_table
@@ -109,6 +110,8 @@ async def conversation_record(store: Store, conversation_id: str) -> Conversatio
 async def stored_item_count(store: Store) -> int:
     if isinstance(store, MemoryStore):
         return len(store._rows)
+    if isinstance(store, MongoStore):
+        return await store._items.count_documents({})
     assert isinstance(store, SqlStore)
     async with store.engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(item_table)) or 0)
@@ -577,10 +580,47 @@ async def test_open_store_accepts_sqlite_urls_paths_and_memory(
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:secret@db:5433/threadline",
+        "postgres://u:secret@db:5433/threadline",
+        "postgresql+asyncpg://u:secret@db:5433/threadline",
+    ],
+)
+async def test_open_store_accepts_postgresql_urls_as_users_write_them(url: str) -> None:
+    opened = open_store(url, pool_size=3, max_overflow=2)
+    assert isinstance(opened, SqlStore)
+    try:
+        sa_url = opened.engine.url
+        assert (sa_url.drivername, sa_url.host, sa_url.port, sa_url.database) == (
+            "postgresql+asyncpg",
+            "db",
+            5433,
+            "threadline",
+        )
+        assert opened.engine.sync_engine.pool.size() == 3  # type: ignore[attr-defined]
+    finally:
+        await opened.close()
+
+
+def test_libpq_sslmode_reaches_asyncpg_as_ssl() -> None:
+    url = sqlalchemy_url("postgresql://u:secret@db/threadline?sslmode=require")
+    assert url == "postgresql+asyncpg://u:secret@db/threadline?ssl=require"
+
+
+def test_printed_database_urls_hide_the_password() -> None:
+    assert redacted("postgresql://u:secret@db/threadline") == "postgresql://u:***@db/threadline"
+    assert redacted("sqlite:////srv/t.db") == "sqlite:////srv/t.db"
+    assert redacted("/srv/t.db") == "/srv/t.db"
+
+
+@pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://u:secret@db/threadline", "not supported yet"),
-        ("mongodb://db/threadline", "not supported yet"),
+        ("postgresql://u:secret@db", "must name a database"),
+        ("postgresql://u:secret@db:port/x", "could not be parsed"),
+        ("postgresql+psycopg://u:secret@db/x", "Unsupported database URL scheme"),
+        ("mongodb://u:secret@db:99999/threadline", "MongoDB URL"),
         ("mysql://u:secret@db/x", "Unsupported database URL scheme 'mysql://'"),
         ("sqlite://", "memory://"),
     ],

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from threadline import __version__
 from threadline.api.errors import install_error_handlers
 from threadline.api.limits import BodySizeLimit
-from threadline.api.routes import conversations, models, responses
+from threadline.api.metrics import Metrics, install_metrics
+from threadline.api.routes import conversations, files, models, responses
+from threadline.api.shutdown import drain_turns_on_stop_signal
 from threadline.api.sse import TurnTasks
 from threadline.engine.retention import RetentionSweeper
 from threadline.settings import Settings
@@ -22,11 +24,15 @@ log = logging.getLogger("threadline")
 
 
 def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
+        metrics.instrument(services.providers)
         app.state.services = services
         app.state.turn_tasks = tasks = TurnTasks()
+        drain_turns_on_stop_signal(tasks, settings.shutdown_grace_seconds)
         if await services.store.has_api_keys():
             log.info("API keys are required (Authorization: Bearer <key>)")
         else:
@@ -49,12 +55,15 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="OpenAI Responses and Conversations API, on storage you own.",
         lifespan=lifespan,
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(responses.router)
     app.include_router(conversations.router)
     app.include_router(models.router)
+    app.include_router(files.router)
+    install_metrics(app, metrics)  # after the other middleware: it must be outermost
     return app
 
 

@@ -1,4 +1,4 @@
-"""Refuse request bodies over the configured size with 413, before they are read whole."""
+"""Refuse request bodies over the configured size with 413, before the app reads them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from threadline.errors import PayloadTooLarge
 
 
 class BodySizeLimit:
+    """A declared Content-Length over the limit is refused at once. A body without one
+    (chunked) is read here up to the limit, then handed to the app unchanged."""
+
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -18,24 +21,31 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        buffered = await self._read_within_limit(receive)
+        if buffered is None:
             await self._refuse(send)
             return
-        seen = 0
+        await self.app(scope, _replay(buffered, receive), send)
 
-        async def limited_receive() -> Message:
-            nonlocal seen
+    async def _read_within_limit(self, receive: Receive) -> list[Message] | None:
+        messages: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(send)
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
 
     async def _refuse(self, send: Send) -> None:
         error = PayloadTooLarge(
@@ -43,18 +53,18 @@ class BodySizeLimit:
             "(setting THREADLINE_MAX_REQUEST_BYTES)."
         )
         body = orjson.dumps({"error": error.to_error_object()})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed

@@ -43,9 +43,23 @@ class TurnTasks:
             await asyncio.wait(pending, timeout=10)
 
 
+# Characters that str.splitlines() treats as line ends, which orjson leaves raw in strings.
+# Escaped, so that SSE clients which split lines that way (httpx's iter_lines among them)
+# still see one `data:` line per event.
+_LINE_BREAKERS = (
+    (b"\xc2\x85", b"\\u0085"),
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+)
+
+
 def frame(event: Event) -> bytes:
     kind: str = event["type"]
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    data = orjson.dumps(event)
+    if b"\xc2\x85" in data or b"\xe2\x80" in data:
+        for raw, escaped in _LINE_BREAKERS:
+            data = data.replace(raw, escaped)
+    return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
 
 async def _pump(events: AsyncIterator[Event], sink: asyncio.Queue[bytes | None]) -> None:

@@ -23,6 +23,16 @@ _UNION_TAGS = {
     "json_schema",
     "text",
     "json_object",
+    # server-side tool items, and the tool definitions (protocol/tools.py `Tool`)
+    "mcp_list_tools",
+    "mcp_call",
+    "mcp_approval_request",
+    "mcp_approval_response",
+    "web_search_call",
+    "function",
+    "mcp",
+    "web_search",
+    "other",
 }
 _EXPECTED = {
     "string_type": "a string",

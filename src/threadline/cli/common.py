@@ -40,7 +40,11 @@ def settings_from(config: Path | None, db: str | None, **overrides: Any) -> Sett
 
 def run_with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
     async def main() -> T:
-        store = open_store(settings.database_url)
+        store = open_store(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         try:
             await store.migrate()
             return await action(store)

@@ -1,14 +1,32 @@
-"""`threadline serve`"""
+"""`threadline serve`
+
+One process serves the app object directly. With `--workers N`, uvicorn's supervisor starts N
+processes that each import `threadline.api.asgi`; the command's options reach them as the
+`THREADLINE_*` variables they read, and the schema is migrated once, here, before they start
+(each worker migrates again at start-up, finding nothing to do).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from threadline.api.app import create_app
-from threadline.cli.common import ConfigOption, DbOption, settings_from
+from threadline.cli.common import (
+    ConfigOption,
+    DbOption,
+    err_console,
+    run_with_store,
+    settings_from,
+)
+from threadline.settings import Settings
+from threadline.storage.base import Store
+
+WORKER_APP = "threadline.api.asgi:app_from_environment"
 
 
 def serve(
@@ -19,13 +37,48 @@ def serve(
     db: DbOption = None,
     config: ConfigOption = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing the port (SQLite file or PostgreSQL; not memory://).",
+        ),
+    ] = 1,
 ) -> None:
     """Start the API server (OpenAI Responses and Conversations API under /v1)."""
-    settings = settings_from(config, db, host=host, port=port, log_level=log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-    )
+    overrides: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
+    settings = settings_from(config, db, **overrides)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds) + 5,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    if settings.database_url == "memory://":
+        err_console.print(
+            "[red]error:[/red] memory:// lives inside one process; --workers needs a SQLite "
+            "file or PostgreSQL"
+        )
+        raise typer.Exit(2)
+    _export_for_workers(config, {"database_url": db, **overrides})
+    _migrate(settings)
+    uvicorn.run(WORKER_APP, factory=True, workers=workers, **common)
+
+
+def _export_for_workers(config: Path | None, overrides: dict[str, Any]) -> None:
+    """Put the command's options where every worker's `load_settings()` finds them."""
+    if config is not None:
+        os.environ["THREADLINE_CONFIG"] = str(config.resolve())
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"THREADLINE_{name.upper()}"] = str(value)
+
+
+def _migrate(settings: Settings) -> None:
+    async def nothing_more(_store: Store) -> None:
+        return None
+
+    run_with_store(settings, nothing_more)

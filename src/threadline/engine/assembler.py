@@ -3,16 +3,37 @@
 Items are opened and closed in output order, as OpenAI streams them: a reasoning item, then
 a message, then function calls (one at a time, in call order). Anything still open when the
 provider stops is closed with the status the turn ended with.
+
+Calls of server-side tools (names in `server_tools`) are not streamed as function calls: they
+are gathered whole and handed to the tool loop (`take_server_calls`), which adds their items
+(`mcp_call`, `web_search_call`, …) with `add_item` / `item_event` / `finish_item`. Sources
+found by web search become `url_citation` annotations of the messages that cite their URLs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
+from dataclasses import dataclass, field
 from typing import Any
 
 from threadline import ids
+from threadline.engine.citations import url_citations
 from threadline.engine.events import Event, EventSequencer
 from threadline.providers.base import ReasoningDelta, TextDelta, ToolCallDelta
 from threadline.storage.base import Item
+
+
+@dataclass(slots=True)
+class ServerCall:
+    """A model's call of a server-side tool, gathered whole."""
+
+    call_id: str
+    name: str
+    arguments_parts: list[str] = field(default_factory=list)
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.arguments_parts)
 
 
 class _OpenItem:
@@ -25,11 +46,15 @@ class _OpenItem:
 
 
 class OutputAssembler:
-    def __init__(self, events: EventSequencer) -> None:
+    def __init__(self, events: EventSequencer, server_tools: Container[str] = ()) -> None:
         self._events = events
         self.output: list[Item] = []
         self._open: _OpenItem | None = None
         self._calls: dict[int, _OpenItem] = {}
+        self._server_tools = server_tools
+        self._server_calls: dict[int, ServerCall] = {}
+        self.sources: dict[str, str] = {}
+        """URL → title of the web pages found so far (cited URLs become annotations)."""
 
     # -- feeding -------------------------------------------------------------------------------
     def on_reasoning(self, delta: ReasoningDelta) -> list[Event]:
@@ -92,6 +117,18 @@ class OutputAssembler:
 
     def on_tool_call(self, delta: ToolCallDelta) -> list[Event]:
         out: list[Event] = []
+        server_call = self._server_calls.get(delta.index)
+        if (
+            server_call is None
+            and delta.index not in self._calls
+            and delta.name is not None
+            and delta.name in self._server_tools
+        ):
+            server_call = ServerCall(delta.call_id or ids.new_id(ids.CALL), delta.name)
+            self._server_calls[delta.index] = server_call
+        if server_call is not None:
+            server_call.arguments_parts.append(delta.arguments)
+            return out
         call = self._calls.get(delta.index)
         if call is None:
             out += self._close_open("completed")
@@ -133,6 +170,37 @@ class OutputAssembler:
                 out += self._close_open(item_status)
         return out
 
+    # -- server-side tools (driven by the tool loop) -------------------------------------------
+    def take_server_calls(self) -> list[ServerCall]:
+        """The server-tool calls of the model call that just ended, in call order."""
+        calls = [self._server_calls[index] for index in sorted(self._server_calls)]
+        self._server_calls = {}
+        return calls
+
+    def next_model_call(self) -> None:
+        """Another model call begins (its items were closed): it numbers its tool calls from 0
+        again."""
+        self._calls = {}
+        self._server_calls = {}
+
+    def add_item(self, item: Item) -> tuple[int, list[Event]]:
+        """Add a finished-or-running item at the end of the output (`output_item.added`)."""
+        out = self._close_open("completed")
+        opened = self._start(item, out)
+        self._open = None
+        return opened.index, out
+
+    def item_event(self, type_: str, index: int, **fields: Any) -> Event:
+        """An event about the item at `index` (`response.mcp_call.in_progress`, …)."""
+        return self._events.event(
+            type_, item_id=self.output[index]["id"], output_index=index, **fields
+        )
+
+    def finish_item(self, index: int) -> Event:
+        return self._events.event(
+            "response.output_item.done", output_index=index, item=_snapshot(self.output[index])
+        )
+
     # -- internals -----------------------------------------------------------------------------
     def _start(self, item: Item, out: list[Event]) -> _OpenItem:
         opened = _OpenItem(len(self.output), item)
@@ -156,6 +224,18 @@ class OutputAssembler:
         kind = item["type"]
         if kind == "message":
             part = _output_text(text)
+            for number, annotation in enumerate(url_citations(text, self.sources)):
+                part["annotations"].append(annotation)
+                out.append(
+                    self._events.event(
+                        "response.output_text.annotation.added",
+                        item_id=item["id"],
+                        output_index=current.index,
+                        content_index=0,
+                        annotation_index=number,
+                        annotation=annotation,
+                    )
+                )
             out.append(
                 self._events.event(
                     "response.output_text.done",

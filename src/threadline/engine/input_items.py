@@ -7,13 +7,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from threadline import ids
-from threadline.errors import InvalidRequest, UnsupportedParameter
+from threadline.errors import InvalidRequest
 from threadline.protocol.items import (
     FunctionCall,
     FunctionCallOutput,
     ItemReference,
+    McpApprovalRequest,
+    McpApprovalResponse,
+    McpCall,
+    McpListTools,
     Message,
     Reasoning,
+    WebSearchCall,
 )
 from threadline.storage.base import Item, Store
 
@@ -63,6 +68,15 @@ def canonical_item(item: BaseModel, where: str) -> Item:
         data.setdefault("id", ids.new_id(ids.FUNCTION_CALL))
     elif isinstance(item, FunctionCallOutput):
         data.setdefault("id", ids.new_id(ids.FUNCTION_CALL_OUTPUT))
+    elif isinstance(item, McpApprovalResponse):
+        data.setdefault("id", ids.new_id(ids.MCP_APPROVAL_RESPONSE))
+        return {"id": data.pop("id"), **data}
+    elif isinstance(item, McpListTools | McpApprovalRequest):
+        return {"id": data.pop("id"), **data}
+    elif isinstance(item, McpCall | WebSearchCall):
+        # Replayed server-tool items keep the status they were given (a failed call stays so).
+        data.setdefault("status", "completed")
+        return {"id": data.pop("id"), **data}
     elif not isinstance(item, Reasoning):
         raise InvalidRequest(f"Unsupported item at {where}.", param=where)
     data.setdefault("status", "completed")
@@ -97,22 +111,17 @@ def _message_content(message: Message, where: str) -> list[dict[str, Any]]:
 
 
 def _check_image(part: dict[str, Any], at: str) -> None:
-    if part.get("file_id"):
-        raise UnsupportedParameter(
-            "Images by 'file_id' are not supported yet: send 'image_url' (a URL or a data URL).",
-            param=f"{at}.file_id",
+    if not part.get("image_url") and not part.get("file_id"):
+        raise InvalidRequest(
+            "An input_image needs 'image_url' or 'file_id'.", param=f"{at}.image_url"
         )
-    if not part.get("image_url"):
-        raise InvalidRequest("An input_image needs 'image_url'.", param=f"{at}.image_url")
 
 
 def _check_file(part: dict[str, Any], at: str) -> None:
-    for name in ("file_id", "file_url"):
-        if part.get(name):
-            raise UnsupportedParameter(
-                f"Files by '{name}' are not supported yet: send the file inline as 'file_data' "
-                "(a base64 data URL) with 'filename'.",
-                param=f"{at}.{name}",
-            )
-    if not part.get("file_data"):
-        raise InvalidRequest("An input_file needs 'file_data'.", param=f"{at}.file_data")
+    # The file itself is resolved when the model is called (engine/file_inputs.py).
+    given = [name for name in ("file_id", "file_url", "file_data") if part.get(name)]
+    if len(given) != 1:
+        raise InvalidRequest(
+            "An input_file needs exactly one of 'file_id', 'file_url' or 'file_data'.",
+            param=f"{at}.file_id" if not given else f"{at}.{given[1]}",
+        )

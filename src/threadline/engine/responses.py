@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +11,11 @@ from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.conversations import ConversationPolicy
 from threadline.engine.events import Event
+from threadline.engine.file_inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
 from threadline.engine.response_object import response_object
+from threadline.engine.server_tools import echoed_tools, plan_server_tools
 from threadline.engine.turn import PreparedTurn, TurnRunner
 from threadline.engine.validation import refuse_unsupported
 from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
@@ -22,6 +24,7 @@ from threadline.protocol.tools import AllowedToolsChoice, FunctionTool, Function
 from threadline.providers.base import ProviderRequest
 from threadline.providers.registry import ProviderRegistry
 from threadline.storage.base import Item, ResponseRecord, Store
+from threadline.tools.base import ServerTools
 
 _ECHOED = (
     "instructions",
@@ -54,12 +57,20 @@ class ResponseService:
         providers: ProviderRegistry,
         conversations: ConversationPolicy,
         clock: Clock = system_clock,
+        *,
+        tools: ServerTools | None = None,
+        file_inputs: FileInputs | None = None,
+        native_files: Mapping[str, bool] | None = None,
     ) -> None:
         self._store = store
         self._providers = providers
         self._conversations = conversations
         self._clock = clock
-        self._runner = TurnRunner(store, clock)
+        self._tools = tools
+        self._file_inputs = file_inputs or FileInputs(None, None, clock)
+        self._native_files = dict(native_files or {})
+        """Provider name → whether it reads files natively (else PDF/text become text)."""
+        self._runner = TurnRunner(store, clock, tools)
 
     async def prepare(self, tenant: str, params: ResponseCreateParams) -> PreparedTurn:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
@@ -70,6 +81,13 @@ class ResponseService:
         input_items = await normalize_input(self._store, tenant, params.input)
         context = history + input_items
         check_tool_calls_answered(context)
+        server_tools = plan_server_tools(params, history, input_items, self._tools)
+        provider_items = await self._file_inputs.for_provider(
+            tenant,
+            context,
+            {item["id"] for item in input_items},
+            native=self._native_files.get(provider.name, False),
+        )
         tools = [
             t.model_dump(exclude_none=True)
             for t in params.tools or ()
@@ -88,7 +106,7 @@ class ResponseService:
         )
         request = ProviderRequest(
             model=upstream_model,
-            items=context,
+            items=provider_items,
             instructions=params.instructions,
             tools=_offered_tools(tools, params.tool_choice),
             tool_choice=_chat_tool_choice(params.tool_choice),
@@ -102,7 +120,14 @@ class ResponseService:
             safety_identifier=params.safety_identifier,
             prompt_cache_key=params.prompt_cache_key,
         )
-        return PreparedTurn(record, input_items, provider, request, store=params.store is not False)
+        return PreparedTurn(
+            record,
+            input_items,
+            provider,
+            request,
+            store=params.store is not False,
+            server_tools=server_tools,
+        )
 
     def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
         return self._runner.run(turn)
@@ -114,7 +139,11 @@ class ResponseService:
             last = event
         if last is None:  # the runner always ends with a terminal event
             raise RuntimeError("turn ended without a terminal event")
-        return CreatedResponse(last["response"], turn.failure)
+        failure = turn.failure
+        if failure is not None and turn.saved:
+            # The client gets an error, not the Response: say where the stored one is.
+            failure.message += f" (The failed response was stored as '{turn.record.id}'.)"
+        return CreatedResponse(last["response"], failure)
 
     async def retrieve(self, tenant: str, response_id: str) -> dict[str, Any]:
         stored = await self._store.get_response(tenant, response_id)
@@ -160,9 +189,7 @@ class ResponseService:
         params: ResponseCreateParams, tools: list[dict[str, Any]]
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {name: getattr(params, name) for name in _ECHOED}
-        settings["tools"] = [
-            {"parameters": None, "strict": None, "description": None, **tool} for tool in tools
-        ]
+        settings["tools"] = echoed_tools(params.tools)
         choice = params.tool_choice
         settings["tool_choice"] = (
             choice

@@ -1,4 +1,5 @@
-"""Run one prepared turn: stream the provider, assemble output, save, and say how it ended.
+"""Run one prepared turn: stream the provider (and the server-side tools the model calls, in
+`tool_loop.py`), assemble output, save, and say how it ended.
 
 The turn is saved once, atomically, just before its terminal event, so a client that sees
 `response.completed` can rely on the response being durable. A turn that is interrupted
@@ -14,21 +15,15 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from threadline.engine.assembler import OutputAssembler
 from threadline.engine.clock import Clock
 from threadline.engine.events import Event, EventSequencer
-from threadline.engine.response_object import response_object, usage_object
-from threadline.errors import ThreadlineError
-from threadline.providers.base import (
-    Finish,
-    ModelProvider,
-    ProviderRequest,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    UsageReport,
-)
+from threadline.engine.response_object import response_object
+from threadline.engine.server_tools import ServerToolPlan
+from threadline.engine.tool_loop import ToolLoop
+from threadline.errors import ShuttingDown, ThreadlineError
+from threadline.providers.base import Finish, ModelProvider, ProviderRequest
 from threadline.storage.base import Item, ResponseRecord, Store, TurnRecord
+from threadline.tools.base import ServerTools
 
 log = logging.getLogger(__name__)
 
@@ -47,48 +42,49 @@ class PreparedTurn:
     store: bool
     failure: ThreadlineError | None = None
     """Set when the provider failed; the turn then ends `response.failed`."""
+    saved: bool = False
+    server_tools: ServerToolPlan | None = None
+    """The server-side tools (MCP, web search) this turn may run."""
 
 
 class TurnRunner:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, tools: ServerTools | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._tools = tools
 
     async def run(self, turn: PreparedTurn) -> AsyncIterator[Event]:
         """OpenAI's stream events for the turn, ending with exactly one terminal event."""
         record = turn.record
         seq = EventSequencer()
-        assembler = OutputAssembler(seq)
+        loop = ToolLoop(
+            record,
+            turn.provider,
+            turn.request,
+            seq,
+            plan=turn.server_tools,
+            tools=self._tools,
+        )
+        assembler = loop.assembler
         yield seq.event("response.created", response=response_object(record, []))
         yield seq.event("response.in_progress", response=response_object(record, []))
 
         finish: Finish | None = None
         failure: ThreadlineError | None = None
-        saved = False
+        saved = interrupted = False
         try:
             try:
-                async for event in turn.provider.stream(turn.request):
-                    if isinstance(event, TextDelta):
-                        for out in assembler.on_text(event):
-                            yield out
-                    elif isinstance(event, ToolCallDelta):
-                        for out in assembler.on_tool_call(event):
-                            yield out
-                    elif isinstance(event, ReasoningDelta):
-                        for out in assembler.on_reasoning(event):
-                            yield out
-                    elif isinstance(event, UsageReport):
-                        record.usage = usage_object(
-                            event.input_tokens,
-                            event.output_tokens,
-                            event.cached_tokens,
-                            event.reasoning_tokens,
-                        )
-                    else:
-                        finish = event
+                async for out in loop.run():
+                    yield out
+                finish = loop.finish
             except ThreadlineError as exc:
                 failure = turn.failure = exc
                 log.warning("response %s failed upstream: %s", record.id, exc.message)
+            except asyncio.CancelledError:
+                # The server is shutting down: end the turn as failed, saved and told to the
+                # client, then let the cancellation go on.
+                failure = turn.failure = ShuttingDown()
+                interrupted = True
 
             terminal = self._conclude(record, finish, failure)
             item_status = "completed" if record.status == "completed" else "incomplete"
@@ -104,6 +100,8 @@ class TurnRunner:
                 record.error = {"code": "server_error", "message": turn.failure.message}
             saved = True
             yield seq.event(terminal, response=response_object(record, assembler.output))
+            if interrupted:
+                raise asyncio.CancelledError
         finally:
             if not saved:
                 # Interrupted: keep what the model said so far, marked failed.
@@ -146,3 +144,4 @@ class TurnRunner:
                 and record.status in ("completed", "incomplete"),
             )
         )
+        turn.saved = True

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from threadline.errors import InvalidRequest, UnsupportedParameter
 from threadline.protocol.responses import ResponseCreateParams
-from threadline.protocol.tools import FunctionTool, FunctionToolChoice, HostedToolChoice
+from threadline.protocol.tools import (
+    WEB_SEARCH_TOOL_TYPES,
+    FunctionTool,
+    FunctionToolChoice,
+    HostedToolChoice,
+    McpTool,
+)
 
 _NOT_YET = (
     "prompt",
@@ -26,16 +32,15 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
         if getattr(params, name) is not None:
             raise UnsupportedParameter(f"The parameter '{name}' is not supported yet.", param=name)
     for index, tool in enumerate(params.tools or ()):
-        if tool.type != "function":
+        if tool.type not in _RUN_TOOL_TYPES:
             raise UnsupportedParameter(
-                f"Tool type '{tool.type}' is not supported yet; supported tool types: 'function'.",
+                f"Tool type '{tool.type}' is not supported yet; supported tool types: "
+                "'function', 'mcp', 'web_search'.",
                 param=f"tools[{index}].type",
             )
     choice = params.tool_choice
     if isinstance(choice, HostedToolChoice):
-        raise UnsupportedParameter(
-            f"tool_choice type '{choice.type}' is not supported yet.", param="tool_choice.type"
-        )
+        _check_hosted_choice(params, choice)
     if isinstance(choice, FunctionToolChoice) and choice.name not in {
         t.name for t in params.tools or () if isinstance(t, FunctionTool)
     }:
@@ -73,6 +78,30 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
         )
     if params.metadata is not None:
         check_metadata(params.metadata)
+
+
+_RUN_TOOL_TYPES = ("function", "mcp", *WEB_SEARCH_TOOL_TYPES)
+
+
+def _check_hosted_choice(params: ResponseCreateParams, choice: HostedToolChoice) -> None:
+    tools = params.tools or ()
+    if choice.type == "mcp":
+        label = (choice.model_extra or {}).get("server_label")
+        if not any(isinstance(t, McpTool) and t.server_label == label for t in tools):
+            raise InvalidRequest(
+                f"tool_choice names MCP server '{label}', which is not in 'tools'.",
+                param="tool_choice.server_label",
+            )
+        return
+    if choice.type in WEB_SEARCH_TOOL_TYPES:
+        if not any(t.type in WEB_SEARCH_TOOL_TYPES for t in tools):
+            raise InvalidRequest(
+                "tool_choice names web search, which is not in 'tools'.", param="tool_choice"
+            )
+        return
+    raise UnsupportedParameter(
+        f"tool_choice type '{choice.type}' is not supported yet.", param="tool_choice.type"
+    )
 
 
 def check_metadata(metadata: dict[str, str], param: str = "metadata") -> None:

@@ -10,6 +10,9 @@ from threadline.protocol.content import WireModel
 from threadline.protocol.items import InputItem
 from threadline.protocol.responses import Includable, Metadata
 
+UNIX_TIME_MAX = 2**40
+"""Timestamps beyond this (the year 36812) are refused: no real export holds them."""
+
 
 class ConversationCreateParams(WireModel):
     items: list[InputItem] | None = Field(default=None, max_length=20)
@@ -49,10 +52,10 @@ class ConversationsListQuery(WireModel):
 class ExportedConversation(WireModel):
     id: str
     object: Literal["conversation"] = "conversation"
-    created_at: float
+    created_at: float = Field(ge=0, le=UNIX_TIME_MAX)
     metadata: Metadata = Field(default_factory=dict)
     status: Literal["active", "closed", "expired"] | None = None
-    last_active_at: float | None = None
+    last_active_at: float | None = Field(default=None, ge=0, le=UNIX_TIME_MAX)
 
 
 class ConversationExport(WireModel):

@@ -61,6 +61,60 @@ class Reasoning(WireModel):
     status: Literal["in_progress", "completed", "incomplete"] | None = None
 
 
+class McpListToolsTool(WireModel):
+    name: str
+    input_schema: dict[str, Any]
+    description: str | None = None
+    annotations: dict[str, Any] | None = None
+
+
+class McpListTools(WireModel):
+    """The tools an MCP server offered, as listed once per chain or conversation."""
+
+    type: Literal["mcp_list_tools"]
+    id: str
+    server_label: str
+    tools: list[McpListToolsTool]
+    error: str | None = None
+
+
+class McpCall(WireModel):
+    type: Literal["mcp_call"]
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None = None
+    error: dict[str, Any] | str | None = None
+    status: Literal["in_progress", "completed", "incomplete", "calling", "failed"] | None = None
+    approval_request_id: str | None = None
+
+
+class McpApprovalRequest(WireModel):
+    type: Literal["mcp_approval_request"]
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+
+
+class McpApprovalResponse(WireModel):
+    """The client's answer to an `mcp_approval_request`, sent in the next turn's input."""
+
+    type: Literal["mcp_approval_response"]
+    approval_request_id: str = Field(min_length=1)
+    approve: bool
+    id: str | None = None
+    reason: str | None = None
+
+
+class WebSearchCall(WireModel):
+    type: Literal["web_search_call"]
+    id: str
+    status: Literal["in_progress", "searching", "completed", "failed", "incomplete"]
+    action: dict[str, Any] | None = None
+
+
 def _item_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         tag = value.get("type")
@@ -76,7 +130,12 @@ InputItem = Annotated[
     | Annotated[FunctionCall, Tag("function_call")]
     | Annotated[FunctionCallOutput, Tag("function_call_output")]
     | Annotated[ItemReference, Tag("item_reference")]
-    | Annotated[Reasoning, Tag("reasoning")],
+    | Annotated[Reasoning, Tag("reasoning")]
+    | Annotated[McpListTools, Tag("mcp_list_tools")]
+    | Annotated[McpCall, Tag("mcp_call")]
+    | Annotated[McpApprovalRequest, Tag("mcp_approval_request")]
+    | Annotated[McpApprovalResponse, Tag("mcp_approval_response")]
+    | Annotated[WebSearchCall, Tag("web_search_call")],
     Discriminator(_item_tag),
 ]
 """Item types Threadline accepts as input. Others (hosted-tool calls and their outputs) are
@@ -88,4 +147,9 @@ SUPPORTED_INPUT_ITEM_TYPES = (
     "function_call_output",
     "item_reference",
     "reasoning",
+    "mcp_list_tools",
+    "mcp_call",
+    "mcp_approval_request",
+    "mcp_approval_response",
+    "web_search_call",
 )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from threadline.protocol.content import WireModel
 from threadline.protocol.items import InputItem
-from threadline.protocol.tools import FunctionTool, OtherTool, ToolChoice
+from threadline.protocol.tools import Tool, ToolChoice
 
 Metadata = dict[str, str]
 
@@ -84,7 +84,7 @@ class ResponseCreateParams(WireModel):
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
-    tools: list[FunctionTool | OtherTool] | None = None
+    tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     truncation: Literal["auto", "disabled"] | None = None
     user: str | None = None

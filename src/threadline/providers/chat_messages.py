@@ -14,6 +14,7 @@ import binascii
 from typing import Any
 
 from threadline.providers.base import Item
+from threadline.providers.tool_items import with_server_tool_calls
 
 Message = dict[str, Any]
 
@@ -24,7 +25,8 @@ def to_chat_messages(instructions: str | None, items: list[Item]) -> list[Messag
     messages: list[Message] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
-    for item in items:
+    # Server-side tool items (mcp_call, web_search_call…) replay as the function calls they were.
+    for item in with_server_tool_calls(items):
         kind = item.get("type", "message")
         if kind == "message":
             _add_message(messages, item)

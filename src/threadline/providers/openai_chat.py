@@ -4,6 +4,8 @@ non-streaming clients and the first token is forwarded as soon as it arrives."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +25,10 @@ from threadline.providers.base import (
     UsageReport,
 )
 from threadline.providers.chat_messages import to_chat_messages
+from threadline.providers.retry import RetryPolicy
+from threadline.providers.sse_lines import sse_lines
+
+log = logging.getLogger(__name__)
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -45,9 +51,11 @@ class OpenAIChatProvider:
         models: list[str] | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
+        retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
+        self._retry = retry or RetryPolicy()
         self.base_url = base_url.rstrip("/")
         self._configured_models = models or []
         self._max_tokens_param = max_tokens_param or (
@@ -123,31 +131,50 @@ class OpenAIChatProvider:
         return body
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
-        body = self.chat_body(request)
-        try:
-            async with self._client.stream(
-                "POST",
-                "/chat/completions",
-                content=orjson.dumps(body),
-                headers={"Content-Type": "application/json"},
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._status_error(response, request.model)
-                async for event in self._events(response):
-                    yield event
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(
-                f"Provider '{self.name}' did not answer in time ({type(exc).__name__})."
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(
-                f"Provider '{self.name}' at {self.base_url} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        """Retries happen only before the upstream sent its first event: once a token has
+        been relayed to the client, a retry could not be taken back."""
+        body = orjson.dumps(self.chat_body(request))
+        attempt = 0
+        while True:
+            try:
+                async with self._client.stream(
+                    "POST",
+                    "/chat/completions",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        delay = self._retry.delay(attempt, response.status_code, response.headers)
+                        if delay is None:
+                            raise self._status_error(response, request.model)
+                    else:
+                        async for event in self._events(response):
+                            yield event
+                        return
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                delay = self._retry.delay(attempt, None, None)
+                if delay is None:
+                    raise self._transport_error(exc) from exc
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc) from exc
+            attempt += 1
+            log.info("provider %s: retry %d in %.2f s", self.name, attempt, delay)
+            await asyncio.sleep(delay)
+
+    def _transport_error(self, exc: httpx.HTTPError) -> UpstreamError:
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamTimeout(
+                f"Provider '{self.name}' did not answer in time ({type(exc).__name__}); "
+                "see THREADLINE_UPSTREAM_CONNECT_TIMEOUT / THREADLINE_UPSTREAM_READ_TIMEOUT."
+            )
+        return UpstreamError(
+            f"Provider '{self.name}' at {self.base_url} failed: {type(exc).__name__}: {exc}"
+        )
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
         finished = False
-        async for line in response.aiter_lines():
+        async for line in sse_lines(response.aiter_bytes()):
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()

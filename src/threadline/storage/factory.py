@@ -1,54 +1,109 @@
 """Build the store a user's `database_url` names.
 
-Users write the URLs they know (`sqlite:///threadline.db`, a plain path, `memory://`), not
-SQLAlchemy driver URLs; this is the one place that translates. Relative SQLite paths are made
-absolute here, against the working directory at start-up, so nothing later depends on it.
-The caller runs `await store.migrate()`.
+Users write the URLs they know (`sqlite:///threadline.db`, a plain path,
+`postgresql://user:pass@host/db`, `memory://`), not SQLAlchemy driver URLs; this is the one
+place that translates. Relative SQLite paths are made absolute here, against the working
+directory at start-up, so nothing later depends on it. PostgreSQL goes through asyncpg, which
+spells libpq's `sslmode` as `ssl`. The caller runs `await store.migrate()`.
+
+Only the scheme of a URL ever goes into a message: the rest may hold a password.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pymongo.errors import PyMongoError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from threadline.storage.base import Store
 from threadline.storage.memory import MemoryStore
+from threadline.storage.mongo import MongoStore
 from threadline.storage.sql import SqlStore
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+aiosqlite:///")
-_NOT_YET = {
-    "postgresql": "PostgreSQL",
-    "postgres": "PostgreSQL",
-    "postgresql+asyncpg": "PostgreSQL",
-    "mongodb": "MongoDB",
-    "mongodb+srv": "MongoDB",
-}
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+_MONGO_SCHEMES = ("mongodb", "mongodb+srv")
 
 
-def open_store(database_url: str) -> Store:
+def open_store(database_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Store:
     """A store for `database_url`: `sqlite:///relative.db`, `sqlite:////absolute.db`, a file
-    path (SQLite), or `memory://`. Raises ValueError for anything else."""
+    path (SQLite), `postgresql://user:pass@host:port/db`, `mongodb://host/db` or
+    `mongodb+srv://…` (a replica set; docs/storage-mongodb.md), or `memory://`. The pool sizes
+    are per process and apply to PostgreSQL (MongoDB takes `maxPoolSize` in its URL). Raises
+    ValueError for anything else."""
     if database_url == "memory://":
         return MemoryStore()
-    if "://" not in database_url:
-        return _sqlite_store(database_url)
-    for prefix in _SQLITE_PREFIXES:
-        if database_url.startswith(prefix):
-            return _sqlite_store(database_url.removeprefix(prefix))
-    # Only the scheme goes into messages: the rest of a URL may hold a password.
-    scheme = database_url.split("://", 1)[0].lower()
-    if scheme in _NOT_YET:
-        raise ValueError(f"{_NOT_YET[scheme]} databases ({scheme}://) are not supported yet")
+    sql_url = sqlalchemy_url(database_url)
+    if sql_url is not None:
+        return SqlStore(sql_url, pool_size=pool_size, max_overflow=max_overflow)
+    scheme = _scheme(database_url)
+    if scheme in _MONGO_SCHEMES:
+        return _mongo_store(database_url, scheme)
     raise ValueError(
         f"Unsupported database URL scheme '{scheme}://'; use sqlite:///path/to/file.db, "
-        "a file path, or memory://"
+        "a file path, postgresql://user:password@host:port/database, "
+        "mongodb://host:port/database, or memory://"
     )
 
 
-def _sqlite_store(path: str) -> SqlStore:
+def sqlalchemy_url(database_url: str) -> str | None:
+    """The SQLAlchemy async URL for a SQL `database_url` (creating a SQLite file's directory),
+    or None if the URL names no SQL database."""
+    if "://" not in database_url:
+        return _sqlite_url(database_url)
+    for prefix in _SQLITE_PREFIXES:
+        if database_url.startswith(prefix):
+            return _sqlite_url(database_url.removeprefix(prefix))
+    if _scheme(database_url) in _POSTGRES_SCHEMES:
+        return _postgres_url(database_url)
+    return None
+
+
+def redacted(database_url: str) -> str:
+    """The URL with its password masked, fit for logs and terminal output."""
+    if "://" not in database_url or database_url == "memory://":
+        return database_url
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # ValueError: a MongoDB URL with several hosts
+        return f"{_scheme(database_url)}://…"
+
+
+def _scheme(database_url: str) -> str:
+    return database_url.split("://", 1)[0].lower()
+
+
+def _sqlite_url(path: str) -> str:
     if path in ("", ":memory:") or "?" in path:
         raise ValueError(
             f"Expected an SQLite file path, got {path!r}; use memory:// for an in-memory store"
         )
     file = Path(path).expanduser().resolve()
     file.parent.mkdir(parents=True, exist_ok=True)
-    return SqlStore(f"sqlite+aiosqlite:///{file}")
+    return f"sqlite+aiosqlite:///{file}"
+
+
+def _postgres_url(database_url: str) -> str:
+    try:
+        url = make_url(database_url)
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise ValueError("The PostgreSQL URL could not be parsed") from exc
+    if not url.database:
+        raise ValueError("A PostgreSQL URL must name a database: postgresql://host:port/db")
+    query = dict(url.query)
+    if "sslmode" in query:
+        query["ssl"] = query.pop("sslmode")
+    url = url.set(drivername="postgresql+asyncpg", query=query)
+    return url.render_as_string(hide_password=False)
+
+
+def _mongo_store(database_url: str, scheme: str) -> Store:
+    """The database is the one the URL's path names, else `threadline`. The client connects
+    lazily: a URL that parses is accepted here, and `migrate()` meets the server."""
+    try:
+        return MongoStore(database_url)
+    except (PyMongoError, ValueError) as exc:
+        # pymongo's messages name the fault, not the URL, so they hold no password.
+        raise ValueError(f"The MongoDB URL ({scheme}://) could not be used: {exc}") from exc

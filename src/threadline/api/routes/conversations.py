@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from threadline.api.deps import ServicesDep, TenantDep
 from threadline.api.json import json_response
+from threadline.api.routing import JsonRoute
 from threadline.errors import InvalidRequest
 from threadline.protocol.conversations import (
     ChatMessage,
@@ -21,7 +22,7 @@ from threadline.protocol.conversations import (
     ItemsListQuery,
 )
 
-router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"], route_class=JsonRoute)
 
 _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.deps import ServicesDep, TenantDep, TurnTasksDep
 from threadline.api.json import json_response
+from threadline.api.routing import JsonRoute
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], route_class=JsonRoute)
 
 
 @router.get("/v1/models")
@@ -25,8 +26,8 @@ async def list_models(services: ServicesDep, tenant: TenantDep) -> Response:
 
 
 @router.get("/healthz", include_in_schema=False)
-async def healthz() -> Response:
-    return json_response({"status": "ok"})
+async def healthz(tasks: TurnTasksDep) -> Response:
+    return json_response({"status": "ok", "turns_in_flight": len(tasks)})
 
 
 @router.get("/readyz", include_in_schema=False)

@@ -10,11 +10,12 @@ from starlette.responses import Response
 from threadline.api.deps import ServicesDep, TenantDep, TurnTasksDep
 from threadline.api.errors import error_response
 from threadline.api.json import json_response
+from threadline.api.routing import JsonRoute
 from threadline.api.sse import event_stream
 from threadline.errors import InvalidRequest, UnsupportedParameter
 from threadline.protocol.responses import Includable, ListQuery, ResponseCreateParams
 
-router = APIRouter(prefix="/v1/responses", tags=["responses"])
+router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonRoute)
 
 
 @router.post("")

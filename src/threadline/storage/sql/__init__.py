@@ -1,5 +1,5 @@
-"""The SQL backend: SQLAlchemy Core tables, queries and Alembic migrations (SQLite today;
-PostgreSQL uses the same tables)."""
+"""The SQL backend: SQLAlchemy Core tables, queries and Alembic migrations, one code path for
+SQLite (aiosqlite) and PostgreSQL (asyncpg); engines.py holds what differs between them."""
 
 from threadline.storage.sql.store import SqlStore
 

@@ -179,7 +179,8 @@ class ConversationMethods:
         self, tenant: str, conversation_id: str
     ) -> tuple[ConversationRecord, list[Item]] | None:
         async with self._read.connect() as conn:
-            rows = (await conn.execute(q.conversation_with_items(tenant, conversation_id))).all()
+            params = {"tenant": tenant, "conversation_id": conversation_id}
+            rows = (await conn.execute(q.CONVERSATION_WITH_ITEMS, params)).all()
         if not rows:
             return None
         found = [orjson.loads(row.item_data) for row in rows if row.item_data is not None]

@@ -1,9 +1,11 @@
 """Bring a SQL database to the newest schema, at start-up, with no alembic.ini.
 
 The migrations ship inside the package, so an installed server finds them next to this module.
-They run on the caller's engine inside one write transaction: on SQLite that transaction starts
-with BEGIN IMMEDIATE, so two processes starting together migrate one after the other and the
-second finds nothing to do.
+They run on the caller's engine inside one write transaction, and two processes starting
+together (replicas, workers, the CLI next to a server) migrate one after the other, the second
+finding nothing to do: on SQLite the transaction starts with BEGIN IMMEDIATE; on PostgreSQL,
+where DDL is transactional but two `CREATE TABLE alembic_version` could still race, it first
+takes a transaction-scoped advisory lock, released by the commit.
 
 To write a new migration against a migrated database, with `conn` a sync connection:
 `command.revision(alembic_config(conn), "what changes", autogenerate=True)`.
@@ -15,10 +17,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Any constant every Threadline process agrees on: "threadln" in ASCII.
+MIGRATION_LOCK_KEY = 0x7468726561646C6E
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -34,4 +41,23 @@ def _upgrade(connection: Connection) -> None:
 
 async def upgrade(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await conn.run_sync(_upgrade)
+
+
+def head_revision() -> str | None:
+    """The newest migration this version of Threadline ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The schema version of the database (None for a database never migrated)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)

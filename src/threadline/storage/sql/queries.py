@@ -1,8 +1,11 @@
 """The statements that carry the storage promises, and the row <-> record mapping.
 
-`chain_context` and `conversation_with_items` are each one statement, so loading the context of
-a turn is one round trip however long the history is. `metadata_matches` is the one place
-that reads inside a JSON column and therefore the one place that knows the dialect.
+`CHAIN_CONTEXT` and `CONVERSATION_WITH_ITEMS` are each one statement, so loading the context of
+a turn is one round trip however long the history is. The read statements of the hot path are
+built once, with bound parameters (`:tenant`, `:response_id`, `:conversation_id`): building a
+recursive CTE costs milliseconds of Python, paid on every turn if done per call.
+`metadata_matches` is the one place that reads inside a JSON column and therefore the one place
+that knows the dialect.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from sqlalchemy import (
     Integer,
     Row,
     Select,
+    String,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -44,7 +49,12 @@ def loads_or_none(value: str | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
-def chain_context(tenant: str, response_id: str) -> CompoundSelect[Any]:
+_TENANT = bindparam("tenant", type_=String)
+_RESPONSE_ID = bindparam("response_id", type_=String)
+_CONVERSATION_ID = bindparam("conversation_id", type_=String)
+
+
+def _chain_context() -> CompoundSelect[Any]:
     """Rows (part, k1, k2, data) for `load_chain`, in context order.
 
     part 0 is a marker row present iff the response exists for the tenant (so an empty context
@@ -57,7 +67,7 @@ def chain_context(tenant: str, response_id: str) -> CompoundSelect[Any]:
         responses.c.conversation_id,
         responses.c.conversation_position,
         literal_column("0", Integer).label("depth"),
-    ).where(responses.c.id == response_id, responses.c.tenant == tenant)
+    ).where(responses.c.id == _RESPONSE_ID, responses.c.tenant == _TENANT)
     chain = base.cte("chain", recursive=True)
     parent = responses.alias("parent")
     chain = chain.union_all(
@@ -69,7 +79,7 @@ def chain_context(tenant: str, response_id: str) -> CompoundSelect[Any]:
             chain.c.depth + 1,
         ).where(
             parent.c.id == chain.c.previous_response_id,
-            parent.c.tenant == tenant,
+            parent.c.tenant == _TENANT,
             chain.c.depth < MAX_CHAIN_DEPTH,
         )
     )
@@ -95,7 +105,7 @@ def chain_context(tenant: str, response_id: str) -> CompoundSelect[Any]:
                 items.c.conversation_position < oldest.c.conversation_position,
             ),
         )
-        .where(items.c.tenant == tenant)
+        .where(items.c.tenant == _TENANT)
     )
     owned = select(
         literal_column("2", Integer), -chain.c.depth, items.c.position, items.c.data
@@ -105,7 +115,7 @@ def chain_context(tenant: str, response_id: str) -> CompoundSelect[Any]:
     return context.order_by(part, k1, k2)
 
 
-def response_with_output(tenant: str, response_id: str) -> Select[Any]:
+def _response_with_output() -> Select[Any]:
     """The response row, once per output item (or once with NULL data), in position order."""
     joined = responses.outerjoin(
         items, and_(items.c.response_id == responses.c.id, items.c.kind == "output")
@@ -113,20 +123,25 @@ def response_with_output(tenant: str, response_id: str) -> Select[Any]:
     return (
         select(responses, items.c.data.label("item_data"))
         .select_from(joined)
-        .where(responses.c.id == response_id, responses.c.tenant == tenant)
+        .where(responses.c.id == _RESPONSE_ID, responses.c.tenant == _TENANT)
         .order_by(items.c.position)
     )
 
 
-def conversation_with_items(tenant: str, conversation_id: str) -> Select[Any]:
+def _conversation_with_items() -> Select[Any]:
     """The conversation row, once per item (or once with NULL data), in conversation order."""
     joined = conversations.outerjoin(items, items.c.conversation_id == conversations.c.id)
     return (
         select(conversations, items.c.data.label("item_data"))
         .select_from(joined)
-        .where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
+        .where(conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT)
         .order_by(items.c.conversation_position)
     )
+
+
+CHAIN_CONTEXT = _chain_context()
+RESPONSE_WITH_OUTPUT = _response_with_output()
+CONVERSATION_WITH_ITEMS = _conversation_with_items()
 
 
 def metadata_matches(dialect: str, key: str, value: str) -> ColumnElement[bool]:

@@ -1,4 +1,4 @@
-"""SqlStore: the storage contract on SQLAlchemy Core, for SQLite now and PostgreSQL next.
+"""SqlStore: the storage contract on SQLAlchemy Core, for SQLite and PostgreSQL alike.
 
 Core rather than the ORM: the store moves rows, not objects with identity, and a turn's save is
 a handful of statements whose cost should be visible in this file.
@@ -59,9 +59,12 @@ SWEEP_BATCH = 500
 
 
 class SqlStore(ConversationMethods, Store):
-    def __init__(self, url: str) -> None:
-        """`url` is a SQLAlchemy async URL, e.g. `sqlite+aiosqlite:////srv/threadline.db`."""
-        self._read, self._write = create_engines(url)
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        """`url` is a SQLAlchemy async URL, e.g. `sqlite+aiosqlite:////srv/threadline.db` or
+        `postgresql+asyncpg://user:pass@host/db`; the pool sizes apply to PostgreSQL."""
+        self._read, self._write = create_engines(
+            url, pool_size=pool_size, max_overflow=max_overflow
+        )
         self._dialect = self._read.dialect.name
 
     @property
@@ -69,14 +72,20 @@ class SqlStore(ConversationMethods, Store):
         """The engine that serves reads."""
         return self._read
 
+    @property
+    def write_engine(self) -> AsyncEngine:
+        """The engine whose transactions write (SQLite's readers are read-only)."""
+        return self._write
+
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
         await upgrade(self._write)
 
     async def close(self) -> None:
-        await self._read.dispose()
-        if self._write is not self._read:
-            await self._write.dispose()
+        await self._write.dispose()
+        # On PostgreSQL the reader is a view of the writer's pool, already disposed.
+        if self._read.sync_engine.pool is not self._write.sync_engine.pool:
+            await self._read.dispose()
 
     async def ping(self) -> None:
         async with self._read.connect() as conn:
@@ -128,7 +137,8 @@ class SqlStore(ConversationMethods, Store):
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         async with self._read.connect() as conn:
-            rows = (await conn.execute(q.response_with_output(tenant, response_id))).all()
+            params = {"tenant": tenant, "response_id": response_id}
+            rows = (await conn.execute(q.RESPONSE_WITH_OUTPUT, params)).all()
         if not rows:
             return None
         output = [orjson.loads(row.item_data) for row in rows if row.item_data is not None]
@@ -158,7 +168,8 @@ class SqlStore(ConversationMethods, Store):
 
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         async with self._read.connect() as conn:
-            rows = (await conn.execute(q.chain_context(tenant, response_id))).all()
+            params = {"tenant": tenant, "response_id": response_id}
+            rows = (await conn.execute(q.CHAIN_CONTEXT, params)).all()
         if not rows:
             return None
         return [orjson.loads(row.data) for row in rows if row.part != 0]

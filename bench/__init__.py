@@ -1,0 +1,1 @@
+"""Threadline's benchmark suite: figures, not tests. `python -m bench --help`."""

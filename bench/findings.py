@@ -1,0 +1,220 @@
+"""From profile and counters to findings: what costs time, the evidence, and a proposed fix.
+
+Each check looks for one of the suspects named in the issue (a connection per request, thread
+hops, statements per turn, serialising twice, validating our own output, database calls on the
+event loop). A finding is reported only when its symptom was measured, and findings are ranked
+by the share of the event loop's samples their frames account for: the most that fixing them
+could win back on the CPU-bound server.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.counters import KindCounts
+from bench.profiling import ProfileRun
+
+STORE = "create, store: true"
+
+
+@dataclass(slots=True)
+class Finding:
+    title: str
+    share: float
+    """Share of the event loop thread's samples (GIL profile, or native where larger)."""
+    evidence: str
+    proposal: str
+
+
+def _per(counts: Sequence[KindCounts], kind: str, name: str) -> float:
+    for entry in counts:
+        if entry.kind == kind:
+            return entry.per_request.get(name, 0.0)
+    return 0.0
+
+
+def _share(
+    run: ProfileRun | None, gil: Sequence[str], native: Sequence[str] = (), own: bool = False
+) -> float:
+    """Share of samples in frames matching `gil` (only as innermost frame when `own`, for
+    code that also wraps other work), or of native samples matching `native` if larger."""
+    if run is None:
+        return 0.0
+    share = run.gil.self_share(gil) if own else run.gil.share(gil)
+    if native and run.native is not None:
+        share = max(share, run.native.share(native))
+    return share
+
+
+def analyse(run: ProfileRun | None, counts: Sequence[KindCounts]) -> list[Finding]:
+    found: list[Finding] = []
+    opened = _per(counts, STORE, "upstream.connections_opened")
+    if opened >= 0.5:
+        found.append(
+            Finding(
+                "A new upstream connection for every turn",
+                _share(run, ["connect_tcp", "AsyncHTTPConnection._connect"]),
+                f"{opened:.2f} TCP connections opened to the upstream per request (sequential "
+                "requests; a pooled client would open one in total). Breaking out of "
+                "`aiter_lines()` at `data: [DONE]` leaves the body unread, and httpcore then "
+                "closes the connection instead of returning it to the pool (checked: 10 "
+                "streamed requests leave 0 pooled connections when the loop breaks at [DONE], "
+                "1 when it reads to the end).",
+                "`providers/openai_chat.py` `OpenAIChatProvider._events`: after `[DONE]`, keep "
+                "reading to the end of the body instead of `break`, so the connection is "
+                "reused (saves a TCP connect, an HTTP/1.1 handshake and a close per turn).",
+            )
+        )
+    pooled = {
+        name.removeprefix("threadpool."): _per(counts, STORE, name)
+        for entry in counts
+        if entry.kind == STORE
+        for name in entry.per_request
+        if name.startswith("threadpool.")
+    }
+    if pooled:
+        listed = ", ".join(f"`{name}` {n:g}" for name, n in pooled.items())
+        found.append(
+            Finding(
+                "Sync dependencies run in the thread pool on every request",
+                _share(
+                    run,
+                    ["run_in_threadpool", "run_sync_in_worker_thread", "to_thread.py:run_sync"],
+                ),
+                f"Thread-pool calls per request: {listed}. FastAPI runs a plain `def` "
+                "dependency in a worker thread; each call is two thread switches and an "
+                "anyio cancel scope, for a function that only reads `app.state`.",
+                "`api/deps.py` `services`, `turn_tasks`: declare them `async def` (they do no "
+                "I/O), so FastAPI calls them inline.",
+            )
+        )
+    hops = _per(counts, STORE, "aiosqlite.thread_hops")
+    statements = _per(counts, STORE, "sql.statements")
+    if hops:
+        found.append(
+            Finding(
+                "Every SQLite call is a round trip to aiosqlite's thread",
+                _share(
+                    run,
+                    ["aiosqlite/", "sqlalchemy/dialects/sqlite/aiosqlite.py"],
+                    ["SimpleQueue_put", "aiosqlite/"],
+                ),
+                f"A stored turn makes {hops:g} hops to the database thread for {statements:g} "
+                "SQL statements (BEGIN IMMEDIATE, INSERT response, INSERT items, COMMIT); each "
+                "hop queues a call, wakes the thread (`sem_post`) and wakes the event loop "
+                "back (`call_soon_threadsafe`). With the server on one core these wake-ups "
+                "are context switches paid inside the event loop's time slice.",
+                "`storage/sql/store.py` `SqlStore.save_turn` (and `load_chain`, "
+                "`load_conversation`): run each whole transaction as one call on the DB "
+                "thread, e.g. a sync SQLAlchemy engine (pysqlite) driven by one "
+                "`asyncio.to_thread` per turn, or one `aiosqlite` `execute_fetchall`/script "
+                "per transaction: 1 hop per turn instead of ~11.",
+            )
+        )
+    build = _share(
+        run, ["sqlalchemy/sql/", "sqlalchemy/util/langhelpers.py", "sqlalchemy/engine/default.py"]
+    )
+    if build >= 0.03:
+        found.append(
+            Finding(
+                "SQL statements are built and compiled per call",
+                build,
+                "Samples in SQLAlchemy's statement construction, coercion, cache-key and "
+                "compilation code (`sqlalchemy/sql/*`): the hot-path statements "
+                "(`insert(responses).values(row)`, `q.chain_context(...)`, "
+                "`q.conversation_with_items(...)`) are new objects on every call.",
+                "`storage/sql/store.py`, `storage/sql/queries.py`: build the hot-path statements "
+                "once at import (bound parameters, `insert(table)` with parameter lists), so "
+                "each call only binds values; or issue them as prepared text SQL.",
+            )
+        )
+    anyio = _share(run, ["anyio/", "sniffio/"], own=True)
+    if anyio >= 0.05:
+        found.append(
+            Finding(
+                "anyio cancel scopes and checkpoints around every socket read",
+                anyio,
+                "Samples in anyio and sniffio themselves: httpx/httpcore wrap each upstream "
+                "read and write in a timeout cancel scope, and Starlette runs responses in "
+                "task groups. For a non-streaming request the upstream stream is still read "
+                "chunk by chunk "
+                f"({_per(counts, 'create, store: false', 'orjson.loads.calls'):g} JSON chunks "
+                "for a two-word answer).",
+                "Partly falls with the thread-pool and connection-reuse fixes (fewer cancel "
+                "scopes, no connect). Beyond that: ask the upstream for a non-streamed completion "
+                "when the client did not ask to stream (`OpenAIChatProvider.stream` could take "
+                "a `stream` flag), one read instead of one per chunk.",
+            )
+        )
+    decoding = _share(
+        run, ["httpx/_models.py:Response.encoding", "httpx/_decoders.py", "Headers.encoding"]
+    )
+    if decoding >= 0.02:
+        found.append(
+            Finding(
+                "The upstream stream is decoded to text, line by line, by httpx",
+                decoding,
+                "Samples in httpx's text decoding of the Chat Completions stream: "
+                "`Response.aiter_lines()` looks up the charset (`Headers.encoding`, parsed with "
+                "the `email` package) and decodes every chunk to `str` before the JSON parser "
+                "sees it.",
+                "`providers/openai_chat.py` `OpenAIChatProvider._events`: iterate "
+                "`response.aiter_bytes()` and split on `\\n` yourself (SSE is UTF-8 and "
+                "`orjson.loads` takes bytes).",
+            )
+        )
+    getpid = run.native.share(["getpid"]) if run is not None and run.native is not None else 0
+    if getpid >= 0.01 and sys.version_info < (3, 12):
+        found.append(
+            Finding(
+                "asyncio's running-loop lookup is a system call on Python 3.11",
+                getpid,
+                "Native samples of the event loop thread in `getpid()`, called by CPython "
+                "3.11's `get_running_loop()` (behind `asyncio.current_task()`, which sniffio, "
+                "anyio cancel scopes and httpcore call many times per request). CPython 3.12 "
+                "dropped that check (python/cpython#100363: get_running_loop 15x faster).",
+                "Run the server on Python 3.12 or newer (recommend it in the docs and any "
+                "image; `requires-python` can stay 3.11); fewer anyio layers per request "
+                "(connection reuse, async dependencies) also cut the calls.",
+            )
+        )
+    validations = _per(counts, STORE, "pydantic.validations")
+    dumps = _per(counts, STORE, "orjson.dumps.bytes")
+    sent = _per(counts, STORE, "response.bytes")
+    serial = _share(
+        run,
+        ["pydantic", "orjson", "json_response", "response_object", "item_row", "dumps"],
+        own=True,
+    )
+    found.append(
+        Finding(
+            "Validation and serialisation (checked; not a hot spot)",
+            serial,
+            f"{validations:g} pydantic validation per request (the request body; our own "
+            f"output is never validated), {_per(counts, STORE, 'pydantic.model_dump'):g} "
+            f"model_dump; orjson produced {dumps:,.0f} bytes for a {sent:,.0f}-byte response: "
+            "output items are serialised once for their database row and once inside the "
+            "response body.",
+            "No change needed now. If it ever shows: serialise each output item once and "
+            "embed the bytes in both the row and the body (`orjson.Fragment`).",
+        )
+    )
+    loop_sql = _share(run, ["sqlite3/"], ["libsqlite3", "sqlite3_step", "pysqlite_"])
+    found.append(
+        Finding(
+            "Synchronous database calls on the event loop (checked; none)",
+            loop_sql,
+            "Share of the event loop thread's samples inside SQLite itself (native profile); "
+            "aiosqlite runs "
+            "every statement on its own thread. Statements per turn are constant: "
+            + "; ".join(
+                f"{entry.kind}: {entry.per_request.get('sql.statements', 0):g}" for entry in counts
+            )
+            + " (no query per history item: the chain and the conversation are one "
+            "statement each).",
+            "Nothing to fix.",
+        )
+    )
+    return sorted(found, key=lambda f: f.share, reverse=True)

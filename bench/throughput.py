@@ -1,0 +1,98 @@
+"""Benchmark 1: non-streaming `POST /v1/responses` (store on, SQLite) at concurrency 1 and 16.
+
+The baseline is the same fake upstream called directly with the request Threadline itself
+sends it for such a turn (a streamed Chat Completion with usage, read to its end), so the
+difference is exactly what Threadline adds.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from bench.context import MODEL, BenchContext
+from bench.load import LoadResult, run_load
+from bench.procs import Service, start_fake, start_threadline
+from bench.results import Figure
+
+NAME = "1. Non-streaming POST /v1/responses (store, SQLite)"
+PROMPT = "hello"
+
+RESPONSES_BODY = orjson.dumps({"model": MODEL, "input": PROMPT, "store": True})
+UPSTREAM_BODY = orjson.dumps(
+    {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+)
+
+
+def measure(ctx: BenchContext, service: Service, path: str, body: bytes, c: int) -> LoadResult:
+    url = f"{service.url}{path}"
+    run_load(ctx.placement, url, body, concurrency=c, seconds=ctx.seconds(2, 1), logs=ctx.workdir)
+    result = run_load(
+        ctx.placement, url, body, concurrency=c, seconds=ctx.seconds(10, 3), logs=ctx.workdir
+    )
+    if not result.ok:
+        raise RuntimeError(f"load on {url} at c={c} had failures: {result}")
+    return result
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    results: dict[tuple[str, int], LoadResult] = {}
+    with start_fake(ctx.placement, ctx.workdir) as fake:
+        for c in (1, 16):
+            results["direct", c] = measure(ctx, fake, "/v1/chat/completions", UPSTREAM_BODY, c)
+        with start_threadline(
+            ctx.placement, ctx.workdir, fake, ctx.database("throughput")
+        ) as server:
+            for c in (1, 16):
+                results["threadline", c] = measure(ctx, server, "/v1/responses", RESPONSES_BODY, c)
+    return figures(results)
+
+
+def figures(results: dict[tuple[str, int], LoadResult]) -> list[Figure]:
+    direct = "fake upstream direct"
+    t1, d1 = results["threadline", 1], results["direct", 1]
+    t16, d16 = results["threadline", 16], results["direct", 16]
+    added = t1.p50_ms - d1.p50_ms
+    return [
+        Figure("throughput.c1.rps", NAME, "throughput, c=1", t1.rps, "req/s", d1.rps, direct),
+        Figure("throughput.c1.p50", NAME, "p50 latency, c=1", t1.p50_ms, "ms", d1.p50_ms, direct),
+        Figure("throughput.c1.p99", NAME, "p99 latency, c=1", t1.p99_ms, "ms", d1.p99_ms, direct),
+        Figure(
+            "throughput.c1.added_p50",
+            NAME,
+            "added p50 latency, c=1 (Threadline - direct)",
+            added,
+            "ms",
+            target="≤ 2 ms",
+            met=added <= 2.0,
+        ),
+        Figure(
+            "throughput.c16.rps",
+            NAME,
+            "throughput, c=16",
+            t16.rps,
+            "req/s",
+            d16.rps,
+            direct,
+            target="≥ 1,000 req/s",
+            met=t16.rps >= 1000,
+        ),
+        Figure(
+            "throughput.c16.p50", NAME, "p50 latency, c=16", t16.p50_ms, "ms", d16.p50_ms, direct
+        ),
+        Figure(
+            "throughput.c16.p99",
+            NAME,
+            "p99 latency, c=16",
+            t16.p99_ms,
+            "ms",
+            d16.p99_ms,
+            direct,
+            target="< 50 ms",
+            met=t16.p99_ms < 50,
+        ),
+    ]

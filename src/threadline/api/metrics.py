@@ -1,0 +1,280 @@
+"""Prometheus metrics at GET /metrics: HTTP traffic, upstream latency, tokens and errors.
+
+Names (all prefixed `threadline_`):
+
+    http_requests_total{method, route, status}          counter
+    http_request_duration_seconds{method, route}        histogram (a stream: until its end)
+    http_errors_total{status, code}                      counter, every error envelope sent
+    upstream_requests_total{provider, model, outcome}   counter, outcome = finish reason | error
+    upstream_request_duration_seconds{provider, model}  histogram, the whole upstream call
+    upstream_first_token_seconds{provider, model}       histogram, until the first output delta
+    upstream_errors_total{provider, model, code}        counter
+    upstream_in_flight{provider}                         gauge
+    tokens_total{provider, model, direction}            counter, direction = input | output
+
+plus the client library's process and Python collectors.
+
+Cost per request stays flat: `route` is the route template (`/v1/responses/{response_id}`),
+never the raw path, and label values that come from callers (model names, upstream error
+codes) are capped at a fixed number of distinct values; later ones are counted as `other`.
+The engine knows nothing of this: turns are observed by wrapping each model provider, the
+port every upstream call goes through.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import FastAPI
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from threadline.errors import ThreadlineError
+from threadline.providers.base import (
+    Finish,
+    ModelProvider,
+    ProviderEvent,
+    ProviderRequest,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
+from threadline.providers.registry import ProviderRegistry
+
+MAX_LABEL_VALUES = 200
+"""Distinct caller-chosen values (model names, error codes) kept per label before `other`."""
+
+_UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_OUTPUT = (TextDelta, ToolCallDelta, ReasoningDelta)
+
+
+class BoundedLabel:
+    """Passes label values through until `limit` distinct ones were seen, then says `other`."""
+
+    def __init__(self, limit: int = MAX_LABEL_VALUES) -> None:
+        self._seen: set[str] = set()
+        self._limit = limit
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return "other"
+        self._seen.add(value)
+        return value
+
+
+class Metrics:
+    """One registry per app, so several apps in one process never collide."""
+
+    def __init__(self) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the output
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.model_label = BoundedLabel()
+        self.code_label = BoundedLabel()
+        self.http_requests = Counter(
+            "threadline_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_duration = Histogram(
+            "threadline_http_request_duration_seconds",
+            "Time to answer an HTTP request (for a stream, until its last event).",
+            ["method", "route"],
+            registry=registry,
+        )
+        self.http_errors = Counter(
+            "threadline_http_errors",
+            "Error envelopes sent, by status and error code.",
+            ["status", "code"],
+            registry=registry,
+        )
+        self.upstream_requests = Counter(
+            "threadline_upstream_requests",
+            "Calls to model providers, by how they ended (finish reason, or error).",
+            ["provider", "model", "outcome"],
+            registry=registry,
+        )
+        self.upstream_duration = Histogram(
+            "threadline_upstream_request_duration_seconds",
+            "Duration of a call to a model provider, retries included.",
+            ["provider", "model"],
+            buckets=_UPSTREAM_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_first_token = Histogram(
+            "threadline_upstream_first_token_seconds",
+            "Time from the start of a provider call to its first output delta.",
+            ["provider", "model"],
+            buckets=_UPSTREAM_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "threadline_upstream_errors",
+            "Provider calls that failed, by error code.",
+            ["provider", "model", "code"],
+            registry=registry,
+        )
+        self.upstream_in_flight = Gauge(
+            "threadline_upstream_in_flight",
+            "Provider calls running now.",
+            ["provider"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "threadline_tokens",
+            "Tokens reported by providers, by direction (input or output).",
+            ["provider", "model", "direction"],
+            registry=registry,
+        )
+
+    def instrument(self, providers: ProviderRegistry) -> None:
+        """Route every provider of the registry through a metered wrapper."""
+        providers.providers = {
+            name: provider
+            if isinstance(provider, MeteredProvider)
+            else MeteredProvider(provider, self)
+            for name, provider in providers.providers.items()
+        }
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MeteredProvider:
+    """A model provider that records latency, tokens and failures of each call it forwards."""
+
+    def __init__(self, inner: ModelProvider, metrics: Metrics) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._metrics = metrics
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        m = self._metrics
+        provider, model = self.name, m.model_label(request.model)
+        outcome = "cancelled"  # unless the stream ends or fails: the caller stopped reading
+        waiting_first = True
+        started = time.perf_counter()
+        in_flight = m.upstream_in_flight.labels(provider)
+        in_flight.inc()
+        try:
+            async for event in self._inner.stream(request):
+                if waiting_first and isinstance(event, _OUTPUT):
+                    waiting_first = False
+                    elapsed = time.perf_counter() - started
+                    m.upstream_first_token.labels(provider, model).observe(elapsed)
+                elif isinstance(event, UsageReport):
+                    m.tokens.labels(provider, model, "input").inc(event.input_tokens)
+                    m.tokens.labels(provider, model, "output").inc(event.output_tokens)
+                elif isinstance(event, Finish):
+                    outcome = event.reason
+                yield event
+            if outcome == "cancelled":
+                outcome = "stop"  # a stream may end without an explicit finish reason
+        except ThreadlineError as exc:
+            outcome = "error"
+            code = m.code_label(exc.code or "upstream_error")
+            m.upstream_errors.labels(provider, model, code).inc()
+            raise
+        finally:
+            in_flight.dec()
+            m.upstream_duration.labels(provider, model).observe(time.perf_counter() - started)
+            m.upstream_requests.labels(provider, model, outcome).inc()
+
+    async def list_models(self) -> list[str]:
+        return await self._inner.list_models()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request, labelled by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes_of: FastAPI) -> None:
+        self.app = app
+        self._metrics = metrics
+        self._routes_of = routes_of
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # if the app raises before answering, the server answers 500
+        error_status: int | None = None
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, error_status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                error_status = status if status >= 400 else None
+            elif message["type"] == "http.response.body" and error_status is not None:
+                # Error bodies are small JSON envelopes sent in one piece; read their code.
+                self._count_error(error_status, message.get("body", b""))
+                error_status = None
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            route = self._route(scope)
+            method = scope["method"]
+            m = self._metrics
+            m.http_requests.labels(method, route, str(status)).inc()
+            m.http_duration.labels(method, route).observe(time.perf_counter() - started)
+
+    def _count_error(self, status: int, body: bytes) -> None:
+        code = "none"
+        try:
+            error = orjson.loads(body).get("error")
+            if isinstance(error, dict) and isinstance(error.get("code"), str):
+                code = error["code"]
+        except (orjson.JSONDecodeError, AttributeError):
+            code = "unparsed"
+        self._metrics.http_errors.labels(str(status), self._metrics.code_label(code)).inc()
+
+    def _route(self, scope: Scope) -> str:
+        route = getattr(scope.get("route"), "path", None)
+        if isinstance(route, str):
+            return route
+        # Refused before routing (413 by the size limit, say): match the documented templates.
+        if self._templates is None:
+            paths = self._routes_of.openapi().get("paths", {})
+            self._templates = [(compile_path(path)[0], path) for path in paths]
+        path = scope.get("path", "")
+        return next((t for regex, t in self._templates if regex.match(path)), "unmatched")
+
+
+def install_metrics(app: FastAPI, metrics: Metrics) -> None:
+    """Serve GET /metrics and count every request. Call after the other middleware is added,
+    so that this one is outermost and sees what they refuse."""
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes_of=app)

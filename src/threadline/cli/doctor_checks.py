@@ -1,0 +1,207 @@
+"""What `threadline doctor` checks, each check saying what is wrong and how to fix it.
+
+Nothing here changes anything: the database is inspected, not migrated; providers are asked
+for GET /models, the cheapest authenticated call every OpenAI-compatible server has.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+from threadline.cli.db_inspect import inspect_database
+from threadline.settings import ProviderSettings, Settings
+from threadline.storage.factory import open_store
+
+Level = Literal["ok", "info", "warn", "fail"]
+PROBE_TIMEOUT = 5.0
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    level: Level
+    detail: str
+    fix: str | None = None
+
+
+async def check_database(settings: Settings) -> list[Check]:
+    report = await inspect_database(settings.database_url)
+    name = "database"
+    if report.kind == "memory":
+        return [Check(name, "warn", "memory:// keeps nothing across restarts", _DB_FIX)]
+    if report.error and report.revision is None and report.kind not in ("sqlite", "postgresql"):
+        return [Check(name, "fail", report.error, _DB_FIX)]
+    if not report.exists:
+        return [
+            Check(
+                name,
+                "warn",
+                f"{report.path} does not exist yet",
+                "it is created when the server starts, or now with `threadline db migrate`",
+            )
+        ]
+    if report.error:
+        return [
+            Check(
+                name,
+                "fail",
+                f"{report.url} cannot be read: {report.error}",
+                "check the path's permissions, or that the database server is up and the "
+                "URL's user, password and database are right",
+            )
+        ]
+    checks = [Check(name, "ok", f"{report.url} ({report.kind}) is reachable")]
+    if report.revision is None:
+        checks.append(Check("schema", "warn", "not migrated yet", "run `threadline db migrate`"))
+    elif not report.up_to_date:
+        checks.append(
+            Check(
+                "schema",
+                "warn",
+                f"at {report.revision}, this version ships {report.head}",
+                "run `threadline db migrate` (the server also migrates at start-up)",
+            )
+        )
+    else:
+        checks.append(Check("schema", "ok", f"up to date ({report.revision})"))
+        checks.append(await _check_keys(settings))
+    return checks
+
+
+_DB_FIX = "set database_url (THREADLINE_DATABASE_URL or --db) to sqlite:///PATH or postgresql://…"
+
+
+async def _check_keys(settings: Settings) -> Check:
+    store = open_store(settings.database_url)
+    try:
+        required = await store.has_api_keys()
+    finally:
+        await store.close()
+    if required:
+        return Check("api keys", "ok", "requests need an API key")
+    return Check(
+        "api keys",
+        "info",
+        "no API keys: the server is open, every caller is tenant 'default'",
+        "`threadline keys create NAME` makes the server require keys",
+    )
+
+
+def check_provider_config(settings: Settings) -> list[Check]:
+    if not settings.providers:
+        return [
+            Check(
+                "providers",
+                "fail",
+                "no provider is configured: every turn would fail",
+                "set OPENAI_API_KEY (OpenAI), or OPENAI_BASE_URL (Ollama, vLLM, llama.cpp…), "
+                "or declare [providers.NAME] in the config file (docs/providers.md)",
+            )
+        ]
+    default = settings.default_provider
+    if default is not None and default not in settings.providers:
+        return [
+            Check(
+                "providers",
+                "fail",
+                f"default_provider '{default}' is not one of: {', '.join(settings.providers)}",
+                "set default_provider to a declared provider",
+            )
+        ]
+    if default is None:
+        return [
+            Check(
+                "providers",
+                "warn",
+                "no default_provider: only `provider/model` names can be used",
+                "set default_provider in the config file",
+            )
+        ]
+    return [Check("providers", "ok", f"{len(settings.providers)} configured, default '{default}'")]
+
+
+async def check_provider(name: str, config: ProviderSettings, settings: Settings) -> Check:
+    label = f"provider {name}"
+    if config.api_key is None and config.api_key_env and not os.environ.get(config.api_key_env):
+        return Check(
+            label,
+            "fail",
+            f"api_key_env names {config.api_key_env}, which is not set",
+            f"export {config.api_key_env}=<key>, or remove api_key_env for a server without keys",
+        )
+    headers = dict(config.headers)
+    if key := config.resolved_api_key():
+        headers["Authorization"] = f"Bearer {key}"
+    timeout = httpx.Timeout(PROBE_TIMEOUT, connect=min(settings.upstream_connect_timeout, 5.0))
+    url = config.base_url.rstrip("/") + "/models"
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url, headers=headers)
+    except httpx.TimeoutException:
+        return Check(label, "fail", f"{url} did not answer in {PROBE_TIMEOUT:g} s", _REACH_FIX)
+    except httpx.HTTPError as exc:
+        return Check(label, "fail", f"cannot connect to {config.base_url}: {exc}", _REACH_FIX)
+    status = response.status_code
+    if status in (401, 403):
+        where = config.api_key_env or ("api_key" if config.api_key else "OPENAI_API_KEY")
+        return Check(
+            label,
+            "fail",
+            f"{config.base_url} refused the credentials (HTTP {status})",
+            f"check the key in {where}",
+        )
+    if status == 404:
+        return Check(
+            label,
+            "warn",
+            f"{config.base_url} is reachable but has no /models (HTTP 404)",
+            "check that base_url ends with /v1 (e.g. http://localhost:11434/v1)",
+        )
+    if status >= 400:
+        return Check(label, "warn", f"GET /models answered HTTP {status}", None)
+    return _models_check(label, config, response)
+
+
+_REACH_FIX = (
+    "start the model server (e.g. `ollama serve`) or fix base_url (THREADLINE_CONFIG "
+    "providers.NAME.base_url, or OPENAI_BASE_URL)"
+)
+
+
+def _models_check(label: str, config: ProviderSettings, response: httpx.Response) -> Check:
+    try:
+        data = response.json().get("data", [])
+        offered = {m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)}
+    except (ValueError, AttributeError, TypeError):
+        return Check(label, "warn", f"{config.base_url}/models is not OpenAI's model list")
+    missing = [m for m in config.models if m not in offered]
+    if missing and offered:
+        return Check(
+            label,
+            "warn",
+            f"reachable, but it does not offer {', '.join(missing)}",
+            "fix `models` in the config file, or pull the model (e.g. `ollama pull NAME`)",
+        )
+    return Check(label, "ok", f"{config.base_url} answers, {len(offered)} models")
+
+
+async def check_server(settings: Settings) -> Check:
+    """Whether a server runs at the configured address (information, not a problem)."""
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            response = await client.get(f"{url}/readyz")
+    except httpx.HTTPError:
+        return Check("server", "info", f"not running at {url}", "start it with `threadline serve`")
+    if response.status_code == 200:
+        return Check("server", "ok", f"running at {url}, database ready")
+    return Check(
+        "server",
+        "fail",
+        f"running at {url} but not ready (HTTP {response.status_code})",
+        "its database cannot be reached: see the server's log",
+    )

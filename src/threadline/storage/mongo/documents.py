@@ -1,0 +1,203 @@
+"""The MongoDB documents, and the mapping between them and the storage records.
+
+Item content, response settings, usage and errors are stored as JSON text (orjson), as in the
+SQL backends, not as BSON sub-documents: items carry JSON Schemas whose keys (`$ref`, `$defs`)
+MongoDB restricts in field names, and integers up to 2**64 - 1, past BSON's signed int64.
+What the store queries on (ids, tenant, positions, status, times) are plain BSON fields.
+
+Optional item fields are absent rather than null, so the partial unique indexes on
+(response_id, position) and (conversation_id, conversation_position) cover exactly the items
+that have them. Conversation metadata is a list of {k, v} pairs because a metadata key may hold
+any character, including `.` and `$`, which a field path cannot address.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+
+from threadline.storage.base import (
+    ApiKeyRecord,
+    ConversationRecord,
+    ConversationStatus,
+    Item,
+    ResponseRecord,
+)
+
+Document = dict[str, Any]
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a stored value; raises TypeError (orjson's) for what JSON cannot hold."""
+    return orjson.dumps(value).decode()
+
+
+def _loads_or_none(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def serialized_items(items: list[Item]) -> list[tuple[str, str]]:
+    """(item id, JSON text) for each item, all serialized before anything is written."""
+    return [(item["id"], dumps(item)) for item in items]
+
+
+def item_document(
+    tenant: str,
+    created_at: float,
+    item_id: str,
+    data: str,
+    *,
+    response_id: str | None = None,
+    kind: str | None = None,
+    position: int | None = None,
+    conversation_id: str | None = None,
+    conversation_position: int | None = None,
+) -> Document:
+    document: Document = {
+        "tenant": tenant,
+        "item_id": item_id,
+        "created_at": created_at,
+        "data": data,
+    }
+    optional = {
+        "response_id": response_id,
+        "kind": kind,
+        "position": position,
+        "conversation_id": conversation_id,
+        "conversation_position": conversation_position,
+    }
+    document.update((key, value) for key, value in optional.items() if value is not None)
+    return document
+
+
+def loads_item(data: str) -> Item:
+    return cast(Item, orjson.loads(data))
+
+
+def item_data(document: Document) -> Item:
+    """The item an item document (or a projection of its `data`) holds."""
+    return loads_item(document["data"])
+
+
+def response_document(record: ResponseRecord, conversation_position: int | None) -> Document:
+    """`previous_response_id` is always present (null at a chain's start): $graphLookup walks it."""
+    return {
+        "_id": record.id,
+        "tenant": record.tenant,
+        "created_at": record.created_at,
+        "status": record.status,
+        "model": record.model,
+        "settings": dumps(record.settings),
+        "previous_response_id": record.previous_response_id,
+        "conversation_id": record.conversation_id,
+        "conversation_position": conversation_position,
+        "usage": None if record.usage is None else dumps(record.usage),
+        "error": None if record.error is None else dumps(record.error),
+        "incomplete_details": (
+            None if record.incomplete_details is None else dumps(record.incomplete_details)
+        ),
+        "completed_at": record.completed_at,
+    }
+
+
+RESPONSE_FIELDS = (
+    "_id",
+    "tenant",
+    "created_at",
+    "status",
+    "model",
+    "settings",
+    "previous_response_id",
+    "conversation_id",
+    "usage",
+    "error",
+    "incomplete_details",
+    "completed_at",
+)
+"""What a ResponseRecord is read from."""
+
+
+def response_record(document: Document) -> ResponseRecord:
+    return ResponseRecord(
+        id=document["_id"],
+        tenant=document["tenant"],
+        created_at=document["created_at"],
+        status=document["status"],
+        model=document["model"],
+        settings=orjson.loads(document["settings"]),
+        previous_response_id=document.get("previous_response_id"),
+        conversation_id=document.get("conversation_id"),
+        usage=_loads_or_none(document.get("usage")),
+        error=_loads_or_none(document.get("error")),
+        incomplete_details=_loads_or_none(document.get("incomplete_details")),
+        completed_at=document.get("completed_at"),
+    )
+
+
+def metadata_pairs(metadata: dict[str, str]) -> list[Document]:
+    return [{"k": key, "v": value} for key, value in metadata.items()]
+
+
+def conversation_document(record: ConversationRecord, next_position: int) -> Document:
+    return {
+        "_id": record.id,
+        "tenant": record.tenant,
+        "created_at": record.created_at,
+        "metadata": metadata_pairs(record.metadata),
+        "status": record.status,
+        "last_active_at": record.last_active_at,
+        "status_changed_at": record.status_changed_at,
+        "next_position": next_position,
+    }
+
+
+CONVERSATION_FIELDS = (
+    "_id",
+    "tenant",
+    "created_at",
+    "metadata",
+    "status",
+    "last_active_at",
+    "status_changed_at",
+)
+"""What a ConversationRecord is read from (a projection leaves out the position counter)."""
+
+
+def conversation_record(document: Document) -> ConversationRecord:
+    return ConversationRecord(
+        id=document["_id"],
+        tenant=document["tenant"],
+        created_at=document["created_at"],
+        metadata={pair["k"]: pair["v"] for pair in document["metadata"]},
+        status=cast(ConversationStatus, document["status"]),
+        last_active_at=document["last_active_at"],
+        status_changed_at=document.get("status_changed_at"),
+    )
+
+
+def api_key_document(key: ApiKeyRecord) -> Document:
+    """`active_name` exists only while the key is live: its unique index lets a revoked key's
+    name be given to a new key."""
+    document: Document = {
+        "_id": key.id,
+        "tenant": key.tenant,
+        "name": key.name,
+        "key_hash": key.key_hash,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+    if key.revoked_at is None:
+        document["active_name"] = key.name
+    return document
+
+
+def api_key_record(document: Document) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=document["_id"],
+        tenant=document["tenant"],
+        name=document["name"],
+        key_hash=document["key_hash"],
+        created_at=document["created_at"],
+        revoked_at=document.get("revoked_at"),
+    )

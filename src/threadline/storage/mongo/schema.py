@@ -1,0 +1,133 @@
+"""The MongoDB schema: collections, their indexes, and the forward-only steps that build them.
+
+The schema version lives in one document, `{_id: "schema_version", version: N}` of the
+`threadline_meta` collection. `migrate()` runs every step newer than it, in order, and records
+each. Steps must be idempotent (creating an index that exists with the same options does
+nothing), so two replicas starting together may both run a step and both succeed; the version
+only ever moves forwards (`$max`).
+
+MongoDB offers multi-document transactions only on a replica set (or a sharded cluster), and
+Threadline's atomic writes need them, so migration refuses a standalone server up front with a
+message that says how to fix it, instead of failing on the first turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from threadline.storage.mongo.documents import Document
+
+RESPONSES = "responses"
+ITEMS = "items"
+CONVERSATIONS = "conversations"
+API_KEYS = "api_keys"
+META = "threadline_meta"
+SCHEMA_VERSION_ID = "schema_version"
+
+Database = AsyncDatabase[Document]
+
+
+class MongoSetupError(RuntimeError):
+    """The MongoDB deployment cannot serve Threadline as configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    collection: str
+    name: str
+    keys: list[tuple[str, int]]
+    options: dict[str, Any]
+
+
+def _present(field: str) -> dict[str, Any]:
+    return {"partialFilterExpression": {field: {"$exists": True}}}
+
+
+INDEXES_V1 = (
+    # Retention sweeps by age; deleting a conversation finds its turns.
+    IndexSpec(RESPONSES, "created_at", [("created_at", 1)], {}),
+    IndexSpec(RESPONSES, "conversation_id", [("conversation_id", 1)], {}),
+    # The backstops of the contiguity promise, and the lookups of load_chain/load_conversation.
+    IndexSpec(
+        ITEMS,
+        "response_id_position",
+        [("response_id", 1), ("position", 1)],
+        {"unique": True, **_present("response_id")},
+    ),
+    IndexSpec(
+        ITEMS,
+        "conversation_id_conversation_position",
+        [("conversation_id", 1), ("conversation_position", 1)],
+        {"unique": True, **_present("conversation_id")},
+    ),
+    IndexSpec(ITEMS, "tenant_item_id", [("tenant", 1), ("item_id", 1)], {}),
+    # Listing a tenant's conversations, most recent first; expiring idle ones.
+    IndexSpec(
+        CONVERSATIONS,
+        "tenant_last_active_at_id",
+        [("tenant", 1), ("last_active_at", -1), ("_id", -1)],
+        {},
+    ),
+    IndexSpec(CONVERSATIONS, "status_last_active_at", [("status", 1), ("last_active_at", 1)], {}),
+    IndexSpec(API_KEYS, "key_hash", [("key_hash", 1)], {"unique": True}),
+    IndexSpec(
+        API_KEYS, "active_name", [("active_name", 1)], {"unique": True, **_present("active_name")}
+    ),
+)
+
+
+async def _create_indexes_v1(db: Database) -> None:
+    for spec in INDEXES_V1:
+        await db[spec.collection].create_index(spec.keys, name=spec.name, **spec.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    version: int
+    description: str
+    run: Callable[[Database], Awaitable[None]]
+
+
+STEPS = (Step(1, "collections' indexes", _create_indexes_v1),)
+SCHEMA_VERSION = STEPS[-1].version
+
+
+async def require_transactions(db: Database) -> None:
+    """Raise MongoSetupError unless the server is a replica-set member or a mongos router."""
+    hello = await db.command("hello")
+    if "setName" in hello or hello.get("msg") == "isdbgrid":
+        return
+    raise MongoSetupError(
+        "This MongoDB server is standalone; Threadline needs multi-document transactions, "
+        "which MongoDB offers only on a replica set or a sharded cluster. A single-node "
+        "replica set is enough: start mongod with --replSet rs0, run rs.initiate() once, and "
+        "add ?replicaSet=rs0 to the URL (see docs/storage-mongodb.md)."
+    )
+
+
+async def schema_version(db: Database) -> int:
+    found = await db[META].find_one({"_id": SCHEMA_VERSION_ID})
+    return 0 if found is None else int(found["version"])
+
+
+async def upgrade(db: Database) -> None:
+    await require_transactions(db)
+    current = await schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise MongoSetupError(
+            f"The database's schema version is {current}, newer than this Threadline's "
+            f"({SCHEMA_VERSION}); upgrade Threadline"
+        )
+    for step in STEPS:
+        if step.version <= current:
+            continue
+        await step.run(db)
+        await db[META].update_one(
+            {"_id": SCHEMA_VERSION_ID},
+            {"$max": {"version": step.version}},
+            upsert=True,
+        )

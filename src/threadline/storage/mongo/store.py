@@ -1,0 +1,225 @@
+"""MongoStore: the storage contract on MongoDB, through pymongo's asyncio API.
+
+Four collections mirror the SQL tables: `responses` (provenance, `_id` is the response id),
+`items` (one document per item, written once, owned by a response and/or placed in a
+conversation), `conversations` (with the `next_position` counter) and `api_keys`.
+
+Writes that touch several documents run in one multi-document transaction, which needs a
+replica set (schema.py refuses a standalone server). Positions in a conversation are claimed
+with `find_one_and_update($inc)` on its document inside the transaction; concurrent claims
+conflict and are retried by the driver, so every turn's items stay contiguous and no lock lives
+in this process. `load_chain`, `load_conversation` and `get_response` are each one aggregation.
+"""
+
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+from threadline.errors import Conflict
+from threadline.storage.base import (
+    ApiKeyRecord,
+    Item,
+    ItemPage,
+    Order,
+    Store,
+    StoredResponse,
+    TurnRecord,
+)
+from threadline.storage.mongo import pipelines
+from threadline.storage.mongo.connection import Session
+from threadline.storage.mongo.conversations import ConversationMethods
+from threadline.storage.mongo.documents import (
+    api_key_document,
+    api_key_record,
+    item_data,
+    item_document,
+    response_document,
+    response_record,
+    serialized_items,
+)
+from threadline.storage.mongo.items import (
+    claim_positions,
+    item_page,
+    place_in_conversation,
+    release_items,
+)
+from threadline.storage.mongo.schema import upgrade
+
+# Responses deleted per retention transaction: MongoDB aborts transactions that run longer
+# than a minute, and a small one keeps conflicts with concurrent turns short.
+SWEEP_BATCH = 500
+
+
+class MongoStore(ConversationMethods, Store):
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def migrate(self) -> None:
+        await upgrade(self._db)
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.close()
+
+    async def ping(self) -> None:
+        await self._db.command("ping")
+
+    # -- responses ----------------------------------------------------------------------------
+    async def save_turn(self, turn: TurnRecord) -> None:
+        record = turn.response
+        # Serialized before the transaction opens: an item JSON cannot hold fails the save
+        # before anything is written.
+        response = response_document(record, conversation_position=None)
+        serialized = serialized_items([*turn.input_items, *turn.output_items])
+        inputs = len(turn.input_items)
+        conversation_id = record.conversation_id
+        active_at = record.completed_at if record.completed_at is not None else record.created_at
+
+        async def work(session: Session) -> None:
+            start: int | None = None
+            claimed: int | None = None
+            if conversation_id is not None and turn.append_to_conversation:
+                start = claimed = await claim_positions(
+                    self._conversations,
+                    session,
+                    record.tenant,
+                    conversation_id,
+                    len(serialized),
+                    active_at,
+                )
+            elif conversation_id is not None:
+                # Not appended (a failed turn): note where the conversation stood, so that
+                # continuing this response still starts from the conversation before it.
+                found = await self._conversations.find_one(
+                    {"_id": conversation_id, "tenant": record.tenant},
+                    projection={"next_position": 1},
+                    session=session,
+                )
+                start = None if found is None else int(found["next_position"])
+            try:
+                await self._responses.insert_one(
+                    {**response, "conversation_position": start}, session=session
+                )
+            except DuplicateKeyError as exc:
+                raise Conflict(f"A response with id '{record.id}' already exists") from exc
+            rows = [
+                item_document(
+                    record.tenant,
+                    record.created_at,
+                    item_id,
+                    data,
+                    response_id=record.id,
+                    kind="input" if position < inputs else "output",
+                    position=position,
+                )
+                for position, (item_id, data) in enumerate(serialized)
+            ]
+            if conversation_id is not None and claimed is not None:
+                place_in_conversation(rows, conversation_id, claimed)
+            if rows:
+                await self._items.insert_many(rows, session=session)
+
+        await self.transaction(work)
+
+    async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
+        pipeline = pipelines.response_with_output(tenant, response_id)
+        documents = await self.aggregate(self._responses, pipeline)
+        if not documents:
+            return None
+        output = pipelines.items_in_order(documents, "position")
+        return StoredResponse(record=response_record(documents[0]), output=output)
+
+    async def delete_response(self, tenant: str, response_id: str) -> bool:
+        async def work(session: Session) -> bool:
+            deleted = await self._responses.delete_one(
+                {"_id": response_id, "tenant": tenant}, session=session
+            )
+            if deleted.deleted_count == 0:
+                return False
+            await release_items(self._items, session, {"response_id": response_id})
+            return True
+
+        return await self.transaction(work)
+
+    async def list_input_items(
+        self, tenant: str, response_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage | None:
+        owner = await self._responses.find_one(
+            {"_id": response_id, "tenant": tenant}, projection={"_id": 1}
+        )
+        if owner is None:
+            return None
+        members = {"response_id": response_id, "kind": "input"}
+        return await item_page(
+            self._items, members, "position", after=after, limit=limit, order=order
+        )
+
+    async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
+        pipeline = pipelines.chain_context(tenant, response_id)
+        documents = await self.aggregate(self._responses, pipeline)
+        if not documents:
+            return None
+        return pipelines.chain_items(documents)
+
+    async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
+        if not item_ids:
+            return {}
+        cursor = self._items.find(
+            {"tenant": tenant, "item_id": {"$in": list(dict.fromkeys(item_ids))}},
+            projection={"_id": 0, "item_id": 1, "data": 1},
+            # Oldest write first (ObjectIds grow within a process): an id sent back by a client
+            # can be stored twice, and the first write is the original.
+            sort=[("created_at", 1), ("_id", 1)],
+        )
+        found: dict[str, Item] = {}
+        for document in await cursor.to_list():
+            if document["item_id"] not in found:
+                found[document["item_id"]] = item_data(document)
+        return found
+
+    async def delete_responses_created_before(self, cutoff: float) -> int:
+        async def sweep_batch(session: Session) -> tuple[int, int]:
+            cursor = self._responses.find(
+                {"created_at": {"$lt": cutoff}}, projection={"_id": 1}, session=session
+            )
+            ids = [found["_id"] for found in await cursor.limit(SWEEP_BATCH).to_list()]
+            if not ids:
+                return 0, 0
+            await release_items(self._items, session, {"response_id": {"$in": ids}})
+            deleted = await self._responses.delete_many({"_id": {"$in": ids}}, session=session)
+            return len(ids), deleted.deleted_count
+
+        total = 0
+        while True:
+            selected, deleted = await self.transaction(sweep_batch)
+            if selected == 0:
+                return total
+            # deleted_count, not len(ids): a sweep on another replica may have taken some.
+            total += deleted
+
+    # -- API keys -----------------------------------------------------------------------------
+    async def create_api_key(self, key: ApiKeyRecord) -> None:
+        try:
+            await self._api_keys.insert_one(api_key_document(key))
+        except DuplicateKeyError as exc:
+            raise Conflict(
+                f"API key '{key.name}' clashes with an existing key (same name, id or secret)"
+            ) from exc
+
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        found = await self._api_keys.find_one({"key_hash": key_hash, "revoked_at": None})
+        return None if found is None else api_key_record(found)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        cursor = self._api_keys.find({}, sort=[("created_at", 1), ("_id", 1)])
+        return [api_key_record(found) for found in await cursor.to_list()]
+
+    async def revoke_api_key(self, key_id_or_name: str, now: float) -> bool:
+        result = await self._api_keys.update_many(
+            {"$or": [{"_id": key_id_or_name}, {"name": key_id_or_name}], "revoked_at": None},
+            {"$set": {"revoked_at": now}, "$unset": {"active_name": ""}},
+        )
+        return result.modified_count > 0
+
+    async def has_api_keys(self) -> bool:
+        return (
+            await self._api_keys.find_one({"revoked_at": None}, projection={"_id": 1}) is not None
+        )

@@ -1,0 +1,138 @@
+"""What an operator watches: /healthz, /readyz, /metrics, and the API's own docs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import MODEL
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer
+from threadline.api.metrics import BoundedLabel
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _scrape(http: httpx.Client) -> Samples:
+    response = http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_health_and_readiness(http: httpx.Client) -> None:
+    assert http.get("/healthz").json()["status"] == "ok"
+    ready = http.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ok"}
+
+
+def test_the_server_serves_its_openapi_document_and_interactive_docs(http: httpx.Client) -> None:
+    document = http.get("/openapi.json").json()
+    assert "/v1/responses" in document["paths"] and "/v1/conversations" in document["paths"]
+    page = http.get("/docs")
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+
+
+def test_requests_are_counted_by_route_template_never_by_raw_path(http: httpx.Client) -> None:
+    before = _scrape(http)
+    for missing in ("resp_first_missing", "resp_second_missing"):
+        assert http.get(f"/v1/responses/{missing}").status_code == 404
+    assert http.get("/no/such/path/123").status_code == 404
+    after = _scrape(http)
+
+    labels = {"method": "GET", "route": "/v1/responses/{response_id}", "status": "404"}
+    name = "threadline_http_requests_total"
+    assert _value(after, name, **labels) - _value(before, name, **labels) == 2
+    unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
+    assert _value(after, name, **unmatched) - _value(before, name, **unmatched) == 1
+    text = http.get("/metrics").text
+    assert "resp_first_missing" not in text and "/no/such/path" not in text
+    duration = "threadline_http_request_duration_seconds_count"
+    route = {"method": "GET", "route": "/v1/responses/{response_id}"}
+    assert _value(after, duration, **route) >= 2
+
+
+def test_turns_record_upstream_latency_tokens_and_outcome(
+    http: httpx.Client, client: openai.OpenAI
+) -> None:
+    before = _scrape(http)
+    client.responses.create(model=MODEL, input="count these four words")
+    with client.responses.stream(model=MODEL, input="and these three") as stream:
+        stream.until_done()
+    after = _scrape(http)
+
+    labels = {"provider": "openai", "model": MODEL}
+
+    def grew(name: str, **extra: str) -> float:
+        return _value(after, name, **labels, **extra) - _value(before, name, **labels, **extra)
+
+    assert grew("threadline_upstream_requests_total", outcome="stop") == 2
+    assert grew("threadline_upstream_request_duration_seconds_count") == 2
+    assert grew("threadline_upstream_first_token_seconds_count") == 2
+    assert grew("threadline_tokens_total", direction="input") == 4 + 3
+    assert grew("threadline_tokens_total", direction="output") == 5 + 4  # "echo: " + words
+    assert _value(after, "threadline_upstream_in_flight", provider="openai") == 0
+
+
+def test_failures_are_counted_by_error_code(http: httpx.Client, client: openai.OpenAI) -> None:
+    before = _scrape(http)
+    with pytest.raises(openai.APIStatusError):
+        client.responses.create(model=MODEL, input="fail 500")
+    assert http.post("/v1/responses", json={"model": MODEL, "temperature": 9}).status_code == 400
+    after = _scrape(http)
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    upstream = {"provider": "openai", "model": MODEL}
+    assert grew("threadline_upstream_requests_total", **upstream, outcome="error") >= 1
+    codes = {
+        dict(labels)["code"]
+        for (name, labels), value in after.items()
+        if name == "threadline_upstream_errors_total" and value > before.get((name, labels), 0)
+    }
+    assert codes, "no upstream error was counted"
+    http_errors = {
+        (dict(labels)["status"], dict(labels)["code"])
+        for (name, labels), value in after.items()
+        if name == "threadline_http_errors_total" and value > before.get((name, labels), 0)
+    }
+    assert any(status.startswith("5") for status, _ in http_errors)
+    assert any(status == "400" for status, _ in http_errors)
+
+
+@pytest.fixture
+def small_bodies(fake: FakeUpstream, tmp_path: Path) -> Iterator[LiveServer]:
+    env = {"THREADLINE_MAX_REQUEST_BYTES": "2000"}
+    with LiveServer(str(tmp_path / "t.db"), fake.base_url, env=env) as live:
+        yield live
+
+
+def test_a_body_refused_before_routing_is_counted_under_its_route(
+    small_bodies: LiveServer,
+) -> None:
+    with httpx.Client(base_url=small_bodies.url, timeout=30) as http:
+        refused = http.post("/v1/responses", json={"model": MODEL, "input": "x" * 5000})
+        assert refused.status_code == 413
+        samples = _scrape(http)
+    labels = {"method": "POST", "route": "/v1/responses", "status": "413"}
+    assert _value(samples, "threadline_http_requests_total", **labels) == 1
+    assert _value(samples, "threadline_http_errors_total", status="413", code="payload_too_large")
+
+
+def test_caller_chosen_label_values_are_capped() -> None:
+    label = BoundedLabel(limit=2)
+    assert [label(v) for v in ("a", "b", "c", "a", "d")] == ["a", "b", "other", "a", "other"]

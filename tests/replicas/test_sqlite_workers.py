@@ -1,0 +1,86 @@
+"""`threadline serve --workers 2` on one SQLite file behaves as one server.
+
+Connections are pinned to workers (see processes.py), so each check runs through both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import MODEL
+from tests.live_server import LiveServer
+from tests.replicas.processes import child_processes, serving_process
+from tests.replicas.writers import (
+    assert_every_turn_contiguous,
+    conversation_texts,
+    write_from_lanes,
+)
+from threadline.cli.main import app
+
+LANES_PER_WORKER = 3
+MAX_CONNECTIONS_TRIED = 100
+
+
+def worker_of(response: httpx.Response, server: LiveServer) -> int:
+    return serving_process(response, server.port, child_processes(server.pid))
+
+
+@pytest.fixture
+def pinned(workers: LiveServer) -> Iterator[dict[int, list[httpx.Client]]]:
+    """Keep-alive clients grouped by the worker that accepted their connection."""
+    by_worker: dict[int, list[httpx.Client]] = {}
+    opened = []
+    try:
+        for _ in range(MAX_CONNECTIONS_TRIED):
+            client = httpx.Client(base_url=workers.url, timeout=60)
+            opened.append(client)
+            lanes = by_worker.setdefault(worker_of(client.get("/healthz"), workers), [])
+            if len(lanes) < LANES_PER_WORKER:
+                lanes.append(client)
+            if len(by_worker) == 2 and all(
+                len(lanes) == LANES_PER_WORKER for lanes in by_worker.values()
+            ):
+                break
+        assert len(by_worker) == 2, "every connection went to one worker"
+        yield by_worker
+    finally:
+        for client in opened:
+            client.close()
+
+
+def test_a_chain_started_on_one_worker_continues_on_the_other(
+    workers: LiveServer, pinned: dict[int, list[httpx.Client]]
+) -> None:
+    one, two = (lanes[0] for lanes in pinned.values())
+    first = one.post("/v1/responses", json={"model": MODEL, "input": "My name is Ada."})
+    second = two.post(
+        "/v1/responses",
+        json={"model": MODEL, "input": "Who am I?", "previous_response_id": first.json()["id"]},
+    )
+    assert second.status_code == 200, second.text
+    assert worker_of(first, workers) != worker_of(second, workers)
+    inputs = one.get(f"/v1/responses/{second.json()['id']}/input_items").json()["data"]
+    assert [item["content"][0]["text"] for item in inputs] == ["Who am I?"]
+    assert two.get(f"/v1/responses/{first.json()['id']}").json()["status"] == "completed"
+
+
+def test_a_conversation_written_through_both_workers_keeps_every_item_in_turn_order(
+    workers: LiveServer, pinned: dict[int, list[httpx.Client]]
+) -> None:
+    lanes = [client for clients in zip(*pinned.values(), strict=True) for client in clients]
+    conversation = lanes[0].post("/v1/conversations", json={}).json()["id"]
+    written = write_from_lanes(lanes, conversation, turns=20, batches=10)
+    served_by = {worker_of(response, workers) for responses in written for response in responses}
+    assert served_by == set(pinned)
+    seen = [conversation_texts(clients[0], conversation) for clients in pinned.values()]
+    assert seen[0] == seen[1]
+    assert_every_turn_contiguous(seen[0], turns=20, batches=10)
+
+
+def test_workers_refuse_an_in_memory_database() -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "2", "--db", "memory://"])
+    assert result.exit_code == 2 and "memory://" in result.output

@@ -1,0 +1,181 @@
+"""`threadline db copy` and `threadline db migrate`, through the command line.
+
+A copy is checked twice: row for row (every table, keys included, in key order) and through
+the store (the same chains, conversations and keys), and the copy must take new writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from tests.postgres import POSTGRES_URL, needs_postgres, temporary_database
+from tests.storage.test_store_contract import (
+    A,
+    api_key,
+    conversation,
+    conversation_texts,
+    msg,
+    save,
+    texts,
+)
+from threadline.cli.main import app
+from threadline.storage.factory import sqlalchemy_url
+from threadline.storage.sql import SqlStore
+from threadline.storage.sql.copy import TABLES
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def open_sql(url: str) -> SqlStore:
+    sa_url = sqlalchemy_url(url)
+    assert sa_url is not None
+    return SqlStore(sa_url)
+
+
+async def populate(url: str) -> dict[str, Any]:
+    """A database with a conversation (turns, added items, a deleted item leaving a gap), a
+    chain continuing one of its turns, and an API key."""
+    store = open_sql(url)
+    await store.migrate()
+    try:
+        conv = await conversation(store, "c0", "c1", metadata={"user": "ada"})
+        turns = [
+            await save(store, [f"q{n}"], [f"a{n}"], conversation=conv, at=1000.0 + n)
+            for n in range(12)
+        ]
+        await store.append_items(A, conv, [msg("added-1"), msg("added-2")], now=2000.0)
+        loaded = await store.load_conversation(A, conv)
+        assert loaded is not None
+        assert await store.delete_conversation_item(A, conv, loaded[1][1]["id"])
+        reply = await save(store, ["follow-up"], ["answer"], previous=turns[5])
+        key = api_key("ops")
+        await store.create_api_key(key)
+        return {"conversation": conv, "reply": reply, "key_hash": key.key_hash}
+    finally:
+        await store.close()
+
+
+async def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    store = open_sql(url)
+    try:
+        async with store.engine.connect() as conn:
+            return {
+                table.name: [
+                    tuple(row)
+                    for row in await conn.execute(
+                        select(table).order_by(*table.primary_key.columns)
+                    )
+                ]
+                for table in TABLES
+            }
+    finally:
+        await store.close()
+
+
+async def assert_same_history(url: str, facts: dict[str, Any]) -> None:
+    store = open_sql(url)
+    try:
+        turns = [t for n in range(12) for t in (f"q{n}", f"a{n}")]
+        history = await conversation_texts(store, facts["conversation"])
+        assert history == ["c0", *turns, "added-1", "added-2"]
+        chain = texts(await store.load_chain(A, facts["reply"]))
+        assert chain == ["c0", *turns[:12], "follow-up", "answer"]
+        assert await store.find_api_key(facts["key_hash"]) is not None
+        # The copy takes new writes: ids and item numbers do not collide with copied ones.
+        await save(store, ["new"], ["turn"], conversation=facts["conversation"], at=3000.0)
+        assert (await conversation_texts(store, facts["conversation"]))[-2:] == ["new", "turn"]
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    with temporary_database("copy") as url:
+        yield url
+
+
+async def test_copy_to_another_sqlite_file_keeps_every_row_in_order(tmp_path: Path) -> None:
+    source, destination = str(tmp_path / "source.db"), str(tmp_path / "copy.db")
+    facts = await populate(source)
+    result = await asyncio.to_thread(cli, "db", "copy", source, destination, "--batch-size", "7")
+    assert result.exit_code == 0, result.output
+    assert "copied 13 responses, 1 conversations, 29 items, 1 api_keys" in result.output
+    assert await table_rows(destination) == await table_rows(source)
+    await assert_same_history(destination, facts)
+
+
+@needs_postgres
+async def test_copy_sqlite_to_postgresql_and_back_keeps_every_row_in_order(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    source, back = f"sqlite:///{tmp_path / 'source.db'}", str(tmp_path / "back.db")
+    facts = await populate(source)
+    to_postgres = await asyncio.to_thread(
+        cli, "db", "copy", source, postgres_database, "--batch-size", "5"
+    )
+    assert to_postgres.exit_code == 0, to_postgres.output
+    assert await table_rows(postgres_database) == await table_rows(source)
+    from_postgres = await asyncio.to_thread(cli, "db", "copy", postgres_database, back)
+    assert from_postgres.exit_code == 0, from_postgres.output
+    assert await table_rows(back) == await table_rows(source)
+    await assert_same_history(postgres_database, facts)
+    await assert_same_history(back, facts)
+
+
+async def test_copy_refuses_a_destination_with_data_unless_forced(tmp_path: Path) -> None:
+    source, destination = str(tmp_path / "source.db"), str(tmp_path / "copy.db")
+    await populate(source)
+    other = await populate(destination)
+    before = await table_rows(destination)
+
+    refused = await asyncio.to_thread(cli, "db", "copy", source, destination)
+    assert refused.exit_code == 1
+    assert "not empty" in refused.output and "--force" in refused.output
+    assert await table_rows(destination) == before
+
+    forced = await asyncio.to_thread(cli, "db", "copy", source, destination, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert await table_rows(destination) == await table_rows(source)
+    assert other["conversation"] not in str(await table_rows(destination))
+
+
+async def test_copy_refuses_a_source_that_is_not_a_threadline_database(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = await asyncio.to_thread(cli, "db", "copy", str(empty), str(tmp_path / "copy.db"))
+    assert result.exit_code == 1 and "no Threadline schema" in result.output
+
+
+def test_copy_refuses_what_is_not_a_sql_database(tmp_path: Path) -> None:
+    result = cli("db", "copy", "memory://", str(tmp_path / "copy.db"))
+    assert result.exit_code == 2 and "between SQLite and PostgreSQL" in result.output
+
+
+async def test_copy_refuses_to_copy_a_database_onto_itself(tmp_path: Path) -> None:
+    source = str(tmp_path / "source.db")
+    await populate(source)
+    result = await asyncio.to_thread(cli, "db", "copy", source, f"sqlite:///{source}")
+    assert result.exit_code == 1 and "same database" in result.output
+
+
+@needs_postgres
+def test_db_migrate_and_path_work_on_postgresql_without_printing_the_password(
+    postgres_database: str,
+) -> None:
+    assert POSTGRES_URL is not None
+    with_password = postgres_database.replace("postgres@", "postgres:hunter2@", 1)
+    migrated = cli("db", "migrate", "--db", with_password)
+    assert migrated.exit_code == 0, migrated.output
+    assert "database is up to date: postgresql://postgres:***@" in migrated.output
+    assert "hunter2" not in cli("db", "path", "--db", with_password).output
