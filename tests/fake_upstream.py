@@ -331,6 +331,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listening now lets connections queue in the backlog until uvicorn starts accepting, so
+    # whoever reads the "listening" line can connect at once.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 

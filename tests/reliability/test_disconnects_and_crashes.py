@@ -75,7 +75,9 @@ def test_a_thousand_disconnects_lose_no_turn_and_leak_nothing(fresh_server: Live
         stored = client.responses.retrieve(response_id)
         assert stored.status == "completed"
         assert stored.output_text == " ".join(f"w{i}" for i in range(1, 31))
-    assert _open_fds(pid) <= fds_warm + 5
+    # A leak would add a descriptor per disconnect (1,000). What may grow is the upstream
+    # keep-alive pool, which is bounded (100 connections).
+    assert _open_fds(pid) - fds_warm < 100
 
 
 async def _disconnect_many(server: LiveServer, count: int, ids: list[str]) -> None:

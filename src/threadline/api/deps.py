@@ -9,19 +9,23 @@ from fastapi import Depends, Request
 from threadline.api.sse import TurnTasks
 from threadline.wiring import Services
 
+# Dependencies are `async def` although they never await: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop on every request for nothing.
 
-def services(request: Request) -> Services:
+
+async def services(request: Request) -> Services:
     result: Services = request.app.state.services
     return result
 
 
-def turn_tasks(request: Request) -> TurnTasks:
+async def turn_tasks(request: Request) -> TurnTasks:
     result: TurnTasks = request.app.state.turn_tasks
     return result
 
 
 async def tenant(request: Request) -> str:
-    return await services(request).auth.tenant_for(request.headers.get("authorization"))
+    auth = (await services(request)).auth
+    return await auth.tenant_for(request.headers.get("authorization"))
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -119,6 +119,7 @@ class ResponseService:
             user=params.user,
             safety_identifier=params.safety_identifier,
             prompt_cache_key=params.prompt_cache_key,
+            incremental=bool(params.stream),
         )
         return PreparedTurn(
             record,

@@ -34,6 +34,10 @@ class ProviderRequest:
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
+    incremental: bool = True
+    """Whether anyone waits for tokens as they come. When not (a non-streaming client), an
+    adapter may ask its upstream for the whole answer at once, which costs less, and yield
+    the same events from it."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -92,9 +92,10 @@ class OpenAIChatProvider:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": to_chat_messages(request.instructions, request.items),
-            "stream": True,
-            "stream_options": {"include_usage": True},
         }
+        if request.incremental:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         if request.tools:
             body["tools"] = [
                 {
@@ -134,6 +135,7 @@ class OpenAIChatProvider:
         """Retries happen only before the upstream sent its first event: once a token has
         been relayed to the client, a retry could not be taken back."""
         body = orjson.dumps(self.chat_body(request))
+        events = self._events if request.incremental else self._whole_answer
         attempt = 0
         while True:
             try:
@@ -149,7 +151,7 @@ class OpenAIChatProvider:
                         if delay is None:
                             raise self._status_error(response, request.model)
                     else:
-                        async for event in self._events(response):
+                        async for event in events(response):
                             yield event
                         return
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -172,14 +174,27 @@ class OpenAIChatProvider:
             f"Provider '{self.name}' at {self.base_url} failed: {type(exc).__name__}: {exc}"
         )
 
+    async def _whole_answer(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+        try:
+            completion = orjson.loads(await response.aread())
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"Provider '{self.name}' sent a malformed answer.") from None
+        if not isinstance(completion, dict) or not completion.get("choices"):
+            raise UpstreamError(f"Provider '{self.name}' sent an answer without choices.")
+        for event in _completion_events(completion):
+            yield event
+
     async def _events(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
-        finished = False
+        finished = done = False
         async for line in sse_lines(response.aiter_bytes()):
-            if not line.startswith("data:"):
+            # After [DONE], read on to the end: a body left unread closes the connection
+            # instead of returning it to the pool.
+            if done or not line.startswith("data:"):
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
-                break
+                done = True
+                continue
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -270,6 +285,24 @@ def _chunk_events(chunk: dict[str, Any]) -> list[ProviderEvent]:
             )
         )
     return events
+
+
+def _completion_events(completion: dict[str, Any]) -> list[ProviderEvent]:
+    """The events a stream of this whole answer would have given."""
+    choice = completion["choices"][0]
+    message = choice.get("message") or {}
+    delta = {
+        "reasoning_content": message.get("reasoning_content") or message.get("reasoning"),
+        "content": message.get("content"),
+        "tool_calls": [
+            {**call, "index": index} for index, call in enumerate(message.get("tool_calls") or ())
+        ],
+    }
+    chunk = {
+        "choices": [{"delta": delta, "finish_reason": choice.get("finish_reason") or "stop"}],
+        "usage": completion.get("usage"),
+    }
+    return _chunk_events(chunk)
 
 
 def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
