@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete
+from sqlalchemy.engine import Connection
 
 from tests.postgres import needs_postgres, temporary_database
 from tests.storage.mongo_backend import (
@@ -62,10 +63,13 @@ async def open_backend(name: str, directory: Path, request: pytest.FixtureReques
     assert url is not None
     store = SqlStore(url)
     await store.migrate()
-    async with store.engine.begin() as conn:
-        for table in (items, responses, conversations, api_keys):
-            await conn.execute(delete(table))
+    await store.write(empty_tables)
     return store
+
+
+def empty_tables(conn: Connection) -> None:
+    for table in (items, responses, conversations, api_keys):
+        conn.execute(delete(table))
 
 
 @pytest.fixture(

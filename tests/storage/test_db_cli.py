@@ -69,16 +69,15 @@ async def populate(url: str) -> dict[str, Any]:
 async def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     store = open_sql(url)
     try:
-        async with store.engine.connect() as conn:
-            return {
+        return await store.read(
+            lambda conn: {
                 table.name: [
                     tuple(row)
-                    for row in await conn.execute(
-                        select(table).order_by(*table.primary_key.columns)
-                    )
+                    for row in conn.execute(select(table).order_by(*table.primary_key.columns))
                 ]
                 for table in TABLES
             }
+        )
     finally:
         await store.close()
 

@@ -35,8 +35,9 @@ async def replicas() -> AsyncIterator[list[SqlStore]]:
 
 async def test_replicas_starting_together_migrate_once(replicas: list[SqlStore]) -> None:
     await asyncio.gather(*(store.migrate() for store in replicas))
-    async with replicas[0].engine.connect() as conn:
-        versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    versions = await replicas[0].read(
+        lambda conn: conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    )
     assert [tuple(row) for row in versions] == [("0001",)]
 
 

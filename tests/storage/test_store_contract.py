@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Engine
 
 from threadline.errors import Conflict, InvalidRequest
 from threadline.ids import new_id
@@ -113,8 +113,9 @@ async def stored_item_count(store: Store) -> int:
     if isinstance(store, MongoStore):
         return await store._items.count_documents({})
     assert isinstance(store, SqlStore)
-    async with store.engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(item_table)) or 0)
+    return await store.read(
+        lambda conn: int(conn.scalar(select(func.count()).select_from(item_table)) or 0)
+    )
 
 
 # -- responses and chains ---------------------------------------------------------------------
@@ -458,17 +459,17 @@ async def test_ping_succeeds_on_a_reachable_store(store: Store) -> None:
 
 # -- SQL backends -----------------------------------------------------------------------------
 @contextlib.contextmanager
-def statements_on(engine: AsyncEngine) -> Iterator[list[str]]:
+def statements_on(engine: Engine) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_loading_a_context_is_one_statement_whatever_its_length(sql_store: SqlStore) -> None:
@@ -515,8 +516,9 @@ async def test_migrate_is_idempotent(sql_store: SqlStore) -> None:
     conv = await conversation(sql_store, "c0")
     await sql_store.migrate()
     await sql_store.migrate()
-    async with sql_store.engine.connect() as conn:
-        versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    versions = await sql_store.read(
+        lambda conn: conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    )
     assert [tuple(row) for row in versions] == [("0001",)]
     assert await conversation_texts(sql_store, conv) == ["c0"]
 
@@ -527,10 +529,9 @@ async def test_migrations_match_the_table_definitions(sql_store: SqlStore) -> No
 
     from threadline.storage.sql.tables import metadata
 
-    async with sql_store.engine.connect() as conn:
-        diff = await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
-        )
+    diff = await sql_store.read(
+        lambda conn: compare_metadata(MigrationContext.configure(conn), metadata)
+    )
     assert diff == []
 
 
@@ -539,11 +540,12 @@ async def test_sqlite_connections_are_durable_and_wait_for_each_other(tmp_path: 
     server, cli = SqlStore(url), SqlStore(url)  # as two processes on one file would
     await server.migrate()
     try:
-        async with server.engine.connect() as conn:
-            pragmas = [
-                (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+        pragmas = await server.read(
+            lambda conn: [
+                conn.exec_driver_sql(f"PRAGMA {name}").scalar()
                 for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
             ]
+        )
         assert pragmas == ["wal", 2, 1, 30_000]
         conv = await conversation(server, "seed")
         writes = [
@@ -598,7 +600,7 @@ async def test_open_store_accepts_postgresql_urls_as_users_write_them(url: str) 
             5433,
             "threadline",
         )
-        assert opened.engine.sync_engine.pool.size() == 3  # type: ignore[attr-defined]
+        assert opened.engine.pool.size() == 3  # type: ignore[attr-defined]
     finally:
         await opened.close()
 

@@ -7,20 +7,19 @@ source must already be at it (`threadline db migrate` brings it there), because 
 schema would not fit the destination's tables.
 
 The source is read in one snapshot (a REPEATABLE READ transaction on PostgreSQL, a read
-transaction on SQLite), streamed in batches, so a copy taken from a running server is
-consistent and memory stays flat. The destination is written in one transaction: a copy that
+transaction on SQLite), in batches of rows in primary key order (each batch starts after the
+last key of the previous one), so a copy taken from a running server is consistent and memory
+stays flat. The destination is written in one transaction: a copy that
 fails leaves it as it was. PostgreSQL's `items.seq` sequence is moved past the copied rows, so
 the next item a server inserts gets a fresh number.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import Table, delete, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from threadline.storage.sql.migrate import current_revision, head_revision
 from threadline.storage.sql.store import SqlStore
@@ -60,30 +59,29 @@ async def copy_database(
         raise CopyRefused("The source and the destination are the same database")
     await _require_current_schema(source)
     await destination.migrate()
-    async with _snapshot(source) as reader, destination.write_engine.begin() as writer:
-        existing = await _row_counts(writer)
+    async with source.snapshot() as reader, destination.transaction() as writer:
+        existing = await writer.run(_row_counts)
         if any(existing.values()) and not replace:
             held = ", ".join(f"{count} {name}" for name, count in existing.items() if count)
             raise CopyRefused(f"The destination is not empty ({held}); --force replaces it")
-        totals = await _row_counts(reader)
+        totals = await reader.run(_row_counts)
         if progress is not None:
             progress.start(totals)
-        for table in reversed(TABLES):
-            await writer.execute(delete(table))
+        await writer.run(_delete_all)
         for table in TABLES:
-            await _copy_table(reader, writer, table, batch_size, progress)
-        if writer.dialect.name == "postgresql":
-            await writer.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('items', 'seq'), "
-                    "COALESCE(MAX(seq), 1), MAX(seq) IS NOT NULL) FROM items"
-                )
-            )
+            after: Any = None
+            while rows := await reader.run(_batch, table, after, batch_size):
+                await writer.run(_insert, table, rows)
+                after = rows[-1][_key(table).name]
+                if progress is not None:
+                    progress.advance(table.name, len(rows))
+        if destination.write_engine.dialect.name == "postgresql":
+            await writer.run(_move_item_sequence)
     return totals
 
 
 async def _require_current_schema(source: SqlStore) -> None:
-    found, expected = await current_revision(source.engine), head_revision()
+    found, expected = await source.read(current_revision), head_revision()
     if found is None:
         raise CopyRefused("The source has no Threadline schema (is it a Threadline database?)")
     if found != expected:
@@ -93,44 +91,39 @@ async def _require_current_schema(source: SqlStore) -> None:
         )
 
 
-@asynccontextmanager
-async def _snapshot(store: SqlStore) -> AsyncIterator[AsyncConnection]:
-    """A connection that sees the database as it was when the copy began."""
-    async with store.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            snapshot = await conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-            async with snapshot.begin():
-                yield snapshot
-            return
-        # The SQLite reader runs without driver transactions (engines.py); an explicit one
-        # pins a WAL snapshot until the rollback that closes the connection's transaction.
-        await conn.exec_driver_sql("BEGIN")
-        try:
-            yield conn
-        finally:
-            await conn.rollback()
+def _key(table: Table) -> Any:
+    (key,) = table.primary_key.columns  # every table has a one-column key
+    return key
 
 
-async def _row_counts(conn: AsyncConnection) -> dict[str, int]:
+def _row_counts(conn: Connection) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in TABLES:
-        counts[table.name] = int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+        counts[table.name] = int(conn.scalar(select(func.count()).select_from(table)) or 0)
     return counts
 
 
-async def _copy_table(
-    reader: AsyncConnection,
-    writer: AsyncConnection,
-    table: Table,
-    batch_size: int,
-    progress: CopyProgress | None,
-) -> None:
-    stmt = select(table).order_by(*table.primary_key.columns)
-    result = await reader.stream(stmt.execution_options(yield_per=batch_size))
-    async for rows in result.partitions(batch_size):
-        batch: list[dict[str, Any]] = [dict(row._mapping) for row in rows]
-        await writer.execute(insert(table), batch)
-        if progress is not None:
-            progress.advance(table.name, len(batch))
+def _delete_all(conn: Connection) -> None:
+    for table in reversed(TABLES):
+        conn.execute(delete(table))
+
+
+def _batch(conn: Connection, table: Table, after: Any, size: int) -> list[dict[str, Any]]:
+    key = _key(table)
+    stmt = select(table).order_by(key).limit(size)
+    if after is not None:
+        stmt = stmt.where(key > after)
+    return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    conn.execute(insert(table), rows)
+
+
+def _move_item_sequence(conn: Connection) -> None:
+    conn.execute(
+        text(
+            "SELECT setval(pg_get_serial_sequence('items', 'seq'), "
+            "COALESCE(MAX(seq), 1), MAX(seq) IS NOT NULL) FROM items"
+        )
+    )

@@ -1,25 +1,32 @@
 """Engines for a SQL store: a reader and a writer, tuned per database.
 
-SQLite allows one writer at a time. Writes go through a dedicated one-connection engine, so
-concurrent writers of this process queue in the pool instead of polling a file lock; each write
-transaction starts with BEGIN IMMEDIATE, so a writer in another process (the CLI next to a
-running server) waits on `busy_timeout` instead of failing with SQLITE_BUSY when a read lock
-cannot be upgraded. Readers use their own pool and, in WAL mode, never wait for the writer.
+SQLite runs on the standard library's `sqlite3` through SQLAlchemy's synchronous pysqlite
+dialect, driven from threads of the store's own (databases.py), so a whole store operation is
+one call into a thread instead of a thread round trip per statement. SQLite allows one writer
+at a time: writes go through a one-connection engine used by one thread, so concurrent writers
+of this process queue in that thread instead of polling a file lock; each write transaction
+starts with BEGIN IMMEDIATE, so a writer in another process (the CLI next to a running server)
+waits on `busy_timeout` instead of failing with SQLITE_BUSY when a read lock cannot be
+upgraded. Readers use their own connections and, in WAL mode, never wait for the writer.
 Every connection runs with `synchronous=FULL`: a turn acknowledged is a turn on disk.
 
-Reader connections run in the driver's autocommit mode, so a one-statement read is exactly one
-statement on the wire (no BEGIN), which the single-round-trip tests count.
+`sqlite3` would open transactions by itself (before an INSERT, say); every connection turns
+that off (`isolation_level = None`), so the writer's transactions are exactly the ones the
+"begin" event opens with BEGIN IMMEDIATE, and readers, which are also `query_only`, run in
+autocommit mode: a one-statement read is exactly one statement (no BEGIN), which the
+single-round-trip tests count, and no reader ever holds a write transaction.
 
-PostgreSQL needs none of this: one pool of `pool_size` connections (plus `max_overflow` under
-load), its own transactions and row locks. Readers share that pool in autocommit mode, so a
-read is its statement alone (no BEGIN/COMMIT round trips); writers use transactions.
+PostgreSQL goes through asyncpg and SQLAlchemy's async engine: one pool of `pool_size`
+connections (plus `max_overflow` under load), its own transactions and row locks. Readers share
+that pool in autocommit mode, so a read is its statement alone (no BEGIN/COMMIT round trips);
+writers use transactions.
 
-A connection that sat in the pool for `IDLE_PING_S` or more is pinged before use, and replaced
-if the ping fails, so a database restarted (or failed over) while the server was quiet costs a
-reconnect, not a failed request. SQLAlchemy's `pool_pre_ping` would ping on every checkout:
-with asyncpg that is BEGIN, a query and ROLLBACK, three round trips before a one-statement
-read. A connection that breaks while busy fails its request, and SQLAlchemy then replaces every
-connection older than the failure.
+A PostgreSQL connection that sat in the pool for `IDLE_PING_S` or more is pinged before use, and
+replaced if the ping fails, so a database restarted (or failed over) while the server was quiet
+costs a reconnect, not a failed request. SQLAlchemy's `pool_pre_ping` would ping on every
+checkout: with asyncpg that is BEGIN, a query and ROLLBACK, three round trips before a
+one-statement read. A connection that breaks while busy fails its request, and SQLAlchemy then
+replaces every connection older than the failure.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -38,21 +45,28 @@ POOL_TIMEOUT_S = 30
 IDLE_PING_S = 10.0
 
 
-def create_engines(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10
+def server_engines(
+    url: URL, *, pool_size: int, max_overflow: int
 ) -> tuple[AsyncEngine, AsyncEngine]:
-    """The (reader, writer) engines for `url`. On a server database both share one pool of
-    `pool_size` + `max_overflow` connections; SQLite's pools are fixed (see above)."""
-    sa_url = make_url(url)
-    if sa_url.get_backend_name() != "sqlite":
-        writer = create_async_engine(
-            sa_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT_S
-        )
-        _ping_idle_connections(writer)
-        return writer.execution_options(isolation_level="AUTOCOMMIT"), writer
-    _require_sqlite_file(sa_url)
-    writer = create_async_engine(sa_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
-    reader = create_async_engine(sa_url, pool_size=5, max_overflow=10)
+    """The (reader, writer) engines of a server database: one pool of `pool_size` +
+    `max_overflow` connections, the reader being its autocommit view."""
+    writer = create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT_S
+    )
+    _ping_idle_connections(writer)
+    return writer.execution_options(isolation_level="AUTOCOMMIT"), writer
+
+
+def sqlite_engines(url: URL, *, readers: int) -> tuple[Engine, Engine]:
+    """The (reader, writer) engines of an SQLite file, on the pysqlite driver whatever driver
+    `url` names. The writer has one connection; the reader one per reader thread, plus as many
+    again for connections held longer (a copy's snapshot)."""
+    _require_sqlite_file(url)
+    sync_url = url.set(drivername="sqlite+pysqlite")
+    writer = create_engine(sync_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
+    reader = create_engine(
+        sync_url, pool_size=readers, max_overflow=readers, pool_timeout=POOL_TIMEOUT_S
+    )
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE", query_only=False)
     _configure_sqlite(reader, begin=None, query_only=True)
     return reader, writer
@@ -90,8 +104,8 @@ def _require_sqlite_file(url: URL) -> None:
         )
 
 
-def _configure_sqlite(engine: AsyncEngine, *, begin: str | None, query_only: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine, *, begin: str | None, query_only: bool) -> None:
+    @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver must not issue BEGIN itself: the writer's BEGIN IMMEDIATE replaces it, and
         # readers run without a transaction.
@@ -110,6 +124,6 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str | None, query_only: boo
     if begin is not None:
         statement = begin
 
-        @event.listens_for(engine.sync_engine, "begin")
+        @event.listens_for(engine, "begin")
         def on_begin(conn: Connection) -> None:
             conn.exec_driver_sql(statement)

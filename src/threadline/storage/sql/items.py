@@ -1,6 +1,8 @@
 """Item rows: how they are built, placed at the end of a conversation, paged and released.
 
-Shared by the response and conversation halves of SqlStore, because a turn's items are both.
+Shared by the response and conversation operations, because a turn's items are both. Like every
+operation body of the SQL store, the functions that touch the database take a sync
+`Connection` (databases.py runs them).
 """
 
 from __future__ import annotations
@@ -9,12 +11,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Select, delete, func, null, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
 from threadline.errors import InvalidRequest
 from threadline.storage.base import Item, ItemPage, Order
-from threadline.storage.sql.queries import dumps, latest
-from threadline.storage.sql.tables import conversations
+from threadline.storage.sql.queries import CLAIM_POSITIONS, dumps
 from threadline.storage.sql.tables import items as item_table
 
 
@@ -43,8 +44,8 @@ def item_row(
     }
 
 
-async def claim_positions(
-    conn: AsyncConnection, tenant: str, conversation_id: str, count: int, active_at: float
+def claim_positions(
+    conn: Connection, tenant: str, conversation_id: str, count: int, active_at: float
 ) -> int | None:
     """Reserve `count` positions at the end of the conversation and mark it active; the first
     position, or None if the conversation does not exist for this tenant.
@@ -52,16 +53,13 @@ async def claim_positions(
     The UPDATE holds the conversation row (PostgreSQL) or the database (SQLite) until the
     caller's transaction commits, so concurrent appenders get consecutive, disjoint ranges.
     """
-    c = conversations.c
-    end = await conn.scalar(
-        update(conversations)
-        .where(c.id == conversation_id, c.tenant == tenant)
-        .values(
-            next_position=c.next_position + count,
-            last_active_at=latest(c.last_active_at, active_at),
-        )
-        .returning(c.next_position)
-    )
+    params = {
+        "claim_tenant": tenant,
+        "claim_conversation_id": conversation_id,
+        "count": count,
+        "active_at": active_at,
+    }
+    end = conn.scalar(CLAIM_POSITIONS, params)
     return None if end is None else int(end) - count
 
 
@@ -71,17 +69,17 @@ def place_in_conversation(rows: list[dict[str, Any]], conversation_id: str, star
         row["conversation_position"] = start + offset
 
 
-async def release_items(conn: AsyncConnection, *owned_by: ColumnElement[bool]) -> None:
+def release_items(conn: Connection, *owned_by: ColumnElement[bool]) -> None:
     """Before responses are deleted: drop the items they own outside any conversation, and
     keep the conversation's ones as conversation-only items."""
-    await conn.execute(delete(item_table).where(*owned_by, item_table.c.conversation_id.is_(None)))
-    await conn.execute(
+    conn.execute(delete(item_table).where(*owned_by, item_table.c.conversation_id.is_(None)))
+    conn.execute(
         update(item_table).where(*owned_by).values(response_id=None, kind=None, position=None)
     )
 
 
-async def item_page(
-    engine: AsyncEngine,
+def item_page(
+    conn: Connection,
     owner: Select[Any],
     members: ColumnElement[bool],
     key: Any,
@@ -97,21 +95,20 @@ async def item_page(
         if after is None
         else select(func.min(key)).where(members, item_table.c.item_id == after).scalar_subquery()
     )
-    async with engine.connect() as conn:
-        found = (await conn.execute(owner.add_columns(cursor_key))).first()
-        if found is None:
-            return None
-        cursor = found[-1]
-        if after is not None and cursor is None:
-            raise InvalidRequest(f"No item with id '{after}' in this list", param="after")
-        stmt = select(item_table.c.data).where(members)
-        if order == "asc":
-            stmt = stmt.order_by(key.asc())
-            if cursor is not None:
-                stmt = stmt.where(key > cursor)
-        else:
-            stmt = stmt.order_by(key.desc())
-            if cursor is not None:
-                stmt = stmt.where(key < cursor)
-        data = (await conn.scalars(stmt.limit(limit + 1))).all()
+    found = conn.execute(owner.add_columns(cursor_key)).first()
+    if found is None:
+        return None
+    cursor = found[-1]
+    if after is not None and cursor is None:
+        raise InvalidRequest(f"No item with id '{after}' in this list", param="after")
+    stmt = select(item_table.c.data).where(members)
+    if order == "asc":
+        stmt = stmt.order_by(key.asc())
+        if cursor is not None:
+            stmt = stmt.where(key > cursor)
+    else:
+        stmt = stmt.order_by(key.desc())
+        if cursor is not None:
+            stmt = stmt.where(key < cursor)
+    data = conn.scalars(stmt.limit(limit + 1)).all()
     return ItemPage(items=[orjson.loads(d) for d in data[:limit]], has_more=len(data) > limit)

@@ -1,11 +1,11 @@
 """Bring a SQL database to the newest schema, at start-up, with no alembic.ini.
 
 The migrations ship inside the package, so an installed server finds them next to this module.
-They run on the caller's engine inside one write transaction, and two processes starting
-together (replicas, workers, the CLI next to a server) migrate one after the other, the second
-finding nothing to do: on SQLite the transaction starts with BEGIN IMMEDIATE; on PostgreSQL,
-where DDL is transactional but two `CREATE TABLE alembic_version` could still race, it first
-takes a transaction-scoped advisory lock, released by the commit.
+They run on the connection of one write transaction (the store's `write`), and two processes
+starting together (replicas, workers, the CLI next to a server) migrate one after the other,
+the second finding nothing to do: on SQLite the transaction starts with BEGIN IMMEDIATE; on
+PostgreSQL, where DDL is transactional but two `CREATE TABLE alembic_version` could still race,
+it first takes a transaction-scoped advisory lock, released by the commit.
 
 To write a new migration against a migrated database, with `conn` a sync connection:
 `command.revision(alembic_config(conn), "what changes", autogenerate=True)`.
@@ -21,7 +21,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any constant every Threadline process agrees on: "threadln" in ASCII.
@@ -35,17 +34,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
+def upgrade(connection: Connection) -> None:
+    """Migrate to the newest schema; `connection` is inside the write transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     command.upgrade(alembic_config(connection), "head")
-
-
-async def upgrade(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-        await conn.run_sync(_upgrade)
 
 
 def head_revision() -> str | None:
@@ -53,11 +46,6 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
-
-
-async def current_revision(engine: AsyncEngine) -> str | None:
+def current_revision(connection: Connection) -> str | None:
     """The schema version of the database (None for a database never migrated)."""
-    async with engine.connect() as conn:
-        return await conn.run_sync(_current)
+    return MigrationContext.configure(connection).get_current_revision()

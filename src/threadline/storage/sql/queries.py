@@ -1,9 +1,11 @@
 """The statements that carry the storage promises, and the row <-> record mapping.
 
 `CHAIN_CONTEXT` and `CONVERSATION_WITH_ITEMS` are each one statement, so loading the context of
-a turn is one round trip however long the history is. The read statements of the hot path are
-built once, with bound parameters (`:tenant`, `:response_id`, `:conversation_id`): building a
-recursive CTE costs milliseconds of Python, paid on every turn if done per call.
+a turn is one round trip however long the history is. The statements of the hot path (a turn's
+reads and writes, the API key lookup) are built once, with bound parameters (`:tenant`,
+`:response_id`, `:conversation_id`, …): building a recursive CTE costs milliseconds of Python,
+and even a plain INSERT costs more to build than to run once compiled, paid on every turn if
+built per call.
 `metadata_matches` is the one place that reads inside a JSON column and therefore the one place
 that knows the dialect.
 """
@@ -14,8 +16,11 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     CompoundSelect,
+    Double,
+    Insert,
     Integer,
     Row,
     Select,
@@ -25,16 +30,19 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    insert,
     literal_column,
     null,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.expression import cast as sql_cast
 
 from threadline.storage.base import ConversationRecord, ConversationStatus, ResponseRecord
-from threadline.storage.sql.tables import conversations, items, responses
+from threadline.storage.sql.tables import api_keys, conversations, items, responses
 
 # A response can only name an existing response as its previous one, so a chain has no cycle;
 # the bound keeps a corrupted database from looping forever.
@@ -139,9 +147,24 @@ def _conversation_with_items() -> Select[Any]:
     )
 
 
-CHAIN_CONTEXT = _chain_context()
-RESPONSE_WITH_OUTPUT = _response_with_output()
-CONVERSATION_WITH_ITEMS = _conversation_with_items()
+def _claim_positions() -> ReturningUpdate[int]:
+    """Move the conversation's `next_position` on by `:count` and mark it active at
+    `:active_at`; returns the new `next_position` (no row: no such conversation). Bound as
+    `:claim_tenant`, `:claim_conversation_id`, `:count`, `:active_at`."""
+    c = conversations.c
+    active_at = bindparam("active_at", type_=Double)
+    # An UPDATE reserves its columns' names for the SET clause; the WHERE binds use others.
+    conversation_id = bindparam("claim_conversation_id", type_=String)
+    tenant = bindparam("claim_tenant", type_=String)
+    return (
+        update(conversations)
+        .where(c.id == conversation_id, c.tenant == tenant)
+        .values(
+            next_position=c.next_position + bindparam("count", type_=BigInteger),
+            last_active_at=latest(c.last_active_at, active_at),
+        )
+        .returning(c.next_position)
+    )
 
 
 def metadata_matches(dialect: str, key: str, value: str) -> ColumnElement[bool]:
@@ -158,9 +181,28 @@ def metadata_matches(dialect: str, key: str, value: str) -> ColumnElement[bool]:
     )
 
 
-def latest(column: ColumnElement[float], value: float) -> ColumnElement[float]:
+def latest(
+    column: ColumnElement[float], value: float | ColumnElement[float]
+) -> ColumnElement[float]:
     """The later of `column` and `value` (portable GREATEST)."""
     return cast(ColumnElement[float], case((column > value, column), else_=value))
+
+
+CHAIN_CONTEXT = _chain_context()
+RESPONSE_WITH_OUTPUT = _response_with_output()
+CONVERSATION_WITH_ITEMS = _conversation_with_items()
+CLAIM_POSITIONS = _claim_positions()
+NEXT_POSITION = select(conversations.c.next_position).where(
+    conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT
+)
+# Executed with the row's values as parameters (one dict, or a list of them for items).
+INSERT_RESPONSE: Insert = insert(responses)
+INSERT_ITEMS: Insert = insert(items)
+LIVE_API_KEY = select(api_keys).where(
+    api_keys.c.key_hash == bindparam("key_hash", type_=String), api_keys.c.revoked_at.is_(None)
+)
+ANY_LIVE_API_KEY = select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
+PING: Select[Any] = select(literal_column("1"))
 
 
 def response_record(row: Row[Any]) -> ResponseRecord:

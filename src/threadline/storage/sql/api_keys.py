@@ -1,0 +1,71 @@
+"""The API key half of the SQL store: each operation's body, as a function of a sync
+`Connection` that databases.py runs in one call. `find_api_key` runs on every authenticated
+request, so its statement is built once (queries.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from threadline.errors import Conflict
+from threadline.storage.base import ApiKeyRecord
+from threadline.storage.sql import queries as q
+from threadline.storage.sql.tables import api_keys
+
+
+def create_api_key(conn: Connection, key: ApiKeyRecord) -> None:
+    values = {
+        "id": key.id,
+        "tenant": key.tenant,
+        "name": key.name,
+        "key_hash": key.key_hash,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+    try:
+        conn.execute(insert(api_keys).values(values))
+    except IntegrityError as exc:
+        raise Conflict(
+            f"API key '{key.name}' clashes with an existing key (same name, id or secret)"
+        ) from exc
+
+
+def find_api_key(conn: Connection, key_hash: str) -> ApiKeyRecord | None:
+    row = conn.execute(q.LIVE_API_KEY, {"key_hash": key_hash}).first()
+    return None if row is None else _api_key_record(row)
+
+
+def list_api_keys(conn: Connection) -> list[ApiKeyRecord]:
+    stmt = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+    return [_api_key_record(row) for row in conn.execute(stmt).all()]
+
+
+def revoke_api_key(conn: Connection, key_id_or_name: str, now: float) -> bool:
+    stmt = (
+        update(api_keys)
+        .where(
+            or_(api_keys.c.id == key_id_or_name, api_keys.c.name == key_id_or_name),
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return conn.execute(stmt).rowcount > 0
+
+
+def has_api_keys(conn: Connection) -> bool:
+    return conn.scalar(q.ANY_LIVE_API_KEY) is not None
+
+
+def _api_key_record(row: Row[Any]) -> ApiKeyRecord:
+    m = row._mapping
+    return ApiKeyRecord(
+        id=m["id"],
+        tenant=m["tenant"],
+        name=m["name"],
+        key_hash=m["key_hash"],
+        created_at=m["created_at"],
+        revoked_at=m["revoked_at"],
+    )

@@ -1,0 +1,293 @@
+"""How a store operation reaches the database: one synchronous function, run in one call.
+
+Every operation of SqlStore is written once, as a plain function of a SQLAlchemy `Connection`
+(responses.py, conversations.py, api_keys.py). A `Database` runs it:
+
+- `read(fn, ...)`: on a connection in autocommit mode (no transaction, no BEGIN);
+- `write(fn, ...)`: inside one transaction, committed when `fn` returns and rolled back when it
+  raises, so an operation is atomic whatever it does.
+
+SQLite (`SqliteDatabase`): the driver is blocking, so the function runs on a thread of the
+store's own, awaited with one `run_in_executor`: one thread hop per operation, however many
+statements it runs (through aiosqlite each execute, fetch and commit was a hop of its own).
+Writes run on a single writer thread, which owns the one write connection; reads on a few reader
+threads, each using its own connection, so reads neither wait for the writer (WAL) nor queue
+behind a write that waits on another process's lock.
+
+PostgreSQL (`ServerDatabase`): the function runs in SQLAlchemy's greenlet bridge over asyncpg
+(`AsyncConnection.run_sync`), on the event loop, where each statement is an awaited round trip
+as before; only the code is shared.
+
+`snapshot()` and `transaction()` hold one connection across several calls, for work that
+interleaves two databases (copy.py); the server's operations never use them.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from threadline.storage.sql.engines import server_engines, sqlite_engines
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Reader threads (and reader connections) of an SQLite store. Two, so one long read (a huge
+# history) does not hold up the others. Not more: a read is mostly Python (SQLAlchemy, orjson)
+# holding the GIL, and threads taking turns at it only wait for one another: at 16 concurrent
+# `load_chain` calls, four readers had a p99 six times that of one or two, for no more reads
+# per second.
+SQLITE_READERS = 2
+
+
+class HeldConnection(abc.ABC):
+    """One connection held across calls (a snapshot or a transaction); calls run in order."""
+
+    @abc.abstractmethod
+    async def run(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+
+
+class Database(abc.ABC):
+    """Runs store operations, each a function of a sync `Connection`; see the module docstring."""
+
+    @property
+    @abc.abstractmethod
+    def engine(self) -> Engine:
+        """The (sync) engine whose connections serve reads: its events see every read."""
+
+    @property
+    @abc.abstractmethod
+    def write_engine(self) -> Engine:
+        """The (sync) engine whose connections write."""
+
+    @abc.abstractmethod
+    async def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, ...)` on a reader connection (autocommit)."""
+
+    @abc.abstractmethod
+    async def write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, ...)` in one write transaction, committed if `fn` returns."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[HeldConnection]:
+        """A connection that sees the database as it was when it was opened (read-only)."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[HeldConnection]:
+        """A write transaction held across calls, committed when the block exits cleanly."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+def open_database(url: URL, *, pool_size: int, max_overflow: int) -> Database:
+    if url.get_backend_name() == "sqlite":
+        return SqliteDatabase(url)
+    return ServerDatabase(url, pool_size=pool_size, max_overflow=max_overflow)
+
+
+# -- SQLite: sync engines on threads of their own ----------------------------------------------
+def _run_read(engine: Engine, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+    with engine.connect() as conn:
+        return fn(conn, *args, **kwargs)
+
+
+def _run_write(engine: Engine, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+    with engine.begin() as conn:  # BEGIN IMMEDIATE (engines.py)
+        return fn(conn, *args, **kwargs)
+
+
+class SqliteDatabase(Database):
+    def __init__(self, url: URL, *, readers: int = SQLITE_READERS) -> None:
+        self._reader, self._writer = sqlite_engines(url, readers=readers)
+        self._readers = readers
+        self._read_threads, self._write_thread = self._threads()
+
+    def _threads(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        # Threads start on first use, so a closed store's fresh pair costs nothing idle.
+        return (
+            ThreadPoolExecutor(self._readers, "threadline-sqlite-reader"),
+            ThreadPoolExecutor(1, "threadline-sqlite-writer"),
+        )
+
+    @property
+    def engine(self) -> Engine:
+        return self._reader
+
+    @property
+    def write_engine(self) -> Engine:
+        return self._writer
+
+    async def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._read_threads, _run_read, self._reader, fn, args, kwargs
+        )
+
+    async def write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._write_thread, _run_write, self._writer, fn, args, kwargs
+        )
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[HeldConnection]:
+        # The readers run without driver transactions; an explicit one pins a WAL snapshot
+        # until the rollback that ends it.
+        async with _ThreadHeldConnection(self._reader, "BEGIN") as held:
+            yield held
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[HeldConnection]:
+        async with _ThreadHeldConnection(self._writer, None) as held:
+            yield held
+
+    async def close(self) -> None:
+        """Let queued work finish, then stop the threads and close the connections. Like a
+        disposed engine, the store stays usable: a later call starts new threads and opens
+        new connections."""
+        retired = self._read_threads, self._write_thread
+        self._read_threads, self._write_thread = self._threads()
+        await asyncio.to_thread(self._retire, *retired)
+
+    def _retire(self, *threads: ThreadPoolExecutor) -> None:
+        for executor in threads:
+            executor.shutdown(wait=True)
+        self._writer.dispose()
+        self._reader.dispose()
+
+
+class _ThreadHeldConnection(HeldConnection):
+    """A connection held on a thread of its own, not the store's: its calls come one after
+    another from one task, and it must not occupy a thread the store's operations queue on.
+    With `begin` None the engine's own transaction is used (BEGIN IMMEDIATE for the writer)
+    and committed on a clean exit; otherwise `begin` opens one that is rolled back."""
+
+    def __init__(self, engine: Engine, begin: str | None) -> None:
+        self._engine = engine
+        self._begin = begin
+        self._thread = ThreadPoolExecutor(1, "threadline-sqlite-held")
+        self._conn: Connection | None = None
+
+    async def __aenter__(self) -> _ThreadHeldConnection:
+        try:
+            await self._call(self._open)
+        except BaseException:
+            self._thread.shutdown(wait=False)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            await self._call(self._close, exc_type is None and self._begin is None)
+        finally:
+            self._thread.shutdown(wait=False)
+
+    async def run(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("a held connection is used inside its `async with` block only")
+        return await self._call(fn, conn, *args, **kwargs)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+
+    def _open(self) -> None:
+        conn = self._engine.connect()
+        try:
+            if self._begin is None:
+                conn.begin()
+            else:
+                conn.exec_driver_sql(self._begin)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _close(self, commit: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+
+
+# -- PostgreSQL: asyncpg through SQLAlchemy's async engine -------------------------------------
+class ServerDatabase(Database):
+    def __init__(self, url: URL, *, pool_size: int, max_overflow: int) -> None:
+        self._reader, self._writer = server_engines(
+            url, pool_size=pool_size, max_overflow=max_overflow
+        )
+
+    @property
+    def engine(self) -> Engine:
+        return self._reader.sync_engine
+
+    @property
+    def write_engine(self) -> Engine:
+        return self._writer.sync_engine
+
+    async def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        async with self._reader.connect() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        async with self._writer.begin() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[HeldConnection]:
+        async with self._reader.connect() as conn:
+            snapshot = await conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            async with snapshot.begin():
+                yield _AsyncHeldConnection(snapshot)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[HeldConnection]:
+        async with self._writer.begin() as conn:
+            yield _AsyncHeldConnection(conn)
+
+    async def close(self) -> None:
+        # The reader is a view of the writer's pool: disposing the writer closes both.
+        await self._writer.dispose()
+
+
+class _AsyncHeldConnection(HeldConnection):
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def run(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._conn.run_sync(fn, *args, **kwargs)

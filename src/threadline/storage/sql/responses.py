@@ -1,0 +1,159 @@
+"""The response half of the SQL store: each operation's body, as a function of a sync
+`Connection` that databases.py runs in one call (a write in one transaction).
+
+A turn's rows are built (and its JSON serialized) by `prepare_turn`, on the caller's side,
+before the write is queued, so the write transaction, and SQLite's write lock with it, is held
+only for the statements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from threadline.errors import Conflict
+from threadline.storage.base import Item, ItemPage, Order, StoredResponse, TurnRecord
+from threadline.storage.sql import queries as q
+from threadline.storage.sql.items import (
+    claim_positions,
+    item_page,
+    item_row,
+    place_in_conversation,
+    release_items,
+)
+from threadline.storage.sql.tables import items as item_table
+from threadline.storage.sql.tables import responses
+
+
+@dataclass(slots=True)
+class PreparedTurn:
+    """The rows of one `save_turn`, ready to insert."""
+
+    tenant: str
+    response_id: str
+    response_row: dict[str, Any]
+    item_rows: list[dict[str, Any]]
+    conversation_id: str | None
+    append: bool
+    active_at: float
+
+
+def prepare_turn(turn: TurnRecord) -> PreparedTurn:
+    record = turn.response
+    inputs = len(turn.input_items)
+    rows = [
+        item_row(
+            record.tenant,
+            record.created_at,
+            item,
+            response_id=record.id,
+            kind="input" if i < inputs else "output",
+            position=i,
+        )
+        for i, item in enumerate([*turn.input_items, *turn.output_items])
+    ]
+    return PreparedTurn(
+        tenant=record.tenant,
+        response_id=record.id,
+        response_row=q.response_values(record, conversation_position=None),
+        item_rows=rows,
+        conversation_id=record.conversation_id,
+        append=turn.append_to_conversation,
+        active_at=record.completed_at if record.completed_at is not None else record.created_at,
+    )
+
+
+def save_turn(conn: Connection, turn: PreparedTurn) -> None:
+    rows, conversation_id = turn.item_rows, turn.conversation_id
+    start: int | None = None
+    if conversation_id is not None and turn.append:
+        start = claim_positions(conn, turn.tenant, conversation_id, len(rows), turn.active_at)
+        if start is not None:
+            place_in_conversation(rows, conversation_id, start)
+    elif conversation_id is not None:
+        # Not appended (a failed turn): note where the conversation stood, so that continuing
+        # this response still starts from the conversation before it.
+        start = conn.scalar(
+            q.NEXT_POSITION, {"tenant": turn.tenant, "conversation_id": conversation_id}
+        )
+    turn.response_row["conversation_position"] = start
+    try:
+        conn.execute(q.INSERT_RESPONSE, turn.response_row)
+    except IntegrityError as exc:
+        raise Conflict(f"A response with id '{turn.response_id}' already exists") from exc
+    if rows:
+        conn.execute(q.INSERT_ITEMS, rows)
+
+
+def get_response(conn: Connection, tenant: str, response_id: str) -> StoredResponse | None:
+    params = {"tenant": tenant, "response_id": response_id}
+    rows = conn.execute(q.RESPONSE_WITH_OUTPUT, params).all()
+    if not rows:
+        return None
+    output = [orjson.loads(row.item_data) for row in rows if row.item_data is not None]
+    return StoredResponse(record=q.response_record(rows[0]), output=output)
+
+
+def delete_response(conn: Connection, tenant: str, response_id: str) -> bool:
+    release_items(conn, item_table.c.response_id == response_id, item_table.c.tenant == tenant)
+    deleted = conn.execute(
+        delete(responses).where(responses.c.id == response_id, responses.c.tenant == tenant)
+    )
+    return deleted.rowcount > 0
+
+
+def list_input_items(
+    conn: Connection,
+    tenant: str,
+    response_id: str,
+    *,
+    after: str | None,
+    limit: int,
+    order: Order,
+) -> ItemPage | None:
+    owner = select(responses.c.id).where(
+        responses.c.id == response_id, responses.c.tenant == tenant
+    )
+    members = and_(item_table.c.response_id == response_id, item_table.c.kind == "input")
+    key = item_table.c.position
+    return item_page(conn, owner, members, key, after=after, limit=limit, order=order)
+
+
+def load_chain(conn: Connection, tenant: str, response_id: str) -> list[Item] | None:
+    params = {"tenant": tenant, "response_id": response_id}
+    rows = conn.execute(q.CHAIN_CONTEXT, params).all()
+    if not rows:
+        return None
+    return [orjson.loads(row.data) for row in rows if row.part != 0]
+
+
+def get_items(conn: Connection, tenant: str, item_ids: list[str]) -> dict[str, Item]:
+    stmt = (
+        select(item_table.c.item_id, item_table.c.data)
+        .where(item_table.c.tenant == tenant, item_table.c.item_id.in_(item_ids))
+        .order_by(item_table.c.seq)
+    )
+    found: dict[str, Item] = {}
+    for item_id, data in conn.execute(stmt).all():
+        # An id sent back by a client can be stored twice; the first write is the original.
+        if item_id not in found:
+            found[item_id] = orjson.loads(data)
+    return found
+
+
+def delete_responses_batch(conn: Connection, cutoff: float, batch: int) -> int | None:
+    """Delete up to `batch` responses created before `cutoff` with the items they own; how
+    many were deleted, or None if none was left to delete."""
+    oldest = select(responses.c.id).where(responses.c.created_at < cutoff).limit(batch)
+    ids = list(conn.scalars(oldest).all())
+    if not ids:
+        return None
+    release_items(conn, item_table.c.response_id.in_(ids))
+    deleted = conn.execute(delete(responses).where(responses.c.id.in_(ids)))
+    # rowcount, not len(ids): a sweep on another replica may have taken some already.
+    return deleted.rowcount

@@ -1,0 +1,115 @@
+"""What the SQLite store promises about transactions, now that `sqlite3` runs under it on
+threads of the store's own: every write transaction starts with BEGIN IMMEDIATE, readers never
+open one (and cannot write), and a write waiting for another process's lock holds up neither
+reads nor the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from tests.storage.test_store_contract import (
+    A,
+    conversation,
+    conversation_texts,
+    msg,
+    save,
+    texts,
+)
+from threadline.storage.sql import SqlStore
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'threadline.db'}")
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+@contextlib.contextmanager
+def statements_on(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.strip().split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def in_driver_transaction(conn: Connection) -> bool:
+    dbapi_connection = conn.connection.dbapi_connection
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    return dbapi_connection.in_transaction
+
+
+async def test_every_write_transaction_begins_immediate(sqlite_store: SqlStore) -> None:
+    with statements_on(sqlite_store.write_engine) as seen:
+        conv = await conversation(sqlite_store, "c0")
+        await save(sqlite_store, ["i1"], ["o1"], conversation=conv)
+        await sqlite_store.append_items(A, conv, [msg("added")], now=5.0)
+    begins = [n for n, verb in enumerate(seen) if verb == "BEGIN"]
+    assert len(begins) == 3 and begins[0] == 0
+    assert seen.count("COMMIT") == 0  # committed by the driver, not a statement
+    # Already inside the transaction when the operation's first statement runs.
+    assert await sqlite_store.write(in_driver_transaction)
+
+
+async def test_readers_never_open_a_transaction_and_cannot_write(sqlite_store: SqlStore) -> None:
+    conv = await conversation(sqlite_store, "c0")
+    rid = await save(sqlite_store, ["i1"], ["o1"], conversation=conv)
+    with statements_on(sqlite_store.engine) as seen:
+        assert texts(await sqlite_store.load_chain(A, rid)) == ["c0", "i1", "o1"]
+        assert await conversation_texts(sqlite_store, conv) == ["c0", "i1", "o1"]
+        assert await sqlite_store.get_response(A, rid) is not None
+        page = await sqlite_store.list_conversation_items(A, conv, after=None, limit=2, order="asc")
+        assert page is not None and page.has_more
+    assert seen and set(seen) == {"SELECT", "WITH"}
+
+    def read_then_look(conn: Connection) -> tuple[bool, int]:
+        query_only = conn.exec_driver_sql("PRAGMA query_only").scalar()
+        return in_driver_transaction(conn), int(query_only or 0)
+
+    assert await sqlite_store.read(read_then_look) == (False, 1)
+    with pytest.raises(OperationalError, match="readonly"):
+        await sqlite_store.read(lambda conn: conn.execute(text("DELETE FROM items")))
+
+
+async def test_reads_go_on_while_a_write_waits_for_another_process(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    first = await save(sqlite_store, ["q1"], ["a1"])
+    other_process = sqlite3.connect(tmp_path / "threadline.db", isolation_level=None)
+    try:
+        other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
+        waiting = asyncio.create_task(save(sqlite_store, ["q2"], ["a2"], previous=first))
+        for _ in range(20):
+            assert texts(await sqlite_store.load_chain(A, first)) == ["q1", "a1"]
+        assert not waiting.done()
+        other_process.execute("COMMIT")
+    finally:
+        other_process.close()
+    second = await waiting
+    assert texts(await sqlite_store.load_chain(A, second)) == ["q1", "a1", "q2", "a2"]
+
+
+async def test_a_closed_store_opens_again_when_used(sqlite_store: SqlStore) -> None:
+    rid = await save(sqlite_store, ["q"], ["a"])
+    await sqlite_store.close()
+    assert texts(await sqlite_store.load_chain(A, rid)) == ["q", "a"]
+    again = await save(sqlite_store, ["q2"], ["a2"], previous=rid)
+    assert texts(await sqlite_store.load_chain(A, again)) == ["q", "a", "q2", "a2"]
