@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from threadline.api.app import create_app
 from threadline.cli.common import (
     ConfigOption,
     DbOption,
@@ -55,6 +54,10 @@ def serve(
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds) + 5,
     }
     if workers == 1:
+        # Imported here: the whole web app (FastAPI, the engine, every route) would otherwise
+        # load for every `threadline` command, `--help` included.
+        from threadline.api.app import create_app  # noqa: PLC0415
+
         uvicorn.run(create_app(settings), **common)
         return
     if settings.database_url == "memory://":

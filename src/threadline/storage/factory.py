@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pymongo.errors import PyMongoError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from threadline.storage.base import Store
 from threadline.storage.memory import MemoryStore
-from threadline.storage.mongo import MongoStore
-from threadline.storage.sql import SqlStore
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+aiosqlite:///")
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
@@ -37,6 +34,8 @@ def open_store(database_url: str, *, pool_size: int = 10, max_overflow: int = 10
         return MemoryStore()
     sql_url = sqlalchemy_url(database_url)
     if sql_url is not None:
+        from threadline.storage.sql import SqlStore  # noqa: PLC0415  (see _mongo_store)
+
         return SqlStore(sql_url, pool_size=pool_size, max_overflow=max_overflow)
     scheme = _scheme(database_url)
     if scheme in _MONGO_SCHEMES:
@@ -101,7 +100,14 @@ def _postgres_url(database_url: str) -> str:
 
 def _mongo_store(database_url: str, scheme: str) -> Store:
     """The database is the one the URL's path names, else `threadline`. The client connects
-    lazily: a URL that parses is accepted here, and `migrate()` meets the server."""
+    lazily: a URL that parses is accepted here, and `migrate()` meets the server.
+
+    Backends are imported when chosen: a SQLite user never loads pymongo, and every
+    `threadline` command starts faster."""
+    from pymongo.errors import PyMongoError  # noqa: PLC0415
+
+    from threadline.storage.mongo import MongoStore  # noqa: PLC0415
+
     try:
         return MongoStore(database_url)
     except (PyMongoError, ValueError) as exc:
