@@ -24,17 +24,9 @@ from threadline.storage.base import (
     Item,
     ResponseRecord,
 )
+from threadline.storage.encoding import dumps, response_fields, response_from_fields
 
 Document = dict[str, Any]
-
-
-def dumps(value: Any) -> str:
-    """JSON text for a stored value; raises TypeError (orjson's) for what JSON cannot hold."""
-    return orjson.dumps(value).decode()
-
-
-def _loads_or_none(value: str | None) -> Any:
-    return None if value is None else orjson.loads(value)
 
 
 def serialized_items(items: list[Item]) -> list[tuple[str, str]]:
@@ -82,23 +74,7 @@ def item_data(document: Document) -> Item:
 
 def response_document(record: ResponseRecord, conversation_position: int | None) -> Document:
     """`previous_response_id` is always present (null at a chain's start): $graphLookup walks it."""
-    return {
-        "_id": record.id,
-        "tenant": record.tenant,
-        "created_at": record.created_at,
-        "status": record.status,
-        "model": record.model,
-        "settings": dumps(record.settings),
-        "previous_response_id": record.previous_response_id,
-        "conversation_id": record.conversation_id,
-        "conversation_position": conversation_position,
-        "usage": None if record.usage is None else dumps(record.usage),
-        "error": None if record.error is None else dumps(record.error),
-        "incomplete_details": (
-            None if record.incomplete_details is None else dumps(record.incomplete_details)
-        ),
-        "completed_at": record.completed_at,
-    }
+    return {"_id": record.id, **response_fields(record, conversation_position)}
 
 
 RESPONSE_FIELDS = (
@@ -119,20 +95,7 @@ RESPONSE_FIELDS = (
 
 
 def response_record(document: Document) -> ResponseRecord:
-    return ResponseRecord(
-        id=document["_id"],
-        tenant=document["tenant"],
-        created_at=document["created_at"],
-        status=document["status"],
-        model=document["model"],
-        settings=orjson.loads(document["settings"]),
-        previous_response_id=document.get("previous_response_id"),
-        conversation_id=document.get("conversation_id"),
-        usage=_loads_or_none(document.get("usage")),
-        error=_loads_or_none(document.get("error")),
-        incomplete_details=_loads_or_none(document.get("incomplete_details")),
-        completed_at=document.get("completed_at"),
-    )
+    return response_from_fields(document["_id"], document)
 
 
 def metadata_pairs(metadata: dict[str, str]) -> list[Document]:

@@ -23,6 +23,7 @@ from threadline.storage.base import (
     ItemPage,
     Order,
 )
+from threadline.storage.encoding import dumps
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import claim_positions, item_page, place_in_conversation
 from threadline.storage.sql.tables import conversations, responses
@@ -35,7 +36,7 @@ def conversation_values(conversation: ConversationRecord, next_position: int) ->
         "id": c.id,
         "tenant": c.tenant,
         "created_at": c.created_at,
-        "metadata": q.dumps(c.metadata),
+        "metadata": dumps(c.metadata),
         "status": c.status,
         "last_active_at": c.last_active_at,
         "status_changed_at": c.status_changed_at,

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection
 
 from threadline.errors import InvalidRequest
 from threadline.storage.base import Item, ItemPage, Order
-from threadline.storage.sql.queries import CLAIM_POSITIONS, dumps
+from threadline.storage.encoding import dumps
+from threadline.storage.sql.queries import CLAIM_POSITIONS
 from threadline.storage.sql.tables import items as item_table
 
 

@@ -12,6 +12,7 @@ that knows the dialect.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import orjson
@@ -42,19 +43,12 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.expression import cast as sql_cast
 
 from threadline.storage.base import ConversationRecord, ConversationStatus, ResponseRecord
+from threadline.storage.encoding import response_fields, response_from_fields
 from threadline.storage.sql.tables import api_keys, conversations, items, responses
 
 # A response can only name an existing response as its previous one, so a chain has no cycle;
 # the bound keeps a corrupted database from looping forever.
 MAX_CHAIN_DEPTH = 1_000_000
-
-
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def loads_or_none(value: str | None) -> Any:
-    return None if value is None else orjson.loads(value)
 
 
 _TENANT = bindparam("tenant", type_=String)
@@ -206,41 +200,12 @@ PING: Select[Any] = select(literal_column("1"))
 
 
 def response_record(row: Row[Any]) -> ResponseRecord:
-    m = row._mapping
-    return ResponseRecord(
-        id=m["id"],
-        tenant=m["tenant"],
-        created_at=m["created_at"],
-        status=m["status"],
-        model=m["model"],
-        settings=orjson.loads(m["settings"]),
-        previous_response_id=m["previous_response_id"],
-        conversation_id=m["conversation_id"],
-        usage=loads_or_none(m["usage"]),
-        error=loads_or_none(m["error"]),
-        incomplete_details=loads_or_none(m["incomplete_details"]),
-        completed_at=m["completed_at"],
-    )
+    mapping = cast(Mapping[str, Any], row._mapping)
+    return response_from_fields(mapping["id"], mapping)
 
 
 def response_values(record: ResponseRecord, conversation_position: int | None) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "tenant": record.tenant,
-        "created_at": record.created_at,
-        "status": record.status,
-        "model": record.model,
-        "settings": dumps(record.settings),
-        "previous_response_id": record.previous_response_id,
-        "conversation_id": record.conversation_id,
-        "conversation_position": conversation_position,
-        "usage": None if record.usage is None else dumps(record.usage),
-        "error": None if record.error is None else dumps(record.error),
-        "incomplete_details": (
-            None if record.incomplete_details is None else dumps(record.incomplete_details)
-        ),
-        "completed_at": record.completed_at,
-    }
+    return {"id": record.id, **response_fields(record, conversation_position)}
 
 
 def conversation_record(row: Row[Any]) -> ConversationRecord:

@@ -36,6 +36,7 @@ from threadline.storage.base import (
     StoredResponse,
     TurnRecord,
 )
+from threadline.storage.encoding import dumps
 from threadline.storage.sql import api_keys, conversations, migrate, responses
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.databases import HeldConnection, open_database
@@ -157,7 +158,7 @@ class SqlStore(Store):
     ) -> ConversationRecord | None:
         values: dict[str, Any] = {}
         if metadata is not None:
-            values["metadata"] = q.dumps(metadata)
+            values["metadata"] = dumps(metadata)
         if status is not None:
             values["status"] = status
         if status_changed_at is not None:
