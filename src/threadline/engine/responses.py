@@ -93,7 +93,7 @@ class ResponseService:
             for t in params.tools or ()
             if isinstance(t, FunctionTool)
         ]
-        settings = self._echoed_settings(params, tools)
+        settings = self._echoed_settings(params)
         record = ResponseRecord(
             id=ids.new_id(ids.RESPONSE),
             tenant=tenant,
@@ -186,9 +186,7 @@ class ResponseService:
         return [], None
 
     @staticmethod
-    def _echoed_settings(
-        params: ResponseCreateParams, tools: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def _echoed_settings(params: ResponseCreateParams) -> dict[str, Any]:
         settings: dict[str, Any] = {name: getattr(params, name) for name in _ECHOED}
         settings["tools"] = echoed_tools(params.tools)
         choice = params.tool_choice
