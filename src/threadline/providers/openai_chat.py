@@ -1,17 +1,24 @@
 """Adapter for any OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM,
-llama.cpp, Groq, OpenRouter…), always streamed so one code path serves streaming and
-non-streaming clients and the first token is forwarded as soon as it arrives."""
+llama.cpp, Groq, OpenRouter…). A streaming client's turn is streamed upstream, so the first token
+is forwarded as soon as it arrives; a non-streaming client's turn is one plain request.
+
+The client is aiohttp, not httpx: every turn crosses this leg, and at 16 concurrent requests
+httpx (over httpcore, h11 and anyio) spent about 1.5 ms of CPU per request where aiohttp spends
+under 0.1 ms (docs/performance.md); on one event loop that was the server's throughput ceiling.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import orjson
+from yarl import URL
 
 from threadline.errors import ModelNotFound, UpstreamError, UpstreamTimeout
 from threadline.providers.base import (
@@ -37,6 +44,9 @@ _FINISH: dict[str, FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
+_JSON = {"Content-Type": "application/json"}
+# Errors that mean no connection was made, so the request cannot have reached the model.
+_NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 class OpenAIChatProvider:
@@ -52,7 +62,6 @@ class OpenAIChatProvider:
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self._retry = retry or RetryPolicy()
@@ -63,29 +72,48 @@ class OpenAIChatProvider:
             if urlsplit(self.base_url).hostname == "api.openai.com"
             else "max_tokens"
         )
-        request_headers = dict(headers or {})
+        self._headers = dict(headers or {})
         if api_key:
-            request_headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=request_headers,
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            transport=transport,
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        # sock_read bounds each wait for bytes, not the whole answer: a long generation that
+        # keeps streaming never times out, a stalled one does.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
+        self._completions_url = URL(f"{self.base_url}/chat/completions")
+        self._models_url = URL(f"{self.base_url}/models")
+        self._proxy = _proxy_from_environment(self.base_url)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the event loop that will use it (a session and its pooled
+        # connections belong to one loop).
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+                proxy=self._proxy,
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def list_models(self) -> list[str]:
         if self._configured_models:
             return list(self._configured_models)
         try:
-            response = await self._client.get("/models", timeout=5.0)
-            response.raise_for_status()
-            data = response.json().get("data", [])
+            async with self._client().get(
+                self._models_url, timeout=aiohttp.ClientTimeout(total=5.0)
+            ) as response:
+                if response.status >= 400:
+                    return []
+                data = orjson.loads(await response.read()).get("data", [])
             return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
-        except (httpx.HTTPError, ValueError, AttributeError):
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
             return []
 
     def chat_body(self, request: ProviderRequest) -> dict[str, Any]:
@@ -139,33 +167,30 @@ class OpenAIChatProvider:
         attempt = 0
         while True:
             try:
-                async with self._client.stream(
-                    "POST",
-                    "/chat/completions",
-                    content=body,
-                    headers={"Content-Type": "application/json"},
+                async with self._client().post(
+                    self._completions_url, data=body, headers=_JSON
                 ) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        delay = self._retry.delay(attempt, response.status_code, response.headers)
+                    if response.status >= 400:
+                        payload = await response.read()
+                        delay = self._retry.delay(attempt, response.status, response.headers)
                         if delay is None:
-                            raise self._status_error(response, request.model)
+                            raise self._status_error(response, payload, request.model)
                     else:
                         async for event in events(response):
                             yield event
                         return
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except _NOT_CONNECTED as exc:
                 delay = self._retry.delay(attempt, None, None)
                 if delay is None:
                     raise self._transport_error(exc) from exc
-            except httpx.HTTPError as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 raise self._transport_error(exc) from exc
             attempt += 1
             log.info("provider %s: retry %d in %.2f s", self.name, attempt, delay)
             await asyncio.sleep(delay)
 
-    def _transport_error(self, exc: httpx.HTTPError) -> UpstreamError:
-        if isinstance(exc, httpx.TimeoutException):
+    def _transport_error(self, exc: Exception) -> UpstreamError:
+        if isinstance(exc, TimeoutError):
             return UpstreamTimeout(
                 f"Provider '{self.name}' did not answer in time ({type(exc).__name__}); "
                 "see THREADLINE_UPSTREAM_CONNECT_TIMEOUT / THREADLINE_UPSTREAM_READ_TIMEOUT."
@@ -174,9 +199,9 @@ class OpenAIChatProvider:
             f"Provider '{self.name}' at {self.base_url} failed: {type(exc).__name__}: {exc}"
         )
 
-    async def _whole_answer(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+    async def _whole_answer(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
         try:
-            completion = orjson.loads(await response.aread())
+            completion = orjson.loads(await response.read())
         except orjson.JSONDecodeError:
             raise UpstreamError(f"Provider '{self.name}' sent a malformed answer.") from None
         if not isinstance(completion, dict) or not completion.get("choices"):
@@ -184,9 +209,9 @@ class OpenAIChatProvider:
         for event in _completion_events(completion):
             yield event
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+    async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
         finished = done = False
-        async for line in sse_lines(response.aiter_bytes()):
+        async for line in sse_lines(response.content.iter_any()):
             # After [DONE], read on to the end: a body left unread closes the connection
             # instead of returning it to the pool.
             if done or not line.startswith("data:"):
@@ -214,13 +239,16 @@ class OpenAIChatProvider:
                 f"Provider '{self.name}' ended the stream before the model finished."
             )
 
-    def _status_error(self, response: httpx.Response, model: str) -> UpstreamError | ModelNotFound:
+    def _status_error(
+        self, response: aiohttp.ClientResponse, body: bytes, model: str
+    ) -> UpstreamError | ModelNotFound:
         try:
-            payload = response.json()
-        except ValueError:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
             payload = {}
-        message = _message(payload) or response.text[:300] or response.reason_phrase
-        status = response.status_code
+        text = body[:300].decode("utf-8", errors="replace")
+        message = _message(payload) or text or (response.reason or "")
+        status = response.status
         if status == 404:
             return ModelNotFound(
                 f"The model '{model}' does not exist at provider '{self.name}': {message}"
@@ -245,6 +273,15 @@ class OpenAIChatProvider:
                 error_type="invalid_request_error",
             )
         return UpstreamError(f"Provider '{self.name}' failed with HTTP {status}: {message}")
+
+
+def _proxy_from_environment(base_url: str) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read once. (aiohttp's `trust_env` would look them
+    up, and read ~/.netrc, on every request.)"""
+    parts = urlsplit(base_url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _chunk_events(chunk: dict[str, Any]) -> list[ProviderEvent]:

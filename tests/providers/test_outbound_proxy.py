@@ -1,0 +1,105 @@
+"""The provider goes through the proxy that HTTP_PROXY / HTTPS_PROXY name, unless NO_PROXY
+exempts its host, as httpx-based clients (the openai SDK among them) do."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from threadline.errors import UpstreamError
+from threadline.providers.base import ProviderRequest, TextDelta
+from threadline.providers.openai_chat import OpenAIChatProvider
+from threadline.providers.retry import RetryPolicy
+
+# A host that cannot resolve: a request only succeeds if the proxy carries it.
+UPSTREAM = "http://upstream.invalid/v1"
+ANSWER = orjson.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "via proxy"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
+)
+
+
+class RecordingProxy:
+    """A forward proxy that answers every request itself and records its request line."""
+
+    def __init__(self) -> None:
+        self.request_lines: list[str] = []
+        self.port = 0
+
+    async def __aenter__(self) -> RecordingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        self.request_lines.append(lines[0])
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in lines
+            if line.lower().startswith("content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(ANSWER)}\r\n\r\n".encode()
+            + ANSWER
+        )
+        await writer.drain()
+        writer.close()
+
+
+def _request() -> ProviderRequest:
+    return ProviderRequest(
+        model="m",
+        instructions=None,
+        items=[{"type": "message", "role": "user", "content": "hi"}],
+        incremental=False,
+    )
+
+
+async def _answer(provider: OpenAIChatProvider) -> str:
+    try:
+        return "".join(
+            [e.text async for e in provider.stream(_request()) if isinstance(e, TextDelta)]
+        )
+    finally:
+        await provider.aclose()
+
+
+async def test_requests_go_through_the_proxy_named_by_http_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with RecordingProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert await _answer(OpenAIChatProvider("p", UPSTREAM)) == "via proxy"
+    assert proxy.request_lines == ["POST http://upstream.invalid/v1/chat/completions HTTP/1.1"]
+
+
+async def test_no_proxy_exempts_the_provider_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with RecordingProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NO_PROXY", "upstream.invalid")
+        provider = OpenAIChatProvider("p", UPSTREAM, retry=RetryPolicy(max_retries=0))
+        with pytest.raises(UpstreamError, match=r"upstream\.invalid"):
+            await _answer(provider)
+    assert proxy.request_lines == []
