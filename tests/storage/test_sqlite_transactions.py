@@ -1,7 +1,8 @@
 """What the SQLite store promises about transactions, now that `sqlite3` runs under it on
 threads of the store's own: every write transaction starts with BEGIN IMMEDIATE, readers never
 open one (and cannot write), and a write waiting for another process's lock holds up neither
-reads nor the event loop.
+reads nor the event loop. Concurrent writes are committed in groups, and a write that fails
+in a group fails alone.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from tests.storage.test_store_contract import (
     save,
     texts,
 )
+from threadline.errors import Conflict
 from threadline.storage.sql import SqlStore
 
 
@@ -113,3 +116,59 @@ async def test_a_closed_store_opens_again_when_used(sqlite_store: SqlStore) -> N
     assert texts(await sqlite_store.load_chain(A, rid)) == ["q", "a"]
     again = await save(sqlite_store, ["q2"], ["a2"], previous=rid)
     assert texts(await sqlite_store.load_chain(A, again)) == ["q", "a", "q2", "a2"]
+
+
+@contextlib.asynccontextmanager
+async def writer_held(store: SqlStore) -> AsyncIterator[None]:
+    """Keeps the writer thread busy for the block, so the writes it starts queue behind."""
+    started, released = threading.Event(), threading.Event()
+
+    def hold(_conn: Connection) -> None:
+        started.set()
+        released.wait(10)
+
+    holding = asyncio.create_task(store.write(hold))
+    await asyncio.to_thread(started.wait, 10)
+    try:
+        yield
+    finally:
+        released.set()
+        await holding
+
+
+def commits_on(engine: Engine) -> list[int]:
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    return commits
+
+
+async def test_concurrent_writes_share_one_commit(sqlite_store: SqlStore) -> None:
+    conv = await conversation(sqlite_store, "c0")
+    commits = commits_on(sqlite_store.write_engine)
+    async with writer_held(sqlite_store):
+        saving = [
+            asyncio.create_task(save(sqlite_store, [f"i{n}"], [f"o{n}"], conversation=conv))
+            for n in range(30)
+        ]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in saving)  # none is acknowledged before its commit
+    await asyncio.gather(*saving)
+    assert len(commits) == 2  # the held write's, then one for all 30 turns
+    expected = ["c0"] + [text_ for n in range(30) for text_ in (f"i{n}", f"o{n}")]
+    assert await conversation_texts(sqlite_store, conv) == expected
+
+
+async def test_a_failing_write_fails_alone_and_its_group_is_kept(sqlite_store: SqlStore) -> None:
+    conv = await conversation(sqlite_store, "c0")
+    taken = await save(sqlite_store, ["first"], ["answer"])
+    async with writer_held(sqlite_store):
+        before = [asyncio.create_task(save(sqlite_store, ["b"], ["B"], conversation=conv))]
+        duplicate = asyncio.create_task(
+            save(sqlite_store, ["dup"], ["DUP"], conversation=conv, response_id=taken)
+        )
+        after = [asyncio.create_task(save(sqlite_store, ["a"], ["A"], conversation=conv))]
+        await asyncio.sleep(0.05)
+    with pytest.raises(Conflict):
+        await duplicate
+    await asyncio.gather(*before, *after)
+    assert await conversation_texts(sqlite_store, conv) == ["c0", "b", "B", "a", "A"]

