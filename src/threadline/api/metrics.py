@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -80,6 +81,22 @@ class BoundedLabel:
             return "other"
         self._seen.add(value)
         return value
+
+
+class _Children:
+    """`metric.labels(*values)`, remembered: prometheus_client looks a child up under a lock
+    and re-validates the values on every call, a cost paid several times per request. The
+    label values are bounded (see `BoundedLabel`), so is this cache."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -150,6 +167,14 @@ class Metrics:
             registry=registry,
         )
 
+        self.http_requests_of = _Children(self.http_requests)
+        self.http_duration_of = _Children(self.http_duration)
+        self.upstream_requests_of = _Children(self.upstream_requests)
+        self.upstream_duration_of = _Children(self.upstream_duration)
+        self.upstream_first_token_of = _Children(self.upstream_first_token)
+        self.upstream_in_flight_of = _Children(self.upstream_in_flight)
+        self.tokens_of = _Children(self.tokens)
+
     def instrument(self, providers: ProviderRegistry) -> None:
         """Route every provider of the registry through a metered wrapper."""
         providers.providers = {
@@ -177,17 +202,17 @@ class MeteredProvider:
         outcome = "cancelled"  # unless the stream ends or fails: the caller stopped reading
         waiting_first = True
         started = time.perf_counter()
-        in_flight = m.upstream_in_flight.labels(provider)
+        in_flight = m.upstream_in_flight_of(provider)
         in_flight.inc()
         try:
             async for event in self._inner.stream(request):
                 if waiting_first and isinstance(event, _OUTPUT):
                     waiting_first = False
                     elapsed = time.perf_counter() - started
-                    m.upstream_first_token.labels(provider, model).observe(elapsed)
+                    m.upstream_first_token_of(provider, model).observe(elapsed)
                 elif isinstance(event, UsageReport):
-                    m.tokens.labels(provider, model, "input").inc(event.input_tokens)
-                    m.tokens.labels(provider, model, "output").inc(event.output_tokens)
+                    m.tokens_of(provider, model, "input").inc(event.input_tokens)
+                    m.tokens_of(provider, model, "output").inc(event.output_tokens)
                 elif isinstance(event, Finish):
                     outcome = event.reason
                 yield event
@@ -200,8 +225,8 @@ class MeteredProvider:
             raise
         finally:
             in_flight.dec()
-            m.upstream_duration.labels(provider, model).observe(time.perf_counter() - started)
-            m.upstream_requests.labels(provider, model, outcome).inc()
+            m.upstream_duration_of(provider, model).observe(time.perf_counter() - started)
+            m.upstream_requests_of(provider, model, outcome).inc()
 
     async def list_models(self) -> list[str]:
         return await self._inner.list_models()
@@ -244,8 +269,8 @@ class MetricsMiddleware:
             route = self._route(scope)
             method = scope["method"]
             m = self._metrics
-            m.http_requests.labels(method, route, str(status)).inc()
-            m.http_duration.labels(method, route).observe(time.perf_counter() - started)
+            m.http_requests_of(method, route, str(status)).inc()
+            m.http_duration_of(method, route).observe(time.perf_counter() - started)
 
     def _count_error(self, status: int, body: bytes) -> None:
         code = "none"
