@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         description="Extra PostgreSQL connections a process may open under load, closed when "
         "returned.",
     )
+    context_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Memory (MiB of stored JSON) for the recent chain and conversation contexts "
+        "a SQL store keeps per process, so a long history is not read and parsed again on every "
+        "turn. 0 turns it off. Checked against the database on each turn (docs/storage.md).",
+    )
     providers: dict[str, ProviderSettings] = Field(
         default_factory=dict,
         description="Named providers; a model `name/model` is routed to provider `name`.",

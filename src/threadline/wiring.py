@@ -112,6 +112,7 @@ async def build_services(settings: Settings) -> Services:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        context_cache_bytes=settings.context_cache_mb * 1024 * 1024,
     )
     await store.migrate()
     providers = build_providers(settings)

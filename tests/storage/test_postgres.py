@@ -38,7 +38,7 @@ async def test_replicas_starting_together_migrate_once(replicas: list[SqlStore])
     versions = await replicas[0].read(
         lambda conn: conn.execute(text("SELECT version_num FROM alembic_version")).all()
     )
-    assert [tuple(row) for row in versions] == [("0001",)]
+    assert [tuple(row) for row in versions] == [("0002",)]
 
 
 async def test_replicas_writing_one_conversation_keep_every_turn_contiguous(

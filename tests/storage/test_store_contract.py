@@ -472,22 +472,33 @@ def statements_on(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_loading_a_context_is_one_statement_whatever_its_length(sql_store: SqlStore) -> None:
-    conv = await conversation(sql_store, "c0")
-    previous = None
-    for n in range(50):
-        previous = await save(sql_store, [f"q{n}"], [f"a{n}"], previous=previous)
-        await save(sql_store, [f"i{n}"], [f"o{n}"], conversation=conv)
-    assert previous is not None
-    with statements_on(sql_store.engine) as seen:
-        chain = await sql_store.load_chain(A, previous)
-    assert len(seen) == 1 and chain is not None and len(chain) == 100
-    with statements_on(sql_store.engine) as seen:
-        loaded = await sql_store.load_conversation(A, conv)
-    assert len(seen) == 1 and loaded is not None and len(loaded[1]) == 101
-    with statements_on(sql_store.engine) as seen:
-        assert await sql_store.get_response(A, previous) is not None
-    assert len(seen) == 1
+async def test_loading_a_context_costs_the_same_statements_whatever_its_length(
+    sql_store: SqlStore,
+) -> None:
+    counts = []
+    for length in (5, 50):
+        conv = await conversation(sql_store, "c0")
+        previous = None
+        for n in range(length):
+            previous = await save(sql_store, [f"q{n}"], [f"a{n}"], previous=previous)
+            await save(sql_store, [f"i{n}"], [f"o{n}"], conversation=conv)
+        assert previous is not None
+        cold = SqlStore(url_of(sql_store), context_cache_bytes=0)
+        try:
+            with statements_on(cold.engine) as seen:
+                chain = await cold.load_chain(A, previous)
+                loaded = await cold.load_conversation(A, conv)
+                assert await cold.get_response(A, previous) is not None
+        finally:
+            await cold.close()
+        assert chain is not None and len(chain) == 2 * length
+        assert loaded is not None and len(loaded[1]) == 1 + 2 * length
+        counts.append(len(seen))
+    assert counts == [3, 3]  # one statement each, at 10 items as at 100
+
+
+def url_of(store: SqlStore) -> str:
+    return store.engine.url.render_as_string(hide_password=False)
 
 
 async def test_sqlite_store_survives_reopen(tmp_path: Path) -> None:
@@ -519,7 +530,7 @@ async def test_migrate_is_idempotent(sql_store: SqlStore) -> None:
     versions = await sql_store.read(
         lambda conn: conn.execute(text("SELECT version_num FROM alembic_version")).all()
     )
-    assert [tuple(row) for row in versions] == [("0001",)]
+    assert [tuple(row) for row in versions] == [("0002",)]
     assert await conversation_texts(sql_store, conv) == ["c0"]
 
 

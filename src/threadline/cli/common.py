@@ -44,6 +44,7 @@ def run_with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) 
             settings.database_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
+            context_cache_bytes=settings.context_cache_mb * 1024 * 1024,
         )
         try:
             await store.migrate()

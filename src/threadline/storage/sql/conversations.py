@@ -7,6 +7,7 @@ never renumbered, so a deleted item leaves a gap and a page cursor stays valid.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -90,6 +91,7 @@ def delete_conversation(conn: Connection, tenant: str, conversation_id: str) -> 
     )
     conn.execute(delete(responses).where(turns))
     conn.execute(delete(conversations).where(mine))
+    conn.execute(q.BUMP_HISTORY_GENERATION)
     return True
 
 
@@ -154,6 +156,45 @@ def load_conversation(
     return q.conversation_record(rows[0]), found
 
 
+@dataclass(slots=True)
+class ConversationState:
+    record: ConversationRecord
+    next_position: int
+    generation: int
+    items: list[Item] | None
+    """None when the caller's cached copy is still current."""
+    size: int = 0
+    """JSON bytes of `items`."""
+
+
+def load_conversation_unless_cached(
+    conn: Connection, tenant: str, conversation_id: str, cached: tuple[int, int] | None
+) -> ConversationState | None:
+    """The conversation row, and its items unless `cached` (generation, next_position) says
+    the caller's copy is current: no item deleted anywhere since (generation), none appended
+    to this conversation (next_position)."""
+    params = {"tenant": tenant, "conversation_id": conversation_id}
+    row = conn.execute(q.CONVERSATION_STATE, params).one_or_none()
+    if row is None:
+        return None
+    generation, next_position = int(row.history_generation), int(row.next_position)
+    if cached == (generation, next_position):
+        return ConversationState(q.conversation_record(row), next_position, generation, None)
+    rows = conn.execute(q.CONVERSATION_WITH_ITEMS, params).all()
+    if not rows:
+        return None
+    # Read after the row: items appended in between are in this copy, tagged with the older
+    # next_position, so it is reloaded next time, never trusted with items missing.
+    data = [row.item_data for row in rows if row.item_data is not None]
+    return ConversationState(
+        q.conversation_record(rows[0]),
+        next_position,
+        generation,
+        [orjson.loads(d) for d in data],
+        sum(len(d) for d in data),
+    )
+
+
 def list_conversation_items(
     conn: Connection,
     tenant: str,
@@ -202,7 +243,10 @@ def delete_conversation_item(
     detached = conn.execute(
         update(item_table).where(*where).values(conversation_id=None, conversation_position=None)
     )
-    return deleted.rowcount + detached.rowcount > 0
+    if deleted.rowcount + detached.rowcount == 0:
+        return False
+    conn.execute(q.BUMP_HISTORY_GENERATION)
+    return True
 
 
 def expire_idle_conversations(conn: Connection, idle_before: float, now: float) -> int:

@@ -44,7 +44,14 @@ from sqlalchemy.sql.expression import cast as sql_cast
 
 from threadline.storage.base import ConversationRecord, ConversationStatus, ResponseRecord
 from threadline.storage.encoding import response_fields, response_from_fields
-from threadline.storage.sql.tables import api_keys, conversations, items, responses
+from threadline.storage.sql.tables import (
+    STATE_ROW,
+    api_keys,
+    conversations,
+    items,
+    responses,
+    store_state,
+)
 
 # A response can only name an existing response as its previous one, so a chain has no cycle;
 # the bound keeps a corrupted database from looping forever.
@@ -197,6 +204,15 @@ LIVE_API_KEY = select(api_keys).where(
 )
 ANY_LIVE_API_KEY = select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
 PING: Select[Any] = select(literal_column("1"))
+HISTORY_GENERATION = select(store_state.c.history_generation).where(store_state.c.id == STATE_ROW)
+BUMP_HISTORY_GENERATION = (
+    update(store_state)
+    .where(store_state.c.id == STATE_ROW)
+    .values(history_generation=store_state.c.history_generation + 1)
+)
+CONVERSATION_STATE = select(
+    conversations, HISTORY_GENERATION.scalar_subquery().label("history_generation")
+).where(conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT)
 
 
 def response_record(row: Row[Any]) -> ResponseRecord:

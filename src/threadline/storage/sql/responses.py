@@ -68,7 +68,8 @@ def prepare_turn(turn: TurnRecord) -> PreparedTurn:
     )
 
 
-def save_turn(conn: Connection, turn: PreparedTurn) -> None:
+def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
+    """Insert the turn; the conversation position its items start at, if it was appended."""
     rows, conversation_id = turn.item_rows, turn.conversation_id
     start: int | None = None
     if conversation_id is not None and turn.append:
@@ -88,6 +89,7 @@ def save_turn(conn: Connection, turn: PreparedTurn) -> None:
         raise Conflict(f"A response with id '{turn.response_id}' already exists") from exc
     if rows:
         conn.execute(q.INSERT_ITEMS, rows)
+    return start if turn.append else None
 
 
 def get_response(conn: Connection, tenant: str, response_id: str) -> StoredResponse | None:
@@ -104,7 +106,10 @@ def delete_response(conn: Connection, tenant: str, response_id: str) -> bool:
     deleted = conn.execute(
         delete(responses).where(responses.c.id == response_id, responses.c.tenant == tenant)
     )
-    return deleted.rowcount > 0
+    if deleted.rowcount == 0:
+        return False
+    conn.execute(q.BUMP_HISTORY_GENERATION)
+    return True
 
 
 def list_input_items(
@@ -132,6 +137,37 @@ def load_chain(conn: Connection, tenant: str, response_id: str) -> list[Item] | 
     return [orjson.loads(row.data) for row in rows if row.part != 0]
 
 
+def history_generation(conn: Connection) -> int:
+    return int(conn.scalar(q.HISTORY_GENERATION) or 0)
+
+
+@dataclass(slots=True)
+class ChainState:
+    generation: int
+    found: bool
+    items: list[Item] | None
+    """None when the caller's cached copy is still current (or the response is not found)."""
+    size: int = 0
+    """JSON bytes of `items`."""
+
+
+def load_chain_unless_cached(
+    conn: Connection, tenant: str, response_id: str, cached_generation: int | None
+) -> ChainState:
+    """The chain's context, unless the caller's copy, read at `cached_generation`, is still
+    current. The generation is read first: a deletion committed between the two reads leaves
+    the new copy tagged older than it is, so it is reloaded next time, never trusted too long."""
+    generation = history_generation(conn)
+    if generation == cached_generation:
+        return ChainState(generation, True, None)
+    params = {"tenant": tenant, "response_id": response_id}
+    rows = conn.execute(q.CHAIN_CONTEXT, params).all()
+    if not rows:
+        return ChainState(generation, False, None)
+    data = [row.data for row in rows if row.part != 0]
+    return ChainState(generation, True, [orjson.loads(d) for d in data], sum(len(d) for d in data))
+
+
 def get_items(conn: Connection, tenant: str, item_ids: list[str]) -> dict[str, Item]:
     stmt = (
         select(item_table.c.item_id, item_table.c.data)
@@ -155,5 +191,6 @@ def delete_responses_batch(conn: Connection, cutoff: float, batch: int) -> int |
         return None
     release_items(conn, item_table.c.response_id.in_(ids))
     deleted = conn.execute(delete(responses).where(responses.c.id.in_(ids)))
+    conn.execute(q.BUMP_HISTORY_GENERATION)
     # rowcount, not len(ids): a sweep on another replica may have taken some already.
     return deleted.rowcount

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import orjson
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from threadline.storage.base import (
@@ -39,6 +40,13 @@ from threadline.storage.base import (
 from threadline.storage.encoding import dumps
 from threadline.storage.sql import api_keys, conversations, migrate, responses
 from threadline.storage.sql import queries as q
+from threadline.storage.sql.context_cache import (
+    DEFAULT_MAX_BYTES,
+    CachedContext,
+    ContextCache,
+    chain_key,
+    conversation_key,
+)
 from threadline.storage.sql.databases import HeldConnection, open_database
 from threadline.storage.sql.items import item_row
 
@@ -51,11 +59,21 @@ SWEEP_BATCH = 500
 
 
 class SqlStore(Store):
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        context_cache_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         """`url` is a SQLAlchemy URL, e.g. `sqlite+aiosqlite:////srv/threadline.db` (any SQLite
         driver name: the store uses the standard library's) or
-        `postgresql+asyncpg://user:pass@host/db`; the pool sizes apply to PostgreSQL."""
+        `postgresql+asyncpg://user:pass@host/db`; the pool sizes apply to PostgreSQL.
+        `context_cache_bytes` bounds the contexts kept in memory (0: none; context_cache.py)."""
         self._db = open_database(make_url(url), pool_size=pool_size, max_overflow=max_overflow)
+        self._contexts = ContextCache(context_cache_bytes)
+        self._generation: int | None = None
 
     @property
     def engine(self) -> Engine:
@@ -99,7 +117,35 @@ class SqlStore(Store):
 
     # -- responses ----------------------------------------------------------------------------
     async def save_turn(self, turn: TurnRecord) -> None:
-        await self._db.write(responses.save_turn, responses.prepare_turn(turn))
+        prepared = responses.prepare_turn(turn)
+        start = await self._db.write(responses.save_turn, prepared)
+        if self._contexts.enabled:
+            self._remember_turn(turn, prepared, start)
+
+    def _remember_turn(
+        self, turn: TurnRecord, prepared: responses.PreparedTurn, start: int | None
+    ) -> None:
+        """Extend the cached contexts this turn continues, instead of reading them again."""
+        record, rows = turn.response, prepared.item_rows
+        # Parsed back from the stored text: the cache holds what a reload would give, never
+        # the caller's objects.
+        own = tuple(orjson.loads(row["data"]) for row in rows)
+        size = sum(len(row["data"]) for row in rows)
+        before: CachedContext | None = None
+        if record.previous_response_id is not None:
+            before = self._contexts.get(chain_key(record.tenant, record.previous_response_id))
+        elif record.conversation_id is not None and start is not None:
+            conversation = conversation_key(record.tenant, record.conversation_id)
+            before = self._contexts.get(conversation)
+            if before is None or before.next_position != start:
+                return  # unknown, or another turn appended first
+            after = _extended(before, own, size, next_position=start + len(rows))
+            self._contexts.put(conversation, after)
+        elif record.conversation_id is None and self._generation is not None:
+            before = CachedContext((), self._generation, None, 0)
+        if before is not None:
+            chain = _extended(before, own, size, next_position=None)
+            self._contexts.put(chain_key(record.tenant, record.id), chain)
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         return await self._db.read(responses.get_response, tenant, response_id)
@@ -115,7 +161,26 @@ class SqlStore(Store):
         )
 
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
-        return await self._db.read(responses.load_chain, tenant, response_id)
+        if not self._contexts.enabled:
+            return await self._db.read(responses.load_chain, tenant, response_id)
+        key = chain_key(tenant, response_id)
+        cached = self._contexts.get(key)
+        state = await self._db.read(
+            responses.load_chain_unless_cached,
+            tenant,
+            response_id,
+            None if cached is None else cached.generation,
+        )
+        self._saw_generation(state.generation)
+        if not state.found:
+            self._contexts.drop(key)
+            return None
+        if state.items is None:
+            assert cached is not None  # items are left out only when the copy is current
+            return list(cached.items)
+        entry = CachedContext(tuple(state.items), state.generation, None, state.size)
+        self._contexts.put(key, entry)
+        return state.items
 
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
         if not item_ids:
@@ -188,7 +253,32 @@ class SqlStore(Store):
     async def load_conversation(
         self, tenant: str, conversation_id: str
     ) -> tuple[ConversationRecord, list[Item]] | None:
-        return await self._db.read(conversations.load_conversation, tenant, conversation_id)
+        if not self._contexts.enabled:
+            return await self._db.read(conversations.load_conversation, tenant, conversation_id)
+        key = conversation_key(tenant, conversation_id)
+        cached = self._contexts.get(key)
+        tag = None
+        if cached is not None and cached.next_position is not None:
+            tag = (cached.generation, cached.next_position)
+        state = await self._db.read(
+            conversations.load_conversation_unless_cached, tenant, conversation_id, tag
+        )
+        if state is None:
+            self._contexts.drop(key)
+            return None
+        self._saw_generation(state.generation)
+        if state.items is None:
+            assert cached is not None  # items are left out only when the copy is current
+            return state.record, list(cached.items)
+        entry = CachedContext(tuple(state.items), state.generation, state.next_position, state.size)
+        self._contexts.put(key, entry)
+        return state.record, state.items
+
+    def _saw_generation(self, generation: int) -> None:
+        # The latest generation this process has read: a safe tag for a context created
+        # after that read (a deletion since would have moved the generation past it).
+        if self._generation is None or generation > self._generation:
+            self._generation = generation
 
     async def list_conversation_items(
         self, tenant: str, conversation_id: str, *, after: str | None, limit: int, order: Order
@@ -238,3 +328,9 @@ class SqlStore(Store):
 
 def _ping(conn: Connection) -> None:
     conn.execute(q.PING)
+
+
+def _extended(
+    before: CachedContext, own: tuple[Item, ...], size: int, *, next_position: int | None
+) -> CachedContext:
+    return CachedContext(before.items + own, before.generation, next_position, before.size + size)

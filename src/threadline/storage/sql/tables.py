@@ -1,4 +1,4 @@
-"""The SQL schema: four tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: five tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -14,6 +14,10 @@ fails loudly instead of interleaving two turns. Conversation positions come from
 
 `responses.conversation_position` records where a conversation turn begins in its conversation;
 it is how `load_chain` finds the conversation items that precede a chain's oldest response.
+
+`store_state` is one row: `history_generation` counts the deletions that can change a stored
+context (a response, a conversation, a conversation item, a retention sweep), so a process that
+cached a context can tell, with one cheap read, that it still holds (context_cache.py).
 
 JSON columns are TEXT holding orjson output, which SQLite's json functions and a PostgreSQL
 `::jsonb` cast both read. This module is the current shape; migrations/versions/ is its history,
@@ -125,3 +129,11 @@ api_keys = Table(
         postgresql_where=text("revoked_at IS NULL"),
     ),
 )
+
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("history_generation", BigInteger, nullable=False),
+)
+STATE_ROW = 1
