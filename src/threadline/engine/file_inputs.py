@@ -58,10 +58,13 @@ class FileInputs:
         resolved: list[Item] = []
         for item in context:
             content = item.get("content")
-            if item.get("type", "message") != "message" or not isinstance(content, list):
-                resolved.append(item)
-                continue
-            if not any(_needs_work(part, native) for part in content):
+            if (
+                not isinstance(content, list)
+                # Text-only items, nearly all of a long history, are passed over cheaply.
+                or all(part.get("type") in _TEXT_PARTS for part in content)
+                or item.get("type", "message") != "message"
+                or not any(_needs_work(part, native) for part in content)
+            ):
                 resolved.append(item)
                 continue
             parts = [
@@ -141,6 +144,9 @@ class FileInputs:
             name = part.get("filename") or fetched.filename
             return FetchedFile(fetched.data, fetched.media_type, name)
         return _decode_inline(part)
+
+
+_TEXT_PARTS = frozenset({"input_text", "output_text", "refusal"})
 
 
 def _needs_work(part: Part, native: bool) -> bool:

@@ -243,6 +243,8 @@ def _listed(history: list[Item], label: str) -> list[dict[str, Any]] | None:
 def _approvals(
     history: list[Item], input_items: list[Item], servers: Sequence[McpServerPlan]
 ) -> list[ApprovedCall]:
+    if not any(item.get("type") == "mcp_approval_response" for item in input_items):
+        return []  # the common case, without a walk through the whole history
     requests = {i["id"]: i for i in history if i.get("type") == "mcp_approval_request"}
     answered = {
         i.get("approval_request_id")

@@ -18,6 +18,7 @@ from threadline.providers.tool_items import with_server_tool_calls
 
 Message = dict[str, Any]
 
+_TEXT_PARTS = frozenset({"input_text", "output_text"})
 _TEXT_MEDIA_PREFIXES = ("text/", "application/json", "application/xml", "application/x-yaml")
 
 
@@ -51,14 +52,18 @@ def _add_message(messages: list[Message], item: Item) -> None:
         messages.append({"role": "assistant", "content": text})
         return
     chat_role = "system" if role == "developer" else role
-    parts = [_content_part(part) for part in content] if isinstance(content, list) else None
-    if parts is None:
+    if not isinstance(content, list):
         messages.append({"role": chat_role, "content": content})
-    elif all(part["type"] == "text" for part in parts):
-        # Plain strings reach every compatible server; some reject content arrays.
-        messages.append({"role": chat_role, "content": "".join(p["text"] for p in parts)})
+    elif all(part["type"] in _TEXT_PARTS for part in content):
+        # Plain strings reach every compatible server; some reject content arrays. (Checked on
+        # the items first: this is every item of a long text history, on every turn.)
+        messages.append({"role": chat_role, "content": "".join(p["text"] for p in content)})
     else:
-        messages.append({"role": chat_role, "content": parts})
+        parts = [_content_part(part) for part in content]
+        if all(part["type"] == "text" for part in parts):
+            messages.append({"role": chat_role, "content": "".join(p["text"] for p in parts)})
+        else:
+            messages.append({"role": chat_role, "content": parts})
 
 
 def _add_tool_call(messages: list[Message], item: Item) -> None:
@@ -77,6 +82,8 @@ def _add_tool_call(messages: list[Message], item: Item) -> None:
 
 
 def _assistant_text(parts: list[dict[str, Any]]) -> str:
+    if len(parts) == 1 and parts[0]["type"] == "output_text":
+        return str(parts[0].get("text", ""))  # nearly every assistant message
     return "".join(
         part.get("text", "")
         if part["type"] in ("output_text", "input_text")
