@@ -90,27 +90,17 @@ def analyse(run: ProfileRun | None, counts: Sequence[KindCounts]) -> list[Findin
                 "I/O), so FastAPI calls them inline.",
             )
         )
-    hops = _per(counts, STORE, "aiosqlite.thread_hops")
-    statements = _per(counts, STORE, "sql.statements")
-    if hops:
+    writes = _per(counts, STORE, "sqlite.writes")
+    commits = _per(counts, STORE, "sql.COMMIT")
+    if writes > 1:
         found.append(
             Finding(
-                "Every SQLite call is a round trip to aiosqlite's thread",
-                _share(
-                    run,
-                    ["aiosqlite/", "sqlalchemy/dialects/sqlite/aiosqlite.py"],
-                    ["SimpleQueue_put", "aiosqlite/"],
-                ),
-                f"A stored turn makes {hops:g} hops to the database thread for {statements:g} "
-                "SQL statements (BEGIN IMMEDIATE, INSERT response, INSERT items, COMMIT); each "
-                "hop queues a call, wakes the thread (`sem_post`) and wakes the event loop "
-                "back (`call_soon_threadsafe`). With the server on one core these wake-ups "
-                "are context switches paid inside the event loop's time slice.",
-                "`storage/sql/store.py` `SqlStore.save_turn` (and `load_chain`, "
-                "`load_conversation`): run each whole transaction as one call on the DB "
-                "thread, e.g. a sync SQLAlchemy engine (pysqlite) driven by one "
-                "`asyncio.to_thread` per turn, or one `aiosqlite` `execute_fetchall`/script "
-                "per transaction: 1 hop per turn instead of ~11.",
+                "More than one trip to the SQLite writer per stored turn",
+                _share(run, ["storage/sql/databases.py"]),
+                f"A stored turn makes {writes:g} writes ({commits:g} commits) on the store's "
+                "writer thread; each waits for its own group commit.",
+                "`storage/sql/store.py` `SqlStore.save_turn`: keep a turn's rows in one write "
+                "function, so a turn is one transaction and one hop.",
             )
         )
     build = _share(
@@ -180,6 +170,34 @@ def analyse(run: ProfileRun | None, counts: Sequence[KindCounts]) -> list[Findin
                 "(connection reuse, async dependencies) also cut the calls.",
             )
         )
+    framework = _share(run, ["fastapi/", "starlette/", "uvicorn/"], own=True)
+    if framework >= 0.15:
+        found.append(
+            Finding(
+                "The web framework's own layers",
+                framework,
+                "Samples in FastAPI, Starlette and uvicorn themselves (routing, dependency "
+                "solving, the middleware stack, HTTP parsing and writing): with the upstream "
+                "client, storage and serialisation trimmed, the per-request floor of the stack.",
+                "Measure before changing: fewer middleware layers (ours and FastAPI's), or a "
+                "plain Starlette route for `POST /v1/responses` that keeps the OpenAPI schema. "
+                "Python 3.12+ also runs this code faster.",
+            )
+        )
+    gc_share = (
+        run.native.share(["gc_collect_main"]) if run is not None and run.native is not None else 0
+    )
+    if gc_share >= 0.03:
+        found.append(
+            Finding(
+                "The cyclic garbage collector",
+                gc_share,
+                "Native samples in CPython's `gc_collect_main`: full collections walk every "
+                "long-lived object, and each pause holds up every request in flight.",
+                "`api/app.py` freezes what start-up built (`gc.freeze()`); if this still "
+                "shows, look for cycles created per request.",
+            )
+        )
     validations = _per(counts, STORE, "pydantic.validations")
     dumps = _per(counts, STORE, "orjson.dumps.bytes")
     sent = _per(counts, STORE, "response.bytes")
@@ -207,8 +225,9 @@ def analyse(run: ProfileRun | None, counts: Sequence[KindCounts]) -> list[Findin
             "Synchronous database calls on the event loop (checked; none)",
             loop_sql,
             "Share of the event loop thread's samples inside SQLite itself (native profile); "
-            "aiosqlite runs "
-            "every statement on its own thread. Statements per turn are constant: "
+            "SQLite runs "
+            "on the store's own threads (one reader pool, one writer committing in groups). "
+            "Statements per turn are constant: "
             + "; ".join(
                 f"{entry.kind}: {entry.per_request.get('sql.statements', 0):g}" for entry in counts
             )

@@ -4,7 +4,8 @@ The same app as `threadline serve` (built by `create_app` from the same settings
 counters wrapped around the libraries it calls, read with `GET /_bench/counters`:
 
 - SQL statements by verb, commits, new database connections (SQLAlchemy events);
-- hops to aiosqlite's connection thread (each costs two thread wake-ups);
+- calls to the SQLite store's threads (one hop each: a read, or a write that waits for its
+  group commit);
 - calls into the thread pool (what FastAPI does for a sync dependency or endpoint);
 - orjson dumps/loads calls and bytes (serialising twice shows as twice the bytes);
 - pydantic validations and serialisations.
@@ -21,7 +22,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import aiosqlite.core
 import anyio.to_thread
 import orjson
 import pydantic
@@ -34,6 +34,7 @@ from starlette.responses import Response
 
 from threadline.api.app import create_app
 from threadline.cli.common import settings_from
+from threadline.storage.sql.databases import SqliteDatabase
 
 COUNTS: Counter[str] = Counter()
 
@@ -104,7 +105,8 @@ def _counter(key: str) -> Callable[..., None]:
 
 def install() -> None:
     _count_sql()
-    _wrap_async(aiosqlite.core.Connection, "_execute", lambda *a, **k: "aiosqlite.thread_hops")
+    _wrap_async(SqliteDatabase, "read", lambda *a, **k: "sqlite.reads")
+    _wrap_async(SqliteDatabase, "write", lambda *a, **k: "sqlite.writes")
     _wrap_async(anyio.to_thread, "run_sync", _thread_pool_key)
     _wrap_sync(orjson, "dumps", _dumped)
     _wrap_sync(orjson, "loads", _loaded)

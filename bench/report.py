@@ -153,8 +153,8 @@ def _counts(report: Report) -> list[str]:
     lines = [
         f"Sequential requests ({report.counts[0].requests} of each kind, after a warm-up) to "
         "`bench.instrumented_server` (the same app with counters around SQLAlchemy, "
-        "aiosqlite, the thread pool, orjson and pydantic); upstream connections are counted "
-        "from the kernel's TCP table.",
+        "the SQLite store's threads, the thread pool, orjson and pydantic); upstream "
+        "connections are counted from the kernel's TCP table.",
         "",
         head,
         "|---|" + "---:|" * len(report.counts),
