@@ -36,11 +36,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 BUSY_TIMEOUT_MS = 30_000
+_LOCK_POLL_MIN_S = 0.0001
+_LOCK_POLL_MAX_S = 0.002
 POOL_TIMEOUT_S = 30
 IDLE_PING_S = 10.0
 
@@ -115,7 +117,7 @@ def _configure_sqlite(engine: Engine, *, begin: str | None, query_only: bool) ->
             "journal_mode=WAL",
             "synchronous=FULL",
             "foreign_keys=ON",
-            f"busy_timeout={BUSY_TIMEOUT_MS}",
+            f"busy_timeout={BUSY_TIMEOUT_MS if begin is None else 0}",
             f"query_only={'ON' if query_only else 'OFF'}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
@@ -126,4 +128,26 @@ def _configure_sqlite(engine: Engine, *, begin: str | None, query_only: bool) ->
 
         @event.listens_for(engine, "begin")
         def on_begin(conn: Connection) -> None:
+            _begin_when_free(conn, statement)
+
+
+def _begin_when_free(conn: Connection, statement: str) -> None:
+    """Open the write transaction, waiting for another process's writer in steps of at most
+    `_LOCK_POLL_MAX_S`. The writer connection's own busy_timeout is 0: SQLite's busy handler
+    sleeps up to 100 ms between tries, which made a write queued behind another process's
+    (`serve --workers 2`) wait up to 1.4 s at p99 for a lock held for a millisecond."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = _LOCK_POLL_MIN_S
+    while True:
+        try:
             conn.exec_driver_sql(statement)
+            return
+        except OperationalError as exc:
+            if not _is_locked(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, _LOCK_POLL_MAX_S)
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
