@@ -1,8 +1,12 @@
 """Benchmark 1: non-streaming `POST /v1/responses` (store on, SQLite) at concurrency 1 and 16.
 
 The baseline is the same fake upstream called directly with the request Threadline itself
-sends it for such a turn (a streamed Chat Completion with usage, read to its end), so the
-difference is exactly what Threadline adds.
+sends it for such a turn (a plain, non-streamed Chat Completion: the client did not ask to
+stream), so the difference is exactly what Threadline adds.
+
+Threadline runs pinned to its CPU, as one process; a second run with `--workers 2`, not pinned,
+shows what the machine's two cores give when the server may use both (sharing them with the
+fake upstream and the load generator).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import orjson
 
 from bench.context import MODEL, BenchContext
 from bench.load import LoadResult, run_load
-from bench.procs import Service, start_fake, start_threadline
+from bench.procs import Placement, Service, start_fake, start_threadline
 from bench.results import Figure
 
 NAME = "1. Non-streaming POST /v1/responses (store, SQLite)"
@@ -22,10 +26,9 @@ UPSTREAM_BODY = orjson.dumps(
     {
         "model": MODEL,
         "messages": [{"role": "user", "content": PROMPT}],
-        "stream": True,
-        "stream_options": {"include_usage": True},
     }
 )
+WORKERS = 2
 
 
 def measure(ctx: BenchContext, service: Service, path: str, body: bytes, c: int) -> LoadResult:
@@ -49,6 +52,14 @@ def run(ctx: BenchContext) -> list[Figure]:
         ) as server:
             for c in (1, 16):
                 results["threadline", c] = measure(ctx, server, "/v1/responses", RESPONSES_BODY, c)
+        with start_threadline(
+            Placement(None, ctx.placement.load),
+            ctx.workdir,
+            fake,
+            ctx.database("throughput-workers"),
+            extra_args=["--workers", str(WORKERS)],
+        ) as server:
+            results["workers", 16] = measure(ctx, server, "/v1/responses", RESPONSES_BODY, 16)
     return figures(results)
 
 
@@ -94,5 +105,33 @@ def figures(results: dict[tuple[str, int], LoadResult]) -> list[Figure]:
             direct,
             target="< 50 ms",
             met=t16.p99_ms < 50,
+        ),
+        *_workers_figures(results.get(("workers", 16)), d16),
+    ]
+
+
+def _workers_figures(workers: LoadResult | None, direct: LoadResult) -> list[Figure]:
+    if workers is None:
+        return []
+    label, n = "fake upstream direct", WORKERS
+    return [
+        Figure(
+            "throughput.workers.c16.rps",
+            NAME,
+            f"throughput, c=16, {n} workers",
+            workers.rps,
+            "req/s",
+            direct.rps,
+            label,
+            note="server processes not pinned",
+        ),
+        Figure(
+            "throughput.workers.c16.p99",
+            NAME,
+            f"p99 latency, c=16, {n} workers",
+            workers.p99_ms,
+            "ms",
+            direct.p99_ms,
+            label,
         ),
     ]
