@@ -198,9 +198,9 @@ def render(report: Report) -> str:
         f"| Code measured | {m.source} |",
         f"| Machine | {m.cores} cores ({m.cpu}) |",
         f"| Python, SQLite | {m.python}, {m.sqlite} on {report.filesystem} |",
-        f"| Disk sync (4 KiB append + fdatasync, median) | {report.fsync_ms:.2f} ms: one SQLite "
-        f"writer committing each turn with `synchronous=FULL` tops out near "
-        f"{1000 / max(report.fsync_ms, 1e-3):,.0f} turns/s |",
+        f"| Disk sync (4 KiB append + fdatasync, median) | {report.fsync_ms:.2f} ms: at most "
+        f"{1000 / max(report.fsync_ms, 1e-3):,.0f} commits/s with `synchronous=FULL`; turns "
+        "that end together share one (group commit) |",
         f"| Load generator | {report.load_generator} |",
         f"| CPU placement | {report.placement} |",
         "| Other processes | the machine is shared; each benchmark says when other processes "
