@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
 
 from tests.storage.test_store_contract import (
     A,
@@ -120,3 +121,19 @@ async def test_contexts_over_the_size_bound_are_not_kept(sql_store: SqlStore) ->
         assert len(seen) == 2  # the generation, then the chain again
     finally:
         await small.close()
+
+
+async def test_without_its_state_row_the_store_serves_nothing_from_memory(
+    sql_store: SqlStore, uncached: SqlStore
+) -> None:
+    await sql_store.write(lambda conn: conn.execute(text("DELETE FROM store_state")))
+    r1 = await save(sql_store, ["q1"], ["a1"])
+    r2 = await save(sql_store, ["q2"], ["a2"], previous=r1)
+    r3 = await save(sql_store, ["q3"], ["a3"], previous=r2)
+    conv = await conversation(sql_store, "c0", "c1")
+    await same_contexts(sql_store, uncached, [r3], [conv])
+    loaded = await uncached.load_conversation(A, conv)
+    assert loaded is not None
+    await sql_store.delete_response(A, r2)
+    await sql_store.delete_conversation_item(A, conv, loaded[1][0]["id"])
+    await same_contexts(sql_store, uncached, [r3], [conv])

@@ -160,7 +160,8 @@ def load_conversation(
 class ConversationState:
     record: ConversationRecord
     next_position: int
-    generation: int
+    generation: int | None
+    """None if the `store_state` row is missing: then nothing may be cached."""
     items: list[Item] | None
     """None when the caller's cached copy is still current."""
     size: int = 0
@@ -177,8 +178,9 @@ def load_conversation_unless_cached(
     row = conn.execute(q.CONVERSATION_STATE, params).one_or_none()
     if row is None:
         return None
-    generation, next_position = int(row.history_generation), int(row.next_position)
-    if cached == (generation, next_position):
+    generation = None if row.history_generation is None else int(row.history_generation)
+    next_position = int(row.next_position)
+    if generation is not None and cached == (generation, next_position):
         return ConversationState(q.conversation_record(row), next_position, generation, None)
     rows = conn.execute(q.CONVERSATION_WITH_ITEMS, params).all()
     if not rows:

@@ -137,13 +137,15 @@ def load_chain(conn: Connection, tenant: str, response_id: str) -> list[Item] | 
     return [orjson.loads(row.data) for row in rows if row.part != 0]
 
 
-def history_generation(conn: Connection) -> int:
-    return int(conn.scalar(q.HISTORY_GENERATION) or 0)
+def history_generation(conn: Connection) -> int | None:
+    """None if the `store_state` row is missing: then nothing may be served from a cache."""
+    value = conn.scalar(q.HISTORY_GENERATION)
+    return None if value is None else int(value)
 
 
 @dataclass(slots=True)
 class ChainState:
-    generation: int
+    generation: int | None
     found: bool
     items: list[Item] | None
     """None when the caller's cached copy is still current (or the response is not found)."""
@@ -158,7 +160,7 @@ def load_chain_unless_cached(
     current. The generation is read first: a deletion committed between the two reads leaves
     the new copy tagged older than it is, so it is reloaded next time, never trusted too long."""
     generation = history_generation(conn)
-    if generation == cached_generation:
+    if generation is not None and generation == cached_generation:
         return ChainState(generation, True, None)
     params = {"tenant": tenant, "response_id": response_id}
     rows = conn.execute(q.CHAIN_CONTEXT, params).all()

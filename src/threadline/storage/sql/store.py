@@ -127,11 +127,8 @@ class SqlStore(Store):
     ) -> None:
         """Extend the cached contexts this turn continues, instead of reading them again."""
         record, rows = turn.response, prepared.item_rows
-        # Parsed back from the stored text: the cache holds what a reload would give, never
-        # the caller's objects.
-        own = tuple(orjson.loads(row["data"]) for row in rows)
-        size = sum(len(row["data"]) for row in rows)
         before: CachedContext | None = None
+        conversation: tuple[str, str, str] | None = None
         if record.previous_response_id is not None:
             before = self._contexts.get(chain_key(record.tenant, record.previous_response_id))
         elif record.conversation_id is not None and start is not None:
@@ -139,13 +136,19 @@ class SqlStore(Store):
             before = self._contexts.get(conversation)
             if before is None or before.next_position != start:
                 return  # unknown, or another turn appended first
-            after = _extended(before, own, size, next_position=start + len(rows))
-            self._contexts.put(conversation, after)
         elif record.conversation_id is None and self._generation is not None:
             before = CachedContext((), self._generation, None, 0)
-        if before is not None:
-            chain = _extended(before, own, size, next_position=None)
-            self._contexts.put(chain_key(record.tenant, record.id), chain)
+        if before is None:
+            return
+        # Parsed back from the stored text: the cache holds what a reload would give, never
+        # the caller's objects.
+        own = tuple(orjson.loads(row["data"]) for row in rows)
+        size = sum(len(row["data"]) for row in rows)
+        if conversation is not None and start is not None:
+            extended = _extended(before, own, size, next_position=start + len(rows))
+            self._contexts.put(conversation, extended)
+        chain = _extended(before, own, size, next_position=None)
+        self._contexts.put(chain_key(record.tenant, record.id), chain)
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         return await self._db.read(responses.get_response, tenant, response_id)
@@ -178,8 +181,9 @@ class SqlStore(Store):
         if state.items is None:
             assert cached is not None  # items are left out only when the copy is current
             return list(cached.items)
-        entry = CachedContext(tuple(state.items), state.generation, None, state.size)
-        self._contexts.put(key, entry)
+        if state.generation is not None:
+            entry = CachedContext(tuple(state.items), state.generation, None, state.size)
+            self._contexts.put(key, entry)
         return state.items
 
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
@@ -270,14 +274,17 @@ class SqlStore(Store):
         if state.items is None:
             assert cached is not None  # items are left out only when the copy is current
             return state.record, list(cached.items)
-        entry = CachedContext(tuple(state.items), state.generation, state.next_position, state.size)
-        self._contexts.put(key, entry)
+        if state.generation is not None:
+            entry = CachedContext(
+                tuple(state.items), state.generation, state.next_position, state.size
+            )
+            self._contexts.put(key, entry)
         return state.record, state.items
 
-    def _saw_generation(self, generation: int) -> None:
+    def _saw_generation(self, generation: int | None) -> None:
         # The latest generation this process has read: a safe tag for a context created
         # after that read (a deletion since would have moved the generation past it).
-        if self._generation is None or generation > self._generation:
+        if generation is not None and (self._generation is None or generation > self._generation):
             self._generation = generation
 
     async def list_conversation_items(
