@@ -5,30 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 import pytest
 
+from tests.providers.raw_upstream import ANSWER_TEXT, answer, answer_text, read_request
 from threadline.errors import UpstreamError
-from threadline.providers.base import ProviderRequest, TextDelta
 from threadline.providers.openai_chat import OpenAIChatProvider
 from threadline.providers.retry import RetryPolicy
 
 # A host that cannot resolve: a request only succeeds if the proxy carries it.
 UPSTREAM = "http://upstream.invalid/v1"
-ANSWER = orjson.dumps(
-    {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "via proxy"},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
-    }
-)
 
 
 class RecordingProxy:
@@ -48,38 +33,16 @@ class RecordingProxy:
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")
-        self.request_lines.append(lines[0])
-        length = next(
-            int(line.split(":", 1)[1])
-            for line in lines
-            if line.lower().startswith("content-length:")
-        )
-        await reader.readexactly(length)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            + f"Content-Length: {len(ANSWER)}\r\n\r\n".encode()
-            + ANSWER
-        )
-        await writer.drain()
+        line = await read_request(reader)
+        if line is not None:
+            self.request_lines.append(line)
+            await answer(writer, keep_alive=False)
         writer.close()
-
-
-def _request() -> ProviderRequest:
-    return ProviderRequest(
-        model="m",
-        instructions=None,
-        items=[{"type": "message", "role": "user", "content": "hi"}],
-        incremental=False,
-    )
 
 
 async def _answer(provider: OpenAIChatProvider) -> str:
     try:
-        return "".join(
-            [e.text async for e in provider.stream(_request()) if isinstance(e, TextDelta)]
-        )
+        return await answer_text(provider)
     finally:
         await provider.aclose()
 
@@ -91,7 +54,7 @@ async def test_requests_go_through_the_proxy_named_by_http_proxy(
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        assert await _answer(OpenAIChatProvider("p", UPSTREAM)) == "via proxy"
+        assert await _answer(OpenAIChatProvider("p", UPSTREAM)) == ANSWER_TEXT
     assert proxy.request_lines == ["POST http://upstream.invalid/v1/chat/completions HTTP/1.1"]
 
 

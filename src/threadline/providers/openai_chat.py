@@ -166,10 +166,12 @@ class OpenAIChatProvider:
         events = self._events if request.incremental else self._whole_answer
         attempt = 0
         while True:
+            answered = False
             try:
                 async with self._client().post(
                     self._completions_url, data=body, headers=_JSON
                 ) as response:
+                    answered = True
                     if response.status >= 400:
                         payload = await response.read()
                         delay = self._retry.delay(attempt, response.status, response.headers)
@@ -183,6 +185,12 @@ class OpenAIChatProvider:
                 delay = self._retry.delay(attempt, None, None)
                 if delay is None:
                     raise self._transport_error(exc) from exc
+            except aiohttp.ServerDisconnectedError as exc:
+                # Closed before any answer: most often a pooled connection the upstream had
+                # just timed out (keep-alive), which a new connection fixes at once.
+                if answered or attempt >= self._retry.max_retries:
+                    raise self._transport_error(exc) from exc
+                delay = 0.0
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise self._transport_error(exc) from exc
             attempt += 1
