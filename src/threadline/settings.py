@@ -97,11 +97,12 @@ class Settings(BaseSettings):
         "returned.",
     )
     context_cache_mb: int = Field(
-        default=64,
+        default=32,
         ge=0,
-        description="Memory (MiB of stored JSON) for the recent chain and conversation contexts "
+        description="Size, in MiB of stored JSON, of the recent chain and conversation contexts "
         "a SQL store keeps per process, so a long history is not read and parsed again on every "
-        "turn. 0 turns it off. Checked against the database on each turn (docs/storage.md).",
+        "turn; parsed, they take up to about 4.5 times that in memory. 0 turns it off. Checked "
+        "against the database on each turn (docs/storage.md).",
     )
     providers: dict[str, ProviderSettings] = Field(
         default_factory=dict,

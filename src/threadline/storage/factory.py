@@ -29,25 +29,22 @@ def open_store(
     *,
     pool_size: int = 10,
     max_overflow: int = 10,
-    context_cache_bytes: int = 64 * 1024 * 1024,
+    context_cache_bytes: int | None = None,
 ) -> Store:
     """A store for `database_url`: `sqlite:///relative.db`, `sqlite:////absolute.db`, a file
     path (SQLite), `postgresql://user:pass@host:port/db`, `mongodb://host/db` or
     `mongodb+srv://…` (a replica set; docs/storage-mongodb.md), or `memory://`. The pool sizes
-    are per process and apply to PostgreSQL (MongoDB takes `maxPoolSize` in its URL), as does
-    `context_cache_bytes` to both SQL databases. Raises ValueError for anything else."""
+    are per process and apply to PostgreSQL (MongoDB takes `maxPoolSize` in its URL);
+    `context_cache_bytes` (None: the store's default) applies to both SQL databases. Raises
+    ValueError for anything else."""
     if database_url == "memory://":
         return MemoryStore()
     sql_url = sqlalchemy_url(database_url)
     if sql_url is not None:
         from threadline.storage.sql import SqlStore  # noqa: PLC0415  (see _mongo_store)
 
-        return SqlStore(
-            sql_url,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            context_cache_bytes=context_cache_bytes,
-        )
+        cache = {} if context_cache_bytes is None else {"context_cache_bytes": context_cache_bytes}
+        return SqlStore(sql_url, pool_size=pool_size, max_overflow=max_overflow, **cache)
     scheme = _scheme(database_url)
     if scheme in _MONGO_SCHEMES:
         return _mongo_store(database_url, scheme)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from threadline.storage.base import Item
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
