@@ -1,6 +1,6 @@
 """What only a PostgreSQL server can break: several processes starting together and writing
-to one conversation at once (each SqlStore here stands for one replica, with its own pool), and
-connections that a database restart closed.
+to one conversation at once (each SqlStore here stands for one replica, with its own pool),
+connections that a database restart closed, and writes that deadlock.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from tests.postgres import needs_postgres, temporary_database, terminate_connections
 from tests.storage.test_store_contract import A, conversation, conversation_texts, msg, save
@@ -80,3 +81,33 @@ async def test_a_database_restart_while_idle_costs_a_reconnect_not_a_failed_requ
             assert await conversation_texts(store, conv) == ["c0", "c1"]
         finally:
             await store.close()
+
+
+async def test_writes_that_deadlock_are_run_again_and_both_succeed(
+    replicas: list[SqlStore],
+) -> None:
+    first, second = replicas[0], replicas[1]
+    await first.migrate()
+    conversations = [await conversation(first, "seed") for _ in range(2)]
+    runs: list[str] = []
+
+    def lock_in_order(conn: Connection, order: list[str], name: str) -> str:
+        runs.append(name)
+        for n, conversation_id in enumerate(order):
+            conn.execute(
+                text("UPDATE conversations SET last_active_at = last_active_at + 1 WHERE id = :id"),
+                {"id": conversation_id},
+            )
+            if n == 0:  # both hold their first row when they ask for the second
+                conn.execute(text("SELECT pg_sleep(0.3)"))
+        return name
+
+    done = await asyncio.gather(
+        first.write(lock_in_order, conversations, "forward"),
+        second.write(lock_in_order, conversations[::-1], "backward"),
+    )
+    assert done == ["forward", "backward"]
+    assert len(runs) == 3  # PostgreSQL aborted one of the two; it ran again
+    for conversation_id in conversations:
+        record = await first.get_conversation(A, conversation_id)
+        assert record is not None and record.last_active_at == 100.0 + 2

@@ -23,7 +23,10 @@ write never takes the others with it.
 
 PostgreSQL (`ServerDatabase`): the function runs in SQLAlchemy's greenlet bridge over asyncpg
 (`AsyncConnection.run_sync`), on the event loop, where each statement is an awaited round trip
-as before; only the code is shared.
+as before; only the code is shared. A write that PostgreSQL aborts as a deadlock victim (or a
+serialization failure) is run again, whole, in a new transaction, up to `PG_WRITE_ATTEMPTS`
+times: two writes that lock the same rows in opposite orders (a conversation deleted while a
+retention sweep deletes its old turns) both succeed instead of one failing.
 
 `snapshot()` and `transaction()` hold one connection across several calls, for work that
 interleaves two databases (copy.py); the server's operations never use them.
@@ -34,6 +37,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import collections
+import logging
+import random
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -41,12 +46,14 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from threadline.storage.sql.engines import server_engines, sqlite_engines
 
 P = ParamSpec("P")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Reader threads (and reader connections) of an SQLite store. Two, so one long read (a huge
 # history) does not hold up the others. Not more: a read is mostly Python (SQLAlchemy, orjson)
@@ -57,6 +64,10 @@ SQLITE_READERS = 2
 
 # Most writes one group commit holds: bounds how long the write lock is held at a time.
 MAX_GROUP = 64
+
+PG_WRITE_ATTEMPTS = 4
+# SQLSTATEs after which the same transaction, run again, can succeed.
+_PG_RETRYABLE = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 
 
 class HeldConnection(abc.ABC):
@@ -335,8 +346,17 @@ class ServerDatabase(Database):
     async def write(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        async with self._writer.begin() as conn:
-            return await conn.run_sync(fn, *args, **kwargs)
+        for attempt in range(1, PG_WRITE_ATTEMPTS + 1):
+            try:
+                async with self._writer.begin() as conn:
+                    return await conn.run_sync(fn, *args, **kwargs)
+            except DBAPIError as exc:
+                if attempt == PG_WRITE_ATTEMPTS or _sqlstate(exc) not in _PG_RETRYABLE:
+                    raise
+                log.info("write aborted by PostgreSQL (%s); attempt %d", _sqlstate(exc), attempt)
+            # The other transaction holds its locks until it ends: give it a moment.
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[HeldConnection]:
@@ -355,6 +375,15 @@ class ServerDatabase(Database):
     async def close(self) -> None:
         # The reader is a view of the writer's pool: disposing the writer closes both.
         await self._writer.dispose()
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error, as asyncpg reports it through SQLAlchemy."""
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
 
 
 class _AsyncHeldConnection(HeldConnection):
