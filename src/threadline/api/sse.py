@@ -75,8 +75,18 @@ def event_stream(tasks: TurnTasks, events: AsyncIterator[Event]) -> StreamingRes
     tasks.start(events, sink)
 
     async def relay() -> AsyncIterator[bytes]:
+        # Events that are already waiting (one upstream read often makes several: a new
+        # item, its content part, the first deltas) go out in one write; nothing waits for
+        # more to come.
         while (chunk := await sink.get()) is not None:
-            yield chunk
+            ready = [chunk]
+            while not sink.empty():
+                more = sink.get_nowait()
+                if more is None:
+                    yield b"".join(ready)
+                    return
+                ready.append(more)
+            yield b"".join(ready) if len(ready) > 1 else chunk
 
     return StreamingResponse(
         relay(),
