@@ -148,12 +148,22 @@ def append_items(
 def load_conversation(
     conn: Connection, tenant: str, conversation_id: str
 ) -> tuple[ConversationRecord, list[Item]] | None:
+    loaded = _conversation_texts(conn, tenant, conversation_id)
+    if loaded is None:
+        return None
+    record, texts = loaded
+    return record, [orjson.loads(text) for text in texts]
+
+
+def _conversation_texts(
+    conn: Connection, tenant: str, conversation_id: str
+) -> tuple[ConversationRecord, list[str]] | None:
+    """The conversation and the stored JSON of its items, in order."""
     params = {"tenant": tenant, "conversation_id": conversation_id}
     rows = conn.execute(q.CONVERSATION_WITH_ITEMS, params).all()
     if not rows:
         return None
-    found = [orjson.loads(row.item_data) for row in rows if row.item_data is not None]
-    return q.conversation_record(rows[0]), found
+    return q.conversation_record(rows[0]), [r.item_data for r in rows if r.item_data is not None]
 
 
 @dataclass(slots=True)
@@ -182,18 +192,15 @@ def load_conversation_unless_cached(
     next_position = int(row.next_position)
     if generation is not None and cached == (generation, next_position):
         return ConversationState(q.conversation_record(row), next_position, generation, None)
-    rows = conn.execute(q.CONVERSATION_WITH_ITEMS, params).all()
-    if not rows:
-        return None
     # Read after the row: items appended in between are in this copy, tagged with the older
     # next_position, so it is reloaded next time, never trusted with items missing.
-    data = [row.item_data for row in rows if row.item_data is not None]
+    loaded = _conversation_texts(conn, tenant, conversation_id)
+    if loaded is None:
+        return None
+    record, texts = loaded
+    items = [orjson.loads(text) for text in texts]
     return ConversationState(
-        q.conversation_record(rows[0]),
-        next_position,
-        generation,
-        [orjson.loads(d) for d in data],
-        sum(len(d) for d in data),
+        record, next_position, generation, items, sum(len(text) for text in texts)
     )
 
 

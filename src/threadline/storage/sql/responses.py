@@ -130,11 +130,18 @@ def list_input_items(
 
 
 def load_chain(conn: Connection, tenant: str, response_id: str) -> list[Item] | None:
+    texts = _chain_texts(conn, tenant, response_id)
+    return None if texts is None else [orjson.loads(text) for text in texts]
+
+
+def _chain_texts(conn: Connection, tenant: str, response_id: str) -> list[str] | None:
+    """The stored JSON of the chain's context items, in order; None if there is no such
+    response for the tenant."""
     params = {"tenant": tenant, "response_id": response_id}
     rows = conn.execute(q.CHAIN_CONTEXT, params).all()
     if not rows:
         return None
-    return [orjson.loads(row.data) for row in rows if row.part != 0]
+    return [row.data for row in rows if row.part != 0]
 
 
 def history_generation(conn: Connection) -> int | None:
@@ -162,12 +169,11 @@ def load_chain_unless_cached(
     generation = history_generation(conn)
     if generation is not None and generation == cached_generation:
         return ChainState(generation, True, None)
-    params = {"tenant": tenant, "response_id": response_id}
-    rows = conn.execute(q.CHAIN_CONTEXT, params).all()
-    if not rows:
+    texts = _chain_texts(conn, tenant, response_id)
+    if texts is None:
         return ChainState(generation, False, None)
-    data = [row.data for row in rows if row.part != 0]
-    return ChainState(generation, True, [orjson.loads(d) for d in data], sum(len(d) for d in data))
+    items = [orjson.loads(text) for text in texts]
+    return ChainState(generation, True, items, sum(len(text) for text in texts))
 
 
 def get_items(conn: Connection, tenant: str, item_ids: list[str]) -> dict[str, Item]:
