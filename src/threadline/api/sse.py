@@ -78,15 +78,15 @@ def event_stream(tasks: TurnTasks, events: AsyncIterator[Event]) -> StreamingRes
         # Events that are already waiting (one upstream read often makes several: a new
         # item, its content part, the first deltas) go out in one write; nothing waits for
         # more to come.
-        while (chunk := await sink.get()) is not None:
-            ready = [chunk]
+        ended = False
+        while not ended:
+            ready = [await sink.get()]
             while not sink.empty():
-                more = sink.get_nowait()
-                if more is None:
-                    yield b"".join(ready)
-                    return
-                ready.append(more)
-            yield b"".join(ready) if len(ready) > 1 else chunk
+                ready.append(sink.get_nowait())
+            ended = ready[-1] is None  # the pump's last word: nothing follows it
+            frames = [chunk for chunk in ready if chunk is not None]
+            if frames:
+                yield b"".join(frames)
 
     return StreamingResponse(
         relay(),

@@ -61,7 +61,7 @@ class FileInputs:
             if (
                 not isinstance(content, list)
                 # Text-only items, nearly all of a long history, are passed over cheaply.
-                or all(part.get("type") in _TEXT_PARTS for part in content)
+                or all(part.get("type") in _NOTHING_TO_RESOLVE for part in content)
                 or item.get("type", "message") != "message"
                 or not any(_needs_work(part, native) for part in content)
             ):
@@ -146,7 +146,7 @@ class FileInputs:
         return _decode_inline(part)
 
 
-_TEXT_PARTS = frozenset({"input_text", "output_text", "refusal"})
+_NOTHING_TO_RESOLVE = frozenset({"input_text", "output_text", "refusal"})
 
 
 def _needs_work(part: Part, native: bool) -> bool:

@@ -59,10 +59,9 @@ class ContextCache:
         return entry
 
     def put(self, key: Key, entry: CachedContext) -> None:
-        if entry.size > self._max_bytes:
-            self.drop(key)
-            return
         self.drop(key)
+        if entry.size > self._max_bytes:
+            return
         self._entries[key] = entry
         self._size += entry.size
         while self._size > self._max_bytes:
@@ -73,9 +72,6 @@ class ContextCache:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._size -= entry.size
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 def chain_key(tenant: str, response_id: str) -> Key:
