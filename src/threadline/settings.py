@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         default=None,
         description="Seconds a conversation may stay unused before it expires; unset: never.",
     )
+    conversation_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A turn holds its conversation (one turn at a time) with a lease it "
+        "renews while it runs; after a crash the conversation is free again once the lease "
+        "lapses.",
+    )
     response_retention: float | None = Field(
         default=None,
         description="Seconds stored responses are kept (OpenAI keeps 30 days); unset: forever. "

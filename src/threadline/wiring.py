@@ -116,7 +116,11 @@ async def build_services(settings: Settings) -> Services:
     )
     await store.migrate()
     providers = build_providers(settings)
-    policy = ConversationPolicy(store, idle_ttl=settings.conversation_idle_ttl)
+    policy = ConversationPolicy(
+        store,
+        idle_ttl=settings.conversation_idle_ttl,
+        lease_seconds=settings.conversation_lease_seconds,
+    )
     conversations = ConversationService(store, policy)
     file_store = LocalFileStore(settings.data_dir)
     return Services(

@@ -9,7 +9,7 @@ from typing import Any
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
-from threadline.engine.conversations import ConversationPolicy
+from threadline.engine.conversations import ConversationPolicy, ConversationTurn
 from threadline.engine.events import Event
 from threadline.engine.file_inputs import FileInputs
 from threadline.engine.input_items import normalize_input
@@ -70,24 +70,30 @@ class ResponseService:
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
         self._native_files = dict(native_files or {})
         """Provider name → whether it reads files natively (else PDF/text become text)."""
-        self._runner = TurnRunner(store, clock, tools)
+        self._runner = TurnRunner(store, clock, tools, conversations)
 
     async def prepare(self, tenant: str, params: ResponseCreateParams) -> PreparedTurn:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
         raised here, before any event is streamed."""
         refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
-        history, conversation_id = await self._history(tenant, params)
-        input_items = await normalize_input(self._store, tenant, params.input)
-        context = history + input_items
-        check_tool_calls_answered(context)
-        server_tools = plan_server_tools(params, history, input_items, self._tools)
-        provider_items = await self._file_inputs.for_provider(
-            tenant,
-            context,
-            {item["id"] for item in input_items},
-            native=self._native_files.get(provider.name, False),
-        )
+        response_id = ids.new_id(ids.RESPONSE)
+        history, claim = await self._history(tenant, params, response_id)
+        try:
+            input_items = await normalize_input(self._store, tenant, params.input)
+            context = history + input_items
+            check_tool_calls_answered(context)
+            server_tools = plan_server_tools(params, history, input_items, self._tools)
+            provider_items = await self._file_inputs.for_provider(
+                tenant,
+                context,
+                {item["id"] for item in input_items},
+                native=self._native_files.get(provider.name, False),
+            )
+        except BaseException:
+            if claim is not None:
+                await self._conversations.release(claim)
+            raise
         tools = [
             t.model_dump(exclude_none=True)
             for t in params.tools or ()
@@ -95,14 +101,14 @@ class ResponseService:
         ]
         settings = self._echoed_settings(params)
         record = ResponseRecord(
-            id=ids.new_id(ids.RESPONSE),
+            id=response_id,
             tenant=tenant,
             created_at=self._clock(),
             status="in_progress",
             model=params.model,
             settings=settings,
             previous_response_id=params.previous_response_id,
-            conversation_id=conversation_id,
+            conversation_id=None if claim is None else claim.conversation_id,
         )
         request = ProviderRequest(
             model=upstream_model,
@@ -128,6 +134,7 @@ class ResponseService:
             request,
             store=params.store is not False,
             server_tools=server_tools,
+            conversation=claim,
         )
 
     def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
@@ -168,8 +175,10 @@ class ResponseService:
         return item_page(page)
 
     async def _history(
-        self, tenant: str, params: ResponseCreateParams
-    ) -> tuple[list[Item], str | None]:
+        self, tenant: str, params: ResponseCreateParams, response_id: str
+    ) -> tuple[list[Item], ConversationTurn | None]:
+        """The items the turn continues from; a conversation turn also claims its
+        conversation (the caller releases the claim if the turn never runs)."""
         if params.previous_response_id is not None:
             chain = await self._store.load_chain(tenant, params.previous_response_id)
             if chain is None:
@@ -181,8 +190,10 @@ class ResponseService:
                 if isinstance(params.conversation, str)
                 else params.conversation.id
             )
-            items = await self._conversations.context_for_turn(tenant, conversation_id)
-            return items, conversation_id
+            claim, items = await self._conversations.begin_turn(
+                tenant, conversation_id, response_id
+            )
+            return items, claim
         return [], None
 
     @staticmethod

@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from threadline.engine.clock import Clock
+from threadline.engine.conversations import ConversationPolicy, ConversationTurn
 from threadline.engine.events import Event, EventSequencer
 from threadline.engine.response_object import response_object
 from threadline.engine.server_tools import ServerToolPlan
 from threadline.engine.tool_loop import ToolLoop
-from threadline.errors import ShuttingDown, ThreadlineError
+from threadline.errors import ConversationDeleted, ShuttingDown, ThreadlineError
 from threadline.providers.base import Finish, ModelProvider, ProviderRequest
 from threadline.storage.base import Item, ResponseRecord, Store, TurnRecord
 from threadline.tools.base import ServerTools
@@ -45,16 +46,42 @@ class PreparedTurn:
     saved: bool = False
     server_tools: ServerToolPlan | None = None
     """The server-side tools (MCP, web search) this turn may run."""
+    conversation: ConversationTurn | None = None
+    """The turn's claim on its conversation, held until the turn is saved."""
 
 
 class TurnRunner:
-    def __init__(self, store: Store, clock: Clock, tools: ServerTools | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        tools: ServerTools | None = None,
+        conversations: ConversationPolicy | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._tools = tools
+        self._conversations = conversations
 
     async def run(self, turn: PreparedTurn) -> AsyncIterator[Event]:
-        """OpenAI's stream events for the turn, ending with exactly one terminal event."""
+        """OpenAI's stream events for the turn, ending with exactly one terminal event. A
+        conversation turn holds its claim on the conversation while it runs; saving releases
+        it, and a turn that ends unsaved releases it here."""
+        claim, policy = turn.conversation, self._conversations
+        if claim is None or policy is None:
+            async for event in self._run(turn):
+                yield event
+            return
+        holding = asyncio.create_task(policy.hold(claim))
+        try:
+            async for event in self._run(turn):
+                yield event
+        finally:
+            holding.cancel()
+            if not turn.saved:
+                await policy.release(claim)
+
+    async def _run(self, turn: PreparedTurn) -> AsyncIterator[Event]:
         record = turn.record
         seq = EventSequencer()
         loop = ToolLoop(
@@ -92,6 +119,12 @@ class TurnRunner:
                 yield out
             try:
                 await self._save(turn, assembler.output)
+            except ConversationDeleted as deleted:
+                # The delete wins: the turn is not stored, and its client is told why.
+                terminal = "response.failed"
+                record.status, record.completed_at = "failed", None
+                turn.failure = deleted
+                record.error = {"code": deleted.code, "message": deleted.message}
             except Exception:
                 log.exception("response %s could not be saved", record.id)
                 terminal = "response.failed"

@@ -19,6 +19,13 @@ What each backend guarantees
   or not at all. Concurrent turns on one conversation keep every item; each turn's items stay
   contiguous, in the order the turns were saved. Backends use the database's own guarantees
   (transactions, row locks), never an in-process lock, because replicas share nothing else.
+- A conversation runs one turn at a time. A turn *claims* the conversation before it reads the
+  conversation's items (`claim_conversation`), so it sees every turn before it; the claim is a
+  lease (`lease_until`) that the running turn renews, so a crashed process cannot hold a
+  conversation for longer than one lease. `save_turn` releases the claim of `response.id` in its
+  own transaction; a turn that ends without saving releases it with `release_conversation`.
+- A turn whose conversation was deleted while it ran is not saved: the delete wins, and
+  `save_turn` raises `ConversationDeleted` having written nothing.
 - `load_chain` and `load_conversation` are one round trip to the database whatever the length
   of the history, and cost grows only with the items returned.
 - Item pages are ordered by position; `after` is an item id within the same list.
@@ -40,6 +47,9 @@ Item = dict[str, Any]
 """One OpenAI item as a JSON object in wire form; always carries `id` and `type`."""
 
 Order = Literal["asc", "desc"]
+ConversationClaim = Literal["claimed", "locked", "missing"]
+"""What `claim_conversation` found: the claim is the caller's, another turn holds it, or there
+is no such conversation for the tenant."""
 ConversationStatus = Literal["active", "closed", "expired"]
 
 
@@ -143,7 +153,9 @@ class Store(abc.ABC):
     # -- responses ----------------------------------------------------------------------------
     @abc.abstractmethod
     async def save_turn(self, turn: TurnRecord) -> None:
-        """Write a finished turn atomically. Positions of items are their list order."""
+        """Write a finished turn atomically. Positions of items are their list order. A turn
+        of a conversation releases the conversation's claim held by `response.id`, and raises
+        `ConversationDeleted` (writing nothing) if the conversation no longer exists."""
 
     @abc.abstractmethod
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None: ...
@@ -215,6 +227,23 @@ class Store(abc.ABC):
         self, tenant: str, conversation_id: str
     ) -> tuple[ConversationRecord, list[Item]] | None:
         """The conversation and all its items in order, in one round trip; None if absent."""
+
+    @abc.abstractmethod
+    async def claim_conversation(
+        self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
+    ) -> ConversationClaim:
+        """Claim the conversation for the turn `owner` (a response id) until `lease_until`,
+        unless another owner holds a claim that has not expired by `now`."""
+
+    @abc.abstractmethod
+    async def renew_conversation_claim(
+        self, tenant: str, conversation_id: str, owner: str, lease_until: float
+    ) -> bool:
+        """Extend `owner`'s claim; False if it no longer holds one."""
+
+    @abc.abstractmethod
+    async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
+        """Drop `owner`'s claim, if it still holds one."""
 
     @abc.abstractmethod
     async def list_conversation_items(

@@ -20,9 +20,10 @@ from typing import Any, cast
 
 import orjson
 
-from threadline.errors import Conflict, InvalidRequest
+from threadline.errors import Conflict, ConversationDeleted, InvalidRequest
 from threadline.storage.base import (
     ApiKeyRecord,
+    ConversationClaim,
     ConversationFilter,
     ConversationPage,
     ConversationRecord,
@@ -67,6 +68,8 @@ class _Conversation:
     record: ConversationRecord
     rows: list[_Row]
     next_position: int
+    turn_owner: str | None = None
+    turn_lease_until: float = 0.0
 
 
 def _clone(value: Any) -> Any:
@@ -126,12 +129,16 @@ class MemoryStore(Store):
         record = _copy_response(turn.response)
         if record.id in self._responses:
             raise Conflict(f"A response with id '{record.id}' already exists")
+        conversation = self._conversation(record.tenant, record.conversation_id)
+        if record.conversation_id is not None and conversation is None:
+            raise ConversationDeleted(record.conversation_id)
         rows = self._new_rows(record.tenant, [*turn.input_items, *turn.output_items])
         for position, row in enumerate(rows):
             row.response_id, row.position = record.id, position
             row.kind = "input" if position < len(turn.input_items) else "output"
-        conversation = self._conversation(record.tenant, record.conversation_id)
         start = None if conversation is None else conversation.next_position
+        if conversation is not None and conversation.turn_owner == record.id:
+            conversation.turn_owner = None
         if conversation is not None and turn.append_to_conversation:
             active_at = record.created_at if record.completed_at is None else record.completed_at
             self._place(conversation, rows, active_at)
@@ -282,6 +289,30 @@ class MemoryStore(Store):
             return None
         items = [row.item() for row in conversation.rows]
         return _copy_conversation(conversation.record), items
+
+    async def claim_conversation(
+        self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
+    ) -> ConversationClaim:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return "missing"
+        if conversation.turn_owner not in (None, owner) and conversation.turn_lease_until >= now:
+            return "locked"
+        conversation.turn_owner, conversation.turn_lease_until = owner, lease_until
+        return "claimed"
+
+    async def renew_conversation_claim(
+        self, tenant: str, conversation_id: str, owner: str, lease_until: float
+    ) -> bool:
+        conversation = self._conversation(tenant, conversation_id)
+        if conversation is None or conversation.turn_owner != owner:
+            return False
+        conversation.turn_lease_until = lease_until
+        return True
+
+    async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
+        conversation = self._conversation(tenant, conversation_id)
+        if conversation is not None and conversation.turn_owner == owner:
+            conversation.turn_owner = None
 
     async def list_conversation_items(
         self, tenant: str, conversation_id: str, *, after: str | None, limit: int, order: Order

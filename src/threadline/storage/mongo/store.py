@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
-from threadline.errors import Conflict
+from threadline.errors import Conflict, ConversationDeleted
 from threadline.storage.base import (
     ApiKeyRecord,
     Item,
@@ -94,6 +94,14 @@ class MongoStore(ConversationMethods, Store):
                     session=session,
                 )
                 start = None if found is None else int(found["next_position"])
+            if conversation_id is not None:
+                if start is None:
+                    raise ConversationDeleted(conversation_id)
+                await self._conversations.update_one(
+                    {"_id": conversation_id, "tenant": record.tenant, "turn_owner": record.id},
+                    {"$set": {"turn_owner": None}},
+                    session=session,
+                )
             try:
                 await self._responses.insert_one(
                     {**response, "conversation_position": start}, session=session

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Row,
     Select,
     String,
+    Update,
     and_,
     bindparam,
     case,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     null,
+    or_,
     select,
     union_all,
     update,
@@ -148,10 +150,19 @@ def _conversation_with_items() -> Select[Any]:
     )
 
 
+def _released_by_owner() -> ColumnElement[str | None]:
+    """`turn_owner`, cleared if it is `:claim_owner` (a turn being saved lets go of its claim
+    in the statement that places it)."""
+    c = conversations.c
+    owner = bindparam("claim_owner", type_=String)
+    return cast(ColumnElement[str | None], case((c.turn_owner == owner, None), else_=c.turn_owner))
+
+
 def _claim_positions() -> ReturningUpdate[int]:
-    """Move the conversation's `next_position` on by `:count` and mark it active at
-    `:active_at`; returns the new `next_position` (no row: no such conversation). Bound as
-    `:claim_tenant`, `:claim_conversation_id`, `:count`, `:active_at`."""
+    """Move the conversation's `next_position` on by `:count`, mark it active at `:active_at`
+    and release the claim of `:claim_owner`; returns the new `next_position` (no row: no such
+    conversation). Bound as `:claim_tenant`, `:claim_conversation_id`, `:count`, `:active_at`,
+    `:claim_owner`."""
     c = conversations.c
     active_at = bindparam("active_at", type_=Double)
     # An UPDATE reserves its columns' names for the SET clause; the WHERE binds use others.
@@ -163,8 +174,57 @@ def _claim_positions() -> ReturningUpdate[int]:
         .values(
             next_position=c.next_position + bindparam("count", type_=BigInteger),
             last_active_at=latest(c.last_active_at, active_at),
+            turn_owner=_released_by_owner(),
         )
         .returning(c.next_position)
+    )
+
+
+def _release_claim() -> ReturningUpdate[int]:
+    """Release the claim of `:claim_owner` and return `next_position` (no row: no such
+    conversation); for a turn saved without being appended."""
+    c = conversations.c
+    return (
+        update(conversations)
+        .where(
+            c.id == bindparam("claim_conversation_id", type_=String),
+            c.tenant == bindparam("claim_tenant", type_=String),
+        )
+        .values(turn_owner=_released_by_owner())
+        .returning(c.next_position)
+    )
+
+
+def _claim_turn() -> Update:
+    """Give the conversation to the turn `:claim_owner` until `:lease_until`, unless another
+    turn's claim is live at `:now`; one row updated means claimed."""
+    c = conversations.c
+    owner = bindparam("claim_owner", type_=String)
+    return (
+        update(conversations)
+        .where(
+            c.id == bindparam("claim_conversation_id", type_=String),
+            c.tenant == bindparam("claim_tenant", type_=String),
+            or_(
+                c.turn_owner.is_(None),
+                c.turn_owner == owner,
+                c.turn_lease_until < bindparam("now", type_=Double),
+            ),
+        )
+        .values(turn_owner=owner, turn_lease_until=bindparam("lease_until", type_=Double))
+    )
+
+
+def _renew_claim() -> Update:
+    c = conversations.c
+    return (
+        update(conversations)
+        .where(
+            c.id == bindparam("claim_conversation_id", type_=String),
+            c.tenant == bindparam("claim_tenant", type_=String),
+            c.turn_owner == bindparam("claim_owner", type_=String),
+        )
+        .values(turn_lease_until=bindparam("lease_until", type_=Double))
     )
 
 
@@ -193,7 +253,10 @@ CHAIN_CONTEXT = _chain_context()
 RESPONSE_WITH_OUTPUT = _response_with_output()
 CONVERSATION_WITH_ITEMS = _conversation_with_items()
 CLAIM_POSITIONS = _claim_positions()
-NEXT_POSITION = select(conversations.c.next_position).where(
+RELEASE_CLAIM = _release_claim()
+CLAIM_TURN = _claim_turn()
+RENEW_CLAIM = _renew_claim()
+CONVERSATION_EXISTS = select(conversations.c.id).where(
     conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT
 )
 # Executed with the row's values as parameters (one dict, or a list of them for items).

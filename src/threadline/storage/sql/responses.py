@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from threadline.errors import Conflict
+from threadline.errors import Conflict, ConversationDeleted
 from threadline.storage.base import Item, ItemPage, Order, StoredResponse, TurnRecord
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import (
@@ -73,15 +73,25 @@ def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     rows, conversation_id = turn.item_rows, turn.conversation_id
     start: int | None = None
     if conversation_id is not None and turn.append:
-        start = claim_positions(conn, turn.tenant, conversation_id, len(rows), turn.active_at)
-        if start is not None:
-            place_in_conversation(rows, conversation_id, start)
+        start = claim_positions(
+            conn, turn.tenant, conversation_id, len(rows), turn.active_at, turn.response_id
+        )
+        if start is None:
+            raise ConversationDeleted(conversation_id)
+        place_in_conversation(rows, conversation_id, start)
     elif conversation_id is not None:
         # Not appended (a failed turn): note where the conversation stood, so that continuing
         # this response still starts from the conversation before it.
         start = conn.scalar(
-            q.NEXT_POSITION, {"tenant": turn.tenant, "conversation_id": conversation_id}
+            q.RELEASE_CLAIM,
+            {
+                "claim_tenant": turn.tenant,
+                "claim_conversation_id": conversation_id,
+                "claim_owner": turn.response_id,
+            },
         )
+        if start is None:
+            raise ConversationDeleted(conversation_id)
     turn.response_row["conversation_position"] = start
     try:
         conn.execute(q.INSERT_RESPONSE, turn.response_row)

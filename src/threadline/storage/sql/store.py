@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from threadline.storage.base import (
     ApiKeyRecord,
+    ConversationClaim,
     ConversationFilter,
     ConversationPage,
     ConversationRecord,
@@ -280,6 +281,23 @@ class SqlStore(Store):
             )
             self._contexts.put(key, entry)
         return state.record, state.items
+
+    async def claim_conversation(
+        self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
+    ) -> ConversationClaim:
+        return await self._db.write(
+            conversations.claim_conversation, tenant, conversation_id, owner, now, lease_until
+        )
+
+    async def renew_conversation_claim(
+        self, tenant: str, conversation_id: str, owner: str, lease_until: float
+    ) -> bool:
+        return await self._db.write(
+            conversations.renew_conversation_claim, tenant, conversation_id, owner, lease_until
+        )
+
+    async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
+        await self._db.write(conversations.release_conversation, tenant, conversation_id, owner)
 
     def _saw_generation(self, generation: int | None) -> None:
         # The latest generation this process has read: a safe tag for a context created

@@ -12,6 +12,9 @@ conversation_position) are the backstop of the contiguity promise: a broken posi
 fails loudly instead of interleaving two turns. Conversation positions come from the
 `conversations.next_position` counter, so they are never reused after an item is deleted.
 
+`conversations.turn_owner` is the response id of the turn running in the conversation, and
+`turn_lease_until` when its claim lapses unless renewed (storage/base.py: one turn at a time).
+
 `responses.conversation_position` records where a conversation turn begins in its conversation;
 it is how `load_chain` finds the conversation items that precede a chain's oldest response.
 
@@ -83,6 +86,8 @@ conversations = Table(
     Column("last_active_at", Double, nullable=False),
     Column("status_changed_at", Double),
     Column("next_position", BigInteger, nullable=False),
+    Column("turn_owner", String),
+    Column("turn_lease_until", Double),
     Index("ix_conversations_tenant_last_active_at_id", "tenant", "last_active_at", "id"),
     Index("ix_conversations_status_last_active_at", "status", "last_active_at"),
 )
