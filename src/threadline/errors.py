@@ -4,11 +4,13 @@
     ├── InvalidRequest                  400     invalid_request_error
     │   ├── UnsupportedParameter        400     (code unsupported_parameter)
     │   ├── PreviousResponseNotFound    400     (code previous_response_not_found)
+    │   ├── PreviousResponseInProgress  400     (code previous_response_in_progress)
     │   └── ConversationLocked          400     (code conversation_locked)
     ├── AuthenticationFailed            401     invalid_request_error (code invalid_api_key)
     ├── NotFound                        404     invalid_request_error
     │   ├── ModelNotFound               404     invalid_request_error (code model_not_found)
-    │   └── ConversationDeleted         404     (code conversation_deleted)
+    │   ├── ConversationDeleted         404     (code conversation_deleted)
+    │   └── ResponseDeleted             404     (code response_deleted)
     ├── Conflict                        409     invalid_request_error
     ├── PayloadTooLarge                 413     invalid_request_error
     ├── ShuttingDown                    503     server_error (code server_shutting_down)
@@ -63,6 +65,17 @@ class PreviousResponseNotFound(InvalidRequest):
         )
 
 
+class PreviousResponseInProgress(InvalidRequest):
+    default_code = "previous_response_in_progress"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Previous response with id '{response_id}' is still in progress; continue it "
+            "once it has finished.",
+            param="previous_response_id",
+        )
+
+
 class ConversationLocked(InvalidRequest):
     """Another turn is running in the conversation (OpenAI answers the same, as a 400)."""
 
@@ -102,6 +115,18 @@ class ConversationDeleted(NotFound):
             f"Conversation '{conversation_id}' was deleted while this response was running; "
             "the response was not stored.",
             param="conversation",
+        )
+
+
+class ResponseDeleted(NotFound):
+    """The response was deleted while its turn ran: the turn is not stored."""
+
+    default_code = "response_deleted"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Response '{response_id}' was deleted while it was running; it was not stored.",
+            param="response_id",
         )
 
 

@@ -136,12 +136,12 @@ class Settings(BaseSettings):
         default=None,
         description="Seconds a conversation may stay unused before it expires; unset: never.",
     )
-    conversation_lease_seconds: float = Field(
+    turn_lease_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="A turn holds its conversation (one turn at a time) with a lease it "
-        "renews while it runs; after a crash the conversation is free again once the lease "
-        "lapses.",
+        description="A running turn holds a lease on its response and its conversation, "
+        "renewed while it runs. A turn whose process died is ended `failed` "
+        "(`server_interrupted`) once its lease lapses, and its conversation takes turns again.",
     )
     response_retention: float | None = Field(
         default=None,

@@ -147,7 +147,7 @@ def test_sigkill_with_fifty_streams_in_flight_leaves_no_partial_turn(
     slow_fake: FakeUpstream, tmp_path: Path
 ) -> None:
     database = str(tmp_path / "crash.db")
-    lease = {"THREADLINE_CONVERSATION_LEASE_SECONDS": "2"}
+    lease = {"THREADLINE_TURN_LEASE_SECONDS": "2", "THREADLINE_SWEEP_INTERVAL": "0.2"}
     with LiveServer(database, slow_fake.base_url, env=lease, log_path=tmp_path / "log") as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
         conversations = [client.conversations.create().id for _ in range(10)]
@@ -169,12 +169,15 @@ def test_sigkill_with_fifty_streams_in_flight_leaves_no_partial_turn(
         assert integrity == ("ok",)
 
         server.start()
+        # Every turn was stored when it started. Those the crash cut short end `failed`, with
+        # their input, once their dead process's lease lapses: none stays in progress.
+        deadline = time.monotonic() + 20
         for response_id in ids:
-            try:
-                stored = client.responses.retrieve(response_id)
-            except openai.NotFoundError:
-                continue  # never reported complete, never stored: nothing half-written
+            while (stored := client.responses.retrieve(response_id)).status == "in_progress":
+                assert time.monotonic() < deadline, f"{response_id} stayed in progress"
+                time.sleep(0.1)
             assert stored.status in ("completed", "failed", "incomplete")
+            assert list(client.responses.input_items.list(response_id))
         for conversation_id in conversations:
             items = list(client.conversations.items.list(conversation_id, order="asc"))
             assert len(items) % 2 == 0

@@ -17,7 +17,13 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Engine
 
-from threadline.errors import Conflict, ConversationDeleted, InvalidRequest
+from threadline.errors import (
+    Conflict,
+    ConversationDeleted,
+    InvalidRequest,
+    PreviousResponseInProgress,
+    ResponseDeleted,
+)
 from threadline.ids import new_id
 from threadline.storage.base import (
     ApiKeyRecord,
@@ -28,6 +34,7 @@ from threadline.storage.base import (
     Store,
     StoredResponse,
     TurnRecord,
+    TurnStart,
 )
 from threadline.storage.factory import open_store, redacted, sqlalchemy_url
 from threadline.storage.memory import MemoryStore
@@ -244,6 +251,118 @@ async def test_deleting_a_conversation_item_keeps_it_in_its_response(store: Stor
     assert await conversation_texts(store, conv) == ["c1", "i1"]
     assert texts((await response(store, turn)).output) == ["o1"]
     assert await store.get_items(A, [c0["id"]]) == {}
+
+
+# -- turns stored when they start ------------------------------------------------------------
+def running(response_id: str | None = None, conversation: str | None = None) -> ResponseRecord:
+    return ResponseRecord(
+        id=response_id or new_id("resp"),
+        tenant=A,
+        created_at=500.0,
+        status="in_progress",
+        model="test-model",
+        settings={},
+        conversation_id=conversation,
+    )
+
+
+def ended(record: ResponseRecord, status: str = "completed") -> ResponseRecord:
+    return ResponseRecord(
+        id=record.id,
+        tenant=record.tenant,
+        created_at=record.created_at,
+        status=status,
+        model=record.model,
+        settings={"metadata": {"k": "v"}},
+        conversation_id=record.conversation_id,
+        usage={"input_tokens": 1, "output_tokens": 1},
+        completed_at=510.0 if status == "completed" else None,
+    )
+
+
+async def test_a_started_turn_is_stored_in_progress_with_its_input(store: Store) -> None:
+    record, question = running(), msg("question")
+    await store.start_turn(TurnStart(record, [question], owner="p1", lease_until=600.0))
+    stored = await response(store, record.id)
+    assert stored.record.status == "in_progress" and stored.output == []
+    page = await store.list_input_items(A, record.id, after=None, limit=10, order="asc")
+    assert page is not None and texts(page.items) == ["question"]
+
+    answer = msg("answer")
+    await store.save_turn(TurnRecord(ended(record), [question], [answer], started=True))
+    stored = await response(store, record.id)
+    assert stored.record.status == "completed" and texts(stored.output) == ["answer"]
+    assert stored.record.settings == {"metadata": {"k": "v"}}
+    page = await store.list_input_items(A, record.id, after=None, limit=10, order="asc")
+    assert page is not None and texts(page.items) == ["question"]  # written once
+    assert texts(await store.load_chain(A, record.id)) == ["question", "answer"]
+
+
+async def test_a_started_conversation_turn_joins_the_conversation_when_saved(
+    store: Store,
+) -> None:
+    conv = await conversation(store, "c0")
+    record = running(conversation=conv)
+    question, answer = msg("q"), msg("a")
+    await store.start_turn(TurnStart(record, [question], owner="p1", lease_until=600.0))
+    assert await conversation_texts(store, conv) == ["c0"]
+    await store.append_items(A, conv, [msg("added meanwhile")], now=505.0)
+    await store.save_turn(
+        TurnRecord(ended(record), [question], [answer], append_to_conversation=True, started=True)
+    )
+    assert await conversation_texts(store, conv) == ["c0", "added meanwhile", "q", "a"]
+    assert texts(await store.load_chain(A, record.id)) == ["c0", "added meanwhile", "q", "a"]
+
+
+async def test_continuing_a_running_response_is_refused(store: Store) -> None:
+    record = running()
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    with pytest.raises(PreviousResponseInProgress):
+        await store.load_chain(A, record.id)
+
+
+async def test_turns_whose_lease_lapsed_are_ended_failed_and_keep_their_input(
+    store: Store,
+) -> None:
+    dead, alive = running(), running()
+    await store.start_turn(TurnStart(dead, [msg("lost")], owner="dead", lease_until=100.0))
+    await store.start_turn(TurnStart(alive, [msg("live")], owner="alive", lease_until=100.0))
+    assert await store.renew_turns("alive", 200.0) == 1
+    error = {"code": "server_error", "message": "interrupted"}
+    assert await store.fail_abandoned_turns(150.0, error) == 1
+    failed = await response(store, dead.id)
+    assert failed.record.status == "failed" and failed.record.error == error
+    page = await store.list_input_items(A, dead.id, after=None, limit=10, order="asc")
+    assert page is not None and texts(page.items) == ["lost"]
+    assert (await response(store, alive.id)).record.status == "in_progress"
+    assert await store.fail_abandoned_turns(150.0, error) == 0
+    assert await store.renew_turns("dead", 300.0) == 0
+
+
+async def test_a_started_turn_whose_response_was_deleted_is_not_saved(store: Store) -> None:
+    record = running()
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    assert await store.delete_response(A, record.id)
+    with pytest.raises(ResponseDeleted):
+        await store.save_turn(TurnRecord(ended(record), [msg("q")], [msg("a")], started=True))
+    assert await store.get_response(A, record.id) is None
+
+
+async def test_a_started_turn_whose_conversation_was_deleted_is_not_saved(store: Store) -> None:
+    conv = await conversation(store, "c0")
+    record = running(conversation=conv)
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    assert await store.delete_conversation(A, conv)
+    assert await store.get_response(A, record.id) is None
+    with pytest.raises(ConversationDeleted):
+        await store.save_turn(
+            TurnRecord(
+                ended(record), [msg("q")], [msg("a")], append_to_conversation=True, started=True
+            )
+        )
+    assert await store.get_response(A, record.id) is None
+    with pytest.raises(ConversationDeleted):
+        await store.start_turn(TurnStart(running(conversation=conv), [], "p1", 600.0))
 
 
 # -- conversations ----------------------------------------------------------------------------

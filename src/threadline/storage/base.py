@@ -15,7 +15,15 @@ What is stored
 What each backend guarantees
 - Every read and write is scoped to a tenant. Another tenant's object is indistinguishable from
   an object that does not exist (methods return None / False, never raise).
-- `save_turn` is atomic: the response row, its items and the conversation append land together
+- A turn is written twice. `start_turn` writes the response (`in_progress`) and its input items
+  when the turn starts, atomically, so a running turn can be read and a crash never loses the
+  caller's input; it is leased to the process that runs it (`owner`, `lease_until`), which
+  renews the leases of all its running turns at once (`renew_turns`). `save_turn` ends it: the
+  response row, its output items and the conversation append land together or not at all. A
+  turn left `in_progress` past its lease (its process died) is ended `failed` by
+  `fail_abandoned_turns`, whichever process runs it.
+- `save_turn` of a turn that was never started (`started=False`) writes it whole, atomically.
+  The response row, its items and the conversation append land together
   or not at all. Concurrent turns on one conversation keep every item; each turn's items stay
   contiguous, in the order the turns were saved. Backends use the database's own guarantees
   (transactions, row locks), never an in-process lock, because replicas share nothing else.
@@ -79,6 +87,17 @@ class StoredResponse:
 
 
 @dataclass(slots=True)
+class TurnStart:
+    """What `start_turn` writes when a turn starts: the `in_progress` response and its input
+    items, leased to the process `owner` until `lease_until`."""
+
+    response: ResponseRecord
+    input_items: list[Item]
+    owner: str
+    lease_until: float
+
+
+@dataclass(slots=True)
 class TurnRecord:
     """Everything one turn writes, saved by one atomic `save_turn`."""
 
@@ -88,6 +107,10 @@ class TurnRecord:
     append_to_conversation: bool = False
     """When true (and `response.conversation_id` is set), input then output items are appended
     to the conversation, contiguously, and the conversation's `last_active_at` is updated."""
+    started: bool = False
+    """True when `start_turn` already wrote the response and its input items: `save_turn` then
+    updates the response and writes only the output (raising `ResponseDeleted` if the response
+    was deleted meanwhile)."""
 
 
 @dataclass(slots=True)
@@ -158,6 +181,21 @@ class Store(abc.ABC):
         `ConversationDeleted` (writing nothing) if the conversation no longer exists."""
 
     @abc.abstractmethod
+    async def start_turn(self, start: TurnStart) -> None:
+        """Write a starting turn's `in_progress` response and input items, atomically. For a
+        conversation turn, the response notes where the conversation stands (it is not
+        appended to until `save_turn`)."""
+
+    @abc.abstractmethod
+    async def renew_turns(self, owner: str, lease_until: float) -> int:
+        """Extend the lease of every `in_progress` response `owner` runs; how many."""
+
+    @abc.abstractmethod
+    async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        """End as `failed`, with `error`, every `in_progress` response whose lease lapsed
+        before `now` (all tenants); how many. Their input items are kept."""
+
+    @abc.abstractmethod
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None: ...
 
     @abc.abstractmethod
@@ -174,7 +212,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         """The context that continuing `response_id` starts from (module docstring), in one
-        round trip. None if the response does not exist for this tenant."""
+        round trip. None if the response does not exist for this tenant; raises
+        `PreviousResponseInProgress` if it is still `in_progress`."""
 
     @abc.abstractmethod
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:

@@ -20,7 +20,13 @@ from typing import Any, cast
 
 import orjson
 
-from threadline.errors import Conflict, ConversationDeleted, InvalidRequest
+from threadline.errors import (
+    Conflict,
+    ConversationDeleted,
+    InvalidRequest,
+    PreviousResponseInProgress,
+    ResponseDeleted,
+)
 from threadline.storage.base import (
     ApiKeyRecord,
     ConversationClaim,
@@ -35,6 +41,7 @@ from threadline.storage.base import (
     Store,
     StoredResponse,
     TurnRecord,
+    TurnStart,
 )
 
 
@@ -61,6 +68,8 @@ class _Response:
     record: ResponseRecord
     conversation_position: int | None  # where the turn begins in its conversation, as in SQL
     rows: list[_Row]
+    owner: str | None = None
+    lease_until: float = 0.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,6 +83,10 @@ class _Conversation:
 
 def _clone(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
+
+
+def _running(record: ResponseRecord) -> bool:
+    return record.status == "in_progress"
 
 
 def _copy_response(record: ResponseRecord) -> ResponseRecord:
@@ -125,14 +138,50 @@ class MemoryStore(Store):
         """Always reachable."""
 
     # -- responses ----------------------------------------------------------------------------
-    async def save_turn(self, turn: TurnRecord) -> None:
-        record = _copy_response(turn.response)
+    async def start_turn(self, start: TurnStart) -> None:
+        record = _copy_response(start.response)
         if record.id in self._responses:
             raise Conflict(f"A response with id '{record.id}' already exists")
         conversation = self._conversation(record.tenant, record.conversation_id)
         if record.conversation_id is not None and conversation is None:
             raise ConversationDeleted(record.conversation_id)
-        rows = self._new_rows(record.tenant, [*turn.input_items, *turn.output_items])
+        rows = self._new_rows(record.tenant, start.input_items)
+        for position, row in enumerate(rows):
+            row.response_id, row.position, row.kind = record.id, position, "input"
+        where = None if conversation is None else conversation.next_position
+        self._responses[record.id] = _Response(record, where, rows, start.owner, start.lease_until)
+
+    async def renew_turns(self, owner: str, lease_until: float) -> int:
+        running = [r for r in self._responses.values() if r.owner == owner and _running(r.record)]
+        for response in running:
+            response.lease_until = lease_until
+        return len(running)
+
+    async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        lapsed = [r for r in self._responses.values() if _running(r.record) and r.lease_until < now]
+        for response in lapsed:
+            response.record.status, response.record.error = "failed", _clone(error)
+            response.owner = None
+        return len(lapsed)
+
+    async def save_turn(self, turn: TurnRecord) -> None:
+        record = _copy_response(turn.response)
+        started = self._responses.get(record.id) if turn.started else None
+        if turn.started and started is None:
+            if record.conversation_id is not None and record.conversation_id not in (
+                self._conversations
+            ):
+                raise ConversationDeleted(record.conversation_id)
+            raise ResponseDeleted(record.id)
+        if started is None and record.id in self._responses:
+            raise Conflict(f"A response with id '{record.id}' already exists")
+        conversation = self._conversation(record.tenant, record.conversation_id)
+        if record.conversation_id is not None and conversation is None:
+            raise ConversationDeleted(record.conversation_id)
+        if started is None:
+            rows = self._new_rows(record.tenant, [*turn.input_items, *turn.output_items])
+        else:
+            rows = started.rows + self._new_rows(record.tenant, turn.output_items)
         for position, row in enumerate(rows):
             row.response_id, row.position = record.id, position
             row.kind = "input" if position < len(turn.input_items) else "output"
@@ -167,6 +216,8 @@ class MemoryStore(Store):
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         chain: list[_Response] = []
         current = self._response(tenant, response_id)
+        if current is not None and _running(current.record):
+            raise PreviousResponseInProgress(response_id)
         while current is not None:
             chain.append(current)
             previous = current.record.previous_response_id

@@ -34,7 +34,6 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
-    null,
     or_,
     select,
     union_all,
@@ -69,14 +68,16 @@ def _chain_context() -> CompoundSelect[Any]:
     """Rows (part, k1, k2, data) for `load_chain`, in context order.
 
     part 0 is a marker row present iff the response exists for the tenant (so an empty context
-    and a missing response are told apart), part 1 the conversation items that precede the
-    chain's oldest response, part 2 the items of every response in the chain, oldest first.
+    and a missing response are told apart), with the response's status as its data; part 1 the
+    conversation items that precede the chain's oldest response; part 2 the items of every
+    response in the chain, oldest first.
     """
     base = select(
         responses.c.id,
         responses.c.previous_response_id,
         responses.c.conversation_id,
         responses.c.conversation_position,
+        responses.c.status,
         literal_column("0", Integer).label("depth"),
     ).where(responses.c.id == _RESPONSE_ID, responses.c.tenant == _TENANT)
     chain = base.cte("chain", recursive=True)
@@ -87,6 +88,7 @@ def _chain_context() -> CompoundSelect[Any]:
             parent.c.previous_response_id,
             parent.c.conversation_id,
             parent.c.conversation_position,
+            parent.c.status,
             chain.c.depth + 1,
         ).where(
             parent.c.id == chain.c.previous_response_id,
@@ -100,7 +102,7 @@ def _chain_context() -> CompoundSelect[Any]:
         literal_column("0", Integer).label("part"),
         literal_column("0", Integer).label("k1"),
         literal_column("0", Integer).label("k2"),
-        null().label("data"),
+        chain.c.status.label("data"),
     ).where(chain.c.depth == 0)
     prefix = (
         select(
@@ -254,6 +256,53 @@ RESPONSE_WITH_OUTPUT = _response_with_output()
 CONVERSATION_WITH_ITEMS = _conversation_with_items()
 CLAIM_POSITIONS = _claim_positions()
 RELEASE_CLAIM = _release_claim()
+NEXT_POSITION = select(conversations.c.next_position).where(
+    conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT
+)
+# Spelled as a literal so that SQLite's planner matches the partial index on running turns.
+_RUNNING = responses.c.status == literal_column("'in_progress'")
+FINISH_RESPONSE = (
+    update(responses)
+    .where(
+        responses.c.id == bindparam("finish_id", type_=String),
+        responses.c.tenant == bindparam("finish_tenant", type_=String),
+    )
+    .values(
+        status=bindparam("status"),
+        usage=bindparam("usage"),
+        error=bindparam("error"),
+        incomplete_details=bindparam("incomplete_details"),
+        completed_at=bindparam("completed_at"),
+        settings=bindparam("settings"),
+        conversation_position=func.coalesce(
+            bindparam("conversation_position", type_=BigInteger),
+            responses.c.conversation_position,
+        ),
+        owner=None,
+        lease_until=None,
+    )
+)
+PLACE_INPUTS = (
+    update(items)
+    .where(
+        items.c.response_id == bindparam("place_response_id", type_=String),
+        items.c.kind == "input",
+    )
+    .values(
+        conversation_id=bindparam("place_conversation_id", type_=String),
+        conversation_position=bindparam("start", type_=BigInteger) + items.c.position,
+    )
+)
+RENEW_TURNS = (
+    update(responses)
+    .where(_RUNNING, responses.c.owner == bindparam("renew_owner", type_=String))
+    .values(lease_until=bindparam("lease_until", type_=Double))
+)
+FAIL_ABANDONED_TURNS = (
+    update(responses)
+    .where(_RUNNING, responses.c.lease_until < bindparam("now", type_=Double))
+    .values(status="failed", error=bindparam("error", type_=String), owner=None, lease_until=None)
+)
 CLAIM_TURN = _claim_turn()
 RENEW_CLAIM = _renew_claim()
 CONVERSATION_EXISTS = select(conversations.c.id).where(

@@ -37,6 +37,7 @@ from threadline.storage.base import (
     Store,
     StoredResponse,
     TurnRecord,
+    TurnStart,
 )
 from threadline.storage.encoding import dumps
 from threadline.storage.sql import api_keys, conversations, migrate, responses
@@ -150,6 +151,27 @@ class SqlStore(Store):
             self._contexts.put(conversation, extended)
         chain = _extended(before, own, size, next_position=None)
         self._contexts.put(chain_key(record.tenant, record.id), chain)
+
+    async def start_turn(self, start: TurnStart) -> None:
+        record = start.response
+        rows = [
+            item_row(
+                record.tenant,
+                record.created_at,
+                item,
+                response_id=record.id,
+                kind="input",
+                position=i,
+            )
+            for i, item in enumerate(start.input_items)
+        ]
+        await self._db.write(responses.start_turn, start, rows)
+
+    async def renew_turns(self, owner: str, lease_until: float) -> int:
+        return await self._db.write(responses.renew_turns, owner, lease_until)
+
+    async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        return await self._db.write(responses.fail_abandoned_turns, now, dumps(error))
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         return await self._db.read(responses.get_response, tenant, response_id)

@@ -12,6 +12,9 @@ conversation_position) are the backstop of the contiguity promise: a broken posi
 fails loudly instead of interleaving two turns. Conversation positions come from the
 `conversations.next_position` counter, so they are never reused after an item is deleted.
 
+`responses.owner` names the process running an `in_progress` turn and `lease_until` when its
+lease lapses unless renewed; a lapsed one is ended `failed` by whichever process sweeps.
+
 `conversations.turn_owner` is the response id of the turn running in the conversation, and
 `turn_lease_until` when its claim lapses unless renewed (storage/base.py: one turn at a time).
 
@@ -71,8 +74,17 @@ responses = Table(
     Column("error", Text),
     Column("incomplete_details", Text),
     Column("completed_at", Double),
+    Column("owner", String),
+    Column("lease_until", Double),
     Index("ix_responses_created_at", "created_at"),
     Index("ix_responses_conversation_id", "conversation_id"),
+    # Only running turns are leased: the index holds just them.
+    Index(
+        "ix_responses_running_lease_until",
+        "lease_until",
+        sqlite_where=text("status = 'in_progress'"),
+        postgresql_where=text("status = 'in_progress'"),
+    ),
 )
 
 conversations = Table(
