@@ -3,10 +3,14 @@
     ThreadlineError                     status  type
     ├── InvalidRequest                  400     invalid_request_error
     │   ├── UnsupportedParameter        400     (code unsupported_parameter)
-    │   └── PreviousResponseNotFound    400     (code previous_response_not_found)
+    │   ├── PreviousResponseNotFound    400     (code previous_response_not_found)
+    │   ├── PreviousResponseInProgress  400     (code previous_response_in_progress)
+    │   └── ConversationLocked          400     (code conversation_locked)
     ├── AuthenticationFailed            401     invalid_request_error (code invalid_api_key)
     ├── NotFound                        404     invalid_request_error
-    │   └── ModelNotFound               404     invalid_request_error (code model_not_found)
+    │   ├── ModelNotFound               404     invalid_request_error (code model_not_found)
+    │   ├── ConversationDeleted         404     (code conversation_deleted)
+    │   └── ResponseDeleted             404     (code response_deleted)
     ├── Conflict                        409     invalid_request_error
     ├── PayloadTooLarge                 413     invalid_request_error
     ├── ShuttingDown                    503     server_error (code server_shutting_down)
@@ -61,6 +65,30 @@ class PreviousResponseNotFound(InvalidRequest):
         )
 
 
+class PreviousResponseInProgress(InvalidRequest):
+    default_code = "previous_response_in_progress"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Previous response with id '{response_id}' is still in progress; continue it "
+            "once it has finished.",
+            param="previous_response_id",
+        )
+
+
+class ConversationLocked(InvalidRequest):
+    """Another turn is running in the conversation (OpenAI answers the same, as a 400)."""
+
+    default_code = "conversation_locked"
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(
+            f"Another response is currently running in conversation '{conversation_id}'. "
+            "Retry in a few seconds, once it has finished.",
+            param="conversation",
+        )
+
+
 class AuthenticationFailed(ThreadlineError):
     status_code = 401
     error_type = "invalid_request_error"
@@ -74,6 +102,32 @@ class NotFound(ThreadlineError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class ConversationDeleted(NotFound):
+    """The conversation a turn ran in was deleted before the turn was saved: the delete wins,
+    and the turn is not stored."""
+
+    default_code = "conversation_deleted"
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(
+            f"Conversation '{conversation_id}' was deleted while this response was running; "
+            "the response was not stored.",
+            param="conversation",
+        )
+
+
+class ResponseDeleted(NotFound):
+    """The response was deleted while its turn ran: the turn is not stored."""
+
+    default_code = "response_deleted"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Response '{response_id}' was deleted while it was running; it was not stored.",
+            param="response_id",
+        )
 
 
 class Conflict(ThreadlineError):

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         default=None,
         description="Seconds a conversation may stay unused before it expires; unset: never.",
     )
+    turn_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A running turn holds a lease on its response and its conversation, "
+        "renewed while it runs. A turn whose process died is ended `failed` "
+        "(`server_interrupted`) once its lease lapses, and its conversation takes turns again.",
+    )
     response_retention: float | None = Field(
         default=None,
         description="Seconds stored responses are kept (OpenAI keeps 30 days); unset: forever. "

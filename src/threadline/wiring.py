@@ -16,6 +16,7 @@ from threadline.engine.file_inputs import FileInputs
 from threadline.engine.files import FileService
 from threadline.engine.responses import ResponseService
 from threadline.engine.retention import RetentionSweeper
+from threadline.engine.running_turns import RunningTurns
 from threadline.providers.openai_chat import OpenAIChatProvider
 from threadline.providers.registry import ProviderRegistry
 from threadline.providers.retry import RetryPolicy
@@ -116,7 +117,11 @@ async def build_services(settings: Settings) -> Services:
     )
     await store.migrate()
     providers = build_providers(settings)
-    policy = ConversationPolicy(store, idle_ttl=settings.conversation_idle_ttl)
+    policy = ConversationPolicy(
+        store,
+        idle_ttl=settings.conversation_idle_ttl,
+        lease_seconds=settings.turn_lease_seconds,
+    )
     conversations = ConversationService(store, policy)
     file_store = LocalFileStore(settings.data_dir)
     return Services(
@@ -130,6 +135,7 @@ async def build_services(settings: Settings) -> Services:
             tools=tools,
             file_inputs=FileInputs(file_store, tools.fetcher),
             native_files=native_files(settings),
+            running=RunningTurns(store, lease_seconds=settings.turn_lease_seconds),
         ),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from typing import Any
 
 import httpx
@@ -218,20 +217,3 @@ def test_import_chat_history_then_continue_it(
         ("assistant", "4"),
         ("user", "And 3+3?"),
     ]
-
-
-def test_concurrent_turns_keep_every_item_and_each_turn_contiguous(client: openai.OpenAI) -> None:
-    conversation = client.conversations.create()
-
-    def turn(n: int) -> None:
-        client.responses.create(model=MODEL, input=f"turn-{n}", conversation=conversation.id)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        list(pool.map(turn, range(20)))
-    texts = _texts(client.conversations.items.list(conversation.id, order="asc", limit=100))
-    assert len(texts) == 40
-    for index in range(0, 40, 2):
-        question = texts[index]
-        assert question.startswith("turn-")
-        assert texts[index + 1] == f"echo: {question}"
-    assert sorted(texts[0::2]) == sorted(f"turn-{n}" for n in range(20))

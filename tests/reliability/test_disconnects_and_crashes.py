@@ -17,6 +17,7 @@ import httpx
 import openai
 import pytest
 
+from tests.api.test_conversation_turns import create_when_free
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
@@ -146,7 +147,8 @@ def test_sigkill_with_fifty_streams_in_flight_leaves_no_partial_turn(
     slow_fake: FakeUpstream, tmp_path: Path
 ) -> None:
     database = str(tmp_path / "crash.db")
-    with LiveServer(database, slow_fake.base_url, log_path=tmp_path / "log") as server:
+    lease = {"THREADLINE_TURN_LEASE_SECONDS": "2", "THREADLINE_SWEEP_INTERVAL": "0.2"}
+    with LiveServer(database, slow_fake.base_url, env=lease, log_path=tmp_path / "log") as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
         conversations = [client.conversations.create().id for _ in range(10)]
         for conversation_id in conversations:
@@ -155,7 +157,8 @@ def test_sigkill_with_fifty_streams_in_flight_leaves_no_partial_turn(
             {
                 "model": MODEL,
                 "input": "long 200",
-                **({"conversation": conversations[n % 10]} if n % 2 else {}),
+                # A conversation runs one turn at a time: one stream in each.
+                **({"conversation": conversations[n]} if n < 10 else {}),
             }
             for n in range(50)
         ]
@@ -166,18 +169,24 @@ def test_sigkill_with_fifty_streams_in_flight_leaves_no_partial_turn(
         assert integrity == ("ok",)
 
         server.start()
+        # Every turn was stored when it started. Those the crash cut short end `failed`, with
+        # their input, once their dead process's lease lapses: none stays in progress.
+        deadline = time.monotonic() + 20
         for response_id in ids:
-            try:
-                stored = client.responses.retrieve(response_id)
-            except openai.NotFoundError:
-                continue  # never reported complete, never stored: nothing half-written
+            while (stored := client.responses.retrieve(response_id)).status == "in_progress":
+                assert time.monotonic() < deadline, f"{response_id} stayed in progress"
+                time.sleep(0.1)
             assert stored.status in ("completed", "failed", "incomplete")
+            assert list(client.responses.input_items.list(response_id))
         for conversation_id in conversations:
             items = list(client.conversations.items.list(conversation_id, order="asc"))
             assert len(items) % 2 == 0
             for question, answer in zip(items[0::2], items[1::2], strict=True):
                 assert question.role == "user" and answer.role == "assistant"
                 assert answer.status == "completed"
+        # The dead process's claims on the conversations lapse with their lease.
+        after = create_when_free(client, conversations[0], "after the crash", within=10)
+        assert after.status == "completed"
 
 
 def test_sigterm_ends_every_stream_with_a_terminal_event(

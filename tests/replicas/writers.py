@@ -8,6 +8,7 @@ one keep-alive client each, so every lane stays on the server (or worker) it was
 from __future__ import annotations
 
 import concurrent.futures
+import time
 
 import httpx
 
@@ -15,8 +16,16 @@ from tests.conftest import MODEL
 
 
 def run_turn(client: httpx.Client, conversation: str, n: int) -> httpx.Response:
+    """Send turn n, again while the conversation is busy with another turn (`conversation_locked`
+    says to retry in a moment), as a client does."""
     body = {"model": MODEL, "input": f"turn-{n}", "conversation": conversation}
-    response = client.post("/v1/responses", json=body)
+    deadline = time.monotonic() + 60
+    while True:
+        response = client.post("/v1/responses", json=body)
+        locked = response.status_code == 400 and "conversation_locked" in response.text
+        if not locked or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert response.status_code == 200, response.text
     return response
 

@@ -17,7 +17,13 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Engine
 
-from threadline.errors import Conflict, InvalidRequest
+from threadline.errors import (
+    Conflict,
+    ConversationDeleted,
+    InvalidRequest,
+    PreviousResponseInProgress,
+    ResponseDeleted,
+)
 from threadline.ids import new_id
 from threadline.storage.base import (
     ApiKeyRecord,
@@ -28,12 +34,14 @@ from threadline.storage.base import (
     Store,
     StoredResponse,
     TurnRecord,
+    TurnStart,
 )
 from threadline.storage.factory import open_store, redacted, sqlalchemy_url
 from threadline.storage.memory import MemoryStore
 from threadline.storage.mongo import MongoStore
 from threadline.storage.sql import SqlStore
 from threadline.storage.sql import store as sql_store_module
+from threadline.storage.sql.migrate import head_revision
 from threadline.storage.sql.tables import items as item_table
 
 A, B = "tenant-a", "tenant-b"
@@ -245,6 +253,118 @@ async def test_deleting_a_conversation_item_keeps_it_in_its_response(store: Stor
     assert await store.get_items(A, [c0["id"]]) == {}
 
 
+# -- turns stored when they start ------------------------------------------------------------
+def running(response_id: str | None = None, conversation: str | None = None) -> ResponseRecord:
+    return ResponseRecord(
+        id=response_id or new_id("resp"),
+        tenant=A,
+        created_at=500.0,
+        status="in_progress",
+        model="test-model",
+        settings={},
+        conversation_id=conversation,
+    )
+
+
+def ended(record: ResponseRecord, status: str = "completed") -> ResponseRecord:
+    return ResponseRecord(
+        id=record.id,
+        tenant=record.tenant,
+        created_at=record.created_at,
+        status=status,
+        model=record.model,
+        settings={"metadata": {"k": "v"}},
+        conversation_id=record.conversation_id,
+        usage={"input_tokens": 1, "output_tokens": 1},
+        completed_at=510.0 if status == "completed" else None,
+    )
+
+
+async def test_a_started_turn_is_stored_in_progress_with_its_input(store: Store) -> None:
+    record, question = running(), msg("question")
+    await store.start_turn(TurnStart(record, [question], owner="p1", lease_until=600.0))
+    stored = await response(store, record.id)
+    assert stored.record.status == "in_progress" and stored.output == []
+    page = await store.list_input_items(A, record.id, after=None, limit=10, order="asc")
+    assert page is not None and texts(page.items) == ["question"]
+
+    answer = msg("answer")
+    await store.save_turn(TurnRecord(ended(record), [question], [answer], started=True))
+    stored = await response(store, record.id)
+    assert stored.record.status == "completed" and texts(stored.output) == ["answer"]
+    assert stored.record.settings == {"metadata": {"k": "v"}}
+    page = await store.list_input_items(A, record.id, after=None, limit=10, order="asc")
+    assert page is not None and texts(page.items) == ["question"]  # written once
+    assert texts(await store.load_chain(A, record.id)) == ["question", "answer"]
+
+
+async def test_a_started_conversation_turn_joins_the_conversation_when_saved(
+    store: Store,
+) -> None:
+    conv = await conversation(store, "c0")
+    record = running(conversation=conv)
+    question, answer = msg("q"), msg("a")
+    await store.start_turn(TurnStart(record, [question], owner="p1", lease_until=600.0))
+    assert await conversation_texts(store, conv) == ["c0"]
+    await store.append_items(A, conv, [msg("added meanwhile")], now=505.0)
+    await store.save_turn(
+        TurnRecord(ended(record), [question], [answer], append_to_conversation=True, started=True)
+    )
+    assert await conversation_texts(store, conv) == ["c0", "added meanwhile", "q", "a"]
+    assert texts(await store.load_chain(A, record.id)) == ["c0", "added meanwhile", "q", "a"]
+
+
+async def test_continuing_a_running_response_is_refused(store: Store) -> None:
+    record = running()
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    with pytest.raises(PreviousResponseInProgress):
+        await store.load_chain(A, record.id)
+
+
+async def test_turns_whose_lease_lapsed_are_ended_failed_and_keep_their_input(
+    store: Store,
+) -> None:
+    dead, alive = running(), running()
+    await store.start_turn(TurnStart(dead, [msg("lost")], owner="dead", lease_until=100.0))
+    await store.start_turn(TurnStart(alive, [msg("live")], owner="alive", lease_until=100.0))
+    assert await store.renew_turns("alive", 200.0) == 1
+    error = {"code": "server_error", "message": "interrupted"}
+    assert await store.fail_abandoned_turns(150.0, error) == 1
+    failed = await response(store, dead.id)
+    assert failed.record.status == "failed" and failed.record.error == error
+    page = await store.list_input_items(A, dead.id, after=None, limit=10, order="asc")
+    assert page is not None and texts(page.items) == ["lost"]
+    assert (await response(store, alive.id)).record.status == "in_progress"
+    assert await store.fail_abandoned_turns(150.0, error) == 0
+    assert await store.renew_turns("dead", 300.0) == 0
+
+
+async def test_a_started_turn_whose_response_was_deleted_is_not_saved(store: Store) -> None:
+    record = running()
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    assert await store.delete_response(A, record.id)
+    with pytest.raises(ResponseDeleted):
+        await store.save_turn(TurnRecord(ended(record), [msg("q")], [msg("a")], started=True))
+    assert await store.get_response(A, record.id) is None
+
+
+async def test_a_started_turn_whose_conversation_was_deleted_is_not_saved(store: Store) -> None:
+    conv = await conversation(store, "c0")
+    record = running(conversation=conv)
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    assert await store.delete_conversation(A, conv)
+    assert await store.get_response(A, record.id) is None
+    with pytest.raises(ConversationDeleted):
+        await store.save_turn(
+            TurnRecord(
+                ended(record), [msg("q")], [msg("a")], append_to_conversation=True, started=True
+            )
+        )
+    assert await store.get_response(A, record.id) is None
+    with pytest.raises(ConversationDeleted):
+        await store.start_turn(TurnStart(running(conversation=conv), [], "p1", 600.0))
+
+
 # -- conversations ----------------------------------------------------------------------------
 async def test_concurrent_turns_on_one_conversation_stay_contiguous(store: Store) -> None:
     conv = await conversation(store, "seed")
@@ -265,6 +385,64 @@ async def test_concurrent_turns_on_one_conversation_stay_contiguous(store: Store
     assert (await conversation_record(store, conv)).last_active_at == 1025.0
 
 
+async def test_a_conversation_runs_one_turn_at_a_time(store: Store) -> None:
+    conv = await conversation(store, "seed")
+    first, second = new_id("resp"), new_id("resp")
+    assert await store.claim_conversation(A, conv, first, now=10.0, lease_until=40.0) == "claimed"
+    assert await store.claim_conversation(A, conv, second, now=11.0, lease_until=41.0) == "locked"
+    # Claiming again is harmless for the owner, and saving its turn lets go of the claim.
+    assert await store.claim_conversation(A, conv, first, now=12.0, lease_until=42.0) == "claimed"
+    await save(store, ["q1"], ["a1"], conversation=conv, response_id=first)
+    assert await store.claim_conversation(A, conv, second, now=13.0, lease_until=43.0) == "claimed"
+
+
+async def test_a_failed_turn_and_an_explicit_release_free_the_conversation(store: Store) -> None:
+    conv = await conversation(store, "seed")
+    failed, other, third = new_id("resp"), new_id("resp"), new_id("resp")
+    assert await store.claim_conversation(A, conv, failed, now=1.0, lease_until=30.0) == "claimed"
+    await save(store, ["q"], [], conversation=conv, append=False, response_id=failed)
+    assert await store.claim_conversation(A, conv, other, now=2.0, lease_until=30.0) == "claimed"
+    await store.release_conversation(A, conv, failed)  # not the owner: changes nothing
+    assert await store.claim_conversation(A, conv, third, now=3.0, lease_until=30.0) == "locked"
+    await store.release_conversation(A, conv, other)
+    assert await store.claim_conversation(A, conv, third, now=4.0, lease_until=30.0) == "claimed"
+
+
+async def test_a_lapsed_claim_can_be_taken_and_only_the_owner_renews(store: Store) -> None:
+    conv = await conversation(store, "seed")
+    crashed, next_turn = new_id("resp"), new_id("resp")
+    assert await store.claim_conversation(A, conv, crashed, now=0.0, lease_until=30.0) == "claimed"
+    assert await store.renew_conversation_claim(A, conv, crashed, 60.0)
+    claimed = await store.claim_conversation(A, conv, next_turn, now=59.0, lease_until=90.0)
+    assert claimed == "locked"
+    claimed = await store.claim_conversation(A, conv, next_turn, now=61.0, lease_until=90.0)
+    assert claimed == "claimed"
+    assert not await store.renew_conversation_claim(A, conv, crashed, 120.0)
+    assert await store.renew_conversation_claim(A, conv, next_turn, 120.0)
+
+
+async def test_claims_are_scoped_to_the_tenant(store: Store) -> None:
+    conv = await conversation(store, "seed")
+    claim = await store.claim_conversation(B, conv, new_id("resp"), now=0.0, lease_until=9.0)
+    assert claim == "missing"
+    missing = await store.claim_conversation(A, "conv_none", new_id("resp"), now=0, lease_until=9)
+    assert missing == "missing"
+    assert not await store.renew_conversation_claim(B, conv, "resp_x", 9.0)
+
+
+@pytest.mark.parametrize("append", [True, False])
+async def test_a_turn_whose_conversation_was_deleted_is_not_saved(
+    store: Store, append: bool
+) -> None:
+    conv = await conversation(store, "seed")
+    turn = new_id("resp")
+    assert await store.claim_conversation(A, conv, turn, now=0.0, lease_until=30.0) == "claimed"
+    assert await store.delete_conversation(A, conv)
+    with pytest.raises(ConversationDeleted):
+        await save(store, ["q"], ["a"], conversation=conv, append=append, response_id=turn)
+    assert await store.get_response(A, turn) is None
+
+
 async def test_failed_turn_is_saved_without_touching_the_conversation(store: Store) -> None:
     conv = await conversation(store, "c0", "c1", at=100.0)
     failed = await save(store, ["i1"], ["partial"], conversation=conv, append=False, at=500.0)
@@ -274,9 +452,9 @@ async def test_failed_turn_is_saved_without_touching_the_conversation(store: Sto
     assert texts(await store.load_chain(A, failed)) == ["c0", "c1", "i1", "partial"]
 
 
-async def test_turn_for_a_missing_conversation_is_saved_outside_it(store: Store) -> None:
-    rid = await save(store, ["i"], ["o"], conversation="conv_gone")
-    assert texts(await store.load_chain(A, rid)) == ["i", "o"]
+async def test_turn_for_a_missing_conversation_is_refused(store: Store) -> None:
+    with pytest.raises(ConversationDeleted):
+        await save(store, ["i"], ["o"], conversation="conv_gone")
 
 
 async def test_a_turn_that_cannot_be_saved_leaves_no_trace(store: Store) -> None:
@@ -381,7 +559,9 @@ async def test_other_tenant_sees_nothing(store: Store) -> None:
     with pytest.raises(InvalidRequest):
         await store.list_conversations(B, ConversationFilter(), after=conv, limit=5)
     # B's turns can neither join A's conversation nor continue A's chain.
-    theirs = await save(store, ["b-in"], ["b-out"], tenant=B, previous=turn, conversation=conv)
+    with pytest.raises(ConversationDeleted):
+        await save(store, ["b-in"], ["b-out"], tenant=B, conversation=conv)
+    theirs = await save(store, ["b-in"], ["b-out"], tenant=B, previous=turn)
     assert texts(await store.load_chain(B, theirs)) == ["b-in", "b-out"]
     assert await conversation_texts(store, conv) == ["c0", "i1", "o1"]
     assert (await conversation_record(store, conv)).metadata == {}
@@ -530,7 +710,7 @@ async def test_migrate_is_idempotent(sql_store: SqlStore) -> None:
     versions = await sql_store.read(
         lambda conn: conn.execute(text("SELECT version_num FROM alembic_version")).all()
     )
-    assert [tuple(row) for row in versions] == [("0002",)]
+    assert [tuple(row) for row in versions] == [(head_revision(),)]
     assert await conversation_texts(sql_store, conv) == ["c0"]
 
 

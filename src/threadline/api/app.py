@@ -74,8 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def _sweep_forever(sweeper: RetentionSweeper, interval: float) -> None:
-    if not sweeper.enabled:
-        return
+    # Always on: besides retention, a sweep ends the turns of processes that died.
     while True:
         try:
             await sweeper.sweep_once()

@@ -155,7 +155,7 @@ def sweep(
             response_retention=settings.response_retention,
             idle_ttl=settings.conversation_idle_ttl,
         )
-        if not sweeper.enabled:
+        if not sweeper.retention_enabled:
             fail(
                 "retention is off: nothing would be deleted or expired",
                 hint="pass --response-retention / --conversation-idle-ttl, or set "
@@ -173,10 +173,12 @@ def sweep(
             {
                 "expired_conversations": result.expired_conversations,
                 "deleted_responses": result.deleted_responses,
+                "abandoned_turns": result.abandoned_turns,
             }
         )
         return
     typer.echo(
         f"{result.deleted_responses} responses deleted, {result.expired_conversations} "
-        f"conversations expired ({time.monotonic() - started:.1f} s)"
+        f"conversations expired, {result.abandoned_turns} abandoned turns ended "
+        f"({time.monotonic() - started:.1f} s)"
     )

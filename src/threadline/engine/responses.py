@@ -9,19 +9,20 @@ from typing import Any
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
-from threadline.engine.conversations import ConversationPolicy
+from threadline.engine.conversations import ConversationPolicy, ConversationTurn
 from threadline.engine.events import Event
 from threadline.engine.file_inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
 from threadline.engine.response_object import response_object
+from threadline.engine.running_turns import RunningTurns
 from threadline.engine.server_tools import echoed_tools, plan_server_tools
 from threadline.engine.turn import PreparedTurn, TurnRunner
 from threadline.engine.validation import refuse_unsupported
 from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.protocol.tools import AllowedToolsChoice, FunctionTool, FunctionToolChoice
-from threadline.providers.base import ProviderRequest
+from threadline.providers.base import ModelProvider, ProviderRequest
 from threadline.providers.registry import ProviderRegistry
 from threadline.storage.base import Item, ResponseRecord, Store
 from threadline.tools.base import ServerTools
@@ -61,6 +62,7 @@ class ResponseService:
         tools: ServerTools | None = None,
         file_inputs: FileInputs | None = None,
         native_files: Mapping[str, bool] | None = None,
+        running: RunningTurns | None = None,
     ) -> None:
         self._store = store
         self._providers = providers
@@ -70,14 +72,35 @@ class ResponseService:
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
         self._native_files = dict(native_files or {})
         """Provider name → whether it reads files natively (else PDF/text become text)."""
-        self._runner = TurnRunner(store, clock, tools)
+        self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
+        self._runner = TurnRunner(store, clock, tools, conversations, self._running)
 
     async def prepare(self, tenant: str, params: ResponseCreateParams) -> PreparedTurn:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
         raised here, before any event is streamed."""
         refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
-        history, conversation_id = await self._history(tenant, params)
+        response_id = ids.new_id(ids.RESPONSE)
+        history, claim = await self._history(tenant, params, response_id)
+        try:
+            return await self._prepare_turn(
+                tenant, params, provider, upstream_model, response_id, history, claim
+            )
+        except BaseException:
+            if claim is not None:
+                await self._conversations.release(claim)
+            raise
+
+    async def _prepare_turn(
+        self,
+        tenant: str,
+        params: ResponseCreateParams,
+        provider: ModelProvider,
+        upstream_model: str,
+        response_id: str,
+        history: list[Item],
+        claim: ConversationTurn | None,
+    ) -> PreparedTurn:
         input_items = await normalize_input(self._store, tenant, params.input)
         context = history + input_items
         check_tool_calls_answered(context)
@@ -95,15 +118,16 @@ class ResponseService:
         ]
         settings = self._echoed_settings(params)
         record = ResponseRecord(
-            id=ids.new_id(ids.RESPONSE),
+            id=response_id,
             tenant=tenant,
             created_at=self._clock(),
             status="in_progress",
             model=params.model,
             settings=settings,
             previous_response_id=params.previous_response_id,
-            conversation_id=conversation_id,
+            conversation_id=None if claim is None else claim.conversation_id,
         )
+
         request = ProviderRequest(
             model=upstream_model,
             items=provider_items,
@@ -121,13 +145,19 @@ class ResponseService:
             prompt_cache_key=params.prompt_cache_key,
             incremental=bool(params.stream),
         )
+        store = params.store is not False
+        if store:
+            # Stored before the model is called: readable while it runs, and the input
+            # survives a crash.
+            await self._running.start(record, input_items)
         return PreparedTurn(
             record,
             input_items,
             provider,
             request,
-            store=params.store is not False,
+            store=store,
             server_tools=server_tools,
+            conversation=claim,
         )
 
     def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
@@ -147,6 +177,10 @@ class ResponseService:
         return CreatedResponse(last["response"], failure)
 
     async def retrieve(self, tenant: str, response_id: str) -> dict[str, Any]:
+        """The response; one still running here shows its output so far (elsewhere, what is
+        stored: `in_progress` and its input)."""
+        if (live := self._running.live(tenant, response_id)) is not None:
+            return live
         stored = await self._store.get_response(tenant, response_id)
         if stored is None:
             raise _response_not_found(response_id)
@@ -168,8 +202,10 @@ class ResponseService:
         return item_page(page)
 
     async def _history(
-        self, tenant: str, params: ResponseCreateParams
-    ) -> tuple[list[Item], str | None]:
+        self, tenant: str, params: ResponseCreateParams, response_id: str
+    ) -> tuple[list[Item], ConversationTurn | None]:
+        """The items the turn continues from; a conversation turn also claims its
+        conversation (the caller releases the claim if the turn never runs)."""
         if params.previous_response_id is not None:
             chain = await self._store.load_chain(tenant, params.previous_response_id)
             if chain is None:
@@ -181,8 +217,10 @@ class ResponseService:
                 if isinstance(params.conversation, str)
                 else params.conversation.id
             )
-            items = await self._conversations.context_for_turn(tenant, conversation_id)
-            return items, conversation_id
+            claim, items = await self._conversations.begin_turn(
+                tenant, conversation_id, response_id
+            )
+            return items, claim
         return [], None
 
     @staticmethod

@@ -1,4 +1,8 @@
-"""The sweeper: records idle expiry and deletes responses past the retention period.
+"""The sweeper: ends abandoned turns, records idle expiry and deletes responses past the
+retention period.
+
+Abandoned turns: a turn whose process died stays `in_progress` until its lease lapses; each
+sweep ends such turns `failed` (running_turns.py), on whichever process sweeps first.
 
 What is deleted: responses created longer ago than `response_retention` (with the input and
 output items they own), except items that are part of a conversation, which live as long as
@@ -12,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from threadline.engine.clock import Clock, system_clock
+from threadline.engine.running_turns import INTERRUPTED_ERROR
 from threadline.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -21,6 +26,7 @@ log = logging.getLogger(__name__)
 class SweepReport:
     expired_conversations: int
     deleted_responses: int
+    abandoned_turns: int = 0
 
 
 class RetentionSweeper:
@@ -38,11 +44,15 @@ class RetentionSweeper:
         self._clock = clock
 
     @property
-    def enabled(self) -> bool:
+    def retention_enabled(self) -> bool:
+        """Whether a sweep deletes or expires anything (ending abandoned turns aside)."""
         return self._retention is not None or self._idle_ttl is not None
 
     async def sweep_once(self) -> SweepReport:
         now = self._clock()
+        abandoned = await self._store.fail_abandoned_turns(now, INTERRUPTED_ERROR)
+        if abandoned:
+            log.warning("sweep: %d turns whose process stopped were ended as failed", abandoned)
         expired = (
             await self._store.expire_idle_conversations(now - self._idle_ttl, now)
             if self._idle_ttl is not None
@@ -55,4 +65,4 @@ class RetentionSweeper:
         )
         if expired or deleted:
             log.info("sweep: %d conversations expired, %d responses deleted", expired, deleted)
-        return SweepReport(expired, deleted)
+        return SweepReport(expired, deleted, abandoned)

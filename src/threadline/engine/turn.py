@@ -16,11 +16,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from threadline.engine.clock import Clock
+from threadline.engine.conversations import ConversationPolicy, ConversationTurn
 from threadline.engine.events import Event, EventSequencer
 from threadline.engine.response_object import response_object
+from threadline.engine.running_turns import RunningTurns
 from threadline.engine.server_tools import ServerToolPlan
 from threadline.engine.tool_loop import ToolLoop
-from threadline.errors import ShuttingDown, ThreadlineError
+from threadline.errors import (
+    ConversationDeleted,
+    ResponseDeleted,
+    ShuttingDown,
+    ThreadlineError,
+)
 from threadline.providers.base import Finish, ModelProvider, ProviderRequest
 from threadline.storage.base import Item, ResponseRecord, Store, TurnRecord
 from threadline.tools.base import ServerTools
@@ -45,16 +52,45 @@ class PreparedTurn:
     saved: bool = False
     server_tools: ServerToolPlan | None = None
     """The server-side tools (MCP, web search) this turn may run."""
+    conversation: ConversationTurn | None = None
+    """The turn's claim on its conversation, held until the turn is saved."""
 
 
 class TurnRunner:
-    def __init__(self, store: Store, clock: Clock, tools: ServerTools | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        tools: ServerTools | None = None,
+        conversations: ConversationPolicy | None = None,
+        running: RunningTurns | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._tools = tools
+        self._conversations = conversations
+        self._running = running
 
     async def run(self, turn: PreparedTurn) -> AsyncIterator[Event]:
-        """OpenAI's stream events for the turn, ending with exactly one terminal event."""
+        """OpenAI's stream events for the turn, ending with exactly one terminal event. A
+        conversation turn holds its claim on the conversation while it runs; saving releases
+        it, and a turn that ends unsaved releases it here."""
+        claim, policy = turn.conversation, self._conversations
+        holding = None
+        if claim is not None and policy is not None:
+            holding = asyncio.create_task(policy.hold(claim))
+        try:
+            async for event in self._run(turn):
+                yield event
+        finally:
+            if self._running is not None:
+                self._running.end(turn.record.id)
+            if holding is not None:
+                holding.cancel()
+            if claim is not None and policy is not None and not turn.saved:
+                await policy.release(claim)
+
+    async def _run(self, turn: PreparedTurn) -> AsyncIterator[Event]:
         record = turn.record
         seq = EventSequencer()
         loop = ToolLoop(
@@ -66,6 +102,8 @@ class TurnRunner:
             tools=self._tools,
         )
         assembler = loop.assembler
+        if self._running is not None:
+            self._running.show(record.id, assembler.output)
         yield seq.event("response.created", response=response_object(record, []))
         yield seq.event("response.in_progress", response=response_object(record, []))
 
@@ -90,14 +128,7 @@ class TurnRunner:
             item_status = "completed" if record.status == "completed" else "incomplete"
             for out in assembler.finish(item_status):
                 yield out
-            try:
-                await self._save(turn, assembler.output)
-            except Exception:
-                log.exception("response %s could not be saved", record.id)
-                terminal = "response.failed"
-                record.status, record.completed_at = "failed", None
-                turn.failure = ThreadlineError("The response could not be saved: storage failed.")
-                record.error = {"code": "server_error", "message": turn.failure.message}
+            terminal = await self._save_ended(turn, assembler.output, terminal)
             saved = True
             yield seq.event(terminal, response=response_object(record, assembler.output))
             if interrupted:
@@ -114,6 +145,27 @@ class TurnRunner:
                 assembler.finish("incomplete")
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._save(turn, assembler.output))
+
+    async def _save_ended(self, turn: PreparedTurn, output: list[Item], terminal: str) -> str:
+        """Save the ended turn; the terminal event to send, `response.failed` if it could not
+        be saved."""
+        record = turn.record
+        try:
+            await self._save(turn, output)
+        except (ConversationDeleted, ResponseDeleted) as deleted:
+            # The delete wins: the turn is not stored, and its client is told why.
+            turn.failure = deleted
+        except Exception:
+            log.exception("response %s could not be saved", record.id)
+            turn.failure = ThreadlineError("The response could not be saved: storage failed.")
+        else:
+            return terminal
+        record.status, record.completed_at = "failed", None
+        record.error = {
+            "code": turn.failure.code or "server_error",
+            "message": turn.failure.message,
+        }
+        return "response.failed"
 
     def _conclude(
         self, record: ResponseRecord, finish: Finish | None, failure: ThreadlineError | None
@@ -142,6 +194,7 @@ class TurnRunner:
                 output_items=output,
                 append_to_conversation=record.conversation_id is not None
                 and record.status in ("completed", "incomplete"),
+                started=self._running is not None,
             )
         )
         turn.saved = True

@@ -15,10 +15,25 @@ What is stored
 What each backend guarantees
 - Every read and write is scoped to a tenant. Another tenant's object is indistinguishable from
   an object that does not exist (methods return None / False, never raise).
-- `save_turn` is atomic: the response row, its items and the conversation append land together
+- A turn is written twice. `start_turn` writes the response (`in_progress`) and its input items
+  when the turn starts, atomically, so a running turn can be read and a crash never loses the
+  caller's input; it is leased to the process that runs it (`owner`, `lease_until`), which
+  renews the leases of all its running turns at once (`renew_turns`). `save_turn` ends it: the
+  response row, its output items and the conversation append land together or not at all. A
+  turn left `in_progress` past its lease (its process died) is ended `failed` by
+  `fail_abandoned_turns`, whichever process runs it.
+- `save_turn` of a turn that was never started (`started=False`) writes it whole, atomically.
+  The response row, its items and the conversation append land together
   or not at all. Concurrent turns on one conversation keep every item; each turn's items stay
   contiguous, in the order the turns were saved. Backends use the database's own guarantees
   (transactions, row locks), never an in-process lock, because replicas share nothing else.
+- A conversation runs one turn at a time. A turn *claims* the conversation before it reads the
+  conversation's items (`claim_conversation`), so it sees every turn before it; the claim is a
+  lease (`lease_until`) that the running turn renews, so a crashed process cannot hold a
+  conversation for longer than one lease. `save_turn` releases the claim of `response.id` in its
+  own transaction; a turn that ends without saving releases it with `release_conversation`.
+- A turn whose conversation was deleted while it ran is not saved: the delete wins, and
+  `save_turn` raises `ConversationDeleted` having written nothing.
 - `load_chain` and `load_conversation` are one round trip to the database whatever the length
   of the history, and cost grows only with the items returned.
 - Item pages are ordered by position; `after` is an item id within the same list.
@@ -40,6 +55,9 @@ Item = dict[str, Any]
 """One OpenAI item as a JSON object in wire form; always carries `id` and `type`."""
 
 Order = Literal["asc", "desc"]
+ConversationClaim = Literal["claimed", "locked", "missing"]
+"""What `claim_conversation` found: the claim is the caller's, another turn holds it, or there
+is no such conversation for the tenant."""
 ConversationStatus = Literal["active", "closed", "expired"]
 
 
@@ -69,6 +87,17 @@ class StoredResponse:
 
 
 @dataclass(slots=True)
+class TurnStart:
+    """What `start_turn` writes when a turn starts: the `in_progress` response and its input
+    items, leased to the process `owner` until `lease_until`."""
+
+    response: ResponseRecord
+    input_items: list[Item]
+    owner: str
+    lease_until: float
+
+
+@dataclass(slots=True)
 class TurnRecord:
     """Everything one turn writes, saved by one atomic `save_turn`."""
 
@@ -78,6 +107,10 @@ class TurnRecord:
     append_to_conversation: bool = False
     """When true (and `response.conversation_id` is set), input then output items are appended
     to the conversation, contiguously, and the conversation's `last_active_at` is updated."""
+    started: bool = False
+    """True when `start_turn` already wrote the response and its input items: `save_turn` then
+    updates the response and writes only the output (raising `ResponseDeleted` if the response
+    was deleted meanwhile)."""
 
 
 @dataclass(slots=True)
@@ -143,7 +176,24 @@ class Store(abc.ABC):
     # -- responses ----------------------------------------------------------------------------
     @abc.abstractmethod
     async def save_turn(self, turn: TurnRecord) -> None:
-        """Write a finished turn atomically. Positions of items are their list order."""
+        """Write a finished turn atomically. Positions of items are their list order. A turn
+        of a conversation releases the conversation's claim held by `response.id`, and raises
+        `ConversationDeleted` (writing nothing) if the conversation no longer exists."""
+
+    @abc.abstractmethod
+    async def start_turn(self, start: TurnStart) -> None:
+        """Write a starting turn's `in_progress` response and input items, atomically. For a
+        conversation turn, the response notes where the conversation stands (it is not
+        appended to until `save_turn`)."""
+
+    @abc.abstractmethod
+    async def renew_turns(self, owner: str, lease_until: float) -> int:
+        """Extend the lease of every `in_progress` response `owner` runs; how many."""
+
+    @abc.abstractmethod
+    async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        """End as `failed`, with `error`, every `in_progress` response whose lease lapsed
+        before `now` (all tenants); how many. Their input items are kept."""
 
     @abc.abstractmethod
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None: ...
@@ -162,7 +212,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         """The context that continuing `response_id` starts from (module docstring), in one
-        round trip. None if the response does not exist for this tenant."""
+        round trip. None if the response does not exist for this tenant; raises
+        `PreviousResponseInProgress` if it is still `in_progress`."""
 
     @abc.abstractmethod
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
@@ -215,6 +266,23 @@ class Store(abc.ABC):
         self, tenant: str, conversation_id: str
     ) -> tuple[ConversationRecord, list[Item]] | None:
         """The conversation and all its items in order, in one round trip; None if absent."""
+
+    @abc.abstractmethod
+    async def claim_conversation(
+        self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
+    ) -> ConversationClaim:
+        """Claim the conversation for the turn `owner` (a response id) until `lease_until`,
+        unless another owner holds a claim that has not expired by `now`."""
+
+    @abc.abstractmethod
+    async def renew_conversation_claim(
+        self, tenant: str, conversation_id: str, owner: str, lease_until: float
+    ) -> bool:
+        """Extend `owner`'s claim; False if it no longer holds one."""
+
+    @abc.abstractmethod
+    async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
+        """Drop `owner`'s claim, if it still holds one."""
 
     @abc.abstractmethod
     async def list_conversation_items(

@@ -20,9 +20,16 @@ from typing import Any, cast
 
 import orjson
 
-from threadline.errors import Conflict, InvalidRequest
+from threadline.errors import (
+    Conflict,
+    ConversationDeleted,
+    InvalidRequest,
+    PreviousResponseInProgress,
+    ResponseDeleted,
+)
 from threadline.storage.base import (
     ApiKeyRecord,
+    ConversationClaim,
     ConversationFilter,
     ConversationPage,
     ConversationRecord,
@@ -34,6 +41,7 @@ from threadline.storage.base import (
     Store,
     StoredResponse,
     TurnRecord,
+    TurnStart,
 )
 
 
@@ -60,6 +68,8 @@ class _Response:
     record: ResponseRecord
     conversation_position: int | None  # where the turn begins in its conversation, as in SQL
     rows: list[_Row]
+    owner: str | None = None
+    lease_until: float = 0.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -67,10 +77,16 @@ class _Conversation:
     record: ConversationRecord
     rows: list[_Row]
     next_position: int
+    turn_owner: str | None = None
+    turn_lease_until: float = 0.0
 
 
 def _clone(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
+
+
+def _running(record: ResponseRecord) -> bool:
+    return record.status == "in_progress"
 
 
 def _copy_response(record: ResponseRecord) -> ResponseRecord:
@@ -122,16 +138,56 @@ class MemoryStore(Store):
         """Always reachable."""
 
     # -- responses ----------------------------------------------------------------------------
-    async def save_turn(self, turn: TurnRecord) -> None:
-        record = _copy_response(turn.response)
+    async def start_turn(self, start: TurnStart) -> None:
+        record = _copy_response(start.response)
         if record.id in self._responses:
             raise Conflict(f"A response with id '{record.id}' already exists")
-        rows = self._new_rows(record.tenant, [*turn.input_items, *turn.output_items])
+        conversation = self._conversation(record.tenant, record.conversation_id)
+        if record.conversation_id is not None and conversation is None:
+            raise ConversationDeleted(record.conversation_id)
+        rows = self._new_rows(record.tenant, start.input_items)
+        for position, row in enumerate(rows):
+            row.response_id, row.position, row.kind = record.id, position, "input"
+        where = None if conversation is None else conversation.next_position
+        self._responses[record.id] = _Response(record, where, rows, start.owner, start.lease_until)
+
+    async def renew_turns(self, owner: str, lease_until: float) -> int:
+        running = [r for r in self._responses.values() if r.owner == owner and _running(r.record)]
+        for response in running:
+            response.lease_until = lease_until
+        return len(running)
+
+    async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        lapsed = [r for r in self._responses.values() if _running(r.record) and r.lease_until < now]
+        for response in lapsed:
+            response.record.status, response.record.error = "failed", _clone(error)
+            response.owner = None
+        return len(lapsed)
+
+    async def save_turn(self, turn: TurnRecord) -> None:
+        record = _copy_response(turn.response)
+        started = self._responses.get(record.id) if turn.started else None
+        if turn.started and started is None:
+            if record.conversation_id is not None and record.conversation_id not in (
+                self._conversations
+            ):
+                raise ConversationDeleted(record.conversation_id)
+            raise ResponseDeleted(record.id)
+        if started is None and record.id in self._responses:
+            raise Conflict(f"A response with id '{record.id}' already exists")
+        conversation = self._conversation(record.tenant, record.conversation_id)
+        if record.conversation_id is not None and conversation is None:
+            raise ConversationDeleted(record.conversation_id)
+        if started is None:
+            rows = self._new_rows(record.tenant, [*turn.input_items, *turn.output_items])
+        else:
+            rows = started.rows + self._new_rows(record.tenant, turn.output_items)
         for position, row in enumerate(rows):
             row.response_id, row.position = record.id, position
             row.kind = "input" if position < len(turn.input_items) else "output"
-        conversation = self._conversation(record.tenant, record.conversation_id)
         start = None if conversation is None else conversation.next_position
+        if conversation is not None and conversation.turn_owner == record.id:
+            conversation.turn_owner = None
         if conversation is not None and turn.append_to_conversation:
             active_at = record.created_at if record.completed_at is None else record.completed_at
             self._place(conversation, rows, active_at)
@@ -160,6 +216,8 @@ class MemoryStore(Store):
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         chain: list[_Response] = []
         current = self._response(tenant, response_id)
+        if current is not None and _running(current.record):
+            raise PreviousResponseInProgress(response_id)
         while current is not None:
             chain.append(current)
             previous = current.record.previous_response_id
@@ -282,6 +340,30 @@ class MemoryStore(Store):
             return None
         items = [row.item() for row in conversation.rows]
         return _copy_conversation(conversation.record), items
+
+    async def claim_conversation(
+        self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
+    ) -> ConversationClaim:
+        if (conversation := self._conversation(tenant, conversation_id)) is None:
+            return "missing"
+        if conversation.turn_owner not in (None, owner) and conversation.turn_lease_until >= now:
+            return "locked"
+        conversation.turn_owner, conversation.turn_lease_until = owner, lease_until
+        return "claimed"
+
+    async def renew_conversation_claim(
+        self, tenant: str, conversation_id: str, owner: str, lease_until: float
+    ) -> bool:
+        conversation = self._conversation(tenant, conversation_id)
+        if conversation is None or conversation.turn_owner != owner:
+            return False
+        conversation.turn_lease_until = lease_until
+        return True
+
+    async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
+        conversation = self._conversation(tenant, conversation_id)
+        if conversation is not None and conversation.turn_owner == owner:
+            conversation.turn_owner = None
 
     async def list_conversation_items(
         self, tenant: str, conversation_id: str, *, after: str | None, limit: int, order: Order

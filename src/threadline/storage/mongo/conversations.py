@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from threadline.errors import Conflict, InvalidRequest
 from threadline.storage.base import (
+    ConversationClaim,
     ConversationFilter,
     ConversationPage,
     ConversationRecord,
@@ -190,6 +191,43 @@ class ConversationMethods(MongoConnection):
             return True
 
         return await self.transaction(work)
+
+    async def claim_conversation(
+        self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
+    ) -> ConversationClaim:
+        claimed = await self._conversations.update_one(
+            {
+                "_id": conversation_id,
+                "tenant": tenant,
+                "$or": [
+                    {"turn_owner": None},
+                    {"turn_owner": owner},
+                    {"turn_lease_until": {"$lt": now}},
+                ],
+            },
+            {"$set": {"turn_owner": owner, "turn_lease_until": lease_until}},
+        )
+        if claimed.matched_count == 1:
+            return "claimed"
+        found = await self._conversations.find_one(
+            {"_id": conversation_id, "tenant": tenant}, projection={"_id": 1}
+        )
+        return "missing" if found is None else "locked"
+
+    async def renew_conversation_claim(
+        self, tenant: str, conversation_id: str, owner: str, lease_until: float
+    ) -> bool:
+        renewed = await self._conversations.update_one(
+            {"_id": conversation_id, "tenant": tenant, "turn_owner": owner},
+            {"$set": {"turn_lease_until": lease_until}},
+        )
+        return bool(renewed.matched_count == 1)
+
+    async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
+        await self._conversations.update_one(
+            {"_id": conversation_id, "tenant": tenant, "turn_owner": owner},
+            {"$set": {"turn_owner": None}},
+        )
 
     async def load_conversation(
         self, tenant: str, conversation_id: str

@@ -35,7 +35,8 @@ def chain_context(tenant: str, response_id: str) -> Pipeline:
     """Documents for `load_chain`: none if the response does not exist for the tenant, else at
     least one, each with `depth` (0 for the response, 1 for its previous…) and either `owned`
     (an item of a response of the chain) or `prefix` (a conversation item that precedes the
-    chain's oldest response) or neither (a response without items)."""
+    chain's oldest response) or neither (a response without items); a response's own documents
+    carry its `status`."""
     deepest = {"$subtract": [{"$size": "$chain"}, 1]}
     return [
         {"$match": {"_id": response_id, "tenant": tenant}},
@@ -65,6 +66,7 @@ def chain_context(tenant: str, response_id: str) -> Pipeline:
                                 "in": {
                                     "response_id": "$$link._id",
                                     "depth": "$$link.depth",
+                                    "status": "$$link.status",
                                     "conversation_id": _NO_MATCH,
                                 },
                             }
@@ -122,6 +124,7 @@ def chain_context(tenant: str, response_id: str) -> Pipeline:
             "$project": {
                 "_id": 0,
                 "depth": 1,
+                "status": 1,
                 "owned.position": 1,
                 "owned.data": 1,
                 "prefix.conversation_position": 1,

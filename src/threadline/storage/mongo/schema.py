@@ -92,7 +92,24 @@ class Step:
     run: Callable[[Database], Awaitable[None]]
 
 
-STEPS = (Step(1, "collections' indexes", _create_indexes_v1),)
+RUNNING_TURNS_INDEX = IndexSpec(
+    # Only running turns are leased; renewing and ending lapsed ones reads just them.
+    RESPONSES,
+    "running_lease_until",
+    [("lease_until", 1)],
+    {"partialFilterExpression": {"status": "in_progress"}},
+)
+
+
+async def _index_running_turns(db: Database) -> None:
+    spec = RUNNING_TURNS_INDEX
+    await db[spec.collection].create_index(spec.keys, name=spec.name, **spec.options)
+
+
+STEPS = (
+    Step(1, "collections' indexes", _create_indexes_v1),
+    Step(2, "running turns' leases", _index_running_turns),
+)
 SCHEMA_VERSION = STEPS[-1].version
 
 

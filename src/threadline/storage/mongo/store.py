@@ -13,9 +13,16 @@ in this process. `load_chain`, `load_conversation` and `get_response` are each o
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo.errors import DuplicateKeyError
 
-from threadline.errors import Conflict
+from threadline.errors import (
+    Conflict,
+    ConversationDeleted,
+    PreviousResponseInProgress,
+    ResponseDeleted,
+)
 from threadline.storage.base import (
     ApiKeyRecord,
     Item,
@@ -24,7 +31,9 @@ from threadline.storage.base import (
     Store,
     StoredResponse,
     TurnRecord,
+    TurnStart,
 )
+from threadline.storage.encoding import dumps
 from threadline.storage.mongo import pipelines
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.conversations import ConversationMethods
@@ -63,7 +72,61 @@ class MongoStore(ConversationMethods, Store):
         await self._db.command("ping")
 
     # -- responses ----------------------------------------------------------------------------
+    async def start_turn(self, start: TurnStart) -> None:
+        record = start.response
+        response = response_document(record, conversation_position=None)
+        response.update(owner=start.owner, lease_until=start.lease_until)
+        serialized = serialized_items(start.input_items)
+        conversation_id = record.conversation_id
+
+        async def work(session: Session) -> None:
+            if conversation_id is not None:
+                found = await self._conversations.find_one(
+                    {"_id": conversation_id, "tenant": record.tenant},
+                    projection={"next_position": 1},
+                    session=session,
+                )
+                if found is None:
+                    raise ConversationDeleted(conversation_id)
+                response["conversation_position"] = int(found["next_position"])
+            try:
+                await self._responses.insert_one(response, session=session)
+            except DuplicateKeyError as exc:
+                raise Conflict(f"A response with id '{record.id}' already exists") from exc
+            rows = [
+                item_document(
+                    record.tenant,
+                    record.created_at,
+                    item_id,
+                    data,
+                    response_id=record.id,
+                    kind="input",
+                    position=position,
+                )
+                for position, (item_id, data) in enumerate(serialized)
+            ]
+            if rows:
+                await self._items.insert_many(rows, session=session)
+
+        await self.transaction(work)
+
+    async def renew_turns(self, owner: str, lease_until: float) -> int:
+        renewed = await self._responses.update_many(
+            {"status": "in_progress", "owner": owner}, {"$set": {"lease_until": lease_until}}
+        )
+        return int(renewed.matched_count)
+
+    async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        ended = await self._responses.update_many(
+            {"status": "in_progress", "lease_until": {"$lt": now}},
+            {"$set": {"status": "failed", "error": dumps(error), "owner": None}},
+        )
+        return int(ended.modified_count)
+
     async def save_turn(self, turn: TurnRecord) -> None:
+        if turn.started:
+            await self._finish_turn(turn)
+            return
         record = turn.response
         # Serialized before the transaction opens: an item JSON cannot hold fails the save
         # before anything is written.
@@ -94,6 +157,14 @@ class MongoStore(ConversationMethods, Store):
                     session=session,
                 )
                 start = None if found is None else int(found["next_position"])
+            if conversation_id is not None:
+                if start is None:
+                    raise ConversationDeleted(conversation_id)
+                await self._conversations.update_one(
+                    {"_id": conversation_id, "tenant": record.tenant, "turn_owner": record.id},
+                    {"$set": {"turn_owner": None}},
+                    session=session,
+                )
             try:
                 await self._responses.insert_one(
                     {**response, "conversation_position": start}, session=session
@@ -114,6 +185,81 @@ class MongoStore(ConversationMethods, Store):
             ]
             if conversation_id is not None and claimed is not None:
                 place_in_conversation(rows, conversation_id, claimed)
+            if rows:
+                await self._items.insert_many(rows, session=session)
+
+        await self.transaction(work)
+
+    async def _finish_turn(self, turn: TurnRecord) -> None:
+        record = turn.response
+        fields = response_document(record, conversation_position=None)
+        outputs = serialized_items(turn.output_items)
+        inputs = len(turn.input_items)
+        conversation_id = record.conversation_id
+        active_at = record.completed_at if record.completed_at is not None else record.created_at
+
+        async def work(session: Session) -> None:
+            start: int | None = None
+            if conversation_id is not None:
+                if turn.append_to_conversation:
+                    start = await claim_positions(
+                        self._conversations,
+                        session,
+                        record.tenant,
+                        conversation_id,
+                        inputs + len(outputs),
+                        active_at,
+                    )
+                    gone = start is None
+                else:
+                    gone = not await self._conversations.count_documents(
+                        {"_id": conversation_id, "tenant": record.tenant}, session=session
+                    )
+                if gone:
+                    raise ConversationDeleted(conversation_id)
+                await self._conversations.update_one(
+                    {"_id": conversation_id, "tenant": record.tenant, "turn_owner": record.id},
+                    {"$set": {"turn_owner": None}},
+                    session=session,
+                )
+            changes = {
+                key: fields[key]
+                for key in ("status", "usage", "error", "incomplete_details", "completed_at")
+            }
+            changes.update(settings=fields["settings"], owner=None, lease_until=None)
+            if start is not None:
+                changes["conversation_position"] = start
+            finished = await self._responses.update_one(
+                {"_id": record.id, "tenant": record.tenant}, {"$set": changes}, session=session
+            )
+            if finished.matched_count == 0:
+                raise ResponseDeleted(record.id)
+            if start is not None:
+                for position in range(inputs):
+                    await self._items.update_one(
+                        {"response_id": record.id, "kind": "input", "position": position},
+                        {
+                            "$set": {
+                                "conversation_id": conversation_id,
+                                "conversation_position": start + position,
+                            }
+                        },
+                        session=session,
+                    )
+            rows = [
+                item_document(
+                    record.tenant,
+                    record.created_at,
+                    item_id,
+                    data,
+                    response_id=record.id,
+                    kind="output",
+                    position=inputs + offset,
+                )
+                for offset, (item_id, data) in enumerate(outputs)
+            ]
+            if start is not None:
+                place_in_conversation(rows, conversation_id or "", start + inputs)
             if rows:
                 await self._items.insert_many(rows, session=session)
 
@@ -157,6 +303,8 @@ class MongoStore(ConversationMethods, Store):
         documents = await self.aggregate(self._responses, pipeline)
         if not documents:
             return None
+        if any(d.get("depth") == 0 and d.get("status") == "in_progress" for d in documents):
+            raise PreviousResponseInProgress(response_id)
         return pipelines.chain_items(documents)
 
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from threadline.errors import Conflict, InvalidRequest
 from threadline.storage.base import (
+    ConversationClaim,
     ConversationFilter,
     ConversationPage,
     ConversationRecord,
@@ -143,6 +144,49 @@ def append_items(
     if item_rows:
         conn.execute(q.INSERT_ITEMS, item_rows)
     return True
+
+
+def claim_conversation(
+    conn: Connection, tenant: str, conversation_id: str, owner: str, now: float, lease_until: float
+) -> ConversationClaim:
+    claimed = conn.execute(
+        q.CLAIM_TURN,
+        {
+            "claim_tenant": tenant,
+            "claim_conversation_id": conversation_id,
+            "claim_owner": owner,
+            "now": now,
+            "lease_until": lease_until,
+        },
+    )
+    if claimed.rowcount == 1:
+        return "claimed"
+    found = conn.scalar(
+        q.CONVERSATION_EXISTS, {"tenant": tenant, "conversation_id": conversation_id}
+    )
+    return "missing" if found is None else "locked"
+
+
+def renew_conversation_claim(
+    conn: Connection, tenant: str, conversation_id: str, owner: str, lease_until: float
+) -> bool:
+    renewed = conn.execute(
+        q.RENEW_CLAIM,
+        {
+            "claim_tenant": tenant,
+            "claim_conversation_id": conversation_id,
+            "claim_owner": owner,
+            "lease_until": lease_until,
+        },
+    )
+    return bool(renewed.rowcount == 1)
+
+
+def release_conversation(conn: Connection, tenant: str, conversation_id: str, owner: str) -> None:
+    conn.execute(
+        q.RELEASE_CLAIM,
+        {"claim_tenant": tenant, "claim_conversation_id": conversation_id, "claim_owner": owner},
+    )
 
 
 def load_conversation(

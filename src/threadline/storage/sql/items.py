@@ -46,10 +46,16 @@ def item_row(
 
 
 def claim_positions(
-    conn: Connection, tenant: str, conversation_id: str, count: int, active_at: float
+    conn: Connection,
+    tenant: str,
+    conversation_id: str,
+    count: int,
+    active_at: float,
+    owner: str | None = None,
 ) -> int | None:
-    """Reserve `count` positions at the end of the conversation and mark it active; the first
-    position, or None if the conversation does not exist for this tenant.
+    """Reserve `count` positions at the end of the conversation, mark it active and release the
+    turn claim of `owner`; the first position, or None if the conversation does not exist for
+    this tenant.
 
     The UPDATE holds the conversation row (PostgreSQL) or the database (SQLite) until the
     caller's transaction commits, so concurrent appenders get consecutive, disjoint ranges.
@@ -59,6 +65,7 @@ def claim_positions(
         "claim_conversation_id": conversation_id,
         "count": count,
         "active_at": active_at,
+        "claim_owner": owner,
     }
     end = conn.scalar(CLAIM_POSITIONS, params)
     return None if end is None else int(end) - count

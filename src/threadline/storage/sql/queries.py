@@ -26,6 +26,7 @@ from sqlalchemy import (
     Row,
     Select,
     String,
+    Update,
     and_,
     bindparam,
     case,
@@ -33,7 +34,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
-    null,
+    or_,
     select,
     union_all,
     update,
@@ -67,14 +68,16 @@ def _chain_context() -> CompoundSelect[Any]:
     """Rows (part, k1, k2, data) for `load_chain`, in context order.
 
     part 0 is a marker row present iff the response exists for the tenant (so an empty context
-    and a missing response are told apart), part 1 the conversation items that precede the
-    chain's oldest response, part 2 the items of every response in the chain, oldest first.
+    and a missing response are told apart), with the response's status as its data; part 1 the
+    conversation items that precede the chain's oldest response; part 2 the items of every
+    response in the chain, oldest first.
     """
     base = select(
         responses.c.id,
         responses.c.previous_response_id,
         responses.c.conversation_id,
         responses.c.conversation_position,
+        responses.c.status,
         literal_column("0", Integer).label("depth"),
     ).where(responses.c.id == _RESPONSE_ID, responses.c.tenant == _TENANT)
     chain = base.cte("chain", recursive=True)
@@ -85,6 +88,7 @@ def _chain_context() -> CompoundSelect[Any]:
             parent.c.previous_response_id,
             parent.c.conversation_id,
             parent.c.conversation_position,
+            parent.c.status,
             chain.c.depth + 1,
         ).where(
             parent.c.id == chain.c.previous_response_id,
@@ -98,7 +102,7 @@ def _chain_context() -> CompoundSelect[Any]:
         literal_column("0", Integer).label("part"),
         literal_column("0", Integer).label("k1"),
         literal_column("0", Integer).label("k2"),
-        null().label("data"),
+        chain.c.status.label("data"),
     ).where(chain.c.depth == 0)
     prefix = (
         select(
@@ -148,10 +152,19 @@ def _conversation_with_items() -> Select[Any]:
     )
 
 
+def _released_by_owner() -> ColumnElement[str | None]:
+    """`turn_owner`, cleared if it is `:claim_owner` (a turn being saved lets go of its claim
+    in the statement that places it)."""
+    c = conversations.c
+    owner = bindparam("claim_owner", type_=String)
+    return cast(ColumnElement[str | None], case((c.turn_owner == owner, None), else_=c.turn_owner))
+
+
 def _claim_positions() -> ReturningUpdate[int]:
-    """Move the conversation's `next_position` on by `:count` and mark it active at
-    `:active_at`; returns the new `next_position` (no row: no such conversation). Bound as
-    `:claim_tenant`, `:claim_conversation_id`, `:count`, `:active_at`."""
+    """Move the conversation's `next_position` on by `:count`, mark it active at `:active_at`
+    and release the claim of `:claim_owner`; returns the new `next_position` (no row: no such
+    conversation). Bound as `:claim_tenant`, `:claim_conversation_id`, `:count`, `:active_at`,
+    `:claim_owner`."""
     c = conversations.c
     active_at = bindparam("active_at", type_=Double)
     # An UPDATE reserves its columns' names for the SET clause; the WHERE binds use others.
@@ -163,8 +176,57 @@ def _claim_positions() -> ReturningUpdate[int]:
         .values(
             next_position=c.next_position + bindparam("count", type_=BigInteger),
             last_active_at=latest(c.last_active_at, active_at),
+            turn_owner=_released_by_owner(),
         )
         .returning(c.next_position)
+    )
+
+
+def _release_claim() -> ReturningUpdate[int]:
+    """Release the claim of `:claim_owner` and return `next_position` (no row: no such
+    conversation); for a turn saved without being appended."""
+    c = conversations.c
+    return (
+        update(conversations)
+        .where(
+            c.id == bindparam("claim_conversation_id", type_=String),
+            c.tenant == bindparam("claim_tenant", type_=String),
+        )
+        .values(turn_owner=_released_by_owner())
+        .returning(c.next_position)
+    )
+
+
+def _claim_turn() -> Update:
+    """Give the conversation to the turn `:claim_owner` until `:lease_until`, unless another
+    turn's claim is live at `:now`; one row updated means claimed."""
+    c = conversations.c
+    owner = bindparam("claim_owner", type_=String)
+    return (
+        update(conversations)
+        .where(
+            c.id == bindparam("claim_conversation_id", type_=String),
+            c.tenant == bindparam("claim_tenant", type_=String),
+            or_(
+                c.turn_owner.is_(None),
+                c.turn_owner == owner,
+                c.turn_lease_until < bindparam("now", type_=Double),
+            ),
+        )
+        .values(turn_owner=owner, turn_lease_until=bindparam("lease_until", type_=Double))
+    )
+
+
+def _renew_claim() -> Update:
+    c = conversations.c
+    return (
+        update(conversations)
+        .where(
+            c.id == bindparam("claim_conversation_id", type_=String),
+            c.tenant == bindparam("claim_tenant", type_=String),
+            c.turn_owner == bindparam("claim_owner", type_=String),
+        )
+        .values(turn_lease_until=bindparam("lease_until", type_=Double))
     )
 
 
@@ -193,7 +255,57 @@ CHAIN_CONTEXT = _chain_context()
 RESPONSE_WITH_OUTPUT = _response_with_output()
 CONVERSATION_WITH_ITEMS = _conversation_with_items()
 CLAIM_POSITIONS = _claim_positions()
+RELEASE_CLAIM = _release_claim()
 NEXT_POSITION = select(conversations.c.next_position).where(
+    conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT
+)
+# Spelled as a literal so that SQLite's planner matches the partial index on running turns.
+_RUNNING = responses.c.status == literal_column("'in_progress'")
+FINISH_RESPONSE = (
+    update(responses)
+    .where(
+        responses.c.id == bindparam("finish_id", type_=String),
+        responses.c.tenant == bindparam("finish_tenant", type_=String),
+    )
+    .values(
+        status=bindparam("status"),
+        usage=bindparam("usage"),
+        error=bindparam("error"),
+        incomplete_details=bindparam("incomplete_details"),
+        completed_at=bindparam("completed_at"),
+        settings=bindparam("settings"),
+        conversation_position=func.coalesce(
+            bindparam("conversation_position", type_=BigInteger),
+            responses.c.conversation_position,
+        ),
+        owner=None,
+        lease_until=None,
+    )
+)
+PLACE_INPUTS = (
+    update(items)
+    .where(
+        items.c.response_id == bindparam("place_response_id", type_=String),
+        items.c.kind == "input",
+    )
+    .values(
+        conversation_id=bindparam("place_conversation_id", type_=String),
+        conversation_position=bindparam("start", type_=BigInteger) + items.c.position,
+    )
+)
+RENEW_TURNS = (
+    update(responses)
+    .where(_RUNNING, responses.c.owner == bindparam("renew_owner", type_=String))
+    .values(lease_until=bindparam("lease_until", type_=Double))
+)
+FAIL_ABANDONED_TURNS = (
+    update(responses)
+    .where(_RUNNING, responses.c.lease_until < bindparam("now", type_=Double))
+    .values(status="failed", error=bindparam("error", type_=String), owner=None, lease_until=None)
+)
+CLAIM_TURN = _claim_turn()
+RENEW_CLAIM = _renew_claim()
+CONVERSATION_EXISTS = select(conversations.c.id).where(
     conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT
 )
 # Executed with the row's values as parameters (one dict, or a list of them for items).

@@ -16,8 +16,13 @@ from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from threadline.errors import Conflict
-from threadline.storage.base import Item, ItemPage, Order, StoredResponse, TurnRecord
+from threadline.errors import (
+    Conflict,
+    ConversationDeleted,
+    PreviousResponseInProgress,
+    ResponseDeleted,
+)
+from threadline.storage.base import Item, ItemPage, Order, StoredResponse, TurnRecord, TurnStart
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import (
     claim_positions,
@@ -41,6 +46,39 @@ class PreparedTurn:
     conversation_id: str | None
     append: bool
     active_at: float
+    started: bool
+    inputs: int
+
+
+def start_turn(conn: Connection, start: TurnStart, item_rows: list[dict[str, Any]]) -> None:
+    """Insert the running turn's response row and input items; a conversation turn notes where
+    the conversation stands (a deleted conversation raises `ConversationDeleted`)."""
+    record = start.response
+    position: int | None = None
+    if record.conversation_id is not None:
+        position = conn.scalar(
+            q.NEXT_POSITION, {"tenant": record.tenant, "conversation_id": record.conversation_id}
+        )
+        if position is None:
+            raise ConversationDeleted(record.conversation_id)
+    row = q.response_values(record, conversation_position=position)
+    row.update(owner=start.owner, lease_until=start.lease_until)
+    try:
+        conn.execute(q.INSERT_RESPONSE, row)
+    except IntegrityError as exc:
+        raise Conflict(f"A response with id '{record.id}' already exists") from exc
+    if item_rows:
+        conn.execute(q.INSERT_ITEMS, item_rows)
+
+
+def renew_turns(conn: Connection, owner: str, lease_until: float) -> int:
+    renewed = conn.execute(q.RENEW_TURNS, {"renew_owner": owner, "lease_until": lease_until})
+    return int(renewed.rowcount)
+
+
+def fail_abandoned_turns(conn: Connection, now: float, error: str) -> int:
+    ended = conn.execute(q.FAIL_ABANDONED_TURNS, {"now": now, "error": error})
+    return int(ended.rowcount)
 
 
 def prepare_turn(turn: TurnRecord) -> PreparedTurn:
@@ -65,23 +103,38 @@ def prepare_turn(turn: TurnRecord) -> PreparedTurn:
         conversation_id=record.conversation_id,
         append=turn.append_to_conversation,
         active_at=record.completed_at if record.completed_at is not None else record.created_at,
+        started=turn.started,
+        inputs=inputs,
     )
 
 
 def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
-    """Insert the turn; the conversation position its items start at, if it was appended."""
+    """Insert the turn (or, if it was started, finish it); the conversation position its items
+    start at, if it was appended."""
+    if turn.started:
+        return _finish_turn(conn, turn)
     rows, conversation_id = turn.item_rows, turn.conversation_id
     start: int | None = None
     if conversation_id is not None and turn.append:
-        start = claim_positions(conn, turn.tenant, conversation_id, len(rows), turn.active_at)
-        if start is not None:
-            place_in_conversation(rows, conversation_id, start)
+        start = claim_positions(
+            conn, turn.tenant, conversation_id, len(rows), turn.active_at, turn.response_id
+        )
+        if start is None:
+            raise ConversationDeleted(conversation_id)
+        place_in_conversation(rows, conversation_id, start)
     elif conversation_id is not None:
         # Not appended (a failed turn): note where the conversation stood, so that continuing
         # this response still starts from the conversation before it.
         start = conn.scalar(
-            q.NEXT_POSITION, {"tenant": turn.tenant, "conversation_id": conversation_id}
+            q.RELEASE_CLAIM,
+            {
+                "claim_tenant": turn.tenant,
+                "claim_conversation_id": conversation_id,
+                "claim_owner": turn.response_id,
+            },
         )
+        if start is None:
+            raise ConversationDeleted(conversation_id)
     turn.response_row["conversation_position"] = start
     try:
         conn.execute(q.INSERT_RESPONSE, turn.response_row)
@@ -90,6 +143,61 @@ def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     if rows:
         conn.execute(q.INSERT_ITEMS, rows)
     return start if turn.append else None
+
+
+def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
+    """End a started turn: its response row is updated, its output inserted, and a completed
+    turn's input and output placed in its conversation, contiguously."""
+    rows, conversation_id = turn.item_rows, turn.conversation_id
+    outputs = rows[turn.inputs :]
+    start: int | None = None
+    if conversation_id is not None and turn.append:
+        start = claim_positions(
+            conn, turn.tenant, conversation_id, len(rows), turn.active_at, turn.response_id
+        )
+        if start is None:
+            raise ConversationDeleted(conversation_id)
+        place_in_conversation(rows, conversation_id, start)
+    elif conversation_id is not None:
+        released = conn.scalar(
+            q.RELEASE_CLAIM,
+            {
+                "claim_tenant": turn.tenant,
+                "claim_conversation_id": conversation_id,
+                "claim_owner": turn.response_id,
+            },
+        )
+        if released is None:
+            raise ConversationDeleted(conversation_id)
+    row = turn.response_row
+    finished = conn.execute(
+        q.FINISH_RESPONSE,
+        {
+            "finish_id": turn.response_id,
+            "finish_tenant": turn.tenant,
+            "status": row["status"],
+            "usage": row["usage"],
+            "error": row["error"],
+            "incomplete_details": row["incomplete_details"],
+            "completed_at": row["completed_at"],
+            "settings": row["settings"],
+            "conversation_position": start,
+        },
+    )
+    if finished.rowcount == 0:
+        raise ResponseDeleted(turn.response_id)
+    if start is not None and turn.inputs:
+        conn.execute(
+            q.PLACE_INPUTS,
+            {
+                "place_response_id": turn.response_id,
+                "place_conversation_id": conversation_id,
+                "start": start,
+            },
+        )
+    if outputs:
+        conn.execute(q.INSERT_ITEMS, outputs)
+    return start
 
 
 def get_response(conn: Connection, tenant: str, response_id: str) -> StoredResponse | None:
@@ -141,6 +249,8 @@ def _chain_texts(conn: Connection, tenant: str, response_id: str) -> list[str] |
     rows = conn.execute(q.CHAIN_CONTEXT, params).all()
     if not rows:
         return None
+    if rows[0].data == "in_progress":
+        raise PreviousResponseInProgress(response_id)
     return [row.data for row in rows if row.part != 0]
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from threadline.storage.base import (
     ApiKeyRecord,
+    ConversationClaim,
     ConversationFilter,
     ConversationPage,
     ConversationRecord,
@@ -36,6 +37,7 @@ from threadline.storage.base import (
     Store,
     StoredResponse,
     TurnRecord,
+    TurnStart,
 )
 from threadline.storage.encoding import dumps
 from threadline.storage.sql import api_keys, conversations, migrate, responses
@@ -149,6 +151,27 @@ class SqlStore(Store):
             self._contexts.put(conversation, extended)
         chain = _extended(before, own, size, next_position=None)
         self._contexts.put(chain_key(record.tenant, record.id), chain)
+
+    async def start_turn(self, start: TurnStart) -> None:
+        record = start.response
+        rows = [
+            item_row(
+                record.tenant,
+                record.created_at,
+                item,
+                response_id=record.id,
+                kind="input",
+                position=i,
+            )
+            for i, item in enumerate(start.input_items)
+        ]
+        await self._db.write(responses.start_turn, start, rows)
+
+    async def renew_turns(self, owner: str, lease_until: float) -> int:
+        return await self._db.write(responses.renew_turns, owner, lease_until)
+
+    async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        return await self._db.write(responses.fail_abandoned_turns, now, dumps(error))
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         return await self._db.read(responses.get_response, tenant, response_id)
@@ -280,6 +303,23 @@ class SqlStore(Store):
             )
             self._contexts.put(key, entry)
         return state.record, state.items
+
+    async def claim_conversation(
+        self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
+    ) -> ConversationClaim:
+        return await self._db.write(
+            conversations.claim_conversation, tenant, conversation_id, owner, now, lease_until
+        )
+
+    async def renew_conversation_claim(
+        self, tenant: str, conversation_id: str, owner: str, lease_until: float
+    ) -> bool:
+        return await self._db.write(
+            conversations.renew_conversation_claim, tenant, conversation_id, owner, lease_until
+        )
+
+    async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
+        await self._db.write(conversations.release_conversation, tenant, conversation_id, owner)
 
     def _saw_generation(self, generation: int | None) -> None:
         # The latest generation this process has read: a safe tag for a context created

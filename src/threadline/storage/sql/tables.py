@@ -12,6 +12,12 @@ conversation_position) are the backstop of the contiguity promise: a broken posi
 fails loudly instead of interleaving two turns. Conversation positions come from the
 `conversations.next_position` counter, so they are never reused after an item is deleted.
 
+`responses.owner` names the process running an `in_progress` turn and `lease_until` when its
+lease lapses unless renewed; a lapsed one is ended `failed` by whichever process sweeps.
+
+`conversations.turn_owner` is the response id of the turn running in the conversation, and
+`turn_lease_until` when its claim lapses unless renewed (storage/base.py: one turn at a time).
+
 `responses.conversation_position` records where a conversation turn begins in its conversation;
 it is how `load_chain` finds the conversation items that precede a chain's oldest response.
 
@@ -68,8 +74,17 @@ responses = Table(
     Column("error", Text),
     Column("incomplete_details", Text),
     Column("completed_at", Double),
+    Column("owner", String),
+    Column("lease_until", Double),
     Index("ix_responses_created_at", "created_at"),
     Index("ix_responses_conversation_id", "conversation_id"),
+    # Only running turns are leased: the index holds just them.
+    Index(
+        "ix_responses_running_lease_until",
+        "lease_until",
+        sqlite_where=text("status = 'in_progress'"),
+        postgresql_where=text("status = 'in_progress'"),
+    ),
 )
 
 conversations = Table(
@@ -83,6 +98,8 @@ conversations = Table(
     Column("last_active_at", Double, nullable=False),
     Column("status_changed_at", Double),
     Column("next_position", BigInteger, nullable=False),
+    Column("turn_owner", String),
+    Column("turn_lease_until", Double),
     Index("ix_conversations_tenant_last_active_at_id", "tenant", "last_active_at", "id"),
     Index("ix_conversations_status_last_active_at", "status", "last_active_at"),
 )

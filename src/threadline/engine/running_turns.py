@@ -1,0 +1,91 @@
+"""The turns this process is running: each is stored when it starts, leased to this process,
+and visible while it runs.
+
+A turn with `store: true` is written `in_progress` with its input before the model is called
+(`start`), so `GET /v1/responses/{id}` finds it and a crash cannot lose what the caller sent.
+Its response is leased to this process (`owner`); one task renews the leases of all the turns
+running here, in one statement, every third of a lease. If the process dies, its leases lapse,
+and the sweeper of any process ends those turns `failed` (`RetentionSweeper`,
+`Store.fail_abandoned_turns`), keeping their input: no turn stays `in_progress` forever, and
+on PostgreSQL a replica ends only the turns whose owner stopped renewing, never a live one.
+
+While a turn runs here, its current output is served from memory (`live`); its status reads
+`in_progress` until its end is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+import orjson
+
+from threadline import ids
+from threadline.engine.clock import Clock, system_clock
+from threadline.engine.response_object import response_object
+from threadline.storage.base import Item, ResponseRecord, Store, TurnStart
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_ERROR = {
+    "code": "server_error",
+    "message": "The response was interrupted: the server process running it stopped before it "
+    "finished (server_interrupted). Its input was kept; send the request again.",
+}
+"""What a turn whose process died is ended with (the code is one the Response schema knows)."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Running:
+    record: ResponseRecord
+    output: list[Item]
+
+
+class RunningTurns:
+    def __init__(self, store: Store, *, lease_seconds: float, clock: Clock = system_clock) -> None:
+        self._store = store
+        self._lease = lease_seconds
+        self._clock = clock
+        self.owner = ids.new_id("proc")
+        """This process's name on the leases of the turns it runs."""
+        self._running: dict[str, _Running] = {}
+        self._renewing: asyncio.Task[None] | None = None
+
+    async def start(self, record: ResponseRecord, input_items: list[Item]) -> None:
+        """Store the turn `in_progress` with its input, leased to this process."""
+        lease_until = self._clock() + self._lease
+        await self._store.start_turn(TurnStart(record, input_items, self.owner, lease_until))
+        self._running[record.id] = _Running(record, [])
+        if self._renewing is None or self._renewing.done():
+            self._renewing = asyncio.create_task(self._renew_while_running())
+
+    def show(self, response_id: str, output: list[Item]) -> None:
+        """Serve `output` (the list the turn appends to) as the turn's output so far."""
+        if (running := self._running.get(response_id)) is not None:
+            running.output = output
+
+    def end(self, response_id: str) -> None:
+        """The turn's end is stored (or it was given up): stop leasing and showing it."""
+        self._running.pop(response_id, None)
+
+    def live(self, tenant: str, response_id: str) -> dict[str, Any] | None:
+        """The Response object of a turn running here, with its output so far; None if no
+        such turn runs in this process."""
+        running = self._running.get(response_id)
+        if running is None or running.record.tenant != tenant:
+            return None
+        # In progress until its end is durable, whatever the record says meanwhile; the output
+        # is copied, since the turn keeps changing it.
+        record = dataclasses.replace(running.record, status="in_progress", completed_at=None)
+        output = orjson.loads(orjson.dumps(running.output))
+        return response_object(record, output)
+
+    async def _renew_while_running(self) -> None:
+        while self._running:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                await self._store.renew_turns(self.owner, self._clock() + self._lease)
+            except Exception:
+                log.warning("could not renew the leases of running turns", exc_info=True)

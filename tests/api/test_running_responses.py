@@ -1,0 +1,87 @@
+"""A response is stored when its turn starts: it can be read while it runs, and a crash ends it
+`failed` with its input kept, instead of losing it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import openai
+
+from tests.api.test_errors import assert_envelope
+from tests.conftest import MODEL
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer
+
+
+def _first_response_id(server: LiveServer, body: dict[str, object]) -> tuple[httpx.Client, str]:
+    """Start a streamed turn and return once its `response.created` event arrived (the client
+    stays open, so the turn keeps streaming)."""
+    raw = httpx.Client(base_url=server.url, timeout=30)
+    stream = raw.stream("POST", "/v1/responses", json={**body, "stream": True})
+    lines = stream.__enter__().iter_lines()
+    for line in lines:
+        if line.startswith("data:"):
+            event = json.loads(line[5:])
+            if event["type"] == "response.created":
+                return raw, event["response"]["id"]
+    raise AssertionError("no response.created event")
+
+
+def test_get_shows_a_running_turn_in_progress_then_completed(server: LiveServer) -> None:
+    raw, response_id = _first_response_id(server, {"model": MODEL, "input": "slow 1.5"})
+    try:
+        during = raw.get(f"/v1/responses/{response_id}")
+        assert during.status_code == 200, during.text
+        assert during.json()["status"] == "in_progress"
+        inputs = raw.get(f"/v1/responses/{response_id}/input_items").json()["data"]
+        assert [part["text"] for item in inputs for part in item["content"]] == ["slow 1.5"]
+        deadline = time.monotonic() + 20
+        while raw.get(f"/v1/responses/{response_id}").json()["status"] == "in_progress":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        after = raw.get(f"/v1/responses/{response_id}").json()
+        assert after["status"] == "completed"
+        assert after["output"][0]["content"][0]["text"] == "echo: slow 1.5"
+    finally:
+        raw.close()
+
+
+def test_continuing_a_response_that_is_still_running_is_refused(server: LiveServer) -> None:
+    raw, response_id = _first_response_id(server, {"model": MODEL, "input": "slow 1.5"})
+    try:
+        refused = raw.post(
+            "/v1/responses",
+            json={"model": MODEL, "input": "next", "previous_response_id": response_id},
+        )
+        error = assert_envelope(
+            refused, 400, code="previous_response_in_progress", param="previous_response_id"
+        )
+        assert response_id in error["message"]
+    finally:
+        raw.close()
+
+
+def test_a_turn_whose_server_was_killed_ends_failed_with_its_input_after_restart(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    env = {"THREADLINE_TURN_LEASE_SECONDS": "1", "THREADLINE_SWEEP_INTERVAL": "0.2"}
+    with LiveServer(
+        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
+    ) as server:
+        raw, response_id = _first_response_id(server, {"model": MODEL, "input": "slow 30"})
+        raw.close()
+        server.stop(signal.SIGKILL)
+        server.start()
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        deadline = time.monotonic() + 15
+        while (stored := client.responses.retrieve(response_id)).status == "in_progress":
+            assert time.monotonic() < deadline, "the abandoned turn was never ended"
+            time.sleep(0.1)
+        assert stored.status == "failed"
+        assert stored.error is not None and "server_interrupted" in stored.error.message
+        inputs = client.responses.input_items.list(response_id)
+        assert [part.text for item in inputs for part in item.content] == ["slow 30"]
