@@ -6,7 +6,10 @@
     │   └── PreviousResponseNotFound    400     (code previous_response_not_found)
     ├── AuthenticationFailed            401     invalid_request_error (code invalid_api_key)
     ├── NotFound                        404     invalid_request_error
-    │   └── ModelNotFound               404     invalid_request_error (code model_not_found)
+    │   ├── ModelNotFound               404     invalid_request_error (code model_not_found)
+    │   ├── UnknownUrl                  404     invalid_request_error (code unknown_url)
+    │   └── UnsupportedEndpoint         404     invalid_request_error (code unsupported_endpoint)
+    ├── MethodNotAllowed                405     invalid_request_error (code method_not_allowed)
     ├── Conflict                        409     invalid_request_error
     ├── PayloadTooLarge                 413     invalid_request_error
     ├── ShuttingDown                    503     server_error (code server_shutting_down)
@@ -74,6 +77,33 @@ class NotFound(ThreadlineError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class UnknownUrl(NotFound):
+    """No endpoint has this path (OpenAI words it "Invalid URL (METHOD /path)")."""
+
+    default_code = "unknown_url"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(
+            f"Invalid URL ({method} {path}): no such endpoint. /docs lists the endpoints "
+            "this server serves."
+        )
+
+
+class UnsupportedEndpoint(NotFound):
+    """An endpoint of OpenAI's API that Threadline does not serve yet."""
+
+    default_code = "unsupported_endpoint"
+
+
+class MethodNotAllowed(ThreadlineError):
+    status_code = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+    def __init__(self, method: str, path: str, allowed: str) -> None:
+        super().__init__(f"Invalid method for URL ({method} {path}): use {allowed}.")
 
 
 class Conflict(ThreadlineError):

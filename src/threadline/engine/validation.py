@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from threadline.errors import InvalidRequest, UnsupportedParameter
-from threadline.protocol.responses import ResponseCreateParams
+from threadline.protocol.responses import Includable, ResponseCreateParams
 from threadline.protocol.tools import (
     WEB_SEARCH_TOOL_TYPES,
     FunctionTool,
@@ -49,10 +51,7 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
         )
     if params.top_logprobs:
         raise UnsupportedParameter("'top_logprobs' is not supported yet.", param="top_logprobs")
-    if params.include and "message.output_text.logprobs" in params.include:
-        raise UnsupportedParameter(
-            "'message.output_text.logprobs' is not supported yet.", param="include"
-        )
+    check_includes(params.include)
     if params.reasoning is not None and (
         params.reasoning.summary or params.reasoning.generate_summary
     ):
@@ -126,3 +125,13 @@ def check_metadata(metadata: dict[str, str], param: str = "metadata") -> None:
                 param=f"{param}.{key}",
                 code="string_above_max_length",
             )
+
+
+def check_includes(include: Sequence[Includable] | None) -> None:
+    """Items are stored whole (image urls, search sources and results, reasoning as the
+    provider gave it), so every other include is already met; log probabilities are never
+    kept."""
+    if include and "message.output_text.logprobs" in include:
+        raise UnsupportedParameter(
+            "'message.output_text.logprobs' is not supported yet.", param="include"
+        )
