@@ -17,7 +17,7 @@ from threadline.engine.pages import item_page
 from threadline.engine.response_object import response_object
 from threadline.engine.server_tools import echoed_tools, plan_server_tools
 from threadline.engine.turn import PreparedTurn, TurnRunner
-from threadline.engine.validation import refuse_unsupported
+from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.protocol.tools import AllowedToolsChoice, FunctionTool, FunctionToolChoice
@@ -78,6 +78,7 @@ class ResponseService:
         refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
         history, conversation_id = await self._history(tenant, params)
+        refuse_empty_turn(params, history)
         input_items = await normalize_input(self._store, tenant, params.input)
         context = history + input_items
         check_tool_calls_answered(context)
