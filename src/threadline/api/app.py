@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from threadline import __version__
+from threadline.api.docs_pages import install_docs_pages
 from threadline.api.errors import install_error_handlers
 from threadline.api.limits import BodySizeLimit
 from threadline.api.metrics import Metrics, install_metrics
+from threadline.api.openapi import install_openapi
 from threadline.api.request_id import RequestIds
 from threadline.api.routes import conversations, files, models, responses
 from threadline.api.shutdown import drain_turns_on_stop_signal
@@ -65,8 +67,12 @@ def create_app(settings: Settings) -> FastAPI:
         summary="OpenAI Responses and Conversations API, on storage you own.",
         lifespan=lifespan,
         redirect_slashes=False,
+        docs_url=None,  # install_docs_pages serves them without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs_pages(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(responses.router)
     app.include_router(conversations.router)
