@@ -10,7 +10,10 @@
     ├── NotFound                        404     invalid_request_error
     │   ├── ModelNotFound               404     invalid_request_error (code model_not_found)
     │   ├── ConversationDeleted         404     (code conversation_deleted)
-    │   └── ResponseDeleted             404     (code response_deleted)
+    │   ├── ResponseDeleted             404     (code response_deleted)
+    │   ├── UnknownUrl                  404     invalid_request_error (code unknown_url)
+    │   └── UnsupportedEndpoint         404     invalid_request_error (code unsupported_endpoint)
+    ├── MethodNotAllowed                405     invalid_request_error (code method_not_allowed)
     ├── Conflict                        409     invalid_request_error
     ├── PayloadTooLarge                 413     invalid_request_error
     ├── ShuttingDown                    503     server_error (code server_shutting_down)
@@ -128,6 +131,33 @@ class ResponseDeleted(NotFound):
             f"Response '{response_id}' was deleted while it was running; it was not stored.",
             param="response_id",
         )
+
+
+class UnknownUrl(NotFound):
+    """No endpoint has this path (OpenAI words it "Invalid URL (METHOD /path)")."""
+
+    default_code = "unknown_url"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(
+            f"Invalid URL ({method} {path}): no such endpoint. /docs lists the endpoints "
+            "this server serves."
+        )
+
+
+class UnsupportedEndpoint(NotFound):
+    """An endpoint of OpenAI's API that Threadline does not serve yet."""
+
+    default_code = "unsupported_endpoint"
+
+
+class MethodNotAllowed(ThreadlineError):
+    status_code = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+    def __init__(self, method: str, path: str, allowed: str) -> None:
+        super().__init__(f"Invalid method for URL ({method} {path}): use {allowed}.")
 
 
 class Conflict(ThreadlineError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,45 @@ def test_the_server_serves_its_openapi_document_and_interactive_docs(http: httpx
     assert "/v1/responses" in document["paths"] and "/v1/conversations" in document["paths"]
     page = http.get("/docs")
     assert page.status_code == 200 and "swagger" in page.text.lower()
+
+
+@pytest.mark.parametrize(("page", "script"), [("/docs", "swagger-ui"), ("/redoc", "redoc")])
+def test_the_docs_pages_load_only_assets_this_server_serves(
+    http: httpx.Client, page: str, script: str
+) -> None:
+    html = http.get(page).text
+    references = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert references and any(script in r for r in references), html
+    assert "http" not in " ".join(references)  # nothing from a CDN, nor fonts
+    for reference in references:
+        asset = http.get(reference)
+        assert asset.status_code == 200, reference
+        assert len(asset.content) > 1000
+        if reference.endswith(".js"):
+            assert "javascript" in asset.headers["content-type"]
+
+
+def test_the_openapi_document_describes_the_errors_sent_and_the_bearer_key(
+    http: httpx.Client,
+) -> None:
+    document = http.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert {"Response", "Conversation", "ItemList", "ErrorResponse"} <= set(schemas)
+    assert "HTTPValidationError" not in schemas
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)
+            assert responses["400"]["content"]["application/json"]["schema"] == error
+            assert operation["security"] == [{"bearer": []}]
+            assert responses["200"].get("content"), (method, path)
+    created = document["paths"]["/v1/responses"]["post"]["responses"]
+    assert created["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Response"
+    }
+    assert {"404", "409", "413", "429"} <= set(created)
 
 
 def test_requests_are_counted_by_route_template_never_by_raw_path(http: httpx.Client) -> None:

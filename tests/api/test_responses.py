@@ -235,3 +235,29 @@ def test_item_reference_brings_a_stored_item_into_the_context(
 def test_models_lists_the_providers_models(client: openai.OpenAI) -> None:
     names = [m.id for m in client.models.list()]
     assert "fake-model" in names
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"model": MODEL, "input": ""}, "empty_string"),
+        ({"model": MODEL, "input": []}, "empty_array"),
+        ({"model": MODEL}, "missing_required_parameter"),
+    ],
+)
+def test_a_turn_with_nothing_to_send_is_refused_naming_input(
+    http: httpx.Client, body: dict[str, object], code: str
+) -> None:
+    response = http.post("/v1/responses", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("input", code)
+    assert "nothing to send" in error["message"]
+
+
+def test_an_empty_input_is_accepted_after_history_or_with_instructions(
+    client: openai.OpenAI,
+) -> None:
+    first = client.responses.create(model=MODEL, input="hello")
+    assert client.responses.create(model=MODEL, input=[], previous_response_id=first.id).id
+    assert client.responses.create(model=MODEL, input=[], instructions="Say hi.").id

@@ -15,6 +15,7 @@ from tests.api.test_errors import assert_envelope
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from threadline.api.json_depth import MAX_JSON_DEPTH
 
 LIMIT = 65_536
 
@@ -59,6 +60,33 @@ def test_deeply_nested_json_is_a_400(http: httpx.Client) -> None:
         "/v1/responses", content=body, headers={"content-type": "application/json"}
     )
     assert_envelope(response, 400)
+
+
+def _tool_nested(depth: int, *, stream: bool) -> dict[str, Any]:
+    """A body `depth` levels deep: the body, `tools`, the tool, then its `parameters`."""
+    parameters: dict[str, Any] = {}
+    for _ in range(depth - 4):
+        parameters = {"a": parameters}
+    tool = {"type": "function", "name": "f", "parameters": parameters}
+    return {"model": MODEL, "input": "x", "stream": stream, "tools": [tool]}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_deepest_accepted_body_round_trips_and_one_level_more_is_a_400(
+    http: httpx.Client, stream: bool
+) -> None:
+    accepted = http.post("/v1/responses", json=_tool_nested(MAX_JSON_DEPTH, stream=stream))
+    assert accepted.status_code == 200, accepted.text
+    if stream:
+        assert accepted.text.count("event: ") > 3 and "response.completed" in accepted.text
+        response_id = accepted.text.split('"id":"', 1)[1].split('"', 1)[0]
+    else:
+        response_id = accepted.json()["id"]
+    echoed = http.get(f"/v1/responses/{response_id}")
+    assert echoed.status_code == 200 and echoed.json()["tools"][0]["parameters"]
+    refused = http.post("/v1/responses", json=_tool_nested(MAX_JSON_DEPTH + 1, stream=stream))
+    error = assert_envelope(refused, 400, code="invalid_json")
+    assert str(MAX_JSON_DEPTH) in error["message"]
 
 
 def test_invalid_utf8_is_a_400(http: httpx.Client) -> None:

@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from threadline import __version__
+from threadline.api.docs_pages import install_docs_pages
 from threadline.api.errors import install_error_handlers
 from threadline.api.limits import BodySizeLimit
 from threadline.api.metrics import Metrics, install_metrics
+from threadline.api.openapi import install_openapi
+from threadline.api.request_id import RequestIds
 from threadline.api.routes import conversations, files, models, responses
 from threadline.api.shutdown import drain_turns_on_stop_signal
 from threadline.api.sse import TurnTasks
+from threadline.api.websocket_refusal import RefuseWebSockets
 from threadline.engine.retention import RetentionSweeper
 from threadline.settings import Settings
 from threadline.wiring import build_services
@@ -62,15 +67,27 @@ def create_app(settings: Settings) -> FastAPI:
         summary="OpenAI Responses and Conversations API, on storage you own.",
         lifespan=lifespan,
         redirect_slashes=False,
+        docs_url=None,  # install_docs_pages serves them without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs_pages(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(responses.router)
     app.include_router(conversations.router)
     app.include_router(models.router)
     app.include_router(files.router)
+    app.add_middleware(RefuseWebSockets)
     install_metrics(app, metrics)  # after the other middleware: it must be outermost
+    _wrap_whole_stack(app, RequestIds)
     return app
+
+
+def _wrap_whole_stack(app: FastAPI, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Put `wrapper` outside Starlette's own error middleware, which `add_middleware` cannot."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: wrapper(build())  # type: ignore[method-assign]
 
 
 async def _sweep_forever(sweeper: RetentionSweeper, interval: float) -> None:

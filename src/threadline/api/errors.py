@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from threadline.api.json_depth import MAX_JSON_DEPTH, JsonTooDeep
 from threadline.api.validation_errors import invalid_request_from
-from threadline.errors import ThreadlineError
+from threadline.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    ThreadlineError,
+    UnknownUrl,
+)
 
 log = logging.getLogger(__name__)
 
 
-def error_response(exc: ThreadlineError) -> Response:
-    headers = {"Retry-After": "1"} if exc.status_code == 429 else None
+def error_response(exc: ThreadlineError, headers: Mapping[str, str] | None = None) -> Response:
+    if exc.status_code == 429:
+        headers = {**(headers or {}), "Retry-After": "1"}
     return Response(
         orjson.dumps({"error": exc.to_error_object()}),
         status_code=exc.status_code,
@@ -32,18 +40,31 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        if isinstance(exc.__cause__, JsonTooDeep):
+            return error_response(
+                InvalidRequest(
+                    f"The JSON body of your request nests deeper than {MAX_JSON_DEPTH} levels, "
+                    "the limit. Send a flatter structure.",
+                    code="invalid_json",
+                )
+            )
         return error_response(invalid_request_from(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        error = ThreadlineError(str(exc.detail), code=None)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routing raises these: 404 when no route has the path, 405 when none of the
+        # path's routes takes the method (FastAPI also raises a 400 for an unreadable body).
+        method, path = request.method, request.url.path
+        if exc.status_code == 404:
+            return error_response(UnknownUrl(method, path))
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            refusal = MethodNotAllowed(method, path, allowed.replace(", ", " or "))
+            return error_response(refusal, headers={"Allow": allowed})
+        error = ThreadlineError(str(exc.detail))
         error.status_code = exc.status_code
         error.error_type = "invalid_request_error"
-        if exc.status_code == 404:
-            error.message = "Not found: no such endpoint. See /docs for the API."
-        elif exc.status_code == 405:
-            error.message = "Method not allowed on this endpoint."
-        return error_response(error)
+        return error_response(error, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

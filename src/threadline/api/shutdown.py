@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import signal
 from types import FrameType
@@ -36,7 +37,9 @@ def drain_turns_on_stop_signal(tasks: TurnTasks, grace_seconds: float) -> None:
         previous = signal.getsignal(sig)
 
         def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(begin_drain)
+            # A fresh context: the signal lands in whatever request's context is current,
+            # and the drain's log lines belong to none.
+            loop.call_soon_threadsafe(begin_drain, context=contextvars.Context())
             if callable(previous):
                 previous(signum, frame)
 

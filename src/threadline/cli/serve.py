@@ -14,7 +14,9 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
+from threadline.api.request_id import with_request_ids
 from threadline.cli.common import (
     ConfigOption,
     DbOption,
@@ -52,6 +54,7 @@ def serve(
         "port": settings.port,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds) + 5,
+        "log_config": with_request_ids(LOGGING_CONFIG, settings.log_level),
     }
     if workers == 1:
         # Imported here: the whole web app (FastAPI, the engine, every route) would otherwise

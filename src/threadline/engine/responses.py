@@ -18,7 +18,7 @@ from threadline.engine.response_object import response_object
 from threadline.engine.running_turns import RunningTurns
 from threadline.engine.server_tools import echoed_tools, plan_server_tools
 from threadline.engine.turn import PreparedTurn, TurnRunner
-from threadline.engine.validation import refuse_unsupported
+from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.protocol.tools import AllowedToolsChoice, FunctionTool, FunctionToolChoice
@@ -101,6 +101,7 @@ class ResponseService:
         history: list[Item],
         claim: ConversationTurn | None,
     ) -> PreparedTurn:
+        refuse_empty_turn(params, history)
         input_items = await normalize_input(self._store, tenant, params.input)
         context = history + input_items
         check_tool_calls_answered(context)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from threadline.errors import InvalidRequest, UnsupportedParameter
-from threadline.protocol.responses import ResponseCreateParams
+from threadline.protocol.responses import Includable, ResponseCreateParams
 from threadline.protocol.tools import (
     WEB_SEARCH_TOOL_TYPES,
     FunctionTool,
@@ -49,10 +51,7 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
         )
     if params.top_logprobs:
         raise UnsupportedParameter("'top_logprobs' is not supported yet.", param="top_logprobs")
-    if params.include and "message.output_text.logprobs" in params.include:
-        raise UnsupportedParameter(
-            "'message.output_text.logprobs' is not supported yet.", param="include"
-        )
+    check_includes(params.include)
     if params.reasoning is not None and (
         params.reasoning.summary or params.reasoning.generate_summary
     ):
@@ -126,3 +125,42 @@ def check_metadata(metadata: dict[str, str], param: str = "metadata") -> None:
                 param=f"{param}.{key}",
                 code="string_above_max_length",
             )
+
+
+def refuse_empty_turn(params: ResponseCreateParams, history: Sequence[object]) -> None:
+    """A turn with no history, no input (none, "" or []) and no instructions would ask the
+    model about nothing: OpenAI refuses it with a 400 naming `input`, and so do we."""
+    if params.input or history or params.instructions:
+        return
+    nothing_else = (
+        "with no 'previous_response_id', 'conversation' history or 'instructions' there is "
+        "nothing to send to the model."
+    )
+    if params.input is None:
+        raise InvalidRequest(
+            f"Missing required parameter: 'input': {nothing_else}",
+            param="input",
+            code="missing_required_parameter",
+        )
+    if isinstance(params.input, str):
+        raise InvalidRequest(
+            "Invalid 'input': empty string. Expected a string with minimum length 1: "
+            + nothing_else,
+            param="input",
+            code="empty_string",
+        )
+    raise InvalidRequest(
+        f"Invalid 'input': empty array. Expected an array with minimum length 1: {nothing_else}",
+        param="input",
+        code="empty_array",
+    )
+
+
+def check_includes(include: Sequence[Includable] | None) -> None:
+    """Items are stored whole (image urls, search sources and results, reasoning as the
+    provider gave it), so every other include is already met; log probabilities are never
+    kept."""
+    if include and "message.output_text.logprobs" in include:
+        raise UnsupportedParameter(
+            "'message.output_text.logprobs' is not supported yet.", param="include"
+        )

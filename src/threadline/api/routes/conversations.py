@@ -11,6 +11,7 @@ from starlette.responses import Response
 from threadline.api.deps import ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
+from threadline.engine.validation import check_includes
 from threadline.errors import InvalidRequest
 from threadline.protocol.conversations import (
     ChatMessage,
@@ -21,6 +22,7 @@ from threadline.protocol.conversations import (
     ItemsCreateParams,
     ItemsListQuery,
 )
+from threadline.protocol.responses import Includable
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"], route_class=JsonRoute)
 
@@ -110,8 +112,9 @@ async def create_items(
     params: ItemsCreateParams,
     services: ServicesDep,
     tenant: TenantDep,
-    include: Annotated[list[str] | None, Query(alias="include[]")] = None,
+    include: Annotated[list[Includable] | None, Query()] = None,
 ) -> Response:
+    check_includes(include)
     return json_response(await services.conversations.add_items(tenant, conversation_id, params))
 
 
@@ -122,13 +125,19 @@ async def list_items(
     tenant: TenantDep,
     query: Annotated[ItemsListQuery, Query()],
 ) -> Response:
+    check_includes(query.include)
     return json_response(await services.conversations.list_items(tenant, conversation_id, query))
 
 
 @router.get("/{conversation_id}/items/{item_id}")
 async def retrieve_item(
-    conversation_id: str, item_id: str, services: ServicesDep, tenant: TenantDep
+    conversation_id: str,
+    item_id: str,
+    services: ServicesDep,
+    tenant: TenantDep,
+    include: Annotated[list[Includable] | None, Query()] = None,
 ) -> Response:
+    check_includes(include)
     return json_response(await services.conversations.get_item(tenant, conversation_id, item_id))
 
 

@@ -12,7 +12,8 @@ from threadline.api.errors import error_response
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
 from threadline.api.sse import event_stream
-from threadline.errors import InvalidRequest, UnsupportedParameter
+from threadline.engine.validation import check_includes
+from threadline.errors import InvalidRequest, UnsupportedEndpoint, UnsupportedParameter
 from threadline.protocol.responses import Includable, ListQuery, ResponseCreateParams
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonRoute)
@@ -31,21 +32,44 @@ async def create_response(
     return json_response(created.response)
 
 
+@router.post("/input_tokens", include_in_schema=False)
+async def count_input_tokens() -> Response:
+    raise UnsupportedEndpoint(
+        "Counting input tokens (POST /v1/responses/input_tokens) is not supported yet: the "
+        "'usage' of a response reports the tokens its input took."
+    )
+
+
+@router.post("/compact", include_in_schema=False)
+async def compact_response() -> Response:
+    raise UnsupportedEndpoint(
+        "Compaction (POST /v1/responses/compact) is not supported yet: continue with "
+        "'previous_response_id' or 'conversation' and the full history is sent."
+    )
+
+
 @router.get("/{response_id}")
 async def retrieve_response(
     response_id: str,
     services: ServicesDep,
     tenant: TenantDep,
-    include: Annotated[list[Includable] | None, Query(alias="include[]")] = None,
+    include: Annotated[list[Includable] | None, Query()] = None,
     stream: bool = False,
     starting_after: int | None = None,
+    include_obfuscation: bool | None = None,
 ) -> Response:
-    if stream:
-        raise UnsupportedParameter(
-            "Streaming a stored response is only possible for background responses, which "
-            "are not supported yet.",
-            param="stream",
-        )
+    check_includes(include)
+    for name, given in (
+        ("stream", stream),
+        ("starting_after", starting_after is not None),
+        ("include_obfuscation", include_obfuscation is not None),
+    ):
+        if given:
+            raise UnsupportedParameter(
+                f"'{name}' resumes the stream of a background response, and background "
+                "responses are not supported yet. Retrieve the response without it.",
+                param=name,
+            )
     return json_response(await services.responses.retrieve(tenant, response_id))
 
 
@@ -69,4 +93,5 @@ async def list_input_items(
     tenant: TenantDep,
     query: Annotated[ListQuery, Query()],
 ) -> Response:
+    check_includes(query.include)
     return json_response(await services.responses.list_input_items(tenant, response_id, query))
