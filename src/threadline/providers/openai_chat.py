@@ -47,6 +47,8 @@ _FINISH: dict[str, FinishReason] = {
 _JSON = {"Content-Type": "application/json"}
 # Errors that mean no connection was made, so the request cannot have reached the model.
 _NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Errors that mean an open (pooled) connection was lost: closed (FIN) or reset (RST, an OSError).
+_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
 class OpenAIChatProvider:
@@ -185,9 +187,10 @@ class OpenAIChatProvider:
                 delay = self._retry.delay(attempt, None, None)
                 if delay is None:
                     raise self._transport_error(exc) from exc
-            except aiohttp.ServerDisconnectedError as exc:
-                # Closed before any answer: most often a pooled connection the upstream had
-                # just timed out (keep-alive), which a new connection fixes at once.
+            except _DROPPED as exc:
+                # Closed (FIN) or reset (RST) before any answer: most often a pooled connection
+                # the upstream had just timed out (keep-alive), which a new connection fixes at
+                # once. Once the answer began, the connection's loss is a failure, not resent.
                 if answered or attempt >= self._retry.max_retries:
                     raise self._transport_error(exc) from exc
                 delay = 0.0
