@@ -58,6 +58,13 @@ class ProviderSettings(BaseModel):
         description="Whether the endpoint reads files (PDF…) itself; when false, Threadline "
         "gives the model PDF and text files as text. Default: true for api.openai.com only.",
     )
+    send_reasoning: bool | None = Field(
+        default=None,
+        description="Whether earlier reasoning is sent back to the model, as the "
+        "`reasoning_content` of the assistant message it led to (DeepSeek, vLLM…); when "
+        "false it is left out of what the model sees. Default: false for api.openai.com, "
+        "true for any other endpoint.",
+    )
 
     model_config = {"extra": "forbid"}
 

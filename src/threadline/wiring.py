@@ -57,6 +57,7 @@ def build_providers(settings: Settings) -> ProviderRegistry:
             api_key=config.resolved_api_key(),
             headers=config.headers,
             max_tokens_param=config.max_tokens_param,
+            send_reasoning=config.send_reasoning,
             models=config.models,
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,

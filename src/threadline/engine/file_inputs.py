@@ -1,5 +1,5 @@
 """Give the model the files a context names: `input_file` by `file_id`, `file_url` or
-`file_data`, and `input_image` by `file_id`.
+`file_data`, and `input_image` by `file_id`, in messages and in function call outputs alike.
 
 Stored items keep the reference as the client sent it (a file is never copied into an item);
 the files are resolved for each model call, into the provider's view of the context only:
@@ -57,23 +57,26 @@ class FileInputs:
         items (their failures are 400s)."""
         resolved: list[Item] = []
         for item in context:
-            content = item.get("content")
+            # A message's parts are its `content`; a function call output's, its `output`.
+            field = "output" if item.get("type") == "function_call_output" else "content"
+            parts = item.get(field)
             if (
-                not isinstance(content, list)
+                not isinstance(parts, list)
                 # Text-only items, nearly all of a long history, are passed over cheaply.
-                or all(part.get("type") in _NOTHING_TO_RESOLVE for part in content)
-                or item.get("type", "message") != "message"
-                or not any(_needs_work(part, native) for part in content)
+                or all(part.get("type") in _NOTHING_TO_RESOLVE for part in parts)
+                or item.get("type", "message") not in ("message", "function_call_output")
+                or not any(_needs_work(part, native) for part in parts)
             ):
                 resolved.append(item)
                 continue
+            strict = item.get("id") in current
             parts = [
-                await self._resolve(tenant, part, native, strict=item.get("id") in current)
+                await self._resolve(tenant, part, native, strict=strict)
                 if _needs_work(part, native)
                 else part
-                for part in content
+                for part in parts
             ]
-            resolved.append({**item, "content": parts})
+            resolved.append({**item, field: parts})
         return resolved
 
     async def _resolve(self, tenant: str, part: Part, native: bool, *, strict: bool) -> Part:
