@@ -85,7 +85,7 @@ class ResponseService:
         provider_items = await self._file_inputs.for_provider(
             tenant,
             context,
-            {item["id"] for item in input_items},
+            len(input_items),
             native=self._native_files.get(provider.name, False),
         )
         tools = [
