@@ -1,5 +1,6 @@
 """A small HTTP server of documents for `file_url` tests: it counts what it sends, answers
-`If-None-Match` with 304, and can send a body that never ends or that drips."""
+`If-None-Match` with 304, redirects (/redirect/<name>, to its 127.0.0.1 address), and can send
+a body that never ends or that drips."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class FileHost:
                 path = self.path
                 if path.startswith("/doc/"):
                     host._document(self, path[5:])
+                elif path.startswith("/redirect/"):
+                    self.send_response(302)
+                    self.send_header("Location", f"{host.url}/doc/{path[10:]}")
+                    self.end_headers()
                 elif path == "/endless":
                     host._stream(self, b"x" * 65536, pause=0.0)
                 elif path == "/drip":

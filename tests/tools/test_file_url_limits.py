@@ -145,3 +145,20 @@ def test_a_new_file_url_is_given_before_the_historys_oldest(
     assert "brand new" in latest["content"]
     assert "Not fetched" in history["content"] and "old0.txt" in history["content"]
     assert "old 1" in history["content"] and "old 2" in history["content"]
+
+
+def test_a_redirect_is_checked_by_the_outbound_guard_at_every_hop(
+    fake: FakeUpstream, host: FileHost, tmp_path: Path
+) -> None:
+    """`localhost` is allowed by name; the redirect's target, 127.0.0.1, is not."""
+    host.put("private.txt", b"internal only", '"i1"')
+    port = host.url.rsplit(":", 1)[1]
+    env = {"THREADLINE_OUTBOUND_ALLOWED_HOSTS": "localhost"}
+    with LiveServer(str(tmp_path / "t.db"), fake.base_url, env=env) as live:
+        guarded = openai.OpenAI(base_url=live.base_url, api_key="k", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as raised:
+            guarded.responses.create(
+                model=MODEL, input=files(f"http://localhost:{port}/redirect/private.txt")
+            )
+    assert "loopback, private or reserved" in raised.value.message
+    assert "private.txt" not in host.downloads
