@@ -58,6 +58,13 @@ class ProviderSettings(BaseModel):
         description="Whether the endpoint reads files (PDF…) itself; when false, Threadline "
         "gives the model PDF and text files as text. Default: true for api.openai.com only.",
     )
+    send_reasoning: bool | None = Field(
+        default=None,
+        description="Whether earlier reasoning is sent back to the model, as the "
+        "`reasoning_content` of the assistant message it led to (DeepSeek, vLLM…); when "
+        "false it is left out of what the model sees. Default: false for api.openai.com, "
+        "true for any other endpoint.",
+    )
 
     model_config = {"extra": "forbid"}
 
@@ -207,8 +214,31 @@ class Settings(BaseSettings):
         description="Host names or addresses API callers may make the server reach even when "
         "private (comma-separated in the environment).",
     )
+    # -- file_url downloads (docs/tools.md#files-in-input) -----------------------------------------
     outbound_timeout: float = Field(
-        default=30.0, description="Seconds a file_url download may take."
+        default=30.0,
+        gt=0,
+        description="Seconds the file_url downloads of one request may take in all, however "
+        "slowly a server sends (also the wait for each piece).",
+    )
+    file_url_max_parts: int = Field(
+        default=8,
+        ge=0,
+        description="file_url parts one request may give the model, history included; more in "
+        "its input is a 400 (the history's oldest become notes to the model).",
+    )
+    file_url_max_request_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Bytes the file_url parts of one request may fetch in all; a download that "
+        "goes over is cut at once and is a 400.",
+    )
+    file_url_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="MiB of file_url downloads kept per process (per tenant, least recently "
+        "used out first), so an unchanged file is revalidated (ETag / Last-Modified), not "
+        "downloaded again, on later turns. 0 turns it off.",
     )
 
     @field_validator("outbound_allowed_hosts", mode="before")

@@ -12,7 +12,7 @@ from threadline.engine.api_keys import Authenticator
 from threadline.engine.conversation_service import ConversationService
 from threadline.engine.conversation_transfer import ConversationTransfer
 from threadline.engine.conversations import ConversationPolicy
-from threadline.engine.file_inputs import FileInputs
+from threadline.engine.file_inputs import FileInputs, FileUrlLimits
 from threadline.engine.files import FileService
 from threadline.engine.responses import ResponseService
 from threadline.engine.retention import RetentionSweeper
@@ -26,6 +26,7 @@ from threadline.storage.factory import open_store
 from threadline.storage.local_files import LocalFileStore
 from threadline.tools.base import ServerTools
 from threadline.tools.fetch import HttpFetcher
+from threadline.tools.fetch_cache import FetchCache
 from threadline.tools.mcp import SdkMcpClient
 from threadline.tools.outbound import OutboundPolicy
 from threadline.tools.web_search import CONFIGURE_HINT, build_web_search
@@ -58,6 +59,7 @@ def build_providers(settings: Settings) -> ProviderRegistry:
             api_key=config.resolved_api_key(),
             headers=config.headers,
             max_tokens_param=config.max_tokens_param,
+            send_reasoning=config.send_reasoning,
             models=config.models,
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
@@ -84,7 +86,12 @@ def build_server_tools(settings: Settings) -> ServerTools:
             call_timeout=settings.mcp_call_timeout,
         ),
         fetcher=HttpFetcher(
-            policy, max_bytes=settings.max_file_bytes, timeout=settings.outbound_timeout
+            policy,
+            max_bytes=settings.max_file_bytes,
+            timeout=settings.outbound_timeout,
+            cache=FetchCache(settings.file_url_cache_mb * 1024 * 1024)
+            if settings.file_url_cache_mb
+            else None,
         ),
         web_search=build_web_search(
             settings.web_search_backend,
@@ -133,7 +140,15 @@ async def build_services(settings: Settings) -> Services:
             providers,
             policy,
             tools=tools,
-            file_inputs=FileInputs(file_store, tools.fetcher),
+            file_inputs=FileInputs(
+                file_store,
+                tools.fetcher,
+                limits=FileUrlLimits(
+                    max_parts=settings.file_url_max_parts,
+                    max_bytes=settings.file_url_max_request_bytes,
+                    timeout=settings.outbound_timeout,
+                ),
+            ),
             native_files=native_files(settings),
             running=RunningTurns(store, lease_seconds=settings.turn_lease_seconds),
         ),

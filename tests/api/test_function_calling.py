@@ -125,3 +125,63 @@ def test_stateless_replay_of_a_call_and_its_output(client: openai.OpenAI) -> Non
     ]
     second = client.responses.create(model=MODEL, input=replay, tools=[WEATHER_TOOL])
     assert second.output_text == "tool said: rainy"
+
+
+CHART_URL = "https://example.com/chart.png"
+
+
+def test_images_in_a_function_call_output_reach_the_model(
+    client: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    first = client.responses.create(
+        model=MODEL,
+        input='call2 get_weather {"city": "Paris"} ; get_weather {"city": "Rome"}',
+        tools=[WEATHER_TOOL],
+    )
+    paris, rome = (item for item in first.output if item.type == "function_call")
+    client.responses.create(
+        model=MODEL,
+        previous_response_id=first.id,
+        input=[
+            {
+                "type": "function_call_output",
+                "call_id": paris.call_id,
+                "output": [
+                    {"type": "input_text", "text": "sunny, see the chart"},
+                    {"type": "input_image", "image_url": CHART_URL, "detail": "low"},
+                ],
+            },
+            {"type": "function_call_output", "call_id": rome.call_id, "output": "rainy"},
+        ],
+        tools=[WEATHER_TOOL],
+    )
+    sent = fake.last_request()["body"]["messages"]
+    # Both tool answers follow their calls at once; the image comes after them, in a user
+    # message that names its call.
+    assert [m["role"] for m in sent[-4:]] == ["assistant", "tool", "tool", "user"]
+    assert sent[-3]["tool_call_id"] == paris.call_id
+    assert sent[-3]["content"].startswith("sunny, see the chart\n")
+    assert sent[-2] == {"role": "tool", "tool_call_id": rome.call_id, "content": "rainy"}
+    note, image = sent[-1]["content"]
+    assert paris.call_id in note["text"]
+    assert image == {"type": "image_url", "image_url": {"url": CHART_URL, "detail": "low"}}
+
+
+def test_an_image_only_function_call_output_reaches_the_model(
+    client: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    client.responses.create(
+        model=MODEL,
+        input=[
+            {"role": "user", "content": "show me"},
+            {"type": "function_call", "call_id": "c_img", "name": "snap", "arguments": "{}"},
+            {
+                "type": "function_call_output",
+                "call_id": "c_img",
+                "output": [{"type": "input_image", "image_url": CHART_URL}],
+            },
+        ],
+    )
+    sent = fake.last_request()["body"]["messages"]
+    assert sent[-2]["role"] == "tool" and "c_img" in sent[-2]["content"]
+    assert sent[-1]["content"][1]["image_url"]["url"] == CHART_URL

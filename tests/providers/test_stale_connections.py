@@ -1,10 +1,12 @@
-"""A kept-alive upstream connection that the upstream closes as the next request arrives (its
-keep-alive timeout ran out) costs a new connection, not a failed turn; a connection closed
-after the upstream began to answer is a failure, not resent."""
+"""A kept-alive upstream connection that the upstream closes (FIN) or resets (RST) as the next
+request arrives (its keep-alive timeout ran out) costs a new connection, not a failed turn; a
+connection closed or reset after the upstream began to answer is a failure, not resent."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 import pytest
 
@@ -18,9 +20,10 @@ class ClosingUpstream:
     """Answers the first request of each connection and keeps it alive; closes it, without
     an answer, when a second request arrives on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reset: bool = False) -> None:
         self.connections = 0
         self.dropped = 0
+        self._reset = reset
 
     async def __aenter__(self) -> ClosingUpstream:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -37,11 +40,22 @@ class ClosingUpstream:
             await answer(writer, keep_alive=True)
             if await read_request(reader) is not None:
                 self.dropped += 1
+                if self._reset:
+                    _reset_on_close(writer)
         writer.close()
 
 
-async def test_a_pooled_connection_closed_by_the_upstream_is_replaced() -> None:
-    async with ClosingUpstream() as upstream:
+def _reset_on_close(writer: asyncio.StreamWriter) -> None:
+    """Make closing the connection send a RST instead of a FIN (SO_LINGER with a zero wait)."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_pooled_connection_closed_or_reset_by_the_upstream_is_replaced(
+    reset: bool,
+) -> None:
+    async with ClosingUpstream(reset=reset) as upstream:
         provider = OpenAIChatProvider("p", upstream.url, retry=RetryPolicy(backoff=30.0))
         try:
             for _ in range(3):
@@ -54,7 +68,8 @@ async def test_a_pooled_connection_closed_by_the_upstream_is_replaced() -> None:
     assert upstream.connections == 3
 
 
-async def test_a_connection_closed_mid_answer_is_not_resent() -> None:
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_connection_closed_or_reset_mid_answer_is_not_resent(reset: bool) -> None:
     requests = 0
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -64,6 +79,9 @@ async def test_a_connection_closed_mid_answer_is_not_resent() -> None:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
             writer.write(b"Content-Length: 500\r\n\r\n{")
             await writer.drain()
+            if reset:
+                await asyncio.sleep(0.05)  # the headers and a first byte reach the client first
+                _reset_on_close(writer)
         writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)

@@ -64,7 +64,7 @@ async def test_native_providers_get_the_file_itself(tmp_path: Path) -> None:
         "role": "user",
         "content": [{"type": "input_file", "file_id": "file-n1"}],
     }
-    items = await FileInputs(store, None).for_provider("alice", [message], {"msg_1"}, native=True)
+    items = await FileInputs(store, None).for_provider("alice", [message], 1, native=True)
     assert message["content"] == [{"type": "input_file", "file_id": "file-n1"}]  # not mutated
     sent = to_chat_messages(None, items)[0]["content"][0]
     data_url = "data:application/pdf;base64," + base64.b64encode(pdf).decode()
@@ -91,10 +91,10 @@ async def test_a_pdf_is_converted_once_and_never_served_after_deletion(tmp_path:
     }
     inputs = FileInputs(store, None)
     for _ in range(3):
-        items = await inputs.for_provider("alice", [message], set(), native=False)
+        items = await inputs.for_provider("alice", [message], 0, native=False)
         assert "cached words" in items[0]["content"][0]["text"]
     assert store.reads == 1
 
     await store.delete("alice", "file-c1")
-    items = await inputs.for_provider("alice", [message], set(), native=False)
+    items = await inputs.for_provider("alice", [message], 0, native=False)
     assert items[0]["content"] == [{"type": "input_text", "text": "[No such File object: file-c1]"}]

@@ -113,6 +113,29 @@ def test_model_reads_a_pdf_by_url(
     assert sent.startswith('<file name="remote.pdf">\n[page 1]\nThe dice are loaded.')
 
 
+@pytest.mark.parametrize("by", ["file_id", "file_url"])
+def test_a_file_in_a_function_call_output_is_resolved_like_any_other(
+    tools_client: openai.OpenAI, fake: FakeUpstream, search: FakeSearch, by: str
+) -> None:
+    if by == "file_id":
+        uploaded = tools_client.files.create(file=("tool.pdf", PDF), purpose="user_data")
+        part = {"type": "input_file", "file_id": uploaded.id}
+    else:
+        search.documents["tool.pdf"] = (PDF, "application/pdf")
+        part = {"type": "input_file", "file_url": f"{search.url}/files/tool.pdf"}
+    tools_client.responses.create(
+        model=MODEL,
+        input=[
+            {"role": "user", "content": "read the report"},
+            {"type": "function_call", "call_id": "c_pdf", "name": "report", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c_pdf", "output": [part]},
+        ],
+    )
+    sent = fake.last_request()["body"]["messages"][-1]
+    assert sent["role"] == "tool"
+    assert sent["content"].startswith('<file name="tool.pdf">\n[page 1]\nThe dice are loaded.')
+
+
 def test_image_by_file_id_reaches_the_model_as_a_data_url(
     tools_client: openai.OpenAI, fake: FakeUpstream
 ) -> None:

@@ -1,5 +1,5 @@
 """Give the model the files a context names: `input_file` by `file_id`, `file_url` or
-`file_data`, and `input_image` by `file_id`.
+`file_data`, and `input_image` by `file_id`, in messages and in function call outputs alike.
 
 Stored items keep the reference as the client sent it (a file is never copied into an item);
 the files are resolved for each model call, into the provider's view of the context only:
@@ -11,13 +11,20 @@ the files are resolved for each model call, into the provider's view of the cont
 A file named by this turn's input that cannot be had is a 400. One named earlier in the history
 that has since been deleted becomes a short note to the model instead, so that deleting a file
 never breaks the conversation that used it.
+
+The `file_url` parts of one request share one budget (`FileUrlLimits`): how many, how many bytes
+in all (a download is cut as soon as it goes over), and one deadline. This turn's input is served
+first, so a long history can never make a new file a 400; the history's oldest files are the
+ones left out (as notes) when the budget runs out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from threadline.engine.clock import Clock, system_clock
@@ -38,45 +45,80 @@ class _Gone(Exception):
     """A referenced file cannot be had (deleted, expired, unreachable)."""
 
 
+@dataclass(frozen=True, slots=True)
+class FileUrlLimits:
+    """What the `file_url` parts of one request may cost, all together."""
+
+    max_parts: int = 8
+    max_bytes: int = 32 * 1024 * 1024
+    timeout: float = 30.0
+    """Seconds, from the first download to the last (however slowly a server drips)."""
+
+
+class _FetchBudget:
+    """What is left of a request's `FileUrlLimits`."""
+
+    def __init__(self, limits: FileUrlLimits) -> None:
+        self.limits = limits
+        self.parts = limits.max_parts
+        self.bytes = limits.max_bytes
+        self.deadline = asyncio.get_running_loop().time() + limits.timeout
+
+
 class FileInputs:
     def __init__(
         self,
         files: FileStore | None,
         fetcher: UrlFetcher | None,
         clock: Clock = system_clock,
+        *,
+        limits: FileUrlLimits | None = None,
     ) -> None:
         self._files = files
         self._fetcher = fetcher
         self._clock = clock
+        self._limits = limits or FileUrlLimits()
         self._texts: OrderedDict[tuple[str, str, str | None], str] = OrderedDict()
 
     async def for_provider(
-        self, tenant: str, context: list[Item], current: set[str], *, native: bool
+        self, tenant: str, context: list[Item], input_count: int, *, native: bool
     ) -> list[Item]:
-        """`context` with its file parts resolved; `current` holds the ids of this turn's input
-        items (their failures are 400s)."""
-        resolved: list[Item] = []
-        for item in context:
-            content = item.get("content")
+        """`context` with its file parts resolved. Its last `input_count` items are this turn's
+        input, whose failures are 400s that name the part."""
+        first_input = len(context) - input_count
+        budget = _FetchBudget(self._limits)
+        resolved = list(context)
+        # This turn's input first, then the history from the newest part back: when the
+        # request's file_url budget runs out, the oldest files are the ones the model is told
+        # of instead.
+        for index in [*range(first_input, len(context)), *reversed(range(first_input))]:
+            item = context[index]
+            # A message's parts are its `content`; a function call output's, its `output`.
+            field = "output" if item.get("type") == "function_call_output" else "content"
+            parts = item.get(field)
             if (
-                not isinstance(content, list)
+                not isinstance(parts, list)
                 # Text-only items, nearly all of a long history, are passed over cheaply.
-                or all(part.get("type") in _NOTHING_TO_RESOLVE for part in content)
-                or item.get("type", "message") != "message"
-                or not any(_needs_work(part, native) for part in content)
+                or all(part.get("type") in _NOTHING_TO_RESOLVE for part in parts)
+                or item.get("type", "message") not in ("message", "function_call_output")
+                or not any(_needs_work(part, native) for part in parts)
             ):
-                resolved.append(item)
                 continue
-            parts = [
-                await self._resolve(tenant, part, native, strict=item.get("id") in current)
-                if _needs_work(part, native)
-                else part
-                for part in content
-            ]
-            resolved.append({**item, "content": parts})
+            where = f"input[{index - first_input}].{field}" if index >= first_input else None
+            new_parts = list(parts)
+            for n in range(len(parts)) if where else reversed(range(len(parts))):
+                if _needs_work(parts[n], native):
+                    new_parts[n] = await self._resolve(
+                        tenant, parts[n], native, budget, where=f"{where}[{n}]" if where else None
+                    )
+            resolved[index] = {**item, field: new_parts}
         return resolved
 
-    async def _resolve(self, tenant: str, part: Part, native: bool, *, strict: bool) -> Part:
+    async def _resolve(
+        self, tenant: str, part: Part, native: bool, budget: _FetchBudget, *, where: str | None
+    ) -> Part:
+        """`part` as the provider takes it; `where` is its param in this turn's input (None for
+        a part of the history, whose file when gone becomes a note to the model)."""
         key = (tenant, str(part.get("file_id")), part.get("filename"))
         if not native and part["type"] == "input_file" and key in self._texts:
             # Only while the file exists: a deleted file is not served from the cache.
@@ -85,16 +127,16 @@ class FileInputs:
                 return {"type": "input_text", "text": self._texts[key]}
             del self._texts[key]
         try:
-            document = await self._load(tenant, part)
+            document = await self._load(tenant, part, budget)
         except _Gone as gone:
-            if strict:
-                raise InvalidRequest(str(gone), param="input") from None
+            if where is not None:
+                raise InvalidRequest(str(gone), param=where) from None
             return {"type": "input_text", "text": f"[{gone}]"}
         if part["type"] == "input_image":
             if not document.media_type.startswith("image/"):
                 raise InvalidRequest(
                     f"The file '{document.filename}' is not an image ({document.media_type}).",
-                    param="input",
+                    param=where or "input",
                 )
             image: Part = {"type": "input_image", "image_url": _data_url(document)}
             if part.get("detail"):
@@ -106,14 +148,16 @@ class FileInputs:
                 "filename": document.filename,
                 "file_data": _data_url(document),
             }
-        text = document_text(document.data, document.media_type, document.filename, param="input")
+        text = document_text(
+            document.data, document.media_type, document.filename, param=where or "input"
+        )
         if text is None:
             raise InvalidRequest(
                 f"The file '{document.filename}' ({document.media_type}) cannot be given to this "
                 "model: its provider does not read files natively, and Threadline converts only "
                 "PDF and text files to text. Declare the provider with `native_files = true` if "
                 "it accepts files.",
-                param="input",
+                param=where or "input",
             )
         block = as_file_block(document.filename, text)
         if part.get("file_id"):
@@ -122,7 +166,7 @@ class FileInputs:
                 self._texts.popitem(last=False)
         return {"type": "input_text", "text": block}
 
-    async def _load(self, tenant: str, part: Part) -> FetchedFile:
+    async def _load(self, tenant: str, part: Part, budget: _FetchBudget) -> FetchedFile:
         if part.get("file_id"):
             file_id = str(part["file_id"])
             record = data = None
@@ -137,13 +181,34 @@ class FileInputs:
             url = str(part["file_url"])
             if self._fetcher is None:
                 raise _Gone(f"Files by URL are not available on this server: {url[:200]}")
-            try:
-                fetched = await self._fetcher.fetch(url)
-            except ToolFailure as exc:
-                raise _Gone(f"Could not fetch the file_url: {exc.message}") from exc
+            fetched = await self._fetch(tenant, url, budget)
             name = part.get("filename") or fetched.filename
             return FetchedFile(fetched.data, fetched.media_type, name)
         return _decode_inline(part)
+
+    async def _fetch(self, tenant: str, url: str, budget: _FetchBudget) -> FetchedFile:
+        assert self._fetcher is not None
+        limits = budget.limits
+        if budget.parts <= 0:
+            raise _Gone(
+                f"Not fetched: one request may give the model at most {limits.max_parts} "
+                f"file_url parts (setting THREADLINE_FILE_URL_MAX_PARTS): {url[:200]}. Upload "
+                "the files (POST /v1/files) and name them by file_id instead."
+            )
+        budget.parts -= 1
+        try:
+            async with asyncio.timeout_at(budget.deadline):
+                fetched = await self._fetcher.fetch(url, tenant=tenant, max_bytes=budget.bytes)
+        except TimeoutError:
+            raise _Gone(
+                f"Could not fetch the file_url {url[:200]}: the file_url downloads of one "
+                f"request may take {limits.timeout:g} s in all (setting "
+                "THREADLINE_OUTBOUND_TIMEOUT)."
+            ) from None
+        except ToolFailure as exc:
+            raise _Gone(f"Could not fetch the file_url: {exc.message}") from exc
+        budget.bytes -= len(fetched.data)
+        return fetched
 
 
 _NOTHING_TO_RESOLVE = frozenset({"input_text", "output_text", "refusal"})

@@ -109,7 +109,7 @@ class ResponseService:
         provider_items = await self._file_inputs.for_provider(
             tenant,
             context,
-            {item["id"] for item in input_items},
+            len(input_items),
             native=self._native_files.get(provider.name, False),
         )
         tools = [
@@ -240,7 +240,9 @@ class ResponseService:
             "verbosity": text.get("verbosity", "medium"),
         }
         if params.reasoning is not None:
-            settings["reasoning"] = {"effort": params.reasoning.effort, "summary": None}
+            # Echoed as asked; a Chat Completions upstream writes no summaries (docs/api.md).
+            summary = params.reasoning.summary or params.reasoning.generate_summary
+            settings["reasoning"] = {"effort": params.reasoning.effort, "summary": summary}
         if params.service_tier is not None:
             settings["service_tier"] = (
                 "default" if params.service_tier == "auto" else params.service_tier

@@ -52,14 +52,6 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
     if params.top_logprobs:
         raise UnsupportedParameter("'top_logprobs' is not supported yet.", param="top_logprobs")
     check_includes(params.include)
-    if params.reasoning is not None and (
-        params.reasoning.summary or params.reasoning.generate_summary
-    ):
-        raise UnsupportedParameter(
-            "Reasoning summaries are not supported yet; Threadline returns the model's reasoning "
-            "text when the provider streams it.",
-            param="reasoning.summary",
-        )
     if params.truncation == "auto":
         raise UnsupportedParameter(
             "truncation 'auto' is not supported yet; use 'disabled'.", param="truncation"

@@ -3,8 +3,16 @@
 Chat Completions has no items, only messages: an assistant's text and the function calls it
 made in the same turn become one assistant message with `tool_calls`; a function call's
 output becomes a `tool` message. `developer` becomes `system`, which every compatible server
-understands (OpenAI treats them alike for chat models). Reasoning items have no Chat
-Completions form and are left out.
+understands (OpenAI treats them alike for chat models).
+
+A `tool` message holds text only: the images and files of a function call's output go in a
+`user` message of their own, after the tool messages of that assistant turn (a message between
+a call and its answer is refused by strict servers).
+
+Reasoning items have no standard Chat Completions form. With `send_reasoning`, the reasoning that
+led to an assistant message or tool call becomes that message's `reasoning_content` (the field
+DeepSeek, vLLM and others read back); without it, or when no assistant output follows it, it is
+left out.
 """
 
 from __future__ import annotations
@@ -22,26 +30,52 @@ _TEXT_PARTS = frozenset({"input_text", "output_text"})
 _TEXT_MEDIA_PREFIXES = ("text/", "application/json", "application/xml", "application/x-yaml")
 
 
-def to_chat_messages(instructions: str | None, items: list[Item]) -> list[Message]:
+def to_chat_messages(
+    instructions: str | None, items: list[Item], *, send_reasoning: bool = False
+) -> list[Message]:
     messages: list[Message] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
+    reasoning: list[str] = []
+    """Reasoning text waiting for the assistant output it led to."""
+    attachments: list[Message] = []
+    """Images and files of tool outputs, sent once this turn's tool messages are all out."""
     # Server-side tool items (mcp_call, web_search_call…) replay as the function calls they were.
     for item in with_server_tool_calls(items):
         kind = item.get("type", "message")
+        if kind == "reasoning":
+            if send_reasoning and (text := _reasoning_text(item)):
+                reasoning.append(text)
+            continue
+        if kind != "function_call_output" and attachments:
+            messages.extend(attachments)
+            attachments.clear()
         if kind == "message":
             _add_message(messages, item)
         elif kind == "function_call":
             _add_tool_call(messages, item)
         elif kind == "function_call_output":
-            messages.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": item["call_id"],
-                    "content": _tool_output_text(item["output"]),
-                }
-            )
+            _add_tool_output(messages, attachments, item)
+        if reasoning:
+            if kind in ("message", "function_call") and messages[-1]["role"] == "assistant":
+                _add_reasoning(messages[-1], reasoning)
+            reasoning.clear()
+    messages.extend(attachments)
     return messages
+
+
+def _reasoning_text(item: Item) -> str:
+    """The reasoning text itself, or else its summary (encrypted reasoning has neither)."""
+    parts = item.get("content") or ()
+    text = "".join(p.get("text", "") for p in parts if p.get("type") == "reasoning_text")
+    if text:
+        return text
+    return "\n\n".join(p.get("text", "") for p in item.get("summary") or ())
+
+
+def _add_reasoning(message: Message, reasoning: list[str]) -> None:
+    earlier = message.get("reasoning_content")
+    message["reasoning_content"] = "\n\n".join([earlier, *reasoning] if earlier else reasoning)
 
 
 def _add_message(messages: list[Message], item: Item) -> None:
@@ -135,7 +169,21 @@ def _split_data_url(value: str) -> tuple[str, str, str]:
     return "", "base64", value
 
 
-def _tool_output_text(output: str | list[dict[str, Any]]) -> str:
+def _add_tool_output(messages: list[Message], attachments: list[Message], item: Item) -> None:
+    output = item["output"]
+    call_id = item["call_id"]
     if isinstance(output, str):
-        return output
-    return "".join(part.get("text", "") for part in output if part["type"] == "input_text")
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
+        return
+    text = "".join(part.get("text", "") for part in output if part["type"] == "input_text")
+    others = [_content_part(part) for part in output if part["type"] != "input_text"]
+    # A text-like file resolves to a text part: it can stay in the tool message.
+    text += "".join(part["text"] for part in others if part["type"] == "text")
+    media = [part for part in others if part["type"] != "text"]
+    if media:
+        note = f"The output of tool call {call_id} includes {len(media)} image(s) or file(s)"
+        text = "\n".join(filter(None, [text, f"[{note}: they follow in the next message.]"]))
+        attachments.append(
+            {"role": "user", "content": [{"type": "text", "text": f"{note}:"}, *media]}
+        )
+    messages.append({"role": "tool", "tool_call_id": call_id, "content": text})

@@ -47,6 +47,8 @@ _FINISH: dict[str, FinishReason] = {
 _JSON = {"Content-Type": "application/json"}
 # Errors that mean no connection was made, so the request cannot have reached the model.
 _NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Errors that mean an open (pooled) connection was lost: closed (FIN) or reset (RST, an OSError).
+_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
 class OpenAIChatProvider:
@@ -58,6 +60,7 @@ class OpenAIChatProvider:
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
         max_tokens_param: str | None = None,
+        send_reasoning: bool | None = None,
         models: list[str] | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
@@ -67,11 +70,13 @@ class OpenAIChatProvider:
         self._retry = retry or RetryPolicy()
         self.base_url = base_url.rstrip("/")
         self._configured_models = models or []
+        is_openai = urlsplit(self.base_url).hostname == "api.openai.com"
         self._max_tokens_param = max_tokens_param or (
-            "max_completion_tokens"
-            if urlsplit(self.base_url).hostname == "api.openai.com"
-            else "max_tokens"
+            "max_completion_tokens" if is_openai else "max_tokens"
         )
+        # OpenAI's Chat Completions takes no reasoning back; the servers that stream
+        # `reasoning_content` read it back, and the others ignore an unknown message field.
+        self._send_reasoning = not is_openai if send_reasoning is None else send_reasoning
         self._headers = dict(headers or {})
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -119,7 +124,9 @@ class OpenAIChatProvider:
     def chat_body(self, request: ProviderRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": to_chat_messages(request.instructions, request.items),
+            "messages": to_chat_messages(
+                request.instructions, request.items, send_reasoning=self._send_reasoning
+            ),
         }
         if request.incremental:
             body["stream"] = True
@@ -185,9 +192,10 @@ class OpenAIChatProvider:
                 delay = self._retry.delay(attempt, None, None)
                 if delay is None:
                     raise self._transport_error(exc) from exc
-            except aiohttp.ServerDisconnectedError as exc:
-                # Closed before any answer: most often a pooled connection the upstream had
-                # just timed out (keep-alive), which a new connection fixes at once.
+            except _DROPPED as exc:
+                # Closed (FIN) or reset (RST) before any answer: most often a pooled connection
+                # the upstream had just timed out (keep-alive), which a new connection fixes at
+                # once. Once the answer began, the connection's loss is a failure, not resent.
                 if answered or attempt >= self._retry.max_retries:
                     raise self._transport_error(exc) from exc
                 delay = 0.0

@@ -7,7 +7,8 @@ Adapters own their wire formats (the MCP protocol, a search API's JSON) and the 
 record it and tell the model instead of failing the response.
 
     ToolFailure                the tool could not run (connection, HTTP status, protocol, timeout)
-    └── OutboundRefused        the address is not allowed (loopback/private, unless configured)
+    ├── OutboundRefused        the address is not allowed (loopback/private, unless configured)
+    └── FileTooLarge           a file fetched by URL is over its size limit
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ class OutboundRefused(ToolFailure):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, kind="http_error", code=403)
+
+
+class FileTooLarge(ToolFailure):
+    """A file fetched by URL went over the bytes it was allowed (refused as they arrived)."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, kind="http_error", code=413)
+        self.limit = limit
 
 
 # -- MCP --------------------------------------------------------------------------------------
@@ -120,8 +129,11 @@ class FetchedFile:
 
 
 class UrlFetcher(Protocol):
-    async def fetch(self, url: str) -> FetchedFile:
-        """The document at `url`, within the size and time limits. Raises `ToolFailure`."""
+    async def fetch(self, url: str, *, tenant: str, max_bytes: int | None = None) -> FetchedFile:
+        """The document at `url`, within the size and time limits (and `max_bytes`, when
+        tighter): raises `FileTooLarge` as soon as more arrived, `ToolFailure` for any other
+        failure. A copy fetched before for `tenant` is reused while the server says it is
+        unchanged."""
         ...
 
     async def aclose(self) -> None: ...
