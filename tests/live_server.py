@@ -89,6 +89,8 @@ class LiveServer:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.05)
+        # Stopped, not left running behind a failed test.
+        self.stop(signal.SIGKILL)
         raise RuntimeError("threadline serve did not become healthy in 30 s")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
