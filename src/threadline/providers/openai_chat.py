@@ -203,8 +203,14 @@ class OpenAIChatProvider:
                 f"Provider '{self.name}' did not answer in time ({type(exc).__name__}); "
                 "see THREADLINE_UPSTREAM_CONNECT_TIMEOUT / THREADLINE_UPSTREAM_READ_TIMEOUT."
             )
+        # The base URL and the address it failed at are the operator's to read, not the
+        # caller's: they would map the network the server sits in.
+        log.warning(
+            "provider %s at %s failed: %s: %s", self.name, self.base_url, type(exc).__name__, exc
+        )
         return UpstreamError(
-            f"Provider '{self.name}' at {self.base_url} failed: {type(exc).__name__}: {exc}"
+            f"Provider '{self.name}' could not be reached ({type(exc).__name__}); the server's "
+            "log has the details."
         )
 
     async def _whole_answer(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
