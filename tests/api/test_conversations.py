@@ -217,3 +217,36 @@ def test_import_chat_history_then_continue_it(
         ("assistant", "4"),
         ("user", "And 3+3?"),
     ]
+
+
+def test_an_import_that_repeats_an_item_id_is_refused_naming_the_item(
+    http: httpx.Client, client: openai.OpenAI
+) -> None:
+    conversation = client.conversations.create()
+    client.responses.create(model=MODEL, input="hello", conversation=conversation.id)
+    exported = http.get(f"/v1/conversations/{conversation.id}/export").json()
+    exported["items"].append(dict(exported["items"][0]))
+
+    refused = http.post("/v1/conversations/import", json=exported)
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["param"] == "items[2].id"
+    assert "items[0]" in error["message"]
+
+
+def test_importing_twice_gives_two_conversations_that_share_ids_but_not_items(
+    http: httpx.Client, client: openai.OpenAI
+) -> None:
+    original = client.conversations.create()
+    client.responses.create(model=MODEL, input="twice", conversation=original.id)
+    exported = http.get(f"/v1/conversations/{original.id}/export").json()
+    first = http.post("/v1/conversations/import", json=exported).json()["id"]
+    second = http.post("/v1/conversations/import", json=exported).json()["id"]
+    item_id = exported["items"][0]["id"]
+
+    assert client.conversations.items.delete(item_id, conversation_id=first)
+    for kept in (original.id, second):
+        items = http.get(f"/v1/conversations/{kept}/export").json()["items"]
+        assert items == exported["items"]
+    left = http.get(f"/v1/conversations/{first}/export").json()["items"]
+    assert left == exported["items"][1:]

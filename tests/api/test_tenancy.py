@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import httpx
 import openai
@@ -11,6 +12,9 @@ import pytest
 
 from tests.conftest import MODEL
 from tests.live_server import LiveServer
+
+AUTH_CACHE_SECONDS = 5.5
+"""A little longer than a running server caches whether keys exist."""
 
 
 def create_key(server: LiveServer, name: str) -> str:
@@ -90,3 +94,67 @@ def test_revoked_key_is_refused(
     server.restart()
     with pytest.raises(openai.AuthenticationError):
         alice.responses.create(model=MODEL, input="x")
+
+
+def threadline_keys(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "threadline", "keys", *args, "--db", server.database],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def unkeyed_status(server: LiveServer) -> int:
+    return httpx.get(f"{server.base_url}/conversations", timeout=10).status_code
+
+
+def test_revoking_the_last_key_keeps_the_server_closed_until_the_operator_opens_it(
+    fresh_server: LiveServer,
+) -> None:
+    create_key(fresh_server, "alice")
+    time.sleep(AUTH_CACHE_SECONDS)  # the running server learns of the key
+    assert unkeyed_status(fresh_server) == 401
+    assert threadline_keys(fresh_server, "revoke", "alice").returncode == 0
+    time.sleep(AUTH_CACHE_SECONDS)  # ... and of its revocation
+    assert unkeyed_status(fresh_server) == 401
+
+    refused = threadline_keys(fresh_server, "open")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    opened = threadline_keys(fresh_server, "open", "--yes")
+    assert opened.returncode == 0 and "OPEN" in opened.stderr
+    deadline = time.monotonic() + 3 * AUTH_CACHE_SECONDS
+    while unkeyed_status(fresh_server) != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert unkeyed_status(fresh_server) == 200
+    assert fresh_server.log_path is not None
+    log = fresh_server.log_path.read_text()
+    assert "The server is now OPEN" in log
+
+
+def test_opening_is_refused_while_a_live_key_exists(fresh_server: LiveServer) -> None:
+    create_key(fresh_server, "alice")
+    refused = threadline_keys(fresh_server, "open", "--yes")
+    assert refused.returncode == 1
+    assert "alice" in refused.stderr and "revoke" in refused.stderr
+    fresh_server.restart()
+    assert unkeyed_status(fresh_server) == 401
+
+
+def test_the_first_key_says_what_it_would_hide_and_can_take_the_open_tenant(
+    fresh_server: LiveServer,
+) -> None:
+    client = openai.OpenAI(base_url=fresh_server.base_url, api_key="any", max_retries=0)
+    made_while_open = client.conversations.create()
+
+    hidden = threadline_keys(fresh_server, "create", "alice")
+    assert hidden.returncode == 0
+    assert "tenant 'default'" in hidden.stderr and "--tenant default" in hidden.stderr
+    threadline_keys(fresh_server, "revoke", "alice")
+    quiet = threadline_keys(fresh_server, "create", "bob")  # not the first key: nothing to say
+    assert "notice" not in quiet.stderr
+
+    owner = threadline_keys(fresh_server, "create", "ops", "--tenant", "default").stdout.strip()
+    fresh_server.restart()
+    ops = openai.OpenAI(base_url=fresh_server.base_url, api_key=owner, max_retries=0)
+    assert ops.conversations.retrieve(made_while_open.id).id == made_while_open.id

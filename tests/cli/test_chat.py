@@ -75,7 +75,7 @@ def test_chat_commands_show_history_export_and_start_anew(cli: Cli, tmp_path: Pa
     assert "(no messages yet)" in done.stderr
     assert "unknown command" in done.stderr
     markdown = (tmp_path / "chat.md").read_text()
-    assert "## user\n\nfirst question" in markdown
+    assert "## user\n\n```text\nfirst question" in markdown
     exported = json.loads((tmp_path / "chat.json").read_text())
     assert exported["object"] == "conversation.export" and len(exported["items"]) == 2
 

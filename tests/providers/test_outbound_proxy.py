@@ -58,11 +58,15 @@ async def test_requests_go_through_the_proxy_named_by_http_proxy(
     assert proxy.request_lines == ["POST http://upstream.invalid/v1/chat/completions HTTP/1.1"]
 
 
-async def test_no_proxy_exempts_the_provider_host(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_proxy_exempts_the_provider_host(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     async with RecordingProxy() as proxy:
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
         monkeypatch.setenv("NO_PROXY", "upstream.invalid")
         provider = OpenAIChatProvider("p", UPSTREAM, retry=RetryPolicy(max_retries=0))
-        with pytest.raises(UpstreamError, match=r"upstream\.invalid"):
+        with pytest.raises(UpstreamError, match="Provider 'p' could not be reached"):
             await _answer(provider)
     assert proxy.request_lines == []
+    # Tried directly: the host's own name failed to resolve (the log has it, the caller not).
+    assert "Cannot connect to host upstream.invalid" in caplog.text

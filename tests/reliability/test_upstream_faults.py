@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from tests.reliability.conftest import server_log
 
 
 def _client(server: LiveServer) -> openai.OpenAI:
@@ -84,12 +85,17 @@ def test_transient_failures_are_retried_until_the_model_answers(
     assert len(fake.requests) - before == 3
 
 
-def test_unreachable_provider_is_a_502_that_names_it(faulty_server: LiveServer) -> None:
+def test_unreachable_provider_is_a_502_that_names_it_but_not_its_address(
+    faulty_server: LiveServer,
+) -> None:
     response = httpx.post(
         f"{faulty_server.base_url}/responses", json={"model": "down/m", "input": "x"}, timeout=30
     )
     assert response.status_code == 502
-    assert "Provider 'down'" in response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert "Provider 'down'" in message
+    assert "127.0.0.1" not in message and "http://" not in message
+    assert "provider down at http://127.0.0.1:" in server_log(faulty_server)
 
 
 def test_errors_after_the_first_token_are_not_retried(

@@ -616,9 +616,34 @@ async def test_api_keys_are_found_by_hash_until_revoked(store: Store) -> None:
     assert await store.revoke_api_key(ops.id, now=6.0)
     assert await store.revoke_api_key(ops.id, now=7.0) is False
     assert await store.revoke_api_key("nobody", now=7.0) is False
-    assert await store.has_api_keys() is False
     listed = await store.list_api_keys()
     assert [(k.name, k.revoked_at) for k in listed] == [("ci", 5.0), ("ops", 6.0)]
+
+
+async def test_keys_stay_required_after_the_last_is_revoked_until_revoked_keys_are_forgotten(
+    store: Store,
+) -> None:
+    live, revoked = api_key("live"), api_key("gone")
+    await store.create_api_key(live)
+    await store.create_api_key(revoked)
+    await store.revoke_api_key("gone", now=5.0)
+    assert await store.forget_revoked_api_keys() == 1
+    assert [k.name for k in await store.list_api_keys()] == ["live"]
+    await store.revoke_api_key("live", now=6.0)
+    assert await store.has_api_keys()
+    assert await store.find_api_key(live.key_hash) is None
+    assert await store.forget_revoked_api_keys() == 1
+    assert await store.has_api_keys() is False
+    assert await store.list_api_keys() == []
+
+
+async def test_a_tenant_has_data_once_it_owns_a_response_or_a_conversation(store: Store) -> None:
+    assert await store.tenant_has_data(A) is False
+    await save(store, ["hello"], ["hi"], tenant=A)
+    await conversation(store, tenant=B)
+    assert await store.tenant_has_data(A)
+    assert await store.tenant_has_data(B)
+    assert await store.tenant_has_data("someone-else") is False
 
 
 async def test_api_key_names_and_secrets_are_unique_among_live_keys(store: Store) -> None:

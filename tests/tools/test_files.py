@@ -191,3 +191,20 @@ def test_files_of_kinds_a_model_cannot_read_are_refused_for_non_native_providers
     with pytest.raises(openai.BadRequestError) as raised:
         ask(tools_client, {"type": "input_file", "file_id": uploaded.id})
     assert "native_files" in raised.value.message
+
+
+def test_file_content_is_a_download_never_a_page(
+    tools_client: openai.OpenAI, tools_http: httpx.Client
+) -> None:
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    uploaded = tools_client.files.create(
+        file=("été page.html", page, "text/html"), purpose="user_data"
+    )
+    served = tools_http.get(f"/v1/files/{uploaded.id}/content")
+    assert served.status_code == 200 and served.content == page
+    assert served.headers["content-type"] == "application/octet-stream"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    disposition = served.headers["content-disposition"]
+    assert disposition == (
+        "attachment; filename=\"_t_ page.html\"; filename*=UTF-8''%C3%A9t%C3%A9%20page.html"
+    )

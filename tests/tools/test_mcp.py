@@ -383,6 +383,21 @@ def test_tools_threadline_cannot_run_are_a_400_naming_them(
     assert response.json()["error"]["param"] == param
 
 
+def test_a_server_url_with_credentials_is_refused_and_never_echoed(
+    tools_http: httpx.Client, mcp_server: McpTestServer
+) -> None:
+    with_credentials = mcp_server.url.replace("://", "://alice:hunter2@", 1)
+    tool = {"type": "mcp", "server_label": "dice", "server_url": with_credentials}
+    response = tools_http.post(
+        "/v1/responses", json={"model": MODEL, "input": "x", "tools": [tool]}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "tools[0].server_url"
+    assert "'authorization' or 'headers'" in error["message"]
+    assert "hunter2" not in response.text
+
+
 @pytest.mark.parametrize(
     ("text", "extra"),
     [

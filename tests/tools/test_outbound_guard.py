@@ -76,6 +76,14 @@ def test_file_url_on_loopback_is_refused_by_default(
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]/",
         "http://[::ffff:127.0.0.1]/",
+        "http://[::7f00:1]/",  # IPv4-compatible 127.0.0.1
+        "http://[::a9fe:a9fe]/",  # IPv4-compatible 169.254.169.254
+        "http://[64:ff9b::7f00:1]/",  # NAT64 127.0.0.1
+        "http://[64:ff9b::a00:1]/",  # NAT64 10.0.0.1
+        "http://[64:ff9b:1::a00:1]/",  # NAT64 local-use prefix
+        "http://[2002:7f00:1::1]/",  # 6to4 127.0.0.1
+        "http://[2002:c0a8:1::1]/",  # 6to4 192.168.0.1
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo, client 127.0.0.1
         "http://0.0.0.0/",
         "file:///etc/passwd",
         "gopher://example.com/",
@@ -88,5 +96,17 @@ async def test_policy_refuses_what_only_the_server_can_reach(url: str) -> None:
 
 async def test_policy_lets_public_addresses_and_allowed_hosts_through() -> None:
     await OutboundPolicy().check("https://93.184.215.14/page")
+    await OutboundPolicy().check("https://[64:ff9b::5db8:d70e]/page")  # NAT64 93.184.215.14
+    await OutboundPolicy().check("https://[2002:5db8:d70e::1]/page")  # 6to4 93.184.215.14
     await OutboundPolicy(allowed_hosts=["127.0.0.1", "mcp.internal"]).check("http://127.0.0.1:9/")
     await OutboundPolicy(allow_private=True).check("http://10.0.0.1/")
+
+
+async def test_a_refusal_keeps_what_the_host_resolves_to_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(OutboundRefused) as raised:
+        await OutboundPolicy().check("http://localhost:8080/mcp")
+    assert "'localhost'" in str(raised.value)
+    assert "127.0.0.1" not in str(raised.value) and "::1" not in str(raised.value)
+    assert any("localhost resolves to" in record.getMessage() for record in caplog.records)

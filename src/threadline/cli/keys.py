@@ -1,8 +1,9 @@
-"""`threadline keys create|list|revoke`"""
+"""`threadline keys create|list|revoke|open`"""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Annotated
@@ -18,11 +19,20 @@ from threadline.cli.common import (
     run_with_store,
     settings_from,
 )
-from threadline.engine.api_keys import create_key
+from threadline.engine.api_keys import (
+    OPEN_TENANT,
+    create_key,
+    first_key_would_hide_open_data,
+    open_server,
+)
 from threadline.errors import Conflict
 from threadline.storage.base import ApiKeyRecord, Store
+from threadline.storage.local_files import LocalFileStore
 
-app = typer.Typer(help="Manage API keys. With at least one key, every request needs one.")
+app = typer.Typer(
+    help="Manage API keys. Once a key exists, every request needs a live one, even after the "
+    "last is revoked, until `threadline keys open`."
+)
 
 
 @app.command()
@@ -34,8 +44,20 @@ def create(
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Create a key and print its secret (shown once; only a hash is stored)."""
+    """Create a key and print its secret (shown once; only a hash is stored).
+
+    The first key closes an open server. What was created without a key belongs to tenant
+    'default', which only a key created with `--tenant default` can see: when such things exist
+    this says so (and asks, at a terminal).
+    """
     settings = settings_from(config, db)
+    files = LocalFileStore(settings.data_dir)
+
+    async def would_hide(store: Store) -> bool:
+        return await first_key_would_hide_open_data(store, files, time.time())
+
+    if tenant is None and run_with_store(settings, would_hide):
+        tenant = _tenant_for_open_data(name)
 
     async def action(store: Store) -> str:
         return (await create_key(store, name, tenant)).secret
@@ -100,6 +122,55 @@ def revoke(
         err_console.print(f"[red]error:[/red] no active key named '{key}'")
         raise typer.Exit(1)
     typer.echo(f"revoked {key}")
+
+
+@app.command("open")
+def open_(
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: anyone who can reach the server may use it.")
+    ] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Open the server again: requests without a key are served, as tenant 'default'.
+
+    Refused while a live key exists (revoke it first). Forgets the revoked keys. Running
+    servers notice within seconds and log a warning, and every start logs one while open.
+    """
+    if not yes:
+        err_console.print(
+            "[red]error:[/red] this lets anyone who can reach the server use it, as tenant "
+            f"'{OPEN_TENANT}'; run `threadline keys open --yes` to confirm"
+        )
+        raise typer.Exit(2)
+
+    async def action(store: Store) -> int:
+        return await open_server(store)
+
+    try:
+        forgotten = run_with_store(settings_from(config, db), action)
+    except Conflict as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    err_console.print(
+        f"[yellow]warning:[/yellow] the server is OPEN: requests without a key are served as "
+        f"tenant '{OPEN_TENANT}' ({forgotten} revoked key(s) forgotten). "
+        "`threadline keys create NAME` closes it again."
+    )
+
+
+def _tenant_for_open_data(name: str) -> str | None:
+    err_console.print(
+        "[yellow]notice:[/yellow] this is the first key, and the server holds responses, "
+        f"conversations or files created without a key (tenant '{OPEN_TENANT}'). A key for "
+        f"tenant '{name}' will not see them; `--tenant {OPEN_TENANT}` gives the key tenant "
+        f"'{OPEN_TENANT}'."
+    )
+    if sys.stdin.isatty() and typer.confirm(
+        f"Give this key tenant '{OPEN_TENANT}'?", default=False, err=True
+    ):
+        return OPEN_TENANT
+    return None
 
 
 def _when(timestamp: float) -> str:

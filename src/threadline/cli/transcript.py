@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,23 +70,53 @@ def print_transcript(console: Console, items: Iterable[Item]) -> int:
 
 
 def markdown_export(export: dict[str, Any]) -> str:
-    """A conversation export (`conversation.export`) as a Markdown document."""
+    """A conversation export (`conversation.export`) as a Markdown document.
+
+    Everything in it came from callers or the model, so none of it may shape the document: a
+    message cannot forge a heading (another speaker) or carry raw HTML. What each item says
+    goes in a fenced block no line of it can close; names and metadata are escaped inline.
+    """
     conversation = export.get("conversation", {})
-    lines = [f"# Conversation {conversation.get('id', '')}", ""]
+    lines = [f"# Conversation {_inline(conversation.get('id', ''))}", ""]
     lines.append(f"- Created: {when(conversation.get('created_at'))}")
     if conversation.get("status"):
-        lines.append(f"- Status: {conversation['status']}")
+        lines.append(f"- Status: {_inline(conversation['status'])}")
     for key, value in (conversation.get("metadata") or {}).items():
-        lines.append(f"- {key}: {value}")
+        lines.append(f"- {_inline(key)}: {_inline(value)}")
     lines.append(f"- Exported: {when(export.get('exported_at'))}")
     for item in export.get("items", []):
         speaker, text = speaker_and_text(item)
-        lines += ["", f"## {speaker}", ""]
+        lines += ["", f"## {_inline(speaker)}", ""]
         if item.get("type") == "function_call":
-            lines += [f"`{item.get('name')}`", "", "```json", str(item.get("arguments", "")), "```"]
+            lines += [
+                _inline(item.get("name")),
+                "",
+                *_fenced(str(item.get("arguments", "")), "json"),
+            ]
         else:
-            lines.append(text)
+            lines += _fenced(text)
     return "\n".join(lines) + "\n"
+
+
+_BACKTICK_RUN = re.compile(r"`+")
+# What can open HTML, an entity, a link, an image, code, a table cell or a heading. Emphasis
+# by `_` is left alone: it shapes nothing, and ids read better without a backslash in each.
+_SIGNIFICANT = re.compile(r"([\\`*\[\]<>&!|#~])")
+
+
+def _fenced(text: str, language: str = "text") -> list[str]:
+    """A fenced code block longer than any backtick run inside, so the text cannot close it;
+    inside one, Markdown and HTML are shown, never interpreted."""
+    longest = max((len(run) for run in _BACKTICK_RUN.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", text, fence]
+
+
+def _inline(value: Any) -> str:
+    """Literal text on one line: the characters that could start a tag, an entity, a link or
+    a heading are backslash-escaped (CommonMark allows it for any ASCII punctuation)."""
+    flat = " ".join(str(value).split())
+    return _SIGNIFICANT.sub(r"\\\1", flat)
 
 
 def response_header(response: dict[str, Any]) -> list[tuple[str, str]]:

@@ -2,12 +2,18 @@
 
 Keys are 256-bit random secrets, so a fast hash is the right tool: there is nothing to
 brute-force, and the lookup by hash compares no secret byte-by-byte.
+
+Closed stays closed: once a key is on record the server requires keys, and revoking the last
+one leaves it closed (a revoked key stays on record). Opening it again is the operator's act,
+`open_server`, which forgets the revoked keys; every process notices within `cache_seconds`
+and says so in its log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -16,6 +22,9 @@ from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.errors import AuthenticationFailed, Conflict
 from threadline.storage.base import ApiKeyRecord, Store
+from threadline.storage.files import FileStore
+
+log = logging.getLogger("threadline")
 
 KEY_PREFIX = "tl-"
 OPEN_TENANT = "default"
@@ -47,6 +56,31 @@ async def create_key(
     )
     await store.create_api_key(record)
     return NewKey(record, secret)
+
+
+async def first_key_would_hide_open_data(store: Store, files: FileStore, now: float) -> bool:
+    """True when no key is on record yet and the server, open until now, holds responses,
+    conversations or files under tenant `default`: a first key for any other tenant puts them
+    out of every caller's sight."""
+    if await store.has_api_keys():
+        return False
+    if await store.tenant_has_data(OPEN_TENANT):
+        return True
+    page = await files.list_files(OPEN_TENANT, now, purpose=None, after=None, limit=1, order="asc")
+    return bool(page.files)
+
+
+async def open_server(store: Store) -> int:
+    """Let requests without a key in again, as tenant `default`, by forgetting the revoked
+    keys. Refused while a live key exists: revoking it first is the deliberate step. Returns
+    how many revoked keys were forgotten."""
+    live = [key.name for key in await store.list_api_keys() if key.revoked_at is None]
+    if live:
+        raise Conflict(
+            f"Live API keys exist ({', '.join(live)}): revoke them first "
+            "(`threadline keys revoke NAME`), then open the server."
+        )
+    return await store.forget_revoked_api_keys()
 
 
 class Authenticator:
@@ -84,8 +118,22 @@ class Authenticator:
     async def _keys_required(self) -> bool:
         now = time.monotonic()
         if self._keys_exist is None or self._keys_exist[1] <= now:
-            self._keys_exist = (await self._store.has_api_keys(), now + self._cache_seconds)
+            required = await self._store.has_api_keys()
+            if self._keys_exist is not None and self._keys_exist[0] != required:
+                _log_access_change(required)
+            self._keys_exist = (required, now + self._cache_seconds)
         return self._keys_exist[0]
+
+
+def _log_access_change(required: bool) -> None:
+    if required:
+        log.info("An API key now exists: requests need one (Authorization: Bearer <key>)")
+    else:
+        log.warning(
+            "The server is now OPEN: no API key is on record (`threadline keys open`), every "
+            "request without a key is served as tenant '%s'.",
+            OPEN_TENANT,
+        )
 
 
 def _bearer_token(authorization: str | None) -> str | None:

@@ -1,7 +1,10 @@
 """Export a conversation as one JSON document, and import it, or a Chat Completions history.
 
 Export → import keeps the content, metadata, `created_at` and every item id; the imported
-conversation gets a new conversation id (the original may still exist beside it).
+conversation gets a new conversation id (the original may still exist beside it, each with its
+own copy of the items: stores keep an item per conversation, so the ids do not collide). Within
+one export an id appears once: a repeated id would make `GET …/items/{id}`, `after` and item
+deletion ambiguous, so it is refused.
 A chat-message list (`[{"role": "user", "content": "…"}, …]`, the format people keep in
 `conversation_history.json`) becomes messages, function calls and their outputs.
 """
@@ -50,12 +53,21 @@ class ConversationTransfer:
     async def import_export(self, tenant: str, document: ConversationExport) -> dict[str, Any]:
         check_metadata(document.conversation.metadata)
         items: list[Item] = []
+        first_seen: dict[str, int] = {}
         for index, item in enumerate(document.items):
             if isinstance(item, ItemReference):
                 raise InvalidRequest(
                     "An export holds items, not references.", param=f"items[{index}]"
                 )
-            items.append(canonical_item(item, f"items[{index}]"))
+            canonical = canonical_item(item, f"items[{index}]")
+            earlier = first_seen.setdefault(canonical["id"], index)
+            if earlier != index:
+                raise InvalidRequest(
+                    f"Duplicate item id '{canonical['id']}': items[{earlier}] has it already. "
+                    "Each item of an export needs its own id.",
+                    param=f"items[{index}].id",
+                )
+            items.append(canonical)
         record = await self._conversations.create_record(
             tenant,
             dict(document.conversation.metadata),

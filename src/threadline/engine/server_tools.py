@@ -218,6 +218,14 @@ def _server(tool: McpTool, where: str) -> McpServer:
             code="missing_required_parameter",
         )
     parts = urlsplit(tool.server_url)
+    if parts.username is not None or parts.password is not None:
+        # The URL is echoed and stored with the response; credentials must not be.
+        raise InvalidRequest(
+            "Invalid 'server_url': it carries credentials (user:password@), which would be "
+            "stored and echoed with the response. Give them in 'authorization' or 'headers', "
+            "which are never stored.",
+            param=f"{where}.server_url",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest(
             f"Invalid 'server_url': '{tool.server_url[:200]}' is not an http(s) URL.",

@@ -211,8 +211,13 @@ class OpenAIChatProvider:
                 f"Provider '{self.name}' did not answer in time ({type(exc).__name__}); "
                 "see THREADLINE_UPSTREAM_CONNECT_TIMEOUT / THREADLINE_UPSTREAM_READ_TIMEOUT."
             )
+        # The base URL and the address it failed at are the operator's to read, not the
+        # caller's: they would map the network the server sits in.
+        where = _without_credentials(self.base_url)
+        log.warning("provider %s at %s failed: %s: %s", self.name, where, type(exc).__name__, exc)
         return UpstreamError(
-            f"Provider '{self.name}' at {self.base_url} failed: {type(exc).__name__}: {exc}"
+            f"Provider '{self.name}' could not be reached ({type(exc).__name__}); the server's "
+            "log has the details."
         )
 
     async def _whole_answer(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
@@ -289,6 +294,11 @@ class OpenAIChatProvider:
                 error_type="invalid_request_error",
             )
         return UpstreamError(f"Provider '{self.name}' failed with HTTP {status}: {message}")
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _proxy_from_environment(base_url: str) -> str | None:

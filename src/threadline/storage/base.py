@@ -11,6 +11,9 @@ What is stored
   and output items once, owned by the response and placed in the conversation at the same time.
   Items added through the items endpoint belong to the conversation only.
 - An *API key* maps the SHA-256 hash of a secret to a tenant. The secret itself is never stored.
+  A revoked key stays on record: while any key is on record, live or revoked, every request
+  needs a live key. Only `forget_revoked_api_keys` (the operator's `threadline keys open`)
+  clears the record and opens the server again.
 
 What each backend guarantees
 - Every read and write is scoped to a tenant. Another tenant's object is indistinguishable from
@@ -326,4 +329,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def has_api_keys(self) -> bool:
-        """True if at least one key is not revoked (the server then requires keys)."""
+        """True if any key is on record, live or revoked: the server then requires keys, so
+        that revoking the last key never opens it."""
+
+    @abc.abstractmethod
+    async def tenant_has_data(self, tenant: str) -> bool:
+        """True if the tenant owns any response or conversation (a first key for another
+        tenant would put them out of sight, so `threadline keys create` says so)."""
+
+    @abc.abstractmethod
+    async def forget_revoked_api_keys(self) -> int:
+        """Delete the revoked keys' records (live keys stay). Returns how many."""

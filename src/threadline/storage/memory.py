@@ -436,7 +436,18 @@ class MemoryStore(Store):
         return bool(revoked)
 
     async def has_api_keys(self) -> bool:
-        return any(key.revoked_at is None for key in self._api_keys.values())
+        return bool(self._api_keys)
+
+    async def tenant_has_data(self, tenant: str) -> bool:
+        return any(r.record.tenant == tenant for r in self._responses.values()) or any(
+            c.record.tenant == tenant for c in self._conversations.values()
+        )
+
+    async def forget_revoked_api_keys(self) -> int:
+        revoked = [key.id for key in self._api_keys.values() if key.revoked_at is not None]
+        for key_id in revoked:
+            del self._api_keys[key_id]
+        return len(revoked)
 
     # -- internals ----------------------------------------------------------------------------
     def _response(self, tenant: str, response_id: str) -> _Response | None:

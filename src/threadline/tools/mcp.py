@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -24,6 +25,8 @@ from mcp.shared.exceptions import MCPError
 
 from threadline.tools.base import McpResult, McpServer, McpToolInfo, ToolFailure
 from threadline.tools.outbound import OutboundPolicy
+
+log = logging.getLogger("threadline")
 
 _MAX_LIST_PAGES = 20
 _INTERNAL_ERROR = -32603  # JSON-RPC's code for an error without a better one
@@ -133,7 +136,9 @@ def _failure(server: McpServer, exc: BaseException) -> ToolFailure:
         status = exc.response.status_code
         return ToolFailure(f"{where} answered HTTP {status}.", code=status)
     if isinstance(exc, httpx2.HTTPError | OSError):
-        return ToolFailure(f"{where} could not be reached: {type(exc).__name__}: {exc}", code=502)
+        # The error's text can name the address the host resolved to: the log keeps it.
+        log.warning("%s could not be reached: %s: %s", where, type(exc).__name__, exc)
+        return ToolFailure(f"{where} could not be reached ({type(exc).__name__}).", code=502)
     if isinstance(exc, MCPError):
         return ToolFailure(f"{where}: {exc.message}", kind="mcp_protocol_error", code=exc.code)
     return ToolFailure(

@@ -70,13 +70,24 @@ async def retrieve_file(file_id: str, services: ServicesDep, tenant: TenantDep) 
 
 @router.get("/{file_id}/content")
 async def file_content(file_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    """The bytes, as a download and never as a page: the uploader chose the Content-Type, and
+    an HTML or SVG file served as such would run its script in the server's origin."""
     content = await services.files.content(tenant, file_id)
-    disposition = f"attachment; filename*=UTF-8''{quote(content.filename)}"
     return Response(
         content.data,
-        media_type=content.media_type,
-        headers={"Content-Disposition": disposition},
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": _attachment(content.filename),
+            "X-Content-Type-Options": "nosniff",
+        },
     )
+
+
+def _attachment(filename: str) -> str:
+    """`attachment` with the name twice: plain ASCII for old clients (anything else, quotes and
+    backslashes become `_`), and exact as RFC 6266's `filename*`."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.delete("/{file_id}")

@@ -368,6 +368,14 @@ class MongoStore(ConversationMethods, Store):
         return result.modified_count > 0
 
     async def has_api_keys(self) -> bool:
-        return (
-            await self._api_keys.find_one({"revoked_at": None}, projection={"_id": 1}) is not None
-        )
+        return await self._api_keys.find_one({}, projection={"_id": 1}) is not None
+
+    async def tenant_has_data(self, tenant: str) -> bool:
+        for collection in (self._responses, self._conversations):
+            if await collection.find_one({"tenant": tenant}, projection={"_id": 1}) is not None:
+                return True
+        return False
+
+    async def forget_revoked_api_keys(self) -> int:
+        result = await self._api_keys.delete_many({"revoked_at": {"$ne": None}})
+        return result.deleted_count

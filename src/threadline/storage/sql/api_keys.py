@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, insert, or_, select, update
+from sqlalchemy import Row, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from threadline.errors import Conflict
 from threadline.storage.base import ApiKeyRecord
 from threadline.storage.sql import queries as q
-from threadline.storage.sql.tables import api_keys
+from threadline.storage.sql.tables import api_keys, conversations, responses
 
 
 def create_api_key(conn: Connection, key: ApiKeyRecord) -> None:
@@ -56,7 +56,19 @@ def revoke_api_key(conn: Connection, key_id_or_name: str, now: float) -> bool:
 
 
 def has_api_keys(conn: Connection) -> bool:
-    return conn.scalar(q.ANY_LIVE_API_KEY) is not None
+    return conn.scalar(q.ANY_API_KEY) is not None
+
+
+def tenant_has_data(conn: Connection, tenant: str) -> bool:
+    return any(
+        conn.scalar(select(table.c.id).where(table.c.tenant == tenant).limit(1)) is not None
+        for table in (responses, conversations)
+    )
+
+
+def forget_revoked_api_keys(conn: Connection) -> int:
+    stmt = delete(api_keys).where(api_keys.c.revoked_at.is_not(None))
+    return conn.execute(stmt).rowcount
 
 
 def _api_key_record(row: Row[Any]) -> ApiKeyRecord:

@@ -314,7 +314,7 @@ INSERT_ITEMS: Insert = insert(items)
 LIVE_API_KEY = select(api_keys).where(
     api_keys.c.key_hash == bindparam("key_hash", type_=String), api_keys.c.revoked_at.is_(None)
 )
-ANY_LIVE_API_KEY = select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
+ANY_API_KEY = select(api_keys.c.id).limit(1)
 PING: Select[Any] = select(literal_column("1"))
 HISTORY_GENERATION = select(store_state.c.history_generation).where(store_state.c.id == STATE_ROW)
 BUMP_HISTORY_GENERATION = (

@@ -372,6 +372,12 @@ class SqlStore(Store):
     async def has_api_keys(self) -> bool:
         return await self._db.read(api_keys.has_api_keys)
 
+    async def tenant_has_data(self, tenant: str) -> bool:
+        return await self._db.read(api_keys.tenant_has_data, tenant)
+
+    async def forget_revoked_api_keys(self) -> int:
+        return await self._db.write(api_keys.forget_revoked_api_keys)
+
 
 def _ping(conn: Connection) -> None:
     conn.execute(q.PING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,6 +11,8 @@ import httpx
 import orjson
 
 from threadline.tools.base import SearchResult, ToolFailure
+
+log = logging.getLogger("threadline")
 
 _MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
@@ -47,7 +50,9 @@ class JsonApi:
         except httpx.TimeoutException as exc:
             raise ToolFailure(f"{self.name} did not answer in time.", code=504) from exc
         except httpx.HTTPError as exc:
-            raise ToolFailure(f"{self.name} failed: {type(exc).__name__}: {exc}") from exc
+            # The operator's backend URL and the address it failed at belong in the log.
+            log.warning("%s at %s failed: %s: %s", self.name, url, type(exc).__name__, exc)
+            raise ToolFailure(f"{self.name} could not be reached ({type(exc).__name__}).") from exc
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
