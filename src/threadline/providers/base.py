@@ -29,6 +29,8 @@ class ProviderRequest:
     """The Responses `text.format` object, or None for plain text."""
     temperature: float | None = None
     top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
     user: str | None = None

@@ -150,6 +150,8 @@ class OpenAIChatProvider:
         optional = {
             "temperature": request.temperature,
             "top_p": request.top_p,
+            "presence_penalty": request.presence_penalty,
+            "frequency_penalty": request.frequency_penalty,
             self._max_tokens_param: request.max_output_tokens,
             "reasoning_effort": request.reasoning_effort,
             "user": request.user,
