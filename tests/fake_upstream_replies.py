@@ -45,6 +45,7 @@ class Reply:
     mode: Mode = "ok"
     content: str | None = ""
     reasoning: str | None = None
+    refusal: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str = "stop"
     status: int = 200
@@ -294,6 +295,8 @@ def _apply_directive(
         reply.content = " ".join(f"w{i}" for i in range(1, int(number) + 1))
     elif word == "reason" and argument:
         reply.reasoning, reply.content = argument, "done"
+    elif word == "refuse" and argument:
+        reply.refusal, reply.content = argument, None
     elif word in ("call", "call2") and argument:
         reply.tool_calls = parse_calls(argument, new_call_id)
         reply.content, reply.finish_reason = None, "tool_calls"
@@ -332,6 +335,7 @@ def plan_reply(body: JSON, new_call_id: Callable[[], str]) -> Reply:
     reply.reasoning_tokens = count_words(reply.reasoning)
     reply.completion_tokens = (
         count_words(reply.content)
+        + count_words(reply.refusal)
         + reply.reasoning_tokens
         + sum(count_words(call.arguments) for call in reply.tool_calls)
     )

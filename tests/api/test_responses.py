@@ -132,6 +132,22 @@ def test_instructions_are_not_carried_to_later_turns(
     assert "system" not in roles
 
 
+def test_a_refusal_reads_back_and_is_replayed_on_the_next_turn(
+    http: httpx.Client, fake: FakeUpstream
+) -> None:
+    created = http.post("/v1/responses", json={"model": MODEL, "input": "refuse Not that."})
+    refused = created.json()
+    refusal = {"type": "refusal", "refusal": "Not that."}
+    assert refused["status"] == "completed"
+    assert refused["output"][0]["role"] == "assistant"
+    assert refused["output"][0]["content"] == [refusal]
+    assert http.get(f"/v1/responses/{refused['id']}").json()["output"][0]["content"] == [refusal]
+
+    body = {"model": MODEL, "input": "and now?", "previous_response_id": refused["id"]}
+    http.post("/v1/responses", json=body)
+    assert _sent_messages(fake)[-2:] == [("assistant", "Not that."), ("user", "and now?")]
+
+
 def test_retrieve_returns_the_stored_response(client: openai.OpenAI) -> None:
     created = client.responses.create(model=MODEL, input="keep me")
     fetched = client.responses.retrieve(created.id)

@@ -53,6 +53,13 @@ class ReasoningDelta:
 
 
 @dataclass(slots=True, frozen=True)
+class RefusalDelta:
+    """The model declined to answer; this is (a piece of) its explanation."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
 class ToolCallDelta:
     """A piece of a tool call. The first piece of a call carries `call_id` and `name`."""
 
@@ -78,7 +85,7 @@ class Finish:
     reason: FinishReason
 
 
-ProviderEvent = TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish
+ProviderEvent = TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish
 
 
 class ModelProvider(Protocol):
