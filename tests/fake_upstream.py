@@ -36,6 +36,11 @@ concatenated ``text`` parts), trimmed:
   ids ``call_1``, ``call_2``... unique per server). Arguments are passed through verbatim;
   missing arguments mean ``{}``.
 - ``call2 <n1> <json1> ; <n2> <json2>``  parallel tool calls (``call`` accepts ``;`` too).
+- no directive, but tools offered (and ``tool_choice`` not ``none``): like a model, the fake
+  calls the function ``tool_choice`` forces (the first tool for ``required``), else an offered
+  function the text names by a word of 4+ letters of its name ("What's the weather?" calls
+  ``get_weather``); the arguments are an instance of its ``parameters`` schema (as for
+  ``json_schema`` below). Otherwise the echo.
 - last message is a ``tool`` message → ``"tool said: <r1> | <r2>"``: the contents of the
   tool messages after the last assistant message (directives are then ignored).
 - ``long <n>``       reply ``"w1 w2 ... wn"``.

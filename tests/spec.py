@@ -139,11 +139,21 @@ def validate_component(instance: Any, name: str) -> None:
 
 def _in_open_responses_terms(response: dict[str, Any]) -> dict[str, Any]:
     items, tools = _open_responses_types()
-    return {
+    adjusted = {
         **response,
         "output": [i for i in response.get("output", []) if i.get("type") in items],
         "tools": [t for t in response.get("tools", []) if t.get("type") in tools],
     }
+    text_format = (response.get("text") or {}).get("format") or {}
+    if text_format.get("type") == "json_schema":
+        # Where the specs contradict each other, the echo follows OpenAI's: Open Responses
+        # 2026-04-24 types `JsonSchemaResponseFormat.schema` as null (its generator's rendering
+        # of "any") and requires a `description` that may be null, which OpenAI's schema types
+        # as a string only.
+        fixed = {**text_format, "schema": None}
+        fixed.setdefault("description", None)
+        adjusted["text"] = {**response["text"], "format": fixed}
+    return adjusted
 
 
 def validate_response(response: dict[str, Any]) -> None:

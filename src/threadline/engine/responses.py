@@ -200,8 +200,12 @@ class ResponseService:
             else choice.model_dump(exclude_none=True)
         )
         text = params.text.model_dump(exclude_none=True, by_alias=True) if params.text else {}
+        text_format = text.get("format", {"type": "text"})
+        if text_format["type"] == "json_schema":
+            # Open Responses requires `strict` to be echoed; false is OpenAI's default.
+            text_format = {"strict": False, **text_format}
         settings["text"] = {
-            "format": text.get("format", {"type": "text"}),
+            "format": text_format,
             "verbosity": text.get("verbosity", "medium"),
         }
         if params.reasoning is not None:
