@@ -11,6 +11,14 @@ import pytest
 
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from tests.spec import specs_available, unavailable_reason
+from tests.spec_transport import checked_http_client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say when the spec checks that every API test runs were skipped (a fresh clone)."""
+    if not specs_available():
+        terminalreporter.write_line(unavailable_reason(), yellow=True)
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +48,17 @@ def fresh_server(fake: FakeUpstream, tmp_path: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def client(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="any-key", max_retries=0)
+    return openai.OpenAI(
+        base_url=server.base_url,
+        api_key="any-key",
+        max_retries=0,
+        http_client=checked_http_client(),
+    )
 
 
 @pytest.fixture
 def http(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as raw:
+    with checked_http_client(base_url=server.url, timeout=30) as raw:
         yield raw
 
 

@@ -36,10 +36,17 @@ concatenated ``text`` parts), trimmed:
   ids ``call_1``, ``call_2``... unique per server). Arguments are passed through verbatim;
   missing arguments mean ``{}``.
 - ``call2 <n1> <json1> ; <n2> <json2>``  parallel tool calls (``call`` accepts ``;`` too).
+- no directive, but tools offered (and ``tool_choice`` not ``none``): like a model, the fake
+  calls the function ``tool_choice`` forces (the first tool for ``required``), else an offered
+  function the text names by a word of 4+ letters of its name ("What's the weather?" calls
+  ``get_weather``); the arguments are an instance of its ``parameters`` schema (as for
+  ``json_schema`` below). Otherwise the echo.
 - last message is a ``tool`` message → ``"tool said: <r1> | <r2>"``: the contents of the
   tool messages after the last assistant message (directives are then ignored).
 - ``long <n>``       reply ``"w1 w2 ... wn"``.
 - ``reason <text>``  ``reasoning_content`` = <text> (streamed as deltas), then content ``done``.
+- ``refuse <text>``  the model declines: ``refusal`` = <text> and content null (non-streaming:
+  ``message.refusal``; streaming: ``delta.refusal`` in word pieces), finish_reason ``stop``.
 - ``fail <status>``  HTTP <status> (400-599, else 500) with ``{"error": {"message":
   "fake upstream failure <status>", "type", "param": null, "code"}}``; 429 adds
   ``Retry-After: 1`` (type "requests", code "rate_limit_exceeded"; 5xx: "server_error").
@@ -59,8 +66,8 @@ boolean true, arrays of one item, first enum value / anyOf branch, ``$ref`` foll
 objects get all ``properties``); ``json_object`` → ``{"echo": <last user text>}``.
 ``max_tokens``/``max_completion_tokens`` cut the content to that many words (finish_reason
 ``length``). Tokens are whitespace-separated words: prompt = words of all message texts;
-completion = words of content + reasoning + tool-call arguments; reasoning_tokens = words of
-reasoning; cached_tokens = 0.
+completion = words of content + refusal + reasoning + tool-call arguments; reasoning_tokens =
+words of reasoning; cached_tokens = 0.
 
 Streams look like OpenAI's: ``{"role": "assistant", "content": ""}`` first (content ``null``
 for tool calls, as OpenAI sends), content in word pieces (their concatenation is the text),
@@ -203,7 +210,7 @@ class _Renderer:
 
     def completion(self) -> JSON:
         r = self.reply
-        message: JSON = {"role": "assistant", "content": r.content, "refusal": None}
+        message: JSON = {"role": "assistant", "content": r.content, "refusal": r.refusal}
         if r.reasoning is not None:
             message["reasoning_content"] = r.reasoning
         if r.tool_calls:
@@ -240,6 +247,7 @@ class _Renderer:
         r = self.reply
         out = [self.chunk({"reasoning_content": p}) for p in split_pieces(r.reasoning or "")]
         out += [self.chunk({"content": p}) for p in split_pieces(r.content or "")]
+        out += [self.chunk({"refusal": p}) for p in split_pieces(r.refusal or "")]
         for i, call in enumerate(r.tool_calls):
             function = {"name": call.name, "arguments": ""}
             header = {"index": i, "id": call.id, "type": "function", "function": function}

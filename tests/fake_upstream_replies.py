@@ -28,6 +28,7 @@ _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     429: ("requests", "rate_limit_exceeded"),
 }
 _WORD = re.compile(r"\S+")
+_NAME_WORD = re.compile(r"[a-z0-9]+")
 _PIECE_BOUNDARY = re.compile(r"(?<=\s)(?=\S)")
 
 
@@ -45,6 +46,7 @@ class Reply:
     mode: Mode = "ok"
     content: str | None = ""
     reasoning: str | None = None
+    refusal: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str = "stop"
     status: int = 200
@@ -294,9 +296,49 @@ def _apply_directive(
         reply.content = " ".join(f"w{i}" for i in range(1, int(number) + 1))
     elif word == "reason" and argument:
         reply.reasoning, reply.content = argument, "done"
+    elif word == "refuse" and argument:
+        reply.refusal, reply.content = argument, None
     elif word in ("call", "call2") and argument:
         reply.tool_calls = parse_calls(argument, new_call_id)
         reply.content, reply.finish_reason = None, "tool_calls"
+    else:
+        call = _implied_call(body, text, new_call_id)
+        if call is not None:
+            reply.tool_calls = [call]
+            reply.content, reply.finish_reason = None, "tool_calls"
+
+
+def _implied_call(body: JSON, text: str, new_call_id: Callable[[], str]) -> ToolCall | None:
+    """The call a model makes without a `call` directive: of the function `tool_choice` forces
+    (the first tool when "required"), else of an offered function the text names by a word
+    of 4+ letters of its name ("weather" names get_weather). Its arguments are an instance of
+    the function's parameters schema."""
+    functions: dict[str, JSON] = {}
+    for tool in body.get("tools") or ():
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            functions[function["name"]] = function
+    choice = body.get("tool_choice")
+    if not functions or choice == "none":
+        return None
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+    elif choice == "required":
+        name = next(iter(functions))
+    else:
+        said = set(_NAME_WORD.findall(text.lower()))
+        name = next(
+            (
+                n
+                for n in functions
+                if any(len(w) >= 4 and w in said for w in _NAME_WORD.findall(n.lower()))
+            ),
+            None,
+        )
+    if name not in functions:
+        return None
+    arguments = example_from_schema(functions[name].get("parameters") or {})
+    return ToolCall(new_call_id(), name, orjson.dumps(arguments).decode())
 
 
 def _cut(text: str, limit: int) -> str:
@@ -332,6 +374,7 @@ def plan_reply(body: JSON, new_call_id: Callable[[], str]) -> Reply:
     reply.reasoning_tokens = count_words(reply.reasoning)
     reply.completion_tokens = (
         count_words(reply.content)
+        + count_words(reply.refusal)
         + reply.reasoning_tokens
         + sum(count_words(call.arguments) for call in reply.tool_calls)
     )

@@ -267,6 +267,40 @@ def test_reasoning_content_is_streamed(http: httpx.Client) -> None:
     assert len(deltas) == 4
 
 
+def test_a_forced_or_named_tool_is_called_without_a_directive(client: OpenAI) -> None:
+    parameters = {"type": "object", "properties": {"location": {"type": "string"}}}
+    tools: Any = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": parameters}}
+    ]
+
+    def ask(text: str, **options: Any) -> Any:
+        return client.chat.completions.create(
+            model="m", messages=user(text), tools=tools, **options
+        ).choices[0]
+
+    named = ask("What's the weather like in San Francisco?")
+    assert named.finish_reason == "tool_calls"
+    call = named.message.tool_calls[0].function  # type: ignore[index, union-attr]
+    assert (call.name, call.arguments) == ("get_weather", '{"location":"x"}')
+    forced = ask("hi", tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert forced.message.tool_calls[0].function.name == "get_weather"  # type: ignore[index, union-attr]
+    assert ask("hi", tool_choice="required").finish_reason == "tool_calls"
+    assert ask("hi").message.content == "echo: hi"
+    assert ask("the weather", tool_choice="none").message.content == "echo: the weather"
+
+
+def test_refuse_declines_streamed_and_not(client: OpenAI, http: httpx.Client) -> None:
+    whole = client.chat.completions.create(model="m", messages=user("refuse I cannot help"))
+    message = whole.choices[0].message
+    assert (message.content, message.refusal) == (None, "I cannot help")
+    assert whole.choices[0].finish_reason == "stop"
+    body = {"model": "m", "messages": user("refuse I cannot help"), "stream": True}
+    events = sse_events(http.post("/chat/completions", json=body).text)[:-1]
+    deltas = [e["choices"][0]["delta"] for e in events[1:-1]]
+    assert "".join(d.get("refusal", "") for d in deltas) == "I cannot help"
+    assert len(deltas) > 1 and not any(d.get("content") for d in deltas)
+
+
 def test_fail_429_has_retry_after_and_openai_error_body(client: OpenAI, http: httpx.Client) -> None:
     response = http.post("/chat/completions", json={"model": "m", "messages": user("fail 429")})
     assert (response.status_code, response.headers["retry-after"]) == (429, "1")

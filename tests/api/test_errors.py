@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -40,6 +41,16 @@ def assert_envelope(
             {"model": MODEL, "input": "x", "max_output_tokens": 8},
             "integer_below_min_value",
             "max_output_tokens",
+        ),
+        (
+            {"model": MODEL, "input": "x", "presence_penalty": 2.5},
+            "decimal_above_max_value",
+            "presence_penalty",
+        ),
+        (
+            {"model": MODEL, "input": "x", "frequency_penalty": -2.1},
+            "decimal_below_min_value",
+            "frequency_penalty",
         ),
         ({"model": MODEL, "input": "x", "bogus": 1}, "unknown_parameter", "bogus"),
         ({"input": "x"}, "missing_required_parameter", "model"),
@@ -168,6 +179,30 @@ def test_upstream_bad_request_is_passed_on_as_a_400(client: openai.OpenAI) -> No
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=MODEL, input="fail 400")
     assert "fake upstream failure 400" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("directive", "code"),
+    [
+        ("fail 400", "invalid_prompt"),
+        ("fail 429", "rate_limit_exceeded"),
+        ("reset", "server_error"),
+    ],
+)
+def test_a_failed_response_carries_an_error_code_of_the_spec(
+    http: httpx.Client, directive: str, code: str
+) -> None:
+    """Threadline's finer codes (`upstream_error`, …) stay in HTTP error envelopes; a Response's
+    `error.code` is one of OpenAI's `ResponseErrorCode` values."""
+    with http.stream(
+        "POST", "/v1/responses", json={"model": MODEL, "input": directive, "stream": True}
+    ) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    failed = json.loads(lines[-1][len("data: ") :])
+    assert failed["type"] == "response.failed"
+    assert failed["response"]["error"]["code"] == code
+    stored = http.get(f"/v1/responses/{failed['response']['id']}").json()
+    assert stored["error"]["code"] == code
 
 
 def test_unknown_upstream_model_is_a_404_model_not_found(client: openai.OpenAI) -> None:

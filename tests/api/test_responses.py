@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
-from tests.spec import validate_component
+from tests.spec import require_specs, validate_response
 
 
 def _sent_messages(fake: FakeUpstream) -> list[tuple[str, str]]:
@@ -30,14 +30,15 @@ def test_text_turn_returns_a_completed_response(client: openai.OpenAI) -> None:
     assert response.store is True if hasattr(response, "store") else True
 
 
-def test_response_object_matches_the_openapi_schema(http: httpx.Client) -> None:
+def test_response_object_matches_both_specs(http: httpx.Client) -> None:
+    require_specs()
     for body in (
         {"model": MODEL, "input": "schema check", "metadata": {"k": "v"}},
         {"model": MODEL, "input": "x", "user": "u", "safety_identifier": "s", "temperature": 1},
     ):
         created = http.post("/v1/responses", json=body).json()
-        validate_component(created, "Response")
-        validate_component(http.get(f"/v1/responses/{created['id']}").json(), "Response")
+        validate_response(created)
+        validate_response(http.get(f"/v1/responses/{created['id']}").json())
 
 
 def test_request_settings_are_echoed(client: openai.OpenAI) -> None:
@@ -57,11 +58,33 @@ def test_request_settings_are_echoed(client: openai.OpenAI) -> None:
     assert response.user == "end-user-7"
 
 
+def test_unset_sampling_settings_are_echoed_as_their_effective_defaults(
+    http: httpx.Client,
+) -> None:
+    created = http.post("/v1/responses", json={"model": MODEL, "input": "defaults"}).json()
+    for stored in (created, http.get(f"/v1/responses/{created['id']}").json()):
+        assert stored["temperature"] == 1 and stored["top_p"] == 1
+        assert stored["top_logprobs"] == 0
+        assert stored["presence_penalty"] == 0 and stored["frequency_penalty"] == 0
+        assert stored["safety_identifier"] is None and stored["prompt_cache_key"] is None
+
+
+def test_penalties_are_forwarded_and_echoed(http: httpx.Client, fake: FakeUpstream) -> None:
+    body = {"model": MODEL, "input": "hi", "presence_penalty": 0.5, "frequency_penalty": -1.5}
+    created = http.post("/v1/responses", json=body).json()
+    sent = fake.last_request()["body"]
+    assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.5, -1.5)
+    stored = http.get(f"/v1/responses/{created['id']}").json()
+    for echoed in (created, stored):
+        assert (echoed["presence_penalty"], echoed["frequency_penalty"]) == (0.5, -1.5)
+
+
 def test_settings_reach_the_model(client: openai.OpenAI, fake: FakeUpstream) -> None:
     client.responses.create(model=MODEL, input="hi", temperature=0.3, max_output_tokens=64)
     body = fake.last_request()["body"]
     assert body["temperature"] == 0.3
     assert body["max_tokens"] == 64
+    assert "presence_penalty" not in body and "frequency_penalty" not in body
     assert fake.last_request()["headers"]["authorization"] == "Bearer upstream-secret"
 
 
@@ -107,6 +130,22 @@ def test_instructions_are_not_carried_to_later_turns(
     client.responses.create(model=MODEL, input="b", previous_response_id=first.id)
     roles = [m["role"] for m in fake.last_request()["body"]["messages"]]
     assert "system" not in roles
+
+
+def test_a_refusal_reads_back_and_is_replayed_on_the_next_turn(
+    http: httpx.Client, fake: FakeUpstream
+) -> None:
+    created = http.post("/v1/responses", json={"model": MODEL, "input": "refuse Not that."})
+    refused = created.json()
+    refusal = {"type": "refusal", "refusal": "Not that."}
+    assert refused["status"] == "completed"
+    assert refused["output"][0]["role"] == "assistant"
+    assert refused["output"][0]["content"] == [refusal]
+    assert http.get(f"/v1/responses/{refused['id']}").json()["output"][0]["content"] == [refusal]
+
+    body = {"model": MODEL, "input": "and now?", "previous_response_id": refused["id"]}
+    http.post("/v1/responses", json=body)
+    assert _sent_messages(fake)[-2:] == [("assistant", "Not that."), ("user", "and now?")]
 
 
 def test_retrieve_returns_the_stored_response(client: openai.OpenAI) -> None:

@@ -9,7 +9,7 @@ import httpx
 import openai
 
 from tests.conftest import MODEL
-from tests.spec import validate_event
+from tests.spec import require_specs, validate_event
 
 TEXT_ORDER = [
     "response.created",
@@ -62,7 +62,8 @@ def test_text_stream_follows_openai_event_order(http: httpx.Client) -> None:
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == deltas
 
 
-def test_every_streamed_event_matches_the_spec_schema(http: httpx.Client) -> None:
+def test_every_streamed_event_matches_both_specs(http: httpx.Client) -> None:
+    require_specs()
     for body in (
         {"model": MODEL, "input": "validate me"},
         {
@@ -137,3 +138,37 @@ def test_unicode_line_separators_in_the_answer_survive(
     assert client.responses.create(model=MODEL, input=text).output_text == f"echo: {text}"
     events = raw_events(http, {"model": MODEL, "input": text})
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == f"echo: {text}"
+
+
+REFUSAL_ORDER = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.refusal.delta",
+    "response.refusal.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+]
+
+
+def test_a_refusal_is_streamed_as_a_refusal_part_of_the_message(
+    http: httpx.Client, client: openai.OpenAI
+) -> None:
+    events = raw_events(http, {"model": MODEL, "input": "refuse I will not do that"})
+
+    assert _collapse([e["type"] for e in events]) == REFUSAL_ORDER
+    deltas = [e for e in events if e["type"] == "response.refusal.delta"]
+    assert len(deltas) > 1
+    assert "".join(e["delta"] for e in deltas) == "I will not do that"
+    done = next(e for e in events if e["type"] == "response.refusal.done")
+    assert done["refusal"] == "I will not do that" and done["content_index"] == 0
+    added = next(e for e in events if e["type"] == "response.content_part.added")
+    assert added["part"] == {"type": "refusal", "refusal": ""}
+    refusal = {"type": "refusal", "refusal": "I will not do that"}
+    final = events[-1]["response"]
+    assert final["status"] == "completed"
+    assert final["output"][0]["content"] == [refusal]
+    stored = client.responses.retrieve(final["id"])
+    assert stored.output[0].model_dump()["content"] == [refusal]  # type: ignore[union-attr]

@@ -213,4 +213,5 @@ def test_sigterm_ends_every_stream_with_a_terminal_event(
         for response_id in ids[5:]:
             stored = client.responses.retrieve(response_id)
             assert stored.status == "failed"
-            assert stored.error is not None and stored.error.code == "server_shutting_down"
+            assert stored.error is not None and stored.error.code == "server_error"
+            assert "shutting down" in stored.error.message

@@ -12,6 +12,7 @@ import pytest
 
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from tests.spec_transport import checked_http_client
 from tests.tools.fake_search import FakeSearch
 from tests.tools.mcp_server import McpTestServer
 
@@ -52,12 +53,17 @@ def tools_server(
 
 @pytest.fixture
 def tools_client(tools_server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=tools_server.base_url, api_key="any-key", max_retries=0)
+    return openai.OpenAI(
+        base_url=tools_server.base_url,
+        api_key="any-key",
+        max_retries=0,
+        http_client=checked_http_client(),
+    )
 
 
 @pytest.fixture
 def tools_http(tools_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=tools_server.url, timeout=30) as raw:
+    with checked_http_client(base_url=tools_server.url, timeout=30) as raw:
         yield raw
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A PDF whose page N shows the text `pages[N-1]` in Helvetica."""
+def make_pdf(pages: list[str], *, xref: bool = True) -> bytes:
+    """A PDF whose page N shows the text `pages[N-1]` in Helvetica. `xref=False` leaves out
+    the cross-reference table and `startxref`, as hand-written PDFs often do (lenient
+    readers rebuild the table from the objects)."""
     objects: list[bytes] = []
     count = len(pages)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count))
@@ -25,9 +27,12 @@ def make_pdf(pages: list[str]) -> bytes:
     for number, body in enumerate(objects, 1):
         offsets.append(len(out))
         out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
+    if not xref:
+        out += b"trailer\n<< /Root 1 0 R >>\n%%EOF"
+        return bytes(out)
+    table = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
-    out += f"startxref\n{xref}\n%%EOF\n".encode()
+    out += f"startxref\n{table}\n%%EOF\n".encode()
     return bytes(out)

@@ -104,6 +104,17 @@ def test_model_reads_an_inline_pdf(tools_client: openai.OpenAI, fake: FakeUpstre
     assert sent.startswith('<file name="inline.pdf">\n[page 1]\nThe dice are loaded.')
 
 
+def test_a_pdf_without_a_cross_reference_table_is_read_leniently(
+    tools_client: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    pdf = make_pdf(["Hand-written PDF."], xref=False)
+    assert b"startxref" not in pdf
+    data = "data:application/pdf;base64," + base64.b64encode(pdf).decode()
+    ask(tools_client, {"type": "input_file", "filename": "lenient.pdf", "file_data": data})
+    sent = fake.last_request()["body"]["messages"][-1]["content"]
+    assert sent.startswith('<file name="lenient.pdf">\n[page 1]\nHand-written PDF.')
+
+
 def test_model_reads_a_pdf_by_url(
     tools_client: openai.OpenAI, search: FakeSearch, fake: FakeUpstream
 ) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from threadline import ids
 from threadline.engine.citations import url_citations
 from threadline.engine.events import Event, EventSequencer
-from threadline.providers.base import ReasoningDelta, TextDelta, ToolCallDelta
+from threadline.providers.base import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from threadline.storage.base import Item
 
 
@@ -37,12 +37,15 @@ class ServerCall:
 
 
 class _OpenItem:
-    __slots__ = ("index", "item", "parts")
+    __slots__ = ("index", "item", "part_type", "parts")
 
     def __init__(self, index: int, item: Item) -> None:
         self.index = index
         self.item = item
         self.parts: list[str] = []
+        """The pieces of the content part being streamed."""
+        self.part_type: str | None = None
+        """A message's part being streamed: `output_text` or `refusal` (None before the first)."""
 
 
 class OutputAssembler:
@@ -73,7 +76,7 @@ class OutputAssembler:
             )
             current.item["content"] = []
             part = {"type": "reasoning_text", "text": ""}
-            out.append(self._part_event("response.content_part.added", current, part))
+            out.append(self._part_event("response.content_part.added", current, part, 0))
         current.parts.append(delta.text)
         out.append(
             self._events.event(
@@ -88,29 +91,32 @@ class OutputAssembler:
 
     def on_text(self, delta: TextDelta) -> list[Event]:
         out: list[Event] = []
-        current = self._open
-        if current is None or current.item["type"] != "message":
-            out += self._close_open("completed")
-            current = self._start(
-                {
-                    "id": ids.new_id(ids.MESSAGE),
-                    "type": "message",
-                    "status": "in_progress",
-                    "role": "assistant",
-                    "content": [],
-                },
-                out,
-            )
-            out.append(self._part_event("response.content_part.added", current, _output_text("")))
+        current = self._message_part("output_text", out)
         current.parts.append(delta.text)
         out.append(
             self._events.event(
                 "response.output_text.delta",
                 item_id=current.item["id"],
                 output_index=current.index,
-                content_index=0,
+                content_index=len(current.item["content"]),
                 delta=delta.text,
                 logprobs=[],
+            )
+        )
+        return out
+
+    def on_refusal(self, delta: RefusalDelta) -> list[Event]:
+        """The model declined: a `refusal` part of the assistant message, not text."""
+        out: list[Event] = []
+        current = self._message_part("refusal", out)
+        current.parts.append(delta.text)
+        out.append(
+            self._events.event(
+                "response.refusal.delta",
+                item_id=current.item["id"],
+                output_index=current.index,
+                content_index=len(current.item["content"]),
+                delta=delta.text,
             )
         )
         return out
@@ -202,6 +208,83 @@ class OutputAssembler:
         )
 
     # -- internals -----------------------------------------------------------------------------
+    def _message_part(self, part_type: str, out: list[Event]) -> _OpenItem:
+        """The open assistant message, streaming a part of `part_type` (opening the message,
+        or closing a part of the other type and opening a new one, as needed)."""
+        current = self._open
+        if current is None or current.item["type"] != "message":
+            out += self._close_open("completed")
+            current = self._start(
+                {
+                    "id": ids.new_id(ids.MESSAGE),
+                    "type": "message",
+                    "status": "in_progress",
+                    "role": "assistant",
+                    "content": [],
+                },
+                out,
+            )
+        if current.part_type != part_type:
+            out += self._close_part(current)
+            current.part_type = part_type
+            empty = _output_text("") if part_type == "output_text" else _refusal("")
+            out.append(
+                self._part_event(
+                    "response.content_part.added", current, empty, len(current.item["content"])
+                )
+            )
+        return current
+
+    def _close_part(self, current: _OpenItem) -> list[Event]:
+        """Finish the message part being streamed: its `.done` events, then it joins the
+        message's content."""
+        kind = current.part_type
+        if kind is None:
+            return []
+        item = current.item
+        index = len(item["content"])
+        text = "".join(current.parts)
+        current.parts, current.part_type = [], None
+        out: list[Event] = []
+        if kind == "refusal":
+            part = _refusal(text)
+            out.append(
+                self._events.event(
+                    "response.refusal.done",
+                    item_id=item["id"],
+                    output_index=current.index,
+                    content_index=index,
+                    refusal=text,
+                )
+            )
+        else:
+            part = _output_text(text)
+            for number, annotation in enumerate(url_citations(text, self.sources)):
+                part["annotations"].append(annotation)
+                out.append(
+                    self._events.event(
+                        "response.output_text.annotation.added",
+                        item_id=item["id"],
+                        output_index=current.index,
+                        content_index=index,
+                        annotation_index=number,
+                        annotation=annotation,
+                    )
+                )
+            out.append(
+                self._events.event(
+                    "response.output_text.done",
+                    item_id=item["id"],
+                    output_index=current.index,
+                    content_index=index,
+                    text=text,
+                    logprobs=[],
+                )
+            )
+        out.append(self._part_event("response.content_part.done", current, part, index))
+        item["content"].append(part)
+        return out
+
     def _start(self, item: Item, out: list[Event]) -> _OpenItem:
         opened = _OpenItem(len(self.output), item)
         self.output.append(item)
@@ -223,31 +306,7 @@ class OutputAssembler:
         out: list[Event] = []
         kind = item["type"]
         if kind == "message":
-            part = _output_text(text)
-            for number, annotation in enumerate(url_citations(text, self.sources)):
-                part["annotations"].append(annotation)
-                out.append(
-                    self._events.event(
-                        "response.output_text.annotation.added",
-                        item_id=item["id"],
-                        output_index=current.index,
-                        content_index=0,
-                        annotation_index=number,
-                        annotation=annotation,
-                    )
-                )
-            out.append(
-                self._events.event(
-                    "response.output_text.done",
-                    item_id=item["id"],
-                    output_index=current.index,
-                    content_index=0,
-                    text=text,
-                    logprobs=[],
-                )
-            )
-            out.append(self._part_event("response.content_part.done", current, part))
-            item["content"] = [part]
+            out += self._close_part(current)
         elif kind == "reasoning":
             part = {"type": "reasoning_text", "text": text}
             out.append(
@@ -259,7 +318,7 @@ class OutputAssembler:
                     text=text,
                 )
             )
-            out.append(self._part_event("response.content_part.done", current, part))
+            out.append(self._part_event("response.content_part.done", current, part, 0))
             item["content"] = [part]
         elif kind == "function_call":
             item["arguments"] = text
@@ -280,18 +339,24 @@ class OutputAssembler:
         )
         return out
 
-    def _part_event(self, type_: str, current: _OpenItem, part: dict[str, Any]) -> Event:
+    def _part_event(
+        self, type_: str, current: _OpenItem, part: dict[str, Any], content_index: int
+    ) -> Event:
         return self._events.event(
             type_,
             item_id=current.item["id"],
             output_index=current.index,
-            content_index=0,
+            content_index=content_index,
             part=dict(part),
         )
 
 
 def _output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _refusal(text: str) -> dict[str, Any]:
+    return {"type": "refusal", "refusal": text}
 
 
 def _snapshot(item: Item) -> Item:

@@ -40,9 +40,23 @@ def document_text(data: bytes, media_type: str, filename: str, *, param: str) ->
     return None
 
 
+# Appended to a PDF whose `startxref` pypdf cannot find: a pointer to no table, which makes pypdf
+# (when not strict) rebuild the cross-reference table by scanning the file's objects.
+_NO_XREF = b"\nstartxref\n0\n%%EOF\n"
+
+
+def _open_pdf(data: bytes) -> PdfReader:
+    """Read the PDF as lenient readers do: one without a usable cross-reference table (as
+    hand-written and truncated PDFs often are) is read from its objects."""
+    try:
+        return PdfReader(io.BytesIO(data), strict=False)
+    except PyPdfError:
+        return PdfReader(io.BytesIO(data + _NO_XREF), strict=False)
+
+
 def pdf_text(data: bytes, filename: str, *, param: str) -> str:
     try:
-        reader = PdfReader(io.BytesIO(data))
+        reader = _open_pdf(data)
         if reader.is_encrypted:
             raise InvalidRequest(
                 f"The PDF '{filename}' is encrypted; Threadline cannot read it.", param=param

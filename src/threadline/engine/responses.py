@@ -36,6 +36,8 @@ _ECHOED = (
     "temperature",
     "top_p",
     "top_logprobs",
+    "presence_penalty",
+    "frequency_penalty",
     "truncation",
     "user",
     "safety_identifier",
@@ -139,6 +141,8 @@ class ResponseService:
             text_format=settings["text"]["format"] if params.text is not None else None,
             temperature=params.temperature,
             top_p=params.top_p,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
             max_output_tokens=params.max_output_tokens,
             reasoning_effort=params.reasoning.effort if params.reasoning else None,
             user=params.user,
@@ -235,8 +239,12 @@ class ResponseService:
             else choice.model_dump(exclude_none=True)
         )
         text = params.text.model_dump(exclude_none=True, by_alias=True) if params.text else {}
+        text_format = text.get("format", {"type": "text"})
+        if text_format["type"] == "json_schema":
+            # Open Responses requires `strict` to be echoed; false is OpenAI's default.
+            text_format = {"strict": False, **text_format}
         settings["text"] = {
-            "format": text.get("format", {"type": "text"}),
+            "format": text_format,
             "verbosity": text.get("verbosity", "medium"),
         }
         if params.reasoning is not None:

@@ -34,6 +34,7 @@ from threadline.providers.base import (
     ModelProvider,
     ProviderRequest,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     UsageReport,
@@ -173,6 +174,9 @@ class ToolLoop:
                     yield out
             elif isinstance(event, ReasoningDelta):
                 for out in self.assembler.on_reasoning(event):
+                    yield out
+            elif isinstance(event, RefusalDelta):
+                for out in self.assembler.on_refusal(event):
                     yield out
             elif isinstance(event, UsageReport):
                 self._add_usage(event)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from threadline.engine.clock import Clock
 from threadline.engine.conversations import ConversationPolicy, ConversationTurn
 from threadline.engine.events import Event, EventSequencer
-from threadline.engine.response_object import response_object
+from threadline.engine.response_object import response_error, response_object
 from threadline.engine.running_turns import RunningTurns
 from threadline.engine.server_tools import ServerToolPlan
 from threadline.engine.tool_loop import ToolLoop
@@ -117,7 +117,9 @@ class TurnRunner:
                 finish = loop.finish
             except ThreadlineError as exc:
                 failure = turn.failure = exc
-                log.warning("response %s failed upstream: %s", record.id, exc.message)
+                log.warning(
+                    "response %s failed upstream (%s): %s", record.id, exc.code, exc.message
+                )
             except asyncio.CancelledError:
                 # The server is shutting down: end the turn as failed, saved and told to the
                 # client, then let the cancellation go on.
@@ -137,11 +139,12 @@ class TurnRunner:
             if not saved:
                 # Interrupted: keep what the model said so far, marked failed.
                 record.status = "failed"
-                record.error = {
-                    "code": "server_error",
-                    "message": "The response was interrupted before it finished "
-                    "(the server stopped or the request was cancelled).",
-                }
+                record.error = response_error(
+                    ThreadlineError(
+                        "The response was interrupted before it finished "
+                        "(the server stopped or the request was cancelled)."
+                    )
+                )
                 assembler.finish("incomplete")
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._save(turn, assembler.output))
@@ -161,10 +164,7 @@ class TurnRunner:
         else:
             return terminal
         record.status, record.completed_at = "failed", None
-        record.error = {
-            "code": turn.failure.code or "server_error",
-            "message": turn.failure.message,
-        }
+        record.error = response_error(turn.failure)
         return "response.failed"
 
     def _conclude(
@@ -172,7 +172,7 @@ class TurnRunner:
     ) -> str:
         if failure is not None:
             record.status = "failed"
-            record.error = {"code": failure.code or "server_error", "message": failure.message}
+            record.error = response_error(failure)
             return "response.failed"
         reason = finish.reason if finish is not None else "stop"
         if reason in _INCOMPLETE_REASONS:

@@ -82,6 +82,8 @@ class ResponseCreateParams(WireModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
     tools: list[Tool] | None = None

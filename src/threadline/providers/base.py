@@ -29,6 +29,8 @@ class ProviderRequest:
     """The Responses `text.format` object, or None for plain text."""
     temperature: float | None = None
     top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
     user: str | None = None
@@ -47,6 +49,13 @@ class TextDelta:
 
 @dataclass(slots=True, frozen=True)
 class ReasoningDelta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class RefusalDelta:
+    """The model declined to answer; this is (a piece of) its explanation."""
+
     text: str
 
 
@@ -76,7 +85,7 @@ class Finish:
     reason: FinishReason
 
 
-ProviderEvent = TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish
+ProviderEvent = TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish
 
 
 class ModelProvider(Protocol):

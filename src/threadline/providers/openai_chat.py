@@ -27,6 +27,7 @@ from threadline.providers.base import (
     ProviderEvent,
     ProviderRequest,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     UsageReport,
@@ -157,6 +158,8 @@ class OpenAIChatProvider:
         optional = {
             "temperature": request.temperature,
             "top_p": request.top_p,
+            "presence_penalty": request.presence_penalty,
+            "frequency_penalty": request.frequency_penalty,
             self._max_tokens_param: request.max_output_tokens,
             "reasoning_effort": request.reasoning_effort,
             "user": request.user,
@@ -320,6 +323,9 @@ def _chunk_events(chunk: dict[str, Any]) -> list[ProviderEvent]:
         content = delta.get("content")
         if isinstance(content, str) and content:
             events.append(TextDelta(content))
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            events.append(RefusalDelta(refusal))
         for call in delta.get("tool_calls") or ():
             function = call.get("function") or {}
             events.append(
@@ -357,6 +363,7 @@ def _completion_events(completion: dict[str, Any]) -> list[ProviderEvent]:
     delta = {
         "reasoning_content": message.get("reasoning_content") or message.get("reasoning"),
         "content": message.get("content"),
+        "refusal": message.get("refusal"),
         "tool_calls": [
             {**call, "index": index} for index, call in enumerate(message.get("tool_calls") or ())
         ],
