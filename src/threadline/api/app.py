@@ -30,7 +30,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
-        metrics.instrument(services.providers)
+        metrics.instrument(
+            services.providers,
+            (model for provider in settings.providers.values() for model in provider.models),
+        )
         app.state.services = services
         app.state.turn_tasks = tasks = TurnTasks()
         drain_turns_on_stop_signal(tasks, settings.shutdown_grace_seconds)
@@ -69,7 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(models.router)
     app.include_router(files.router)
-    install_metrics(app, metrics)  # after the other middleware: it must be outermost
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    install_metrics(app, metrics, token)  # after the other middleware: it must be outermost
     return app
 
 
