@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from threadline import __version__
+from threadline.api.access_log import drop_query_strings_from_access_log
 from threadline.api.errors import install_error_handlers
 from threadline.api.limits import BodySizeLimit
 from threadline.api.metrics import Metrics, install_metrics
@@ -29,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        drop_query_strings_from_access_log()  # here: uvicorn has configured its logging by now
         services = await build_services(settings)
         metrics.instrument(
             services.providers,

@@ -9,6 +9,8 @@ starts with BEGIN IMMEDIATE, so a writer in another process (the CLI next to a r
 waits on `busy_timeout` instead of failing with SQLITE_BUSY when a read lock cannot be
 upgraded. Readers use their own connections and, in WAL mode, never wait for the writer.
 Every connection runs with `synchronous=FULL`: a turn acknowledged is a turn on disk.
+Engines hide statement parameters from their errors: those are prompts and outputs, and an
+error is logged.
 
 `sqlite3` would open transactions by itself (before an INSERT, say); every connection turns
 that off (`isolation_level = None`), so the writer's transactions are exactly the ones the
@@ -53,7 +55,11 @@ def server_engines(
     """The (reader, writer) engines of a server database: one pool of `pool_size` +
     `max_overflow` connections, the reader being its autocommit view."""
     writer = create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT_S
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=POOL_TIMEOUT_S,
+        hide_parameters=True,
     )
     _ping_idle_connections(writer)
     return writer.execution_options(isolation_level="AUTOCOMMIT"), writer
@@ -65,9 +71,15 @@ def sqlite_engines(url: URL, *, readers: int) -> tuple[Engine, Engine]:
     again for connections held longer (a copy's snapshot)."""
     _require_sqlite_file(url)
     sync_url = url.set(drivername="sqlite+pysqlite")
-    writer = create_engine(sync_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
+    writer = create_engine(
+        sync_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S, hide_parameters=True
+    )
     reader = create_engine(
-        sync_url, pool_size=readers, max_overflow=readers, pool_timeout=POOL_TIMEOUT_S
+        sync_url,
+        pool_size=readers,
+        max_overflow=readers,
+        pool_timeout=POOL_TIMEOUT_S,
+        hide_parameters=True,
     )
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE", query_only=False)
     _configure_sqlite(reader, begin=None, query_only=True)
