@@ -200,3 +200,20 @@ def test_a_large_body_sent_along_with_its_headers_is_not_counted_as_headers(
     with _connect(bounded_server) as sock:
         sock.sendall(head + body)
         assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_worker_processes_apply_the_same_limits(fake: FakeUpstream, tmp_path: Path) -> None:
+    env = {"THREADLINE_MAX_HEADER_BYTES": str(HEADER_LIMIT)}
+    with (
+        LiveServer(
+            str(tmp_path / "t.db"),
+            fake.base_url,
+            env=env,
+            log_path=tmp_path / "log",
+            serve_args=("--workers", "2"),
+        ) as server,
+        _connect(server) as sock,
+    ):
+        sock.sendall(_request([("X-Padding", "p" * (HEADER_LIMIT + 1))]))
+        answer = _read_until_closed(sock)
+    assert _error_code(answer, 431) == "request_header_fields_too_large"
