@@ -47,8 +47,9 @@ concatenated ``text`` parts), trimmed:
 - ``reason <text>``  ``reasoning_content`` = <text> (streamed as deltas), then content ``done``.
 - ``refuse <text>``  the model declines: ``refusal`` = <text> and content null (non-streaming:
   ``message.refusal``; streaming: ``delta.refusal`` in word pieces), finish_reason ``stop``.
-- ``fail <status>``  HTTP <status> (400-599, else 500) with ``{"error": {"message":
-  "fake upstream failure <status>", "type", "param": null, "code"}}``; 429 adds
+- ``fail <status> [<text>]``  HTTP <status> (400-599, else 500) with ``{"error": {"message":
+  "fake upstream failure <status>[: <text>]", "type", "param": null, "code"}}`` (a <text>
+  stands for an upstream message that quotes the prompt); 429 adds
   ``Retry-After: 1`` (type "requests", code "rate_limit_exceeded"; 5xx: "server_error").
 - ``slow <seconds>`` wait, then answer as the default echo.
 - ``flaky <n> <tag>`` the first <n> requests with this exact text get HTTP 503 (with

@@ -286,10 +286,12 @@ def _apply_directive(
         reply.content, reply.cut_allowed = describe(body), False
     elif text in ("stall", "reset", "garbage"):
         reply.mode = text  # type: ignore[assignment]
-    elif word == "fail" and number is not None:
-        status = int(number) if 400 <= number < 600 else 500
+    elif word == "fail" and (code := _number(argument.partition(" ")[0])) is not None:
+        status = int(code) if 400 <= code < 600 else 500
+        quoted = argument.partition(" ")[2].strip()
         reply.mode, reply.status = "fail", status
-        reply.error = error_body(status, f"fake upstream failure {status}")
+        message = f"fake upstream failure {status}" + (f": {quoted}" if quoted else "")
+        reply.error = error_body(status, message)
     elif word == "slow" and number is not None:
         reply.delay = max(0.0, number)
     elif word == "long" and number is not None:

@@ -321,6 +321,13 @@ def test_fail_429_has_retry_after_and_openai_error_body(client: OpenAI, http: ht
     assert missing.value.code == "model_not_found"
 
 
+def test_fail_with_text_quotes_it_in_the_error_message(http: httpx.Client) -> None:
+    body = {"model": "m", "messages": user("fail 400 my secret prompt")}
+    response = http.post("/chat/completions", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "fake upstream failure 400: my secret prompt"
+
+
 def test_garbage(client: OpenAI, http: httpx.Client) -> None:
     with pytest.raises(json.JSONDecodeError):
         list(client.chat.completions.create(model="m", messages=user("garbage"), stream=True))

@@ -14,8 +14,10 @@
     │   ├── UnknownUrl                  404     invalid_request_error (code unknown_url)
     │   └── UnsupportedEndpoint         404     invalid_request_error (code unsupported_endpoint)
     ├── MethodNotAllowed                405     invalid_request_error (code method_not_allowed)
+    ├── RequestTimeout                  408     invalid_request_error (code request_timeout)
     ├── Conflict                        409     invalid_request_error
     ├── PayloadTooLarge                 413     invalid_request_error
+    ├── HeadersTooLarge                 431     invalid_request_error
     ├── ShuttingDown                    503     server_error (code server_shutting_down)
     └── UpstreamError                   502     upstream_error (or the upstream's own 4xx)
         └── UpstreamTimeout             504     upstream_error (code upstream_timeout)
@@ -165,10 +167,22 @@ class Conflict(ThreadlineError):
     error_type = "invalid_request_error"
 
 
+class RequestTimeout(ThreadlineError):
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class PayloadTooLarge(ThreadlineError):
     status_code = 413
     error_type = "invalid_request_error"
     default_code = "payload_too_large"
+
+
+class HeadersTooLarge(ThreadlineError):
+    status_code = 431
+    error_type = "invalid_request_error"
+    default_code = "request_header_fields_too_large"
 
 
 class ShuttingDown(ThreadlineError):

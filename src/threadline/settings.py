@@ -164,6 +164,39 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="info", description="Server log level: debug, info, warning or error."
     )
+    # -- connection limits and /metrics (docs/deployment.md) -------------------------------------
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest request line plus headers, in bytes; larger get 431 and the "
+        "connection is closed (the Authorization header alone: 1 KiB).",
+    )
+    max_header_count: int = Field(
+        default=100, ge=10, description="Most headers a request may have; more get 431."
+    )
+    request_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, from "
+        "connecting or from the end of the previous response; slower ones get 408 and are "
+        "disconnected.",
+    )
+    request_body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request's body may take to arrive in full, after its headers; "
+        "slower ones get 408 and are disconnected.",
+    )
+    keep_alive_timeout: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds an idle keep-alive connection stays open between requests.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics requires `Authorization: Bearer <metrics_token>`; "
+        "unset: /metrics is open to whoever reaches the port.",
+    )
     # -- files and server-side tools (docs/tools.md) --------------------------------------------
     data_dir: Path = Field(
         default_factory=lambda: default_database_path().parent,

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
-from threadline.api.metrics import BoundedLabel
+from threadline.api.metrics import BoundedLabel, Metrics
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -128,6 +128,7 @@ def test_turns_record_upstream_latency_tokens_and_outcome(
 
 
 def test_failures_are_counted_by_error_code(http: httpx.Client, client: openai.OpenAI) -> None:
+    client.responses.create(model=MODEL, input="hi")  # answered once: a label value from now on
     before = _scrape(http)
     with pytest.raises(openai.APIStatusError):
         client.responses.create(model=MODEL, input="fail 500")
@@ -176,3 +177,48 @@ def test_a_body_refused_before_routing_is_counted_under_its_route(
 def test_caller_chosen_label_values_are_capped() -> None:
     label = BoundedLabel(limit=2)
     assert [label(v) for v in ("a", "b", "c", "a", "d")] == ["a", "b", "other", "a", "other"]
+
+
+def test_model_names_the_provider_refuses_or_too_long_mint_no_series(
+    http: httpx.Client, client: openai.OpenAI
+) -> None:
+    long_name = "m" * 101
+    for model in ("missing-model", long_name):
+        with pytest.raises(openai.APIStatusError):
+            client.responses.create(model=model, input="fail 500")
+    client.responses.create(model=long_name, input="hi")  # answered, yet too long for a label
+    scrape = http.get("/metrics").text
+    assert "missing-model" not in scrape
+    assert long_name not in scrape
+    samples = _scrape(http)
+    refused = {"provider": "openai", "model": "other", "code": "model_not_found"}
+    assert _value(samples, "threadline_upstream_errors_total", **refused) >= 1
+
+
+def test_each_metric_keeps_a_bounded_number_of_series() -> None:
+    metrics = Metrics()
+    for i in range(5000):
+        metrics.http_errors_of("400", f"code{i}").inc()
+    exposition = metrics.exposition().decode()
+    series = [line for line in exposition.splitlines() if line.startswith("threadline_http_err")]
+    assert len(series) <= 2001
+    assert 'threadline_http_errors_total{code="other",status="other"} 3000.0' in exposition
+
+
+@pytest.fixture
+def guarded_metrics(fake: FakeUpstream, tmp_path: Path) -> Iterator[LiveServer]:
+    env = {"THREADLINE_METRICS_TOKEN": "scrape-secret"}
+    with LiveServer(str(tmp_path / "t.db"), fake.base_url, env=env) as live:
+        yield live
+
+
+def test_metrics_need_the_token_when_one_is_set(guarded_metrics: LiveServer) -> None:
+    with httpx.Client(base_url=guarded_metrics.url, timeout=30) as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            refused = http.get("/metrics", headers=headers)
+            assert refused.status_code == 401
+            assert refused.json()["error"]["code"] == "invalid_api_key"
+            assert "metrics_token" in refused.json()["error"]["message"]
+        allowed = http.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert allowed.status_code == 200
+    assert "threadline_http_requests_total" in allowed.text

@@ -215,3 +215,44 @@ def test_sigterm_ends_every_stream_with_a_terminal_event(
             assert stored.status == "failed"
             assert stored.error is not None and stored.error.code == "server_error"
             assert "shutting down" in stored.error.message
+
+
+def test_sigterm_answers_a_non_streaming_turn_with_an_error_envelope_at_the_grace_deadline(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """Before, the client waited for uvicorn's own deadline (grace + 5 s) and got a plain-text
+    500."""
+    grace = 2
+    env = {"THREADLINE_SHUTDOWN_GRACE_SECONDS": str(grace)}
+    with LiveServer(
+        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
+    ) as server:
+        answers: list[httpx.Response] = []
+
+        def ask() -> None:
+            body = {"model": MODEL, "input": "slow 60"}
+            answers.append(httpx.post(f"{server.base_url}/responses", json=body, timeout=60))
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        deadline = time.monotonic() + 10
+        while _in_flight(server) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stopped_at = time.monotonic()
+        server.stop(signal.SIGTERM)
+        asking.join()
+        elapsed = time.monotonic() - stopped_at
+
+        (answer,) = answers
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "server_shutting_down"
+        assert grace <= elapsed < grace + 3
+        response_id = error["message"].split("stored as '")[1].split("'")[0]
+
+        server.start()
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        stored = client.responses.retrieve(response_id)
+        assert stored.status == "failed"
+        assert stored.error is not None and stored.error.code == "server_error"
+        assert "shutting down" in stored.error.message

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from threadline import __version__
+from threadline.api.access_log import drop_query_strings_from_access_log
 from threadline.api.docs_pages import install_docs_pages
 from threadline.api.errors import install_error_handlers
 from threadline.api.limits import BodySizeLimit
@@ -34,8 +35,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        drop_query_strings_from_access_log()  # here: uvicorn has configured its logging by now
         services = await build_services(settings)
-        metrics.instrument(services.providers)
+        metrics.instrument(
+            services.providers,
+            (model for provider in settings.providers.values() for model in provider.models),
+        )
         app.state.services = services
         app.state.turn_tasks = tasks = TurnTasks()
         drain_turns_on_stop_signal(tasks, settings.shutdown_grace_seconds)
@@ -79,7 +84,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(models.router)
     app.include_router(files.router)
     app.add_middleware(RefuseWebSockets)
-    install_metrics(app, metrics)  # after the other middleware: it must be outermost
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    install_metrics(app, metrics, token)  # after the other middleware: it must be outermost
     _wrap_whole_stack(app, RequestIds)
     return app
 

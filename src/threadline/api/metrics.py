@@ -14,18 +14,23 @@ Names (all prefixed `threadline_`):
 
 plus the client library's process and Python collectors.
 
-Cost per request stays flat: `route` is the route template (`/v1/responses/{response_id}`),
-never the raw path, and label values that come from callers (model names, upstream error
-codes) are capped at a fixed number of distinct values; later ones are counted as `other`.
+Cost per request and size of a scrape stay bounded: `route` is the route template
+(`/v1/responses/{response_id}`), never the raw path; label values that come from callers (model
+names, upstream error codes) are capped in length and in number of distinct values, beyond
+which they are counted as `other`; a model name becomes a label value only once it is
+configured or a provider answered a call for it (a name the provider refuses stays `other`);
+and each metric holds a bounded number of series. With `metrics_token` set, a scrape needs
+`Authorization: Bearer <token>`.
 The engine knows nothing of this: turns are observed by wrapping each model provider, the
 port every upstream call goes through.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
@@ -47,7 +52,8 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from threadline.errors import ThreadlineError
+from threadline.api.errors import error_response
+from threadline.errors import AuthenticationFailed, ThreadlineError
 from threadline.providers.base import (
     Finish,
     ModelProvider,
@@ -62,39 +68,56 @@ from threadline.providers.registry import ProviderRegistry
 
 MAX_LABEL_VALUES = 200
 """Distinct caller-chosen values (model names, error codes) kept per label before `other`."""
+MAX_LABEL_LENGTH = 100
+"""Longer caller-chosen values are counted as `other`."""
+MAX_SERIES_PER_METRIC = 2000
+"""Label combinations one metric keeps; later ones are counted under all-`other` labels."""
 
 _UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _OUTPUT = (TextDelta, ToolCallDelta, ReasoningDelta)
 
 
 class BoundedLabel:
-    """Passes label values through until `limit` distinct ones were seen, then says `other`."""
+    """Passes label values through until `limit` distinct ones were admitted, then says
+    `other`; so it does for values longer than MAX_LABEL_LENGTH."""
 
     def __init__(self, limit: int = MAX_LABEL_VALUES) -> None:
         self._seen: set[str] = set()
         self._limit = limit
 
     def __call__(self, value: str) -> str:
+        """`value` as a label, admitting it if there is room."""
         if value in self._seen:
             return value
-        if len(self._seen) >= self._limit:
+        if len(self._seen) >= self._limit or len(value) > MAX_LABEL_LENGTH:
             return "other"
         self._seen.add(value)
         return value
 
+    def known(self, value: str) -> str:
+        """`value` if it was admitted before, else `other`."""
+        return value if value in self._seen else "other"
+
 
 class _Children:
     """`metric.labels(*values)`, remembered: prometheus_client looks a child up under a lock
-    and re-validates the values on every call, a cost paid several times per request. The
-    label values are bounded (see `BoundedLabel`), so is this cache."""
+    and re-validates the values on every call, a cost paid several times per request. Past
+    `limit` combinations, new ones share one all-`other` child, so neither this cache nor
+    the scrape grows without bound."""
 
-    def __init__(self, metric: Any) -> None:
+    def __init__(self, metric: Any, limit: int = MAX_SERIES_PER_METRIC) -> None:
         self._metric = metric
         self._children: dict[tuple[str, ...], Any] = {}
+        self._limit = limit
 
     def __call__(self, *values: str) -> Any:
         child = self._children.get(values)
         if child is None:
+            if len(self._children) >= self._limit:
+                values = ("other",) * len(values)
+                child = self._children.get(values)
+                if child is not None:
+                    return child
             child = self._children[values] = self._metric.labels(*values)
         return child
 
@@ -174,9 +197,14 @@ class Metrics:
         self.upstream_first_token_of = _Children(self.upstream_first_token)
         self.upstream_in_flight_of = _Children(self.upstream_in_flight)
         self.tokens_of = _Children(self.tokens)
+        self.upstream_errors_of = _Children(self.upstream_errors)
+        self.http_errors_of = _Children(self.http_errors)
 
-    def instrument(self, providers: ProviderRegistry) -> None:
-        """Route every provider of the registry through a metered wrapper."""
+    def instrument(self, providers: ProviderRegistry, configured_models: Iterable[str]) -> None:
+        """Route every provider of the registry through a metered wrapper; the configured
+        model names are label values from the start."""
+        for model in configured_models:
+            self.model_label(model)
         providers.providers = {
             name: provider
             if isinstance(provider, MeteredProvider)
@@ -198,7 +226,10 @@ class MeteredProvider:
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         m = self._metrics
-        provider, model = self.name, m.model_label(request.model)
+        # A name the provider has not answered for yet may be anything a caller typed: it
+        # becomes a label value only once the provider answers.
+        provider, model = self.name, m.model_label.known(request.model)
+        answered = False
         outcome = "cancelled"  # unless the stream ends or fails: the caller stopped reading
         waiting_first = True
         started = time.perf_counter()
@@ -206,6 +237,9 @@ class MeteredProvider:
         in_flight.inc()
         try:
             async for event in self._inner.stream(request):
+                if not answered:
+                    answered = True
+                    model = m.model_label(request.model)
                 if waiting_first and isinstance(event, _OUTPUT):
                     waiting_first = False
                     elapsed = time.perf_counter() - started
@@ -221,7 +255,7 @@ class MeteredProvider:
         except ThreadlineError as exc:
             outcome = "error"
             code = m.code_label(exc.code or "upstream_error")
-            m.upstream_errors.labels(provider, model, code).inc()
+            m.upstream_errors_of(provider, model, code).inc()
             raise
         finally:
             in_flight.dec()
@@ -280,7 +314,7 @@ class MetricsMiddleware:
                 code = error["code"]
         except (orjson.JSONDecodeError, AttributeError):
             code = "unparsed"
-        self._metrics.http_errors.labels(str(status), self._metrics.code_label(code)).inc()
+        self._metrics.http_errors_of(str(status), self._metrics.code_label(code)).inc()
 
     def _route(self, scope: Scope) -> str:
         route = getattr(scope.get("route"), "path", None)
@@ -294,11 +328,22 @@ class MetricsMiddleware:
         return next((t for regex, t in self._templates if regex.match(path)), "unmatched")
 
 
-def install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    """Serve GET /metrics and count every request. Call after the other middleware is added,
-    so that this one is outermost and sees what they refuse."""
+def install_metrics(app: FastAPI, metrics: Metrics, token: str | None) -> None:
+    """Serve GET /metrics (to holders of `token`, when set) and count every request. Call
+    after the other middleware is added, so that this one is outermost and sees what they
+    refuse."""
+    expected = f"Bearer {token}".encode() if token else None
 
-    async def metrics_endpoint(_: Request) -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return error_response(
+                    AuthenticationFailed(
+                        "GET /metrics needs `Authorization: Bearer <token>` with the token "
+                        "set as metrics_token (THREADLINE_METRICS_TOKEN)."
+                    )
+                )
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

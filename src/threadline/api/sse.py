@@ -1,6 +1,7 @@
 """Server-sent events framing, decoupled from the client connection.
 
-The turn runs in its own task and the HTTP response only relays its events. When the client
+The turn runs in its own task and the HTTP response only relays its events (a non-streaming
+response awaits its turn's task). When the client
 goes away the relay stops but the turn does not: it finishes, is saved, and can be retrieved
 with GET /v1/responses/{id} (and, in a conversation, is part of the next turn). Every running
 turn is tracked so that shutdown can wait for it.
@@ -9,24 +10,39 @@ turn is tracked so that shutdown can wait for it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
 
 import orjson
 from starlette.responses import StreamingResponse
 
 from threadline.engine.events import Event
 
+T = TypeVar("T")
+
 
 class TurnTasks:
-    """The turns running in the background of streaming responses."""
+    """The running turns: in the background of streaming responses, and under non-streaming
+    ones, so that shutdown ends both kinds at the same grace deadline."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self, events: AsyncIterator[Event], sink: asyncio.Queue[bytes | None]) -> None:
-        task = asyncio.create_task(_pump(events, sink))
+        self._track(asyncio.create_task(_pump(events, sink)))
+
+    async def run_to_end(self, turn: Coroutine[Any, Any, T]) -> T | None:
+        """The result of a non-streaming turn, or None when shutdown ended it (it is then
+        saved as failed). Should this request be cancelled, the turn runs on and is saved,
+        as a streaming turn does when its client goes away."""
+        task = self._track(asyncio.create_task(turn))
+        await asyncio.wait({task})
+        return None if task.cancelled() else task.result()
+
+    def _track(self, task: asyncio.Task[T]) -> asyncio.Task[T]:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def __len__(self) -> int:
         return len(self._tasks)

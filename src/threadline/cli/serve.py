@@ -49,12 +49,19 @@ def serve(
     """Start the API server (OpenAI Responses and Conversations API under /v1)."""
     overrides: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
     settings = settings_from(config, db, **overrides)
+    from threadline.api.connection_limits import (  # noqa: PLC0415  (see create_app below)
+        ConnectionLimits,
+        bounded_http_protocol,
+    )
+
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds) + 5,
         "log_config": with_request_ids(LOGGING_CONFIG, settings.log_level),
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "http": bounded_http_protocol(ConnectionLimits.of(settings)),
     }
     if workers == 1:
         # Imported here: the whole web app (FastAPI, the engine, every route) would otherwise

@@ -117,8 +117,12 @@ class TurnRunner:
                 finish = loop.finish
             except ThreadlineError as exc:
                 failure = turn.failure = exc
+                # The code, never the message: an upstream's message may quote the prompt.
                 log.warning(
-                    "response %s failed upstream (%s): %s", record.id, exc.code, exc.message
+                    "response %s failed upstream: %s (status %d)",
+                    record.id,
+                    exc.code or "no code",
+                    exc.status_code,
                 )
             except asyncio.CancelledError:
                 # The server is shutting down: end the turn as failed, saved and told to the

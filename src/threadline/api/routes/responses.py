@@ -13,7 +13,12 @@ from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
 from threadline.api.sse import event_stream
 from threadline.engine.validation import check_includes
-from threadline.errors import InvalidRequest, UnsupportedEndpoint, UnsupportedParameter
+from threadline.errors import (
+    InvalidRequest,
+    ShuttingDown,
+    UnsupportedEndpoint,
+    UnsupportedParameter,
+)
 from threadline.protocol.responses import Includable, ListQuery, ResponseCreateParams
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonRoute)
@@ -26,7 +31,12 @@ async def create_response(
     turn = await services.responses.prepare(tenant, params)
     if params.stream:
         return event_stream(tasks, services.responses.stream(turn))
-    created = await services.responses.complete(turn)
+    created = await tasks.run_to_end(services.responses.complete(turn))
+    if created is None:
+        stopped = ShuttingDown()
+        if turn.saved:
+            stopped.message += f" (The failed response was stored as '{turn.record.id}'.)"
+        return error_response(stopped)
     if created.failure is not None:
         return error_response(created.failure)
     return json_response(created.response)

@@ -9,6 +9,8 @@ starts with BEGIN IMMEDIATE, so a writer in another process (the CLI next to a r
 waits on `busy_timeout` instead of failing with SQLITE_BUSY when a read lock cannot be
 upgraded. Readers use their own connections and, in WAL mode, never wait for the writer.
 Every connection runs with `synchronous=FULL`: a turn acknowledged is a turn on disk.
+Engines hide statement parameters from their errors: those are prompts and outputs, and an
+error is logged. An SQLite database whose files this process cannot write is refused at open.
 
 `sqlite3` would open transactions by itself (before an INSERT, say); every connection turns
 that off (`isolation_level = None`), so the writer's transactions are exactly the ones the
@@ -31,7 +33,9 @@ replaces every connection older than the failure.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -53,7 +57,11 @@ def server_engines(
     """The (reader, writer) engines of a server database: one pool of `pool_size` +
     `max_overflow` connections, the reader being its autocommit view."""
     writer = create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT_S
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=POOL_TIMEOUT_S,
+        hide_parameters=True,
     )
     _ping_idle_connections(writer)
     return writer.execution_options(isolation_level="AUTOCOMMIT"), writer
@@ -64,10 +72,17 @@ def sqlite_engines(url: URL, *, readers: int) -> tuple[Engine, Engine]:
     `url` names. The writer has one connection; the reader one per reader thread, plus as many
     again for connections held longer (a copy's snapshot)."""
     _require_sqlite_file(url)
+    require_writable_sqlite_files(Path(url.database or ""))
     sync_url = url.set(drivername="sqlite+pysqlite")
-    writer = create_engine(sync_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S)
+    writer = create_engine(
+        sync_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S, hide_parameters=True
+    )
     reader = create_engine(
-        sync_url, pool_size=readers, max_overflow=readers, pool_timeout=POOL_TIMEOUT_S
+        sync_url,
+        pool_size=readers,
+        max_overflow=readers,
+        pool_timeout=POOL_TIMEOUT_S,
+        hide_parameters=True,
     )
     _configure_sqlite(writer, begin="BEGIN IMMEDIATE", query_only=False)
     _configure_sqlite(reader, begin=None, query_only=True)
@@ -104,6 +119,41 @@ def _require_sqlite_file(url: URL) -> None:
             "SqlStore needs an SQLite file (its reader and writer are separate connections); "
             "use MemoryStore (memory://) for an in-memory store"
         )
+
+
+class SqliteFilesNotWritable(ValueError):
+    """The database, its directory or its -wal/-shm files cannot be written by this process."""
+
+
+def require_writable_sqlite_files(database: Path) -> None:
+    """Refuse, naming the file and the remedy, a database this process could not write.
+    SQLite shares its -shm file through a memory mapping: one this process cannot write fails
+    every write far from its cause, and a mapping SQLite cannot back kills the process with
+    SIGBUS, with no log line."""
+    who = f"this process (uid {os.getuid()})"
+    directory = database.parent
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise SqliteFilesNotWritable(
+            f"{directory} is not writable by {who}; SQLite creates the database's -wal and "
+            "-shm files there. Run the server as the directory's owner, or make it writable."
+        )
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        if not os.path.lexists(path):
+            continue
+        if not path.is_file():
+            raise SqliteFilesNotWritable(
+                f"{path} is not a regular file; SQLite needs to create its own there. Remove it "
+                "(with no Threadline process running)."
+            )
+        try:
+            os.close(os.open(path, os.O_RDWR))
+        except OSError as exc:
+            raise SqliteFilesNotWritable(
+                f"{path} cannot be opened for writing by {who}: {exc.strerror}. Run the server "
+                "as the file's owner, or give it write access (chown/chmod). A -shm file may "
+                "also be removed while no Threadline process runs (SQLite rebuilds it); never "
+                "remove a -wal file: it holds committed turns."
+            ) from exc
 
 
 def _configure_sqlite(engine: Engine, *, begin: str | None, query_only: bool) -> None:
