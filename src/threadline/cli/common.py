@@ -9,8 +9,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from threadline.settings import Settings, load_settings
+from threadline.settings import ConfigError, Settings, load_settings
 from threadline.storage.base import Store
 from threadline.storage.factory import open_store
 
@@ -33,9 +34,9 @@ DbOption = Annotated[
 def settings_from(config: Path | None, db: str | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config, database_url=db, **overrides)
-    except (OSError, ValueError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    except ConfigError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def run_with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:

@@ -17,7 +17,7 @@ from threadline.cli.doctor_checks import (
     check_server,
 )
 from threadline.cli.output import JsonOption, out, print_json
-from threadline.settings import Settings, load_settings
+from threadline.settings import ConfigError, Settings, load_settings
 
 _MARKS = {
     "ok": ("✓", "green"),
@@ -32,7 +32,7 @@ def doctor(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption
     and a running server; print what to fix. Exits 1 if anything fails."""
     try:
         settings = load_settings(config, database_url=db)
-    except (OSError, ValueError) as exc:
+    except ConfigError as exc:
         checks = [Check("config", "fail", str(exc), "fix the config file or THREADLINE_* values")]
     else:
         checks = [Check("config", "ok", f"loaded{f' from {config}' if config else ''}")]
