@@ -14,6 +14,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from threadline.cli.backend import BackendError, ConversationQuery, Event, Item, Progress
+from threadline.cli.common import database_failure
 from threadline.errors import ThreadlineError
 from threadline.protocol.conversations import (
     ChatMessage,
@@ -40,11 +41,8 @@ class LocalBackend:
     async def open(cls, settings: Settings, tenant: str) -> LocalBackend:
         try:
             services = await build_services(settings)
-        except (OSError, ValueError) as exc:
-            raise BackendError(
-                f"cannot open the database {redacted(settings.database_url)}: {exc}",
-                hint="check --db / THREADLINE_DATABASE_URL, or run `threadline doctor`",
-            ) from exc
+        except Exception as exc:  # whatever the driver raises, the operator must fix the setup
+            raise BackendError(database_failure(settings.database_url, exc)) from exc
         return cls(services, tenant)
 
     @property
