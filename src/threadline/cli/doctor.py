@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -27,11 +28,24 @@ _MARKS = {
 }
 
 
-def doctor(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+def doctor(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Look for the server at this address [default: the host setting]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Look for the server on this port [default: the port setting]."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Check the configuration, the database, each provider's reachability and credentials,
-    and a running server; print what to fix. Exits 1 if anything fails."""
+    and a running server (at --host/--port, as `serve` takes them); print what to fix. Exits 1
+    if anything fails."""
     try:
-        settings = load_settings(config, database_url=db)
+        settings = load_settings(config, database_url=db, host=host, port=port)
     except ConfigError as exc:
         checks = [Check("config", "fail", str(exc), "fix the config file or THREADLINE_* values")]
     else:
