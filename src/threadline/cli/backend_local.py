@@ -60,7 +60,9 @@ class LocalBackend:
         self, model: str, text: str, conversation_id: str
     ) -> AsyncIterator[Event]:
         responses = self._services.responses
-        params = ResponseCreateParams(model=model, input=text, conversation=conversation_id)
+        params = ResponseCreateParams(
+            model=model, input=text, conversation=conversation_id, stream=True
+        )  # stream=True: the provider is asked for a stream, so tokens arrive as they come
         with _engine_errors():
             turn = await responses.prepare(self._tenant, params)
         async for event in responses.stream(turn):
