@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from threadline.settings import load_settings
+from threadline.settings import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +66,82 @@ def test_unknown_setting_in_the_file_is_an_error(tmp_path: Path) -> None:
     config.write_text("prot = 9000\n")
     with pytest.raises(ValueError, match="prot"):
         load_settings(config)
+
+
+def _config(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_misspelt_setting_names_the_file_and_the_closest_known_name(tmp_path: Path) -> None:
+    config = _config(tmp_path, "threadline.toml", 'databse_url = "sqlite:///x.db"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+    assert str(raised.value) == (
+        f"unknown setting 'databse_url' in {config} (did you mean 'database_url'?)"
+    )
+
+
+def test_a_misspelt_provider_key_names_the_provider_and_the_closest_key(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path, "threadline.yaml", "providers:\n  local:\n    base_ur: http://x/v1\n"
+    )
+    with pytest.raises(ConfigError, match=r"'base_ur' of \[providers.local\] in .*'base_url'"):
+        load_settings(config)
+
+
+def test_config_syntax_errors_name_the_file_and_the_line(tmp_path: Path) -> None:
+    toml = _config(tmp_path, "bad.toml", "port = 1\nhost = \n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(toml))} is not valid TOML: .*line 2"):
+        load_settings(toml)
+    yaml_file = _config(tmp_path, "bad.yaml", "port: [1\nhost: x\n")
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(yaml_file))} is not valid YAML: .*line 2"
+    ):
+        load_settings(yaml_file)
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file .*nothere.toml does not exist"):
+        load_settings(tmp_path / "nothere.toml")
+
+
+def test_a_bad_value_names_the_setting_and_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tmp_path, "threadline.toml", 'port = "eighty"\n')
+    with pytest.raises(ConfigError, match=rf"invalid setting 'port' in {re.escape(str(config))}:"):
+        load_settings(config)
+    monkeypatch.setenv("THREADLINE_PORT", "ninety")
+    with pytest.raises(ConfigError, match="invalid setting 'port' in THREADLINE_PORT:"):
+        load_settings()
+
+
+def test_an_unknown_default_provider_is_refused_naming_the_declared_ones(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        "threadline.toml",
+        'default_provider = "olama"\n[providers.ollama]\nbase_url = "http://localhost:11434/v1"\n'
+        '[providers.groq]\nbase_url = "https://api.groq.com/openai/v1"\n',
+    )
+    with pytest.raises(
+        ConfigError, match=r"default_provider 'olama' .* \(declared: 'ollama', 'groq'\)"
+    ):
+        load_settings(config)
+
+
+def test_declared_providers_win_over_the_openai_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://elsewhere/v1")
+    config = _config(
+        tmp_path,
+        "threadline.toml",
+        '[providers.ollama]\nbase_url = "http://localhost:11434/v1"\n'
+        '[providers.groq]\nbase_url = "https://api.groq.com/openai/v1"\n',
+    )
+    settings = load_settings(config)
+    assert list(settings.providers) == ["ollama", "groq"]
+    assert settings.default_provider is None

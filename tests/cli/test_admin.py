@@ -71,8 +71,9 @@ def test_models_lists_configured_providers_and_their_models(cli: Cli, tmp_path: 
     ]
     config = tmp_path / "threadline.toml"
     config.write_text(
-        'default_provider = "openai"\n[providers.local]\n'
-        f'base_url = "{cli.env["OPENAI_BASE_URL"]}"\nmodels = ["tiny"]\n'
+        'default_provider = "openai"\n'
+        f'[providers.openai]\nbase_url = "{cli.env["OPENAI_BASE_URL"]}"\n'
+        f'[providers.local]\nbase_url = "{cli.env["OPENAI_BASE_URL"]}"\nmodels = ["tiny"]\n'
     )
     table = cli("models", "--config", str(config)).stdout
     assert "local/tiny" in table and "fake-model" in table
@@ -112,7 +113,9 @@ def test_config_show_masks_secrets_and_says_where_each_setting_came_from(
         "Authorization": "********",
         "X-Title": "demo",
     }
-    assert rows["providers.openai.api_key"] == {"value": "********", "source": "env OPENAI_*"}
+    assert "providers.openai.base_url" not in rows  # the file declares providers: they win
+    implicit = json.loads(cli("config", "show", "--db", "memory://", "--json").stdout)["settings"]
+    assert implicit["providers.openai.api_key"] == {"value": "********", "source": "env OPENAI_*"}
 
 
 def test_config_show_refuses_a_broken_config_file(cli: Cli, tmp_path: Path) -> None:
@@ -143,7 +146,7 @@ def test_doctor_finds_a_missing_key_variable_and_a_missing_provider(
 ) -> None:
     config = tmp_path / "threadline.toml"
     config.write_text(
-        'default_provider = "nowhere"\n[providers.remote]\n'
+        "[providers.remote]\n"
         f'base_url = "{cli.env["OPENAI_BASE_URL"]}"\napi_key_env = "THREADLINE_TEST_UNSET_KEY"\n'
     )
     cli.env.update(OPENAI_BASE_URL=None, OPENAI_API_KEY=None)
@@ -151,9 +154,13 @@ def test_doctor_finds_a_missing_key_variable_and_a_missing_provider(
         c["name"]: c
         for c in json.loads(cli.local("doctor", "--config", str(config), "--json", code=1).stdout)
     }
-    assert checks["providers"]["level"] == "fail" and "nowhere" in checks["providers"]["detail"]
     assert "THREADLINE_TEST_UNSET_KEY" in checks["provider remote"]["detail"]
     assert checks["database"]["level"] == "warn"  # not created yet: a start-up creates it
+
+    config.write_text('default_provider = "nowhere"\n' + config.read_text())
+    done = cli.local("doctor", "--config", str(config), code=1)
+    assert "✗ config: default_provider 'nowhere'" in done.stdout
+    assert "(declared: 'remote')" in done.stdout
 
 
 def test_doctor_without_any_provider_fails_with_the_way_out(cli: Cli) -> None:

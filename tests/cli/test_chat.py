@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import openai
+import pytest
 
 from tests.cli.conftest import MODEL, Cli
 from tests.cli.terminal import Terminal
+from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer, free_port
 
 CONVERSATION = re.compile(r"conv_[0-9a-f]+")
@@ -87,13 +92,13 @@ def test_chat_commands_show_history_export_and_start_anew(cli: Cli, tmp_path: Pa
 def test_chat_says_when_the_model_cannot_answer_and_goes_on(cli: Cli) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
     cli.env["OPENAI_BASE_URL"] = dead
-    done = cli.local("chat", "-m", MODEL, input="hello\nagain\n")
+    done = cli.local("chat", "-m", MODEL, input="hello\nagain\n", code=1)
     assert done.stderr.count("the model did not answer") == 2
     assert "threadline doctor" in done.stderr
 
 
 def test_chat_reports_an_upstream_failure_in_words(cli: Cli) -> None:
-    done = cli.local("chat", "-m", MODEL, input="fail 500\nok now\n")
+    done = cli.local("chat", "-m", MODEL, input="fail 500\nok now\n", code=1)
     assert "the model did not answer" in done.stderr and "500" in done.stderr
     assert done.stdout.splitlines() == ["echo: ok now"]
 
@@ -147,3 +152,69 @@ def test_chat_at_a_terminal_prompts_streams_and_resumes(cli: Cli, server: LiveSe
     conversation = _conversation_id(screen)
     shown = cli("conversations", "show", conversation, "--base-url", server.url)
     assert "user: hello terminal" in shown.stdout
+
+
+def test_piped_chat_exits_1_when_a_turn_fails_after_answering_the_rest(cli: Cli) -> None:
+    done = cli.process(["chat", "-m", MODEL, "--db", str(cli.db)], input="fail 503\nstill here\n")
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == ["echo: still here"]
+    assert "error: the model did not answer" in done.stderr and "503" in done.stderr
+    assert "waiting for" not in done.stderr  # no spinner when the output is piped
+
+
+@pytest.fixture(scope="module")
+def slow_fake() -> Iterator[FakeUpstream]:
+    """A model that writes one word every 0.4 s."""
+    with FakeUpstream(chunk_delay=0.4) as upstream:
+        yield upstream
+
+
+@pytest.mark.parametrize("mode", ["local", "server"])
+def test_chat_streams_each_word_as_the_model_writes_it(
+    cli: Cli, slow_fake: FakeUpstream, tmp_path: Path, mode: str
+) -> None:
+    cli.env["OPENAI_BASE_URL"] = slow_fake.base_url
+    with contextlib.ExitStack() as stack:
+        where = ["--db", str(cli.db)]
+        if mode == "server":
+            live = stack.enter_context(LiveServer(str(tmp_path / "s.db"), slow_fake.base_url))
+            where = ["--base-url", live.url]
+        chat = stack.enter_context(
+            subprocess.Popen(
+                [sys.executable, "-m", "threadline", "chat", "-m", MODEL, *where],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=cli.process_env(),
+            )
+        )
+        assert chat.stdin is not None and chat.stdout is not None
+        chat.stdin.write(b"long 6\n")
+        chat.stdin.close()
+        seen = b""
+        first_word_at = None
+        while b"w6" not in seen:
+            byte = chat.stdout.read(1)
+            assert byte, f"the answer ended early: {seen!r}"
+            seen += byte
+            if first_word_at is None and b"w1" in seen:
+                first_word_at = time.monotonic()
+        assert first_word_at is not None
+        # Five more words at 0.4 s each: printed as they come, not all at once at the end.
+        assert time.monotonic() - first_word_at > 1.2
+        assert chat.wait(timeout=30) == 0
+
+
+def test_chat_at_a_terminal_shows_a_spinner_until_the_first_word(cli: Cli) -> None:
+    args = [sys.executable, "-m", "threadline", "chat", "-m", MODEL, "--db", str(cli.db)]
+    terminal = Terminal(args, cli.process_env())
+    try:
+        terminal.expect("you> ")
+        terminal.type("slow 2\r")
+        terminal.expect(f"waiting for {MODEL}")
+        terminal.expect("echo: slow 2")
+        terminal.type("/quit\r")
+        terminal.expect("Resume with")
+        assert terminal.close() == 0
+    finally:
+        terminal.stop()

@@ -138,7 +138,7 @@ def test_close_refuses_new_turns_and_delete_removes_everything(cli: Cli) -> None
     assert cli.local("conversations", "close", conversation).stdout.strip() == (
         f"closed {conversation}"
     )
-    refused = cli.local("chat", "-m", MODEL, "--conversation", conversation, input="more\n")
+    refused = cli.local("chat", "-m", MODEL, "--conversation", conversation, input="more\n", code=1)
     assert "closed" in refused.stderr and refused.stdout == ""
 
     cli.local("conversations", "delete", conversation, "--yes")

@@ -14,6 +14,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from threadline.cli.backend import BackendError, ConversationQuery, Event, Item, Progress
+from threadline.cli.common import database_failure
 from threadline.errors import ThreadlineError
 from threadline.protocol.conversations import (
     ChatMessage,
@@ -40,11 +41,8 @@ class LocalBackend:
     async def open(cls, settings: Settings, tenant: str) -> LocalBackend:
         try:
             services = await build_services(settings)
-        except (OSError, ValueError) as exc:
-            raise BackendError(
-                f"cannot open the database {redacted(settings.database_url)}: {exc}",
-                hint="check --db / THREADLINE_DATABASE_URL, or run `threadline doctor`",
-            ) from exc
+        except Exception as exc:  # whatever the driver raises, the operator must fix the setup
+            raise BackendError(database_failure(settings.database_url, exc)) from exc
         return cls(services, tenant)
 
     @property
@@ -62,7 +60,9 @@ class LocalBackend:
         self, model: str, text: str, conversation_id: str
     ) -> AsyncIterator[Event]:
         responses = self._services.responses
-        params = ResponseCreateParams(model=model, input=text, conversation=conversation_id)
+        params = ResponseCreateParams(
+            model=model, input=text, conversation=conversation_id, stream=True
+        )  # stream=True: the provider is asked for a stream, so tokens arrive as they come
         with _engine_errors():
             turn = await responses.prepare(self._tenant, params)
         async for event in responses.stream(turn):

@@ -1,7 +1,9 @@
 """`threadline chat`: an interactive chat at the terminal, kept in Threadline.
 
 Reads one message per line (from a terminal, or piped), runs it as a turn of the conversation,
-and streams the answer. Lines starting with `/` are commands (see `chat_session.HELP`).
+and streams the answer (on a terminal, a spinner shows until the first token). Lines starting
+with `/` are commands (see `chat_session.HELP`). Piped, a turn that fails is reported on
+stderr, the chat goes on, and the command exits 1 at the end.
 One event loop (`asyncio.Runner`) lives for the whole chat, so the local engine's database
 connections and the HTTP client are opened once; Ctrl-C cancels only the running answer.
 """
@@ -20,7 +22,7 @@ import typer
 from threadline.cli.backend import BackendError
 from threadline.cli.chat_session import HELP, ChatSession
 from threadline.cli.common import err_console
-from threadline.cli.output import fail_from
+from threadline.cli.output import FAILED, fail_from
 from threadline.cli.target import (
     ApiKeyOption,
     BaseUrlOption,
@@ -69,7 +71,12 @@ def chat(
         except BackendError as exc:
             fail_from(exc)
         session = ChatSession(
-            backend, model, out=sys.stdout, status=err_console, conversation_id=conversation
+            backend,
+            model,
+            out=sys.stdout,
+            status=err_console,
+            conversation_id=conversation,
+            show_waiting=sys.stdout.isatty() and err_console.is_terminal,
         )
         try:
             try:
@@ -88,6 +95,8 @@ def chat(
                     f"Resume with: threadline chat --conversation {session.conversation_id}"
                 )
             runner.run(backend.aclose())
+        if session.failures and not interactive:
+            raise typer.Exit(FAILED)  # a script must see that an answer is missing
 
 
 def _loop(runner: asyncio.Runner, session: ChatSession, interactive: bool) -> None:
@@ -135,6 +144,7 @@ def _attempt(runner: asyncio.Runner, session: ChatSession, action: Coroutine[Any
     try:
         runner.run(action)
     except BackendError as exc:
+        session.failures += 1
         session.error(exc.message, exc.hint)
     except KeyboardInterrupt:
         sys.stdout.write("\n")

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.status import Status
 
 from threadline.cli.backend import Backend, BackendError, Event
 from threadline.cli.transcript import markdown_export, print_transcript
@@ -37,12 +38,16 @@ class ChatSession:
         out: TextIO,
         status: Console,
         conversation_id: str | None = None,
+        show_waiting: bool = False,
     ) -> None:
         self.backend = backend
         self.model = model
         self.conversation_id = conversation_id
+        self.failures = 0
+        """Turns (and other steps) that failed: a piped chat then exits non-zero."""
         self._out = out
         self._status = status
+        self._show_waiting = show_waiting
 
     def note(self, message: str) -> None:
         self._status.print(f"[dim]{escape(message)}[/dim]", highlight=False, soft_wrap=True)
@@ -70,18 +75,37 @@ class ChatSession:
             )
         final: Event | None = None
         wrote = False
-        async for event in self.backend.stream_turn(self.model, text, self.conversation_id):
-            kind = event.get("type")
-            if kind == "response.output_text.delta":
-                self._out.write(event["delta"])
-                self._out.flush()
-                wrote = True
-            elif kind in _TERMINAL:
-                final = event["response"]
+        waiting = self._waiting()
+        try:
+            async for event in self.backend.stream_turn(self.model, text, self.conversation_id):
+                kind = event.get("type")
+                if kind == "response.output_text.delta":
+                    if waiting is not None:
+                        waiting.stop()
+                        waiting = None
+                    self._out.write(event["delta"])
+                    self._out.flush()
+                    wrote = True
+                elif kind in _TERMINAL:
+                    final = event["response"]
+        finally:
+            if waiting is not None:
+                waiting.stop()
         if wrote:
             self._out.write("\n")
             self._out.flush()
-        return self._report(final)
+        ok = self._report(final)
+        if not ok:
+            self.failures += 1
+        return ok
+
+    def _waiting(self) -> Status | None:
+        """A spinner on the terminal until the first token (never in piped output)."""
+        if not self._show_waiting:
+            return None
+        waiting = self._status.status(f"[dim]waiting for {escape(self.model)}…[/dim]")
+        waiting.start()
+        return waiting
 
     def _report(self, response: Event | None) -> bool:
         if response is None:

@@ -44,8 +44,13 @@ Threadline reads its settings from, later sources winning:
 1. the defaults below;
 2. a config file, TOML or YAML, named by `--config FILE` or `THREADLINE_CONFIG`;
 3. environment variables: `THREADLINE_<SETTING>` for each setting, plus `OPENAI_API_KEY` and
-   `OPENAI_BASE_URL`, which declare a provider named `openai` unless the file declares one;
+   `OPENAI_BASE_URL`, which declare a provider named `openai` only when no providers are
+   declared (declared providers win, and these two variables are then ignored);
 4. command-line options (`threadline serve --port`, `--db`, …).
+
+A config file that cannot be used (a syntax error, an unknown setting, a bad value, a
+`default_provider` that is not declared) stops every command with one line naming the file or
+variable and the setting; `threadline serve` prints what it will use when it starts.
 
 `threadline config show` prints the settings in effect and where each came from, with secrets
 masked; `threadline doctor` checks that they work. Durations are in seconds. A structured

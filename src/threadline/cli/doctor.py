@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -17,7 +18,7 @@ from threadline.cli.doctor_checks import (
     check_server,
 )
 from threadline.cli.output import JsonOption, out, print_json
-from threadline.settings import Settings, load_settings
+from threadline.settings import ConfigError, Settings, load_settings
 
 _MARKS = {
     "ok": ("✓", "green"),
@@ -27,12 +28,25 @@ _MARKS = {
 }
 
 
-def doctor(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+def doctor(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Look for the server at this address [default: the host setting]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Look for the server on this port [default: the port setting]."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Check the configuration, the database, each provider's reachability and credentials,
-    and a running server; print what to fix. Exits 1 if anything fails."""
+    and a running server (at --host/--port, as `serve` takes them); print what to fix. Exits 1
+    if anything fails."""
     try:
-        settings = load_settings(config, database_url=db)
-    except (OSError, ValueError) as exc:
+        settings = load_settings(config, database_url=db, host=host, port=port)
+    except ConfigError as exc:
         checks = [Check("config", "fail", str(exc), "fix the config file or THREADLINE_* values")]
     else:
         checks = [Check("config", "ok", f"loaded{f' from {config}' if config else ''}")]

@@ -14,7 +14,7 @@ import httpx
 
 from threadline.cli.db_inspect import inspect_database
 from threadline.settings import ProviderSettings, Settings
-from threadline.storage.factory import open_store
+from threadline.storage.factory import open_store, sqlite_path, sqlite_write_problem
 
 Level = Literal["ok", "info", "warn", "fail"]
 PROBE_TIMEOUT = 5.0
@@ -29,8 +29,20 @@ class Check:
 
 
 async def check_database(settings: Settings) -> list[Check]:
-    report = await inspect_database(settings.database_url)
     name = "database"
+    file = sqlite_path(settings.database_url)
+    problem = sqlite_write_problem(file) if file is not None else None
+    if file is not None and problem is not None:
+        return [
+            Check(
+                name,
+                "fail",
+                f"{file} cannot be {'written' if file.exists() else 'created'}: {problem}",
+                "choose a writable place with --db PATH or THREADLINE_DATABASE_URL (in a "
+                "container: a volume mounted read-write)",
+            )
+        ]
+    report = await inspect_database(settings.database_url)
     if report.kind == "memory":
         return [Check(name, "warn", "memory:// keeps nothing across restarts", _DB_FIX)]
     if report.error and report.revision is None and report.kind not in ("sqlite", "postgresql"):
@@ -124,15 +136,22 @@ def check_provider_config(settings: Settings) -> list[Check]:
     return [Check("providers", "ok", f"{len(settings.providers)} configured, default '{default}'")]
 
 
-async def check_provider(name: str, config: ProviderSettings, settings: Settings) -> Check:
-    label = f"provider {name}"
+def check_provider_key(name: str, config: ProviderSettings) -> Check | None:
+    """A key variable the provider names but the environment lacks; None when all is set."""
     if config.api_key is None and config.api_key_env and not os.environ.get(config.api_key_env):
         return Check(
-            label,
+            f"provider {name}",
             "fail",
             f"api_key_env names {config.api_key_env}, which is not set",
             f"export {config.api_key_env}=<key>, or remove api_key_env for a server without keys",
         )
+    return None
+
+
+async def check_provider(name: str, config: ProviderSettings, settings: Settings) -> Check:
+    label = f"provider {name}"
+    if (missing_key := check_provider_key(name, config)) is not None:
+        return missing_key
     headers = dict(config.headers)
     if key := config.resolved_api_key():
         headers["Authorization"] = f"Bearer {key}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from threadline import __version__
 from threadline.cli import config_cmd, conversations, db, db_admin, keys, responses
 from threadline.cli.chat import chat
 from threadline.cli.doctor import doctor
@@ -15,7 +18,32 @@ app = typer.Typer(
     help="Threadline: a self-hosted OpenAI Responses and Conversations API server.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help text is plain text: Rich markup would swallow every `[default: …]` and `[…]` in it.
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"threadline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Threadline: a self-hosted OpenAI Responses and Conversations API server."""
+
+
 app.command()(serve)
 app.command()(chat)
 app.add_typer(conversations.app, name="conversations")

@@ -2,8 +2,8 @@
 
 One process serves the app object directly. With `--workers N`, uvicorn's supervisor starts N
 processes that each import `threadline.api.asgi`; the command's options reach them as the
-`THREADLINE_*` variables they read, and the schema is migrated once, here, before they start
-(each worker migrates again at start-up, finding nothing to do).
+`THREADLINE_*` variables they read. Before anything listens, `startup` checks the port and opens
+(and migrates) the database once, so each worker's own migration finds nothing to do.
 """
 
 from __future__ import annotations
@@ -17,15 +17,8 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from threadline.api.request_id import with_request_ids
-from threadline.cli.common import (
-    ConfigOption,
-    DbOption,
-    err_console,
-    run_with_store,
-    settings_from,
-)
-from threadline.settings import Settings
-from threadline.storage.base import Store
+from threadline.cli import startup
+from threadline.cli.common import ConfigOption, DbOption, err_console, settings_from
 
 WORKER_APP = "threadline.api.asgi:app_from_environment"
 
@@ -54,6 +47,8 @@ def serve(
         bounded_http_protocol,
     )
 
+    startup.check_port_free(settings.host, settings.port)
+    startup.print_banner(settings, keys_required=startup.open_database(settings))
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -77,7 +72,6 @@ def serve(
         )
         raise typer.Exit(2)
     _export_for_workers(config, {"database_url": db, **overrides})
-    _migrate(settings)
     uvicorn.run(WORKER_APP, factory=True, workers=workers, **common)
 
 
@@ -88,10 +82,3 @@ def _export_for_workers(config: Path | None, overrides: dict[str, Any]) -> None:
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"THREADLINE_{name.upper()}"] = str(value)
-
-
-def _migrate(settings: Settings) -> None:
-    async def nothing_more(_store: Store) -> None:
-        return None
-
-    run_with_store(settings, nothing_more)

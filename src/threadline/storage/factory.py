@@ -11,6 +11,9 @@ Only the scheme of a URL ever goes into a message: the rest may hold a password.
 
 from __future__ import annotations
 
+import errno
+import os
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -82,13 +85,58 @@ def _scheme(database_url: str) -> str:
     return database_url.split("://", 1)[0].lower()
 
 
+def sqlite_path(database_url: str) -> Path | None:
+    """The absolute file a SQLite `database_url` names (nothing is created), else None."""
+    if "://" not in database_url:
+        path = database_url
+    else:
+        prefix = next((p for p in _SQLITE_PREFIXES if database_url.startswith(p)), None)
+        if prefix is None:
+            return None
+        path = database_url.removeprefix(prefix)
+    if path in ("", ":memory:") or "?" in path:
+        return None
+    return Path(path).expanduser().resolve()
+
+
+def sqlite_write_problem(file: Path) -> str | None:
+    """Why SQLite could not create or write `file`, in words; None when nothing is in the way.
+
+    Checks the filesystem's read-only flag, then creates (and at once removes) a file in the
+    nearest directory that exists: permission bits alone do not tell, as root passes them all.
+    """
+    directory = file.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        if os.statvfs(file if file.exists() else directory).f_flag & os.ST_RDONLY:
+            return f"the filesystem holding {directory} is read-only"
+    except OSError:
+        pass
+    if file.exists() and not os.access(file, os.W_OK):
+        return f"{file} is not writable (permission denied)"
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            return f"the filesystem holding {directory} is read-only"
+        reason = (exc.strerror or str(exc)).lower()
+        return f"the directory {directory} is not writable ({reason})"
+    return None
+
+
 def _sqlite_url(path: str) -> str:
     if path in ("", ":memory:") or "?" in path:
         raise ValueError(
             f"Expected an SQLite file path, got {path!r}; use memory:// for an in-memory store"
         )
     file = Path(path).expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = sqlite_write_problem(file) or (exc.strerror or str(exc)).lower()
+        raise ValueError(f"cannot create the directory of {file}: {problem}") from exc
     return f"sqlite+aiosqlite:///{file}"
 
 
