@@ -60,6 +60,7 @@ from threadline.providers.base import (
     ProviderEvent,
     ProviderRequest,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     UsageReport,
@@ -74,7 +75,7 @@ MAX_SERIES_PER_METRIC = 2000
 """Label combinations one metric keeps; later ones are counted under all-`other` labels."""
 
 _UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-_OUTPUT = (TextDelta, ToolCallDelta, ReasoningDelta)
+_OUTPUT = (TextDelta, ToolCallDelta, ReasoningDelta, RefusalDelta)
 
 
 class BoundedLabel:
