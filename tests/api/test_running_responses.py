@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -31,12 +33,25 @@ def _first_response_id(server: LiveServer, body: dict[str, object]) -> tuple[htt
     raise AssertionError("no response.created event")
 
 
+def _wait_until_committed(database: str, response_id: str) -> None:
+    """The start of a turn commits while the model is called: wait for it in the file."""
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            found = db.execute("SELECT 1 FROM responses WHERE id = ?", (response_id,)).fetchone()
+        if found is not None:
+            return
+        assert time.monotonic() < deadline, "the turn's start was never committed"
+        time.sleep(0.02)
+
+
 def test_get_shows_a_running_turn_in_progress_then_completed(server: LiveServer) -> None:
     raw, response_id = _first_response_id(server, {"model": MODEL, "input": "slow 1.5"})
     try:
         during = raw.get(f"/v1/responses/{response_id}")
         assert during.status_code == 200, during.text
         assert during.json()["status"] == "in_progress"
+        _wait_until_committed(server.database, response_id)
         inputs = raw.get(f"/v1/responses/{response_id}/input_items").json()["data"]
         assert [part["text"] for item in inputs for part in item["content"]] == ["slow 1.5"]
         deadline = time.monotonic() + 20
@@ -74,6 +89,7 @@ def test_a_turn_whose_server_was_killed_ends_failed_with_its_input_after_restart
     ) as server:
         raw, response_id = _first_response_id(server, {"model": MODEL, "input": "slow 30"})
         raw.close()
+        _wait_until_committed(server.database, response_id)
         server.stop(signal.SIGKILL)
         server.start()
         client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)

@@ -152,9 +152,9 @@ class ResponseService:
         )
         store = params.store is not False
         if store:
-            # Stored before the model is called: readable while it runs, and the input
-            # survives a crash.
-            await self._running.start(record, input_items)
+            # Stored as it starts (the write commits while the model is called): readable
+            # while it runs, and the input survives a crash.
+            self._running.start(record, input_items)
         return PreparedTurn(
             record,
             input_items,

@@ -191,6 +191,8 @@ class TurnRunner:
         if not turn.store:
             return
         record = turn.record
+        if self._running is not None:
+            await self._running.stored(record.id)
         await self._store.save_turn(
             TurnRecord(
                 response=record,

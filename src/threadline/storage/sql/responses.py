@@ -50,23 +50,28 @@ class PreparedTurn:
     inputs: int
 
 
-def start_turn(conn: Connection, start: TurnStart, item_rows: list[dict[str, Any]]) -> None:
+def start_row(start: TurnStart) -> dict[str, Any]:
+    """The running turn's response row, built on the caller's side (the record goes on
+    changing while the write waits its turn)."""
+    row = q.response_values(start.response, conversation_position=None)
+    row.update(owner=start.owner, lease_until=start.lease_until)
+    return row
+
+
+def start_turn(conn: Connection, row: dict[str, Any], item_rows: list[dict[str, Any]]) -> None:
     """Insert the running turn's response row and input items; a conversation turn notes where
     the conversation stands (a deleted conversation raises `ConversationDeleted`)."""
-    record = start.response
-    position: int | None = None
-    if record.conversation_id is not None:
-        position = conn.scalar(
-            q.NEXT_POSITION, {"tenant": record.tenant, "conversation_id": record.conversation_id}
+    conversation_id = row["conversation_id"]
+    if conversation_id is not None:
+        row["conversation_position"] = conn.scalar(
+            q.NEXT_POSITION, {"tenant": row["tenant"], "conversation_id": conversation_id}
         )
-        if position is None:
-            raise ConversationDeleted(record.conversation_id)
-    row = q.response_values(record, conversation_position=position)
-    row.update(owner=start.owner, lease_until=start.lease_until)
+        if row["conversation_position"] is None:
+            raise ConversationDeleted(conversation_id)
     try:
         conn.execute(q.INSERT_RESPONSE, row)
     except IntegrityError as exc:
-        raise Conflict(f"A response with id '{record.id}' already exists") from exc
+        raise Conflict(f"A response with id '{row['id']}' already exists") from exc
     if item_rows:
         conn.execute(q.INSERT_ITEMS, item_rows)
 

@@ -165,7 +165,7 @@ class SqlStore(Store):
             )
             for i, item in enumerate(start.input_items)
         ]
-        await self._db.write(responses.start_turn, start, rows)
+        await self._db.write(responses.start_turn, responses.start_row(start), rows)
 
     async def renew_turns(self, owner: str, lease_until: float) -> int:
         return await self._db.write(responses.renew_turns, owner, lease_until)
