@@ -3,9 +3,11 @@ and visible while it runs.
 
 A turn with `store: true` is written `in_progress` with its input as it starts (`start`), so
 `GET /v1/responses/{id}` finds it and a crash cannot lose what the caller sent. The write is
-queued, not awaited: the model is called while it commits (on SQLite, in the same group commit
-as other turns' writes), and the turn's end waits for it (`stored`) before it is saved. Waiting
-for it first would put a second commit on every turn's path (c=16: 711 -> 499 req/s).
+queued, not awaited: the model is called while it commits, and the turn's end is saved after
+it (`stored`): on a store whose writes apply in submission order (SQLite's one writer) the end
+is simply queued behind it, often into the same group commit; elsewhere it waits for the start
+to commit. Awaiting the start before calling the model would put a second commit on every
+turn's path.
 Its response is leased to this process (`owner`); one task renews the leases of all the turns
 running here, in one statement, every third of a lease. If the process dies, its leases lapse,
 and the sweeper of any process ends those turns `failed` (`RetentionSweeper`,
@@ -68,9 +70,17 @@ class RunningTurns:
             self._renewing = asyncio.create_task(self._renew_while_running())
 
     async def stored(self, response_id: str) -> None:
-        """Wait until the turn's start is written; raises what that write raised."""
-        if (running := self._running.get(response_id)) is not None:
-            await asyncio.shield(running.start_write)
+        """Return once the turn's end may be saved: its start is written, or (on a store that
+        applies writes in order) queued before it. Raises what the start's write raised."""
+        running = self._running.get(response_id)
+        if running is None:
+            return
+        write = running.start_write
+        # The start's write was submitted when its task first ran, right after `start`; every
+        # step of the turn since (a model call at least) came later on this event loop.
+        if self._store.writes_in_order and not write.done():
+            return
+        await asyncio.shield(write)
 
     def show(self, response_id: str, output: list[Item]) -> None:
         """Serve `output` (the list the turn appends to) as the turn's output so far."""

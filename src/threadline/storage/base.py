@@ -164,6 +164,10 @@ class ApiKeyRecord:
 class Store(abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
+    writes_in_order: bool = False
+    """True when writes are applied in the order they were submitted (one writer), so a turn's
+    `save_turn` may be submitted before its `start_turn` has committed."""
+
     # -- lifecycle ----------------------------------------------------------------------------
     @abc.abstractmethod
     async def migrate(self) -> None:

@@ -80,6 +80,9 @@ class HeldConnection(abc.ABC):
 
 
 class Database(abc.ABC):
+    writes_in_order: bool = False
+    """True when writes run in submission order (SQLite's one writer thread)."""
+
     """Runs store operations, each a function of a sync `Connection`; see the module docstring."""
 
     @property
@@ -195,6 +198,7 @@ class _GroupCommit:
 
 
 class SqliteDatabase(Database):
+    writes_in_order = True
     def __init__(self, url: URL, *, readers: int = SQLITE_READERS) -> None:
         self._reader, self._writer = sqlite_engines(url, readers=readers)
         self._readers = readers

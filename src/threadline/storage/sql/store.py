@@ -74,6 +74,7 @@ class SqlStore(Store):
         `postgresql+asyncpg://user:pass@host/db`; the pool sizes apply to PostgreSQL.
         `context_cache_bytes` bounds the contexts kept in memory (0: none; context_cache.py)."""
         self._db = open_database(make_url(url), pool_size=pool_size, max_overflow=max_overflow)
+        self.writes_in_order = self._db.writes_in_order
         self._contexts = ContextCache(context_cache_bytes)
         self._generation: int | None = None
 
