@@ -121,6 +121,7 @@ def _page(
 
 class MemoryStore(Store):
     writes_in_order = True  # no method awaits: each runs whole, in call order
+
     def __init__(self) -> None:
         self._seq = itertools.count(1)
         self._rows: dict[int, _Row] = {}

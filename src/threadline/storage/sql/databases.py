@@ -199,6 +199,7 @@ class _GroupCommit:
 
 class SqliteDatabase(Database):
     writes_in_order = True
+
     def __init__(self, url: URL, *, readers: int = SQLITE_READERS) -> None:
         self._reader, self._writer = sqlite_engines(url, readers=readers)
         self._readers = readers
