@@ -118,28 +118,8 @@ def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     start at, if it was appended."""
     if turn.started:
         return _finish_turn(conn, turn)
-    rows, conversation_id = turn.item_rows, turn.conversation_id
-    start: int | None = None
-    if conversation_id is not None and turn.append:
-        start = claim_positions(
-            conn, turn.tenant, conversation_id, len(rows), turn.active_at, turn.response_id
-        )
-        if start is None:
-            raise ConversationDeleted(conversation_id)
-        place_in_conversation(rows, conversation_id, start)
-    elif conversation_id is not None:
-        # Not appended (a failed turn): note where the conversation stood, so that continuing
-        # this response still starts from the conversation before it.
-        start = conn.scalar(
-            q.RELEASE_CLAIM,
-            {
-                "claim_tenant": turn.tenant,
-                "claim_conversation_id": conversation_id,
-                "claim_owner": turn.response_id,
-            },
-        )
-        if start is None:
-            raise ConversationDeleted(conversation_id)
+    rows = turn.item_rows
+    start = _end_in_conversation(conn, turn)
     turn.response_row["conversation_position"] = start
     try:
         conn.execute(q.INSERT_RESPONSE, turn.response_row)
@@ -150,30 +130,42 @@ def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     return start if turn.append else None
 
 
-def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
-    """End a started turn: its response row is updated, its output inserted, and a completed
-    turn's input and output placed in its conversation, contiguously."""
-    rows, conversation_id = turn.item_rows, turn.conversation_id
-    outputs = rows[turn.inputs :]
-    start: int | None = None
-    if conversation_id is not None and turn.append:
+def _end_in_conversation(conn: Connection, turn: PreparedTurn) -> int | None:
+    """Release the turn's claim on its conversation, placing its items at the end of it if it
+    is appended; where the turn stands in the conversation (appended: its first position; not
+    appended, a failed turn: where the conversation stood, so that continuing the response
+    starts from the conversation before it). A deleted conversation raises
+    `ConversationDeleted`."""
+    conversation_id = turn.conversation_id
+    if conversation_id is None:
+        return None
+    if turn.append:
+        rows = turn.item_rows
         start = claim_positions(
             conn, turn.tenant, conversation_id, len(rows), turn.active_at, turn.response_id
         )
-        if start is None:
-            raise ConversationDeleted(conversation_id)
-        place_in_conversation(rows, conversation_id, start)
-    elif conversation_id is not None:
-        released = conn.scalar(
-            q.RELEASE_CLAIM,
-            {
-                "claim_tenant": turn.tenant,
-                "claim_conversation_id": conversation_id,
-                "claim_owner": turn.response_id,
-            },
-        )
-        if released is None:
-            raise ConversationDeleted(conversation_id)
+        if start is not None:
+            place_in_conversation(rows, conversation_id, start)
+    else:
+        claim = {
+            "claim_tenant": turn.tenant,
+            "claim_conversation_id": conversation_id,
+            "claim_owner": turn.response_id,
+        }
+        start = conn.scalar(q.RELEASE_CLAIM, claim)
+    if start is None:
+        raise ConversationDeleted(conversation_id)
+    return int(start)
+
+
+def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
+    """End a started turn: its response row is updated, its output inserted, and a completed
+    turn's input and output placed in its conversation, contiguously."""
+    conversation_id = turn.conversation_id
+    outputs = turn.item_rows[turn.inputs :]
+    where = _end_in_conversation(conn, turn)
+    # A turn not appended keeps the position its start noted.
+    start = where if turn.append else None
     row = turn.response_row
     finished = conn.execute(
         q.FINISH_RESPONSE,
