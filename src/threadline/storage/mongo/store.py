@@ -28,6 +28,7 @@ from threadline.storage.base import (
     Item,
     ItemPage,
     Order,
+    ResponseRecord,
     Store,
     StoredResponse,
     TurnRecord,
@@ -38,6 +39,7 @@ from threadline.storage.mongo import pipelines
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.conversations import ConversationMethods
 from threadline.storage.mongo.documents import (
+    Document,
     api_key_document,
     api_key_record,
     item_data,
@@ -89,22 +91,8 @@ class MongoStore(ConversationMethods, Store):
                 if found is None:
                     raise ConversationDeleted(conversation_id)
                 response["conversation_position"] = int(found["next_position"])
-            try:
-                await self._responses.insert_one(response, session=session)
-            except DuplicateKeyError as exc:
-                raise Conflict(f"A response with id '{record.id}' already exists") from exc
-            rows = [
-                item_document(
-                    record.tenant,
-                    record.created_at,
-                    item_id,
-                    data,
-                    response_id=record.id,
-                    kind="input",
-                    position=position,
-                )
-                for position, (item_id, data) in enumerate(serialized)
-            ]
+            await self._insert_response(response, session)
+            rows = _owned_documents(record, serialized, inputs=len(serialized))
             if rows:
                 await self._items.insert_many(rows, session=session)
 
@@ -165,24 +153,8 @@ class MongoStore(ConversationMethods, Store):
                     {"$set": {"turn_owner": None}},
                     session=session,
                 )
-            try:
-                await self._responses.insert_one(
-                    {**response, "conversation_position": start}, session=session
-                )
-            except DuplicateKeyError as exc:
-                raise Conflict(f"A response with id '{record.id}' already exists") from exc
-            rows = [
-                item_document(
-                    record.tenant,
-                    record.created_at,
-                    item_id,
-                    data,
-                    response_id=record.id,
-                    kind="input" if position < inputs else "output",
-                    position=position,
-                )
-                for position, (item_id, data) in enumerate(serialized)
-            ]
+            await self._insert_response({**response, "conversation_position": start}, session)
+            rows = _owned_documents(record, serialized, inputs=inputs)
             if conversation_id is not None and claimed is not None:
                 place_in_conversation(rows, conversation_id, claimed)
             if rows:
@@ -246,24 +218,19 @@ class MongoStore(ConversationMethods, Store):
                         },
                         session=session,
                     )
-            rows = [
-                item_document(
-                    record.tenant,
-                    record.created_at,
-                    item_id,
-                    data,
-                    response_id=record.id,
-                    kind="output",
-                    position=inputs + offset,
-                )
-                for offset, (item_id, data) in enumerate(outputs)
-            ]
+            rows = _owned_documents(record, outputs, inputs=0, first=inputs)
             if start is not None:
                 place_in_conversation(rows, conversation_id or "", start + inputs)
             if rows:
                 await self._items.insert_many(rows, session=session)
 
         await self.transaction(work)
+
+    async def _insert_response(self, response: Document, session: Session) -> None:
+        try:
+            await self._responses.insert_one(response, session=session)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"A response with id '{response['_id']}' already exists") from exc
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         pipeline = pipelines.response_with_output(tenant, response_id)
@@ -379,3 +346,22 @@ class MongoStore(ConversationMethods, Store):
     async def forget_revoked_api_keys(self) -> int:
         result = await self._api_keys.delete_many({"revoked_at": {"$ne": None}})
         return result.deleted_count
+
+
+def _owned_documents(
+    record: ResponseRecord, serialized: list[tuple[str, str]], *, inputs: int, first: int = 0
+) -> list[Document]:
+    """Item documents owned by the response, at positions `first`…; the first `inputs` of them
+    are its input, the rest its output."""
+    return [
+        item_document(
+            record.tenant,
+            record.created_at,
+            item_id,
+            data,
+            response_id=record.id,
+            kind="input" if offset < inputs else "output",
+            position=first + offset,
+        )
+        for offset, (item_id, data) in enumerate(serialized)
+    ]
