@@ -182,6 +182,16 @@ def _claim_positions() -> ReturningUpdate[int]:
     )
 
 
+def _claimed_conversation() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The conversation the claim statements act on, bound as `:claim_conversation_id` and
+    `:claim_tenant` (an UPDATE reserves its columns' names for the SET clause)."""
+    c = conversations.c
+    return (
+        c.id == bindparam("claim_conversation_id", type_=String),
+        c.tenant == bindparam("claim_tenant", type_=String),
+    )
+
+
 def _release_claim() -> ReturningUpdate[int]:
     """Release the claim of `:claim_owner` and return `next_position` (no row: no such
     conversation); for a turn saved without being appended."""
@@ -189,8 +199,7 @@ def _release_claim() -> ReturningUpdate[int]:
     return (
         update(conversations)
         .where(
-            c.id == bindparam("claim_conversation_id", type_=String),
-            c.tenant == bindparam("claim_tenant", type_=String),
+            *_claimed_conversation(),
         )
         .values(turn_owner=_released_by_owner())
         .returning(c.next_position)
@@ -205,8 +214,7 @@ def _claim_turn() -> Update:
     return (
         update(conversations)
         .where(
-            c.id == bindparam("claim_conversation_id", type_=String),
-            c.tenant == bindparam("claim_tenant", type_=String),
+            *_claimed_conversation(),
             or_(
                 c.turn_owner.is_(None),
                 c.turn_owner == owner,
@@ -222,8 +230,7 @@ def _renew_claim() -> Update:
     return (
         update(conversations)
         .where(
-            c.id == bindparam("claim_conversation_id", type_=String),
-            c.tenant == bindparam("claim_tenant", type_=String),
+            *_claimed_conversation(),
             c.turn_owner == bindparam("claim_owner", type_=String),
         )
         .values(turn_lease_until=bindparam("lease_until", type_=Double))
