@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from threadline.api.log_redaction import ContentFreeTracebacks
+
 _current: ContextVar[str | None] = ContextVar("threadline_request_id", default=None)
 _CLIENT_HEADERS = (b"x-request-id", b"x-client-request-id")
 _PLAIN = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -73,11 +75,14 @@ class RequestIdFilter(logging.Filter):
 
 def with_request_ids(config: dict[str, Any], level: str) -> dict[str, Any]:
     """A copy of a `logging.config.dictConfig` configuration (uvicorn's) whose every line ends
-    with the request id, and which also writes the app's own `threadline` logger."""
+    with the request id, whose tracebacks carry no exception messages (log_redaction.py),
+    and which also writes the app's own `threadline` logger."""
     config = copy.deepcopy(config)
-    config.setdefault("filters", {})["request_id"] = {"()": f"{__name__}.RequestIdFilter"}
+    filters = config.setdefault("filters", {})
+    filters["request_id"] = {"()": f"{__name__}.RequestIdFilter"}
+    filters["content_free_tracebacks"] = {"()": ContentFreeTracebacks}
     for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append("request_id")
+        handler.setdefault("filters", []).extend(["request_id", "content_free_tracebacks"])
     for formatter in config["formatters"].values():
         formatter["fmt"] = formatter["fmt"] + "%(request_tag)s"
     config["loggers"]["threadline"] = {
