@@ -222,6 +222,17 @@ class Settings(BaseSettings):
         description="Seconds an MCP tool listing or call may take; a slower one becomes an "
         "mcp_call error that the model is told about.",
     )
+    mcp_max_sessions: int = Field(
+        default=64,
+        ge=0,
+        description="MCP sessions (Streamable HTTP) kept open for reuse, each for one server, "
+        "tenant and set of credentials; 0 opens a connection per listing or call.",
+    )
+    mcp_session_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="An MCP session kept open is closed after this many idle seconds.",
+    )
     max_tool_iterations: int = Field(
         default=8,
         ge=2,

@@ -84,6 +84,8 @@ def build_server_tools(settings: Settings) -> ServerTools:
             policy,
             connect_timeout=settings.mcp_connect_timeout,
             call_timeout=settings.mcp_call_timeout,
+            max_sessions=settings.mcp_max_sessions,
+            session_idle_seconds=settings.mcp_session_idle_seconds,
         ),
         fetcher=HttpFetcher(
             policy,

@@ -74,13 +74,18 @@ class _Recorder:
 
 
 class McpTestServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, sse_port: int = 0) -> None:
+        """`port`: that of a server stopped before, to stand for it restarted (it knows none
+        of the sessions the old one gave out)."""
         self._lock = threading.Lock()
         self._log: list[dict[str, Any]] = []
         self._http = BackgroundServer(
-            _Recorder(dice_server().streamable_http_app(), self._log, self._lock)
+            _Recorder(dice_server().streamable_http_app(), self._log, self._lock), port
         )
-        self._sse = BackgroundServer(_Recorder(dice_server().sse_app(), self._log, self._lock))
+        self._sse = BackgroundServer(
+            _Recorder(dice_server().sse_app(), self._log, self._lock), sse_port
+        )
+        self.port, self.sse_port = self._http.port, self._sse.port
         self.url = f"{self._http.url}/mcp"
         self.sse_url = f"{self._sse.url}/sse"
 
@@ -91,6 +96,11 @@ class McpTestServer:
 
     def count(self, method: str) -> int:
         return sum(1 for r in self.requests if r["method"] == method)
+
+    def rpc_count(self) -> int:
+        """JSON-RPC requests received (not the GETs and DELETEs that open and end sessions,
+        which Threadline sends on its own schedule)."""
+        return sum(1 for r in self.requests if r["method"] is not None)
 
     def __enter__(self) -> McpTestServer:
         self._http.start()

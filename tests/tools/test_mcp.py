@@ -114,13 +114,13 @@ def test_chain_second_turn_reuses_the_tool_list(
 ) -> None:
     tools = [mcp_tool(mcp_server.url, require_approval="never")]
     first = tools_client.responses.create(model=MODEL, input=ROLL, tools=tools)
-    requests = len(mcp_server.requests)
+    requests = mcp_server.rpc_count()
 
     second = tools_client.responses.create(
         model=MODEL, previous_response_id=first.id, input="and now?", tools=tools
     )
 
-    assert len(mcp_server.requests) == requests  # the server was not asked again
+    assert mcp_server.rpc_count() == requests  # the server was not asked again
     assert [item.type for item in second.output] == ["message"]
     sent = fake.last_request()["body"]
     assert "mcp__dice__roll" in [t["function"]["name"] for t in sent["tools"]]

@@ -37,14 +37,14 @@ def guarded(
 def test_mcp_server_on_loopback_is_refused_by_default(
     guarded: openai.OpenAI, mcp_server: McpTestServer
 ) -> None:
-    requests = len(mcp_server.requests)
+    requests = mcp_server.rpc_count()
     response = guarded.responses.create(
         model=MODEL, input="hi", tools=[mcp_tool(mcp_server.url, require_approval="never")]
     )
     listed = response.output[0]
     assert listed.type == "mcp_list_tools" and listed.error
     assert "THREADLINE_OUTBOUND_ALLOW_PRIVATE" in listed.error
-    assert len(mcp_server.requests) == requests
+    assert mcp_server.rpc_count() == requests
 
 
 def test_file_url_on_loopback_is_refused_by_default(

@@ -57,6 +57,8 @@ class McpServer:
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     """Sent with every request (the tool's `headers`, and `authorization` as a Bearer token)."""
+    tenant: str = ""
+    """Whose request this is: sessions kept open are never shared across tenants."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,10 @@ class McpClient(Protocol):
     async def call_tool(self, server: McpServer, name: str, arguments: dict[str, Any]) -> McpResult:
         """Run one tool. A tool that reports an error returns `is_error`; a server that cannot
         be reached or answers badly raises `ToolFailure`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the sessions kept open."""
         ...
 
 
@@ -152,6 +158,7 @@ class ServerTools:
     """Model calls one response may make while it runs server-side tools."""
 
     async def aclose(self) -> None:
+        await self.mcp.aclose()
         await self.fetcher.aclose()
         if self.web_search is not None:
             await self.web_search.aclose()

@@ -1,10 +1,12 @@
 """Remote MCP servers through the official `mcp` SDK: Streamable HTTP, or SSE for older servers
 (a URL whose path ends in `/sse`).
 
-Each operation (list the tools, call one) opens its own connection and closes it before it
-returns. A turn calls a server a few times at most, a loopback or LAN handshake costs
-milliseconds, and no connection then outlives the task that opened it (the SDK's transports
-hold anyio task groups, which must be left by the task that entered them).
+Streamable HTTP sessions are kept open between operations (`mcp_sessions.py`), per server,
+tenant and credentials; SSE servers (the older transport, which holds a stream open per
+session) get a connection per operation. A kept session that fails on a connection-level
+error (the server restarted or expired it) is dropped and the operation runs once more on a
+new session; an error after the request may have reached the server is never retried, since a
+tool call can have effects.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 import httpx2
 from mcp import Client
 from mcp.client.sse import sse_client
@@ -24,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from threadline.tools.base import McpResult, McpServer, McpToolInfo, ToolFailure
+from threadline.tools.mcp_sessions import McpSessionPool
 from threadline.tools.outbound import OutboundPolicy
 
 log = logging.getLogger("threadline")
@@ -37,11 +41,27 @@ T = TypeVar("T")
 
 class SdkMcpClient:
     def __init__(
-        self, policy: OutboundPolicy, *, connect_timeout: float, call_timeout: float
+        self,
+        policy: OutboundPolicy,
+        *,
+        connect_timeout: float,
+        call_timeout: float,
+        max_sessions: int = 64,
+        session_idle_seconds: float = 60.0,
     ) -> None:
         self._policy = policy
         self._connect_timeout = connect_timeout
         self._call_timeout = call_timeout
+        self._sessions = McpSessionPool(
+            self._connect, max_sessions=max_sessions, idle_seconds=session_idle_seconds
+        )
+
+    @property
+    def open_sessions(self) -> int:
+        return self._sessions.open_sessions
+
+    async def aclose(self) -> None:
+        await self._sessions.aclose()
 
     async def list_tools(self, server: McpServer) -> list[McpToolInfo]:
         async def listing(client: Client) -> list[McpToolInfo]:
@@ -88,8 +108,20 @@ class SdkMcpClient:
         await self._policy.check(server.url)
         budget = self._connect_timeout + self._call_timeout
         try:
-            async with asyncio.timeout(budget), self._connect(server) as client:
-                return await operation(client)
+            async with asyncio.timeout(budget):
+                if _is_sse(server.url):
+                    async with self._connect(server) as client:
+                        return await operation(client)
+                reused = False
+                try:
+                    async with self._sessions.lease(server, server.tenant) as lease:
+                        reused = lease.reused
+                        return await operation(lease.client)
+                except Exception as exc:
+                    if not (reused and _stale(exc)):
+                        raise
+                async with self._sessions.lease(server, server.tenant) as lease:
+                    return await operation(lease.client)
         except TimeoutError as exc:
             raise ToolFailure(
                 f"MCP server '{server.label}' timed out (no answer within {budget:g} s).", code=504
@@ -101,7 +133,7 @@ class SdkMcpClient:
     async def _connect(self, server: McpServer) -> AsyncIterator[Client]:
         headers = dict(server.headers)
         timeout = httpx2.Timeout(self._call_timeout, connect=self._connect_timeout)
-        if urlsplit(server.url).path.rstrip("/").endswith("/sse"):
+        if _is_sse(server.url):
             transport = sse_client(
                 server.url,
                 headers=headers,
@@ -119,6 +151,21 @@ class SdkMcpClient:
             ) as client,
         ):
             yield client
+
+
+def _is_sse(url: str) -> bool:
+    return urlsplit(url).path.rstrip("/").endswith("/sse")
+
+
+def _stale(exc: BaseException) -> bool:
+    """Whether a kept session failed before the server took the request: its connection was
+    refused or closed, or the server no longer knows the session (HTTP 404, as the MCP spec
+    says a server answers a session it ended)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, httpx2.ConnectError | anyio.ClosedResourceError | anyio.BrokenResourceError):
+        return True
+    return isinstance(exc, httpx2.HTTPStatusError) and exc.response.status_code == 404
 
 
 def _failure(server: McpServer, exc: BaseException) -> ToolFailure:
