@@ -19,7 +19,13 @@ from typing import Any
 from threadline import ids
 from threadline.engine.citations import url_citations
 from threadline.engine.events import Event, EventSequencer
-from threadline.providers.base import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
+from threadline.providers.base import (
+    ReasoningDelta,
+    ReasoningSealed,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+)
 from threadline.storage.base import Item
 
 
@@ -88,6 +94,26 @@ class OutputAssembler:
             )
         )
         return out
+
+    def on_reasoning_sealed(self, sealed: ReasoningSealed) -> list[Event]:
+        """The provider's opaque value for the reasoning just streamed (a signature): kept as
+        the item's `encrypted_content`, and the item closes. Reasoning sealed without any text
+        (redacted by the provider) is an item of its own."""
+        current = self._open
+        if current is not None and current.item["type"] == "reasoning":
+            current.item["encrypted_content"] = sealed.encrypted_content
+            return self._close_open("completed")
+        index, out = self.add_item(
+            {
+                "id": ids.new_id(ids.REASONING),
+                "type": "reasoning",
+                "summary": [],
+                "content": [],
+                "encrypted_content": sealed.encrypted_content,
+                "status": "completed",
+            }
+        )
+        return [*out, self.finish_item(index)]
 
     def on_text(self, delta: TextDelta) -> list[Event]:
         out: list[Event] = []

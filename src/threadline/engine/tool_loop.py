@@ -34,6 +34,7 @@ from threadline.providers.base import (
     ModelProvider,
     ProviderRequest,
     ReasoningDelta,
+    ReasoningSealed,
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
@@ -177,6 +178,9 @@ class ToolLoop:
                     yield out
             elif isinstance(event, RefusalDelta):
                 for out in self.assembler.on_refusal(event):
+                    yield out
+            elif isinstance(event, ReasoningSealed):
+                for out in self.assembler.on_reasoning_sealed(event):
                     yield out
             elif isinstance(event, UsageReport):
                 self._add_usage(event)

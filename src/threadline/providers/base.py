@@ -53,6 +53,15 @@ class ReasoningDelta:
 
 
 @dataclass(slots=True, frozen=True)
+class ReasoningSealed:
+    """The reasoning just streamed is complete, and the provider gave an opaque value to send
+    back with it on later turns (a signature, or reasoning it keeps encrypted): it becomes the
+    reasoning item's `encrypted_content`. Reasoning that follows starts a new item."""
+
+    encrypted_content: str
+
+
+@dataclass(slots=True, frozen=True)
 class RefusalDelta:
     """The model declined to answer; this is (a piece of) its explanation."""
 
@@ -85,7 +94,15 @@ class Finish:
     reason: FinishReason
 
 
-ProviderEvent = TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish
+ProviderEvent = (
+    TextDelta
+    | RefusalDelta
+    | ReasoningDelta
+    | ReasoningSealed
+    | ToolCallDelta
+    | UsageReport
+    | Finish
+)
 
 
 class ModelProvider(Protocol):

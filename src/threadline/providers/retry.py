@@ -6,7 +6,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# 529: Anthropic's `overloaded_error`, a 503 by another number.
+_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass(frozen=True, slots=True)

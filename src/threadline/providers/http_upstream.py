@@ -1,0 +1,148 @@
+"""The HTTP leg every provider adapter shares: one pooled aiohttp session per provider, the
+proxy from the environment, timeouts, and the retry loop.
+
+Retries happen only before the upstream sent its first byte of an answer: once a token has
+been relayed to the client, a retry could not be taken back. A pooled connection that the
+upstream closed or reset before answering (most often one it had just timed out) is retried
+at once; a refused connection or a retryable status waits as the `RetryPolicy` says.
+
+aiohttp, not httpx: every turn crosses this leg, and at 16 concurrent requests httpx (over
+httpcore, h11 and anyio) spent about 1.5 ms of CPU per request where aiohttp spends under
+0.1 ms (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from threadline.errors import UpstreamError, UpstreamTimeout
+from threadline.providers.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E")
+
+_JSON = {"Content-Type": "application/json"}
+# Errors that mean no connection was made, so the request cannot have reached the model.
+_NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Errors that mean an open (pooled) connection was lost: closed (FIN) or reset (RST, an OSError).
+_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+ReadAnswer = Callable[[aiohttp.ClientResponse], AsyncIterator[E]]
+StatusError = Callable[[aiohttp.ClientResponse, bytes], Exception]
+
+
+class HttpUpstream:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        headers: dict[str, str],
+        connect_timeout: float,
+        read_timeout: float,
+        retry: RetryPolicy,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._headers = headers
+        self._retry = retry
+        # sock_read bounds each wait for bytes, not the whole answer: a long generation that
+        # keeps streaming never times out, a stalled one does.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._proxy = _proxy_from_environment(self.base_url)
+        self._session: aiohttp.ClientSession | None = None
+
+    def url(self, path: str) -> URL:
+        return URL(f"{self.base_url}{path}")
+
+    def session(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the event loop that will use it (a session and its pooled
+        # connections belong to one loop).
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+                proxy=self._proxy,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(
+        self, url: URL, body: bytes, read: ReadAnswer[E], status_error: StatusError
+    ) -> AsyncIterator[E]:
+        """POST `body` and yield what `read` makes of a successful answer; a failed answer
+        raises what `status_error` makes of it, once retries are spent."""
+        attempt = 0
+        while True:
+            answered = False
+            try:
+                async with self.session().post(url, data=body, headers=_JSON) as response:
+                    answered = True
+                    if response.status >= 400:
+                        payload = await response.read()
+                        delay = self._retry.delay(attempt, response.status, response.headers)
+                        if delay is None:
+                            raise status_error(response, payload)
+                    else:
+                        async for event in read(response):
+                            yield event
+                        return
+            except _NOT_CONNECTED as exc:
+                delay = self._retry.delay(attempt, None, None)
+                if delay is None:
+                    raise self.transport_error(exc) from exc
+            except _DROPPED as exc:
+                # Once the answer began, the connection's loss is a failure, not resent.
+                if answered or attempt >= self._retry.max_retries:
+                    raise self.transport_error(exc) from exc
+                delay = 0.0
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise self.transport_error(exc) from exc
+            attempt += 1
+            log.info("provider %s: retry %d in %.2f s", self.name, attempt, delay)
+            await asyncio.sleep(delay)
+
+    def transport_error(self, exc: Exception) -> UpstreamError:
+        if isinstance(exc, TimeoutError):
+            return UpstreamTimeout(
+                f"Provider '{self.name}' did not answer in time ({type(exc).__name__}); "
+                "see THREADLINE_UPSTREAM_CONNECT_TIMEOUT / THREADLINE_UPSTREAM_READ_TIMEOUT."
+            )
+        # The base URL and the address it failed at are the operator's to read, not the
+        # caller's: they would map the network the server sits in.
+        where = without_credentials(self.base_url)
+        log.warning("provider %s at %s failed: %s: %s", self.name, where, type(exc).__name__, exc)
+        return UpstreamError(
+            f"Provider '{self.name}' could not be reached ({type(exc).__name__}); the server's "
+            "log has the details."
+        )
+
+
+def without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _proxy_from_environment(base_url: str) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read once. (aiohttp's `trust_env` would look them
+    up, and read ~/.netrc, on every request.)"""
+    parts = urlsplit(base_url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
