@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from threadline.providers.base import Item
+from threadline.providers.tool_items import with_server_tool_calls
 
 Block = dict[str, Any]
 Message = dict[str, Any]
@@ -47,7 +48,8 @@ def to_anthropic(instructions: str | None, items: list[Item]) -> tuple[list[Bloc
     if instructions:
         system.append({"type": "text", "text": instructions})
     messages: list[Message] = []
-    for item in items:
+    # Server-side tool items (mcp_call, web_search_call…) replay as the function calls they were.
+    for item in with_server_tool_calls(items):
         kind = item.get("type", "message")
         if kind == "message":
             role = item["role"]

@@ -1,0 +1,372 @@
+"""Adapter for upstreams that speak the Responses API themselves (`POST {base_url}/responses`:
+OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio…).
+
+Threadline still owns the state: every call sends the whole context it rebuilt, with
+`store: false`, and never a `previous_response_id`. Reasoning comes back encrypted
+(`include: ["reasoning.encrypted_content"]`): the upstream's reasoning item id and encrypted
+content are kept together in the stored reasoning item's `encrypted_content`, and sent back as
+the reasoning item the upstream gave, so a reasoning model keeps its chain of thought across
+turns and tool calls. Reasoning from other providers is not sent (the upstream could not
+decrypt it); its text is not either, since the Responses API takes reasoning back only as the
+upstream's own items.
+
+The upstream's stream events map one to one onto the port's: text, refusal, reasoning text or
+summary deltas, function calls and their argument deltas, and usage (cached and reasoning
+tokens). `response.incomplete` ends as length or content_filter, `response.failed` and
+`error` events as an upstream error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from threadline.errors import ModelNotFound, UpstreamError
+from threadline.providers.base import (
+    Finish,
+    FinishReason,
+    Item,
+    ProviderEvent,
+    ProviderRequest,
+    ReasoningDelta,
+    ReasoningSealed,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
+from threadline.providers.http_upstream import HttpUpstream
+from threadline.providers.retry import RetryPolicy
+from threadline.providers.sse_lines import sse_lines
+from threadline.providers.tool_items import with_server_tool_calls
+
+SEALED_PREFIX = "openai.responses:"
+"""`encrypted_content` of a reasoning item this kind produced: the prefix, the upstream's
+item id, a colon, then the upstream's encrypted content."""
+
+_INCOMPLETE: dict[str, FinishReason] = {
+    "max_output_tokens": "length",
+    "content_filter": "content_filter",
+}
+_MESSAGE_FIELDS = ("role", "content")
+_CALL_FIELDS = ("call_id", "name", "arguments")
+
+
+class OpenAIResponsesProvider:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        models: list[str] | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 300.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        sent = dict(headers or {})
+        if api_key:
+            sent["Authorization"] = f"Bearer {api_key}"
+        self._http = HttpUpstream(
+            name,
+            base_url,
+            headers=sent,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=retry or RetryPolicy(),
+        )
+        self.base_url = self._http.base_url
+        self._responses_url = self._http.url("/responses")
+        self._models_url = self._http.url("/models")
+        self._configured_models = models or []
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def list_models(self) -> list[str]:
+        if self._configured_models:
+            return list(self._configured_models)
+        try:
+            async with self._http.session().get(
+                self._models_url, timeout=aiohttp.ClientTimeout(total=5.0)
+            ) as response:
+                if response.status >= 400:
+                    return []
+                data = orjson.loads(await response.read()).get("data", [])
+            return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
+            return []
+
+    def responses_body(self, request: ProviderRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "input": upstream_input(request.items),
+            "store": False,
+            "include": ["reasoning.encrypted_content"],
+        }
+        if request.instructions:
+            body["instructions"] = request.instructions
+        if request.incremental:
+            body["stream"] = True
+        if request.tools:
+            body["tools"] = [
+                {k: v for k, v in tool.items() if v is not None} for tool in request.tools
+            ]
+            if request.tool_choice is not None:
+                body["tool_choice"] = _tool_choice(request.tool_choice)
+            if request.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.text_format is not None:
+            body["text"] = {"format": request.text_format}
+        if request.reasoning_effort is not None:
+            body["reasoning"] = {"effort": request.reasoning_effort}
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "presence_penalty": request.presence_penalty,
+            "frequency_penalty": request.frequency_penalty,
+            "max_output_tokens": request.max_output_tokens,
+            "user": request.user,
+            "safety_identifier": request.safety_identifier,
+            "prompt_cache_key": request.prompt_cache_key,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        body = orjson.dumps(self.responses_body(request))
+        read = self._events if request.incremental else self._whole_answer
+        async for event in self._http.post(
+            self._responses_url,
+            body,
+            read,
+            lambda response, payload: self._status_error(response, payload, request.model),
+        ):
+            yield event
+
+    async def _whole_answer(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
+        try:
+            answer = orjson.loads(await response.read())
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"Provider '{self.name}' sent a malformed answer.") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
+            raise UpstreamError(f"Provider '{self.name}' sent an answer without output.")
+        state = _StreamState(self.name)
+        for event in state.whole(answer):
+            yield event
+
+    async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
+        state = _StreamState(self.name)
+        async for line in sse_lines(response.content.iter_any()):
+            if state.finished or not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                continue
+            try:
+                event = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise UpstreamError(
+                    f"Provider '{self.name}' sent a malformed stream event."
+                ) from None
+            if not isinstance(event, dict):
+                raise UpstreamError(f"Provider '{self.name}' sent a malformed stream event.")
+            for out in state.on_event(event):
+                yield out
+        if not state.finished:
+            raise UpstreamError(
+                f"Provider '{self.name}' ended the stream before the model finished."
+            )
+
+    def _status_error(
+        self, response: aiohttp.ClientResponse, body: bytes, model: str
+    ) -> UpstreamError | ModelNotFound:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = {}
+        message = _message(payload) or body[:300].decode("utf-8", errors="replace")
+        message = message or (response.reason or "")
+        status = response.status
+        if status == 404:
+            return ModelNotFound(
+                f"The model '{model}' does not exist at provider '{self.name}': {message}"
+            )
+        if status in (401, 403):
+            return UpstreamError(
+                f"Provider '{self.name}' rejected Threadline's credentials ({status}): {message}",
+                code="upstream_auth_failed",
+            )
+        if status == 429:
+            return UpstreamError(
+                f"Provider '{self.name}' is rate limiting: {message}",
+                status_code=429,
+                code="rate_limit_exceeded",
+                error_type="rate_limit_error",
+            )
+        if 400 <= status < 500:
+            return UpstreamError(
+                f"Provider '{self.name}' refused the request: {message}",
+                status_code=400,
+                code=_code(payload) or "upstream_bad_request",
+                error_type="invalid_request_error",
+            )
+        return UpstreamError(f"Provider '{self.name}' failed with HTTP {status}: {message}")
+
+
+def upstream_input(items: list[Item]) -> list[Item]:
+    """The context as the upstream's input: messages, function calls and their outputs with
+    only the fields an input item takes (our ids mean nothing to the upstream), and reasoning
+    only where the upstream produced it."""
+    sent: list[Item] = []
+    # Server-side tool items (mcp_call, web_search_call…) replay as the function calls they were.
+    for item in with_server_tool_calls(items):
+        kind = item.get("type", "message")
+        if kind == "message":
+            sent.append({"type": "message", **{k: item[k] for k in _MESSAGE_FIELDS}})
+        elif kind == "function_call":
+            sent.append({"type": "function_call", **{k: item[k] for k in _CALL_FIELDS}})
+        elif kind == "function_call_output":
+            sent.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": item["call_id"],
+                    "output": item["output"],
+                }
+            )
+        elif kind == "reasoning" and (reasoning := _own_reasoning(item)) is not None:
+            sent.append(reasoning)
+    return sent
+
+
+def _own_reasoning(item: Item) -> Item | None:
+    sealed = item.get("encrypted_content")
+    if not isinstance(sealed, str) or not sealed.startswith(SEALED_PREFIX):
+        return None
+    upstream_id, _, encrypted = sealed.removeprefix(SEALED_PREFIX).partition(":")
+    return {
+        "type": "reasoning",
+        "id": upstream_id,
+        "summary": list(item.get("summary") or []),
+        "encrypted_content": encrypted,
+    }
+
+
+@dataclass(slots=True)
+class _StreamState:
+    provider: str
+    tool_index: dict[str, int] = field(default_factory=dict)
+    """Upstream function call item id → the port's tool call index."""
+    finished: bool = False
+
+    def on_event(self, event: dict[str, Any]) -> list[ProviderEvent]:
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            return [TextDelta(str(event.get("delta") or ""))]
+        if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta"):
+            return [ReasoningDelta(str(event.get("delta") or ""))]
+        if kind == "response.refusal.delta":
+            return [RefusalDelta(str(event.get("delta") or ""))]
+        if kind == "response.output_item.added":
+            return self._item_added(event.get("item") or {})
+        if kind == "response.function_call_arguments.delta":
+            index = self.tool_index.get(str(event.get("item_id")))
+            return [] if index is None else [ToolCallDelta(index, str(event.get("delta") or ""))]
+        if kind == "response.output_item.done":
+            return _sealed(event.get("item") or {})
+        if kind in ("response.completed", "response.incomplete"):
+            self.finished = True
+            return self._end(event.get("response") or {})
+        if kind in ("response.failed", "error"):
+            failed = (event.get("response") or {}).get("error") if kind != "error" else event
+            detail = failed if isinstance(failed, dict) else {}
+            raise UpstreamError(
+                f"Provider '{self.provider}' failed: {detail.get('message') or 'no message'}",
+                code=str(detail.get("code") or "") or None,
+            )
+        return []
+
+    def whole(self, answer: dict[str, Any]) -> list[ProviderEvent]:
+        """The events a stream of this whole answer would have given."""
+        events: list[ProviderEvent] = []
+        for item in answer["output"]:
+            if not isinstance(item, dict):
+                continue
+            kind = item.get("type")
+            if kind == "reasoning":
+                parts = [*(item.get("content") or ()), *(item.get("summary") or ())]
+                text = "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+                if text:
+                    events.append(ReasoningDelta(text))
+            elif kind == "message":
+                for part in item.get("content") or ():
+                    if part.get("type") == "output_text" and part.get("text"):
+                        events.append(TextDelta(str(part["text"])))
+                    elif part.get("type") == "refusal" and part.get("refusal"):
+                        events.append(RefusalDelta(str(part["refusal"])))
+            elif kind == "function_call":
+                events += self._item_added(item)
+                events.append(
+                    ToolCallDelta(self.tool_index[str(item.get("id"))], item["arguments"])
+                )
+            events += _sealed(item)
+        self.finished = True
+        return events + self._end(answer)
+
+    def _item_added(self, item: dict[str, Any]) -> list[ProviderEvent]:
+        if item.get("type") != "function_call":
+            return []
+        index = self.tool_index[str(item.get("id"))] = len(self.tool_index)
+        return [ToolCallDelta(index, call_id=item.get("call_id"), name=item.get("name"))]
+
+    def _end(self, response: dict[str, Any]) -> list[ProviderEvent]:
+        usage = response.get("usage") or {}
+        report = UsageReport(
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cached_tokens=int((usage.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+            reasoning_tokens=int(
+                (usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
+            ),
+        )
+        reason: FinishReason = "tool_calls" if self.tool_index else "stop"
+        if response.get("status") == "incomplete":
+            why = str((response.get("incomplete_details") or {}).get("reason") or "")
+            reason = _INCOMPLETE.get(why, "length")
+        return [report, Finish(reason)]
+
+
+def _sealed(item: dict[str, Any]) -> list[ProviderEvent]:
+    encrypted = item.get("encrypted_content")
+    if item.get("type") != "reasoning" or not isinstance(encrypted, str) or not encrypted:
+        return []
+    return [ReasoningSealed(f"{SEALED_PREFIX}{item.get('id')}:{encrypted}")]
+
+
+def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    if isinstance(choice, str):
+        return choice
+    return {"type": "function", "name": choice["name"]}
+
+
+def _message(payload: Any) -> str:
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or "")
+        if isinstance(error, str):
+            return error
+    return ""
+
+
+def _code(payload: Any) -> str | None:
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        code = payload["error"].get("code")
+        return str(code) if code else None
+    return None
