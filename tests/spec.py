@@ -86,9 +86,22 @@ def _spec(filename: str) -> _Spec:
     path = _find(filename)
     if path is None:
         raise FileNotFoundError(unavailable_reason())
-    document: dict[str, Any] = json.loads(path.read_text())
+    document: dict[str, Any] = _with_nullable(json.loads(path.read_text()))
     resource = Resource.from_contents(document, default_specification=DRAFT202012)
     return _Spec(filename, document, Registry().with_resource(filename, resource))
+
+
+def _with_nullable(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` (which parts of OpenAI's document still use) in JSON
+    Schema terms, which the validator reads: the schema, or null."""
+    if isinstance(node, list):
+        return [_with_nullable(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _with_nullable(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable") is True:
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.spec import specs_available, validate_event, validate_response
+from tests.spec import specs_available, validate_component, validate_event, validate_response
 
 
 class SpecCheckingTransport(httpx.BaseTransport):
@@ -23,7 +23,7 @@ class SpecCheckingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
-        if not specs_available() or not request.url.path.startswith("/v1/responses"):
+        if not specs_available() or not request.url.path.startswith(_CHECKED_PATHS):
             return response
         content_type = response.headers.get("content-type", "")
         if content_type.startswith("text/event-stream"):
@@ -53,9 +53,27 @@ def _chunks(stream: Any) -> Iterator[bytes]:
         stream.close()
 
 
+_CHECKED_PATHS = ("/v1/responses", "/v1/chat/completions")
+_CHAT_SCHEMAS = {
+    "chat.completion": "CreateChatCompletionResponse",
+    "chat.completion.chunk": "CreateChatCompletionStreamResponse",
+}
+
+
 def _check_body(body: Any) -> None:
-    if isinstance(body, dict) and body.get("object") == "response":
+    if not isinstance(body, dict):
+        return
+    if body.get("object") == "response":
         validate_response(body)
+    elif body.get("object") == "chat.completion.chunk":
+        # OpenAI's document types a chunk's finish_reason as a string; its API and SDK send
+        # null until the last chunk, as Threadline does.
+        choices = [
+            {**c, "finish_reason": c.get("finish_reason") or "stop"} for c in body["choices"]
+        ]
+        validate_component({**body, "choices": choices}, _CHAT_SCHEMAS[body["object"]])
+    elif body.get("object") in _CHAT_SCHEMAS:
+        validate_component(body, _CHAT_SCHEMAS[body["object"]])
 
 
 class _CheckedEvents(httpx.SyncByteStream):
@@ -85,9 +103,14 @@ def _check_frame(frame: bytes) -> None:
     )
     if not data or data == b"[DONE]":
         return
-    validate_event(json.loads(data))
+    event = json.loads(data)
+    if event.get("object") == "chat.completion.chunk":
+        _check_body(event)
+    elif "error" not in event or "type" in event:
+        validate_event(event)
 
 
 def checked_http_client(**kwargs: Any) -> httpx.Client:
-    """An `httpx.Client` whose Responses traffic is checked against the specs."""
+    """An `httpx.Client` whose Responses and Chat Completions traffic is checked against the
+    specs."""
     return httpx.Client(transport=SpecCheckingTransport(), **kwargs)

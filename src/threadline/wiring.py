@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from threadline.engine.api_keys import Authenticator
+from threadline.engine.chat_completions import ChatCompletionService
 from threadline.engine.conversation_service import ConversationService
 from threadline.engine.conversation_transfer import ConversationTransfer
 from threadline.engine.conversations import ConversationPolicy
@@ -38,6 +39,7 @@ class Services:
     store: Store
     providers: ProviderRegistry
     responses: ResponseService
+    chat: ChatCompletionService
     conversations: ConversationService
     transfer: ConversationTransfer
     sweeper: RetentionSweeper
@@ -133,6 +135,15 @@ async def build_services(settings: Settings) -> Services:
     )
     conversations = ConversationService(store, policy)
     file_store = LocalFileStore(settings.data_dir)
+    file_inputs = FileInputs(
+        file_store,
+        tools.fetcher,
+        limits=FileUrlLimits(
+            max_parts=settings.file_url_max_parts,
+            max_bytes=settings.file_url_max_request_bytes,
+            timeout=settings.outbound_timeout,
+        ),
+    )
     return Services(
         settings=settings,
         store=store,
@@ -142,18 +153,11 @@ async def build_services(settings: Settings) -> Services:
             providers,
             policy,
             tools=tools,
-            file_inputs=FileInputs(
-                file_store,
-                tools.fetcher,
-                limits=FileUrlLimits(
-                    max_parts=settings.file_url_max_parts,
-                    max_bytes=settings.file_url_max_request_bytes,
-                    timeout=settings.outbound_timeout,
-                ),
-            ),
+            file_inputs=file_inputs,
             native_files=native_files(settings),
             running=RunningTurns(store, lease_seconds=settings.turn_lease_seconds),
         ),
+        chat=ChatCompletionService(providers, file_inputs, native_files=native_files(settings)),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),
         sweeper=RetentionSweeper(

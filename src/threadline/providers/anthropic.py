@@ -149,6 +149,8 @@ class AnthropicProvider:
                 body["tool_choice"] = choice
         if request.text_format is not None and request.text_format["type"] != "text":
             body["output_config"] = {"format": _output_format(request.text_format)}
+        if request.stop:
+            body["stop_sequences"] = request.stop
         end_user = request.safety_identifier or request.user
         if end_user:
             body["metadata"] = {"user_id": end_user}

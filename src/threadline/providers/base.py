@@ -36,6 +36,8 @@ class ProviderRequest:
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
+    stop: list[str] | None = None
+    """Sequences that end the answer (Chat Completions' `stop`; the Responses API has none)."""
     incremental: bool = True
     """Whether anyone waits for tokens as they come. When not (a non-streaming client), an
     adapter may ask its upstream for the whole answer at once, which costs less, and yield

@@ -165,6 +165,7 @@ class OpenAIChatProvider:
             "user": request.user,
             "safety_identifier": request.safety_identifier,
             "prompt_cache_key": request.prompt_cache_key,
+            "stop": request.stop,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return body

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from threadline.errors import ModelNotFound, UpstreamError
+from threadline.errors import ModelNotFound, UnsupportedParameter, UpstreamError
 from threadline.providers.base import (
     Finish,
     FinishReason,
@@ -104,6 +104,12 @@ class OpenAIResponsesProvider:
             return []
 
     def responses_body(self, request: ProviderRequest) -> dict[str, Any]:
+        if request.stop:
+            raise UnsupportedParameter(
+                f"Provider '{self.name}' speaks the Responses API, which has no stop "
+                "sequences: send the request without 'stop'.",
+                param="stop",
+            )
         body: dict[str, Any] = {
             "model": request.model,
             "input": upstream_input(request.items),
