@@ -51,9 +51,8 @@ from threadline.providers.base import (
     ToolCallDelta,
     UsageReport,
 )
-from threadline.providers.http_upstream import HttpUpstream
+from threadline.providers.http_upstream import HttpUpstream, error_message
 from threadline.providers.retry import RetryPolicy
-from threadline.providers.sse_lines import sse_lines
 
 API_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com/v1"
@@ -112,16 +111,7 @@ class AnthropicProvider:
     async def list_models(self) -> list[str]:
         if self._configured_models:
             return list(self._configured_models)
-        try:
-            async with self._http.session().get(
-                self._models_url, timeout=aiohttp.ClientTimeout(total=5.0)
-            ) as response:
-                if response.status >= 400:
-                    return []
-                data = orjson.loads(await response.read()).get("data", [])
-            return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
-            return []
+        return await self._http.model_ids(self._models_url)
 
     def messages_body(self, request: ProviderRequest) -> dict[str, Any]:
         system, messages = to_anthropic(request.instructions, request.items)
@@ -168,76 +158,31 @@ class AnthropicProvider:
             yield event
 
     async def _whole_answer(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
-        try:
-            message = orjson.loads(await response.read())
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"Provider '{self.name}' sent a malformed answer.") from None
-        if not isinstance(message, dict) or not isinstance(message.get("content"), list):
-            raise UpstreamError(f"Provider '{self.name}' sent an answer without content.")
+        message = await self._http.json_answer(response, "content")
         for event in _message_events(message):
             yield event
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
         state = _StreamState()
-        async for line in sse_lines(response.content.iter_any()):
-            # After message_stop, read on to the end: a body left unread closes the
-            # connection instead of returning it to the pool.
-            if state.finished or not line.startswith("data:"):
+        async for event in self._http.json_events(response):
+            if state.finished:
                 continue
-            try:
-                event = orjson.loads(line[5:].strip())
-            except orjson.JSONDecodeError:
-                raise UpstreamError(
-                    f"Provider '{self.name}' sent a malformed stream event."
-                ) from None
-            if not isinstance(event, dict):
-                raise UpstreamError(f"Provider '{self.name}' sent a malformed stream event.")
             if event.get("type") == "error":
                 raise UpstreamError(
-                    f"Provider '{self.name}' failed mid-stream: {_message(event)}",
+                    f"Provider '{self.name}' failed mid-stream: {error_message(event)}",
                     code=_error_type(event),
                 )
             for out in state.on_event(event):
                 yield out
         if not state.finished:
-            raise UpstreamError(
-                f"Provider '{self.name}' ended the stream before the model finished."
-            )
+            raise self._http.cut_short()
 
     def _status_error(
         self, response: aiohttp.ClientResponse, body: bytes, model: str
     ) -> UpstreamError | ModelNotFound:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            payload = {}
-        message = _message(payload) or body[:300].decode("utf-8", errors="replace")
-        message = message or (response.reason or "")
-        status = response.status
-        if status == 404:
-            return ModelNotFound(
-                f"The model '{model}' does not exist at provider '{self.name}': {message}"
-            )
-        if status in (401, 403):
-            return UpstreamError(
-                f"Provider '{self.name}' rejected Threadline's credentials ({status}): {message}",
-                code="upstream_auth_failed",
-            )
-        if status == 429:
-            return UpstreamError(
-                f"Provider '{self.name}' is rate limiting: {message}",
-                status_code=429,
-                code="rate_limit_exceeded",
-                error_type="rate_limit_error",
-            )
-        if 400 <= status < 500:
-            return UpstreamError(
-                f"Provider '{self.name}' refused the request: {message}",
-                status_code=400,
-                code=_error_type(payload) or "upstream_bad_request",
-                error_type="invalid_request_error",
-            )
-        return UpstreamError(f"Provider '{self.name}' failed with HTTP {status}: {message}")
+        return self._http.status_error(
+            response.status, response.reason or "", body, model, code_field="type"
+        )
 
 
 @dataclass(slots=True)
@@ -405,16 +350,6 @@ def _mark_cacheable(system: list[dict[str, Any]], messages: list[dict[str, Any]]
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _message(payload: Any) -> str:
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            return str(error.get("message") or "")
-        if isinstance(payload.get("message"), str):
-            return str(payload["message"])
-    return ""
 
 
 def _error_type(payload: Any) -> str | None:

@@ -17,14 +17,16 @@ import asyncio
 import logging
 import urllib.request
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 from yarl import URL
 
-from threadline.errors import UpstreamError, UpstreamTimeout
+from threadline.errors import ModelNotFound, UpstreamError, UpstreamTimeout
 from threadline.providers.retry import RetryPolicy
+from threadline.providers.sse_lines import sse_lines
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,88 @@ class HttpUpstream:
             log.info("provider %s: retry %d in %.2f s", self.name, attempt, delay)
             await asyncio.sleep(delay)
 
+    async def json_events(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+        """The JSON object of each `data:` line of a server-sent event stream (`[DONE]` left
+        out). The caller reads to the end: a body left unread closes the connection instead of
+        returning it to the pool."""
+        async for line in sse_lines(response.content.iter_any()):
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if not data or data == "[DONE]":
+                continue
+            try:
+                event = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                event = None
+            if not isinstance(event, dict):
+                raise UpstreamError(
+                    f"Provider '{self.name}' sent a malformed stream event: {data[:200]!r}"
+                )
+            yield event
+
+    async def json_answer(self, response: aiohttp.ClientResponse, needs: str) -> dict[str, Any]:
+        """A whole JSON answer, which must be an object with the list `needs`."""
+        try:
+            answer = orjson.loads(await response.read())
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"Provider '{self.name}' sent a malformed answer.") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get(needs), list):
+            raise UpstreamError(f"Provider '{self.name}' sent an answer without {needs}.")
+        return answer
+
+    def cut_short(self) -> UpstreamError:
+        return UpstreamError(f"Provider '{self.name}' ended the stream before the model finished.")
+
+    async def model_ids(self, url: URL) -> list[str]:
+        """The ids of an OpenAI-style model list (`{"data": [{"id"}]}`); none if it fails."""
+        try:
+            async with self.session().get(
+                url, timeout=aiohttp.ClientTimeout(total=5.0)
+            ) as response:
+                if response.status >= 400:
+                    return []
+                data = orjson.loads(await response.read()).get("data", [])
+            return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
+            return []
+
+    def status_error(
+        self, status: int, reason: str, body: bytes, model: str, *, code_field: str = "code"
+    ) -> UpstreamError | ModelNotFound:
+        """The error for a failed answer, by status. The upstream's own error code (its
+        `error.<code_field>`) goes with a 400."""
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = {}
+        message = _message(payload) or body[:300].decode("utf-8", errors="replace") or reason
+        name = self.name
+        if status == 404:
+            return ModelNotFound(
+                f"The model '{model}' does not exist at provider '{name}': {message}"
+            )
+        if status in (401, 403):
+            return UpstreamError(
+                f"Provider '{name}' rejected Threadline's credentials ({status}): {message}",
+                code="upstream_auth_failed",
+            )
+        if status == 429:
+            return UpstreamError(
+                f"Provider '{name}' is rate limiting: {message}",
+                status_code=429,
+                code="rate_limit_exceeded",
+                error_type="rate_limit_error",
+            )
+        if 400 <= status < 500:
+            return UpstreamError(
+                f"Provider '{name}' refused the request: {message}",
+                status_code=400,
+                code=_error_field(payload, code_field) or "upstream_bad_request",
+                error_type="invalid_request_error",
+            )
+        return UpstreamError(f"Provider '{name}' failed with HTTP {status}: {message}")
+
     def transport_error(self, exc: Exception) -> UpstreamError:
         if isinstance(exc, TimeoutError):
             return UpstreamTimeout(
@@ -132,6 +216,31 @@ class HttpUpstream:
             f"Provider '{self.name}' could not be reached ({type(exc).__name__}); the server's "
             "log has the details."
         )
+
+
+def error_message(payload: Any) -> str:
+    """The message of an upstream's error body: OpenAI's and Anthropic's `error.message`, or
+    a bare `error` or `message` string."""
+    return _message(payload)
+
+
+def _message(payload: Any) -> str:
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or "")
+        if isinstance(error, str):
+            return error
+        if isinstance(payload.get("message"), str):
+            return str(payload["message"])
+    return ""
+
+
+def _error_field(payload: Any, field: str) -> str | None:
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        value = payload["error"].get(field)
+        return str(value) if value else None
+    return None
 
 
 def without_credentials(url: str) -> str:

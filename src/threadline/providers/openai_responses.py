@@ -41,7 +41,6 @@ from threadline.providers.base import (
 )
 from threadline.providers.http_upstream import HttpUpstream
 from threadline.providers.retry import RetryPolicy
-from threadline.providers.sse_lines import sse_lines
 from threadline.providers.tool_items import with_server_tool_calls
 
 SEALED_PREFIX = "openai.responses:"
@@ -92,16 +91,7 @@ class OpenAIResponsesProvider:
     async def list_models(self) -> list[str]:
         if self._configured_models:
             return list(self._configured_models)
-        try:
-            async with self._http.session().get(
-                self._models_url, timeout=aiohttp.ClientTimeout(total=5.0)
-            ) as response:
-                if response.status >= 400:
-                    return []
-                data = orjson.loads(await response.read()).get("data", [])
-            return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
-            return []
+        return await self._http.model_ids(self._models_url)
 
     def responses_body(self, request: ProviderRequest) -> dict[str, Any]:
         if request.stop:
@@ -157,73 +147,25 @@ class OpenAIResponsesProvider:
             yield event
 
     async def _whole_answer(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
-        try:
-            answer = orjson.loads(await response.read())
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"Provider '{self.name}' sent a malformed answer.") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
-            raise UpstreamError(f"Provider '{self.name}' sent an answer without output.")
-        state = _StreamState(self.name)
-        for event in state.whole(answer):
+        answer = await self._http.json_answer(response, "output")
+        for event in _StreamState(self.name).whole(answer):
             yield event
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[ProviderEvent]:
         state = _StreamState(self.name)
-        async for line in sse_lines(response.content.iter_any()):
-            if state.finished or not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                continue
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise UpstreamError(
-                    f"Provider '{self.name}' sent a malformed stream event."
-                ) from None
-            if not isinstance(event, dict):
-                raise UpstreamError(f"Provider '{self.name}' sent a malformed stream event.")
-            for out in state.on_event(event):
-                yield out
+        async for event in self._http.json_events(response):
+            if not state.finished:
+                for out in state.on_event(event):
+                    yield out
         if not state.finished:
-            raise UpstreamError(
-                f"Provider '{self.name}' ended the stream before the model finished."
-            )
+            raise self._http.cut_short()
 
     def _status_error(
         self, response: aiohttp.ClientResponse, body: bytes, model: str
     ) -> UpstreamError | ModelNotFound:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            payload = {}
-        message = _message(payload) or body[:300].decode("utf-8", errors="replace")
-        message = message or (response.reason or "")
-        status = response.status
-        if status == 404:
-            return ModelNotFound(
-                f"The model '{model}' does not exist at provider '{self.name}': {message}"
-            )
-        if status in (401, 403):
-            return UpstreamError(
-                f"Provider '{self.name}' rejected Threadline's credentials ({status}): {message}",
-                code="upstream_auth_failed",
-            )
-        if status == 429:
-            return UpstreamError(
-                f"Provider '{self.name}' is rate limiting: {message}",
-                status_code=429,
-                code="rate_limit_exceeded",
-                error_type="rate_limit_error",
-            )
-        if 400 <= status < 500:
-            return UpstreamError(
-                f"Provider '{self.name}' refused the request: {message}",
-                status_code=400,
-                code=_code(payload) or "upstream_bad_request",
-                error_type="invalid_request_error",
-            )
-        return UpstreamError(f"Provider '{self.name}' failed with HTTP {status}: {message}")
+        return self._http.status_error(
+            response.status, response.reason or "", body, model, code_field="code"
+        )
 
 
 def upstream_input(items: list[Item]) -> list[Item]:
@@ -359,20 +301,3 @@ def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
     if isinstance(choice, str):
         return choice
     return {"type": "function", "name": choice["name"]}
-
-
-def _message(payload: Any) -> str:
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            return str(error.get("message") or "")
-        if isinstance(error, str):
-            return error
-    return ""
-
-
-def _code(payload: Any) -> str | None:
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        code = payload["error"].get("code")
-        return str(code) if code else None
-    return None
