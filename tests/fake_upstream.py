@@ -16,8 +16,9 @@ Usage::
 
 Endpoints: ``POST /v1/chat/completions`` (JSON, or SSE when ``"stream": true``),
 ``POST /v1/messages`` (Anthropic's Messages API, the same directives: tests/fake_anthropic.py),
-``POST /v1/responses`` (an upstream Responses API: tests/fake_responses.py) and
-``GET /v1/models`` (fake-model, fake-vision, fake-reasoner). Every chat request is recorded
+``POST /v1/responses`` (an upstream Responses API: tests/fake_responses.py),
+``POST /v1/embeddings`` (deterministic vectors: tests/fake_embeddings.py) and
+``GET /v1/models`` (fake-model, fake-vision, fake-reasoner). Every request is recorded
 in ``fake.requests`` as ``{"body": parsed JSON, "headers": {lower-case name: value}}``, and
 every completion/chunk carries ``"threadline_fake": {"request_index": i}`` so a test can
 look up ``fake.requests[i]``. ``model`` is echoed back; any name works except
@@ -104,6 +105,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tests.fake_anthropic import messages as anthropic_messages
+from tests.fake_embeddings import embeddings
 from tests.fake_responses import responses as upstream_responses
 from tests.fake_upstream_replies import (
     JSON,
@@ -335,6 +337,7 @@ def create_app(chunk_delay: float = 0.0, record: bool = True) -> Starlette:
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
             Route("/v1/responses", upstream_responses, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
         ]
     )

@@ -13,6 +13,7 @@ from threadline.engine.chat_completions import ChatCompletionService
 from threadline.engine.conversation_service import ConversationService
 from threadline.engine.conversation_transfer import ConversationTransfer
 from threadline.engine.conversations import ConversationPolicy
+from threadline.engine.embeddings import EmbeddingService
 from threadline.engine.file_inputs import FileInputs, FileUrlLimits
 from threadline.engine.files import FileService
 from threadline.engine.responses import ResponseService
@@ -40,6 +41,7 @@ class Services:
     providers: ProviderRegistry
     responses: ResponseService
     chat: ChatCompletionService
+    embeddings: EmbeddingService
     conversations: ConversationService
     transfer: ConversationTransfer
     sweeper: RetentionSweeper
@@ -158,6 +160,7 @@ async def build_services(settings: Settings) -> Services:
             running=RunningTurns(store, lease_seconds=settings.turn_lease_seconds),
         ),
         chat=ChatCompletionService(providers, file_inputs, native_files=native_files(settings)),
+        embeddings=EmbeddingService(providers),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),
         sweeper=RetentionSweeper(

@@ -19,7 +19,14 @@ from threadline.api.limits import BodySizeLimit
 from threadline.api.metrics import Metrics, install_metrics
 from threadline.api.openapi import install_openapi
 from threadline.api.request_id import RequestIds
-from threadline.api.routes import chat_completions, conversations, files, models, responses
+from threadline.api.routes import (
+    chat_completions,
+    conversations,
+    embeddings,
+    files,
+    models,
+    responses,
+)
 from threadline.api.shutdown import drain_turns_on_stop_signal
 from threadline.api.sse import TurnTasks
 from threadline.api.websocket_refusal import RefuseWebSockets
@@ -81,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(responses.router)
     app.include_router(chat_completions.router)
+    app.include_router(embeddings.router)
     app.include_router(conversations.router)
     app.include_router(models.router)
     app.include_router(files.router)

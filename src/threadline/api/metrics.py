@@ -5,7 +5,8 @@ Names (all prefixed `threadline_`):
     http_requests_total{method, route, status}          counter
     http_request_duration_seconds{method, route}        histogram (a stream: until its end)
     http_errors_total{status, code}                      counter, every error envelope sent
-    upstream_requests_total{provider, model, outcome}   counter, outcome = finish reason | error
+    upstream_requests_total{provider, model, outcome}   counter, outcome = finish reason |
+                                                         embedded | error
     upstream_request_duration_seconds{provider, model}  histogram, the whole upstream call
     upstream_first_token_seconds{provider, model}       histogram, until the first output delta
     upstream_errors_total{provider, model, code}        counter
@@ -55,6 +56,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadline.api.errors import error_response
 from threadline.errors import AuthenticationFailed, ThreadlineError
 from threadline.providers.base import (
+    EmbeddingRequest,
+    Embeddings,
     Finish,
     ModelProvider,
     ProviderEvent,
@@ -260,6 +263,23 @@ class MeteredProvider:
             raise
         finally:
             in_flight.dec()
+            m.upstream_duration_of(provider, model).observe(time.perf_counter() - started)
+            m.upstream_requests_of(provider, model, outcome).inc()
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        m = self._metrics
+        provider, model = self.name, m.model_label.known(request.model)
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._inner.embed(request)
+            model, outcome = m.model_label(request.model), "embedded"
+            m.tokens_of(provider, model, "input").inc(result.input_tokens)
+            return result
+        except ThreadlineError as exc:
+            m.upstream_errors_of(provider, model, m.code_label(exc.code or "upstream_error")).inc()
+            raise
+        finally:
             m.upstream_duration_of(provider, model).observe(time.perf_counter() - started)
             m.upstream_requests_of(provider, model, outcome).inc()
 

@@ -34,13 +34,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from threadline.errors import ModelNotFound, UpstreamError
+from threadline.errors import ModelNotFound, UnsupportedParameter, UpstreamError
 from threadline.providers.anthropic_messages import (
     REDACTED_PREFIX,
     THINKING_PREFIX,
     to_anthropic,
 )
 from threadline.providers.base import (
+    EmbeddingRequest,
+    Embeddings,
     Finish,
     FinishReason,
     ProviderEvent,
@@ -107,6 +109,13 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        raise UnsupportedParameter(
+            f"Provider '{self.name}' speaks Anthropic's API, which has no embeddings: name a "
+            "model of a provider that has them.",
+            param="model",
+        )
 
     async def list_models(self) -> list[str]:
         if self._configured_models:

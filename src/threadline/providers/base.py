@@ -107,11 +107,33 @@ ProviderEvent = (
 )
 
 
+@dataclass(slots=True, frozen=True)
+class EmbeddingRequest:
+    model: str
+    """The model name as the upstream knows it (provider prefix already removed)."""
+    inputs: list[str] | list[list[int]]
+    """Texts, or texts already split into tokens."""
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Embeddings:
+    vectors: list[list[float]]
+    """One vector an input, in input order."""
+    input_tokens: int
+
+
 class ModelProvider(Protocol):
     name: str
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         """Run the model. Yields events as they arrive; ends after `Finish` (and usage)."""
+        ...
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """Embed the inputs; raises `UnsupportedParameter` when the upstream has no
+        embeddings (and `UpstreamError` as `stream` does)."""
         ...
 
     async def list_models(self) -> list[str]: ...

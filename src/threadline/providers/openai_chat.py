@@ -15,7 +15,10 @@ import aiohttp
 import orjson
 
 from threadline.errors import ModelNotFound, UpstreamError
+from threadline.providers import openai_embeddings
 from threadline.providers.base import (
+    EmbeddingRequest,
+    Embeddings,
     Finish,
     FinishReason,
     ProviderEvent,
@@ -79,9 +82,13 @@ class OpenAIChatProvider:
         )
         self._completions_url = self._http.url("/chat/completions")
         self._models_url = self._http.url("/models")
+        self._embeddings_url = self._http.url("/embeddings")
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        return await openai_embeddings.embed(self._http, self._embeddings_url, request)
 
     async def list_models(self) -> list[str]:
         if self._configured_models:

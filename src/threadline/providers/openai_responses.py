@@ -26,7 +26,10 @@ import aiohttp
 import orjson
 
 from threadline.errors import ModelNotFound, UnsupportedParameter, UpstreamError
+from threadline.providers import openai_embeddings
 from threadline.providers.base import (
+    EmbeddingRequest,
+    Embeddings,
     Finish,
     FinishReason,
     Item,
@@ -83,10 +86,14 @@ class OpenAIResponsesProvider:
         self.base_url = self._http.base_url
         self._responses_url = self._http.url("/responses")
         self._models_url = self._http.url("/models")
+        self._embeddings_url = self._http.url("/embeddings")
         self._configured_models = models or []
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        return await openai_embeddings.embed(self._http, self._embeddings_url, request)
 
     async def list_models(self) -> list[str]:
         if self._configured_models:

@@ -1,0 +1,21 @@
+"""/v1/embeddings"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.json import json_response
+from threadline.api.routing import JsonRoute
+from threadline.protocol.embeddings import EmbeddingCreateParams
+
+router = APIRouter(prefix="/v1/embeddings", tags=["embeddings"], route_class=JsonRoute)
+
+
+@router.post("")
+async def create_embeddings(
+    params: EmbeddingCreateParams, services: ServicesDep, _caller: TenantDep
+) -> Response:
+    """The caller is authenticated (`_caller`); embeddings store nothing of theirs."""
+    return json_response(await services.embeddings.create(params))
