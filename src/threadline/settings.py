@@ -81,6 +81,45 @@ class ProviderSettings(BaseModel):
         return None
 
 
+class DeploymentSettings(BaseModel):
+    """One place a model alias can be served."""
+
+    model: str = Field(
+        min_length=1, description="`provider/model`, or a model of the default provider."
+    )
+    weight: float = Field(
+        default=1.0, gt=0, description="Share of requests, with strategy `balance`."
+    )
+
+    model_config = {"extra": "forbid"}
+
+
+class AliasSettings(BaseModel):
+    """A model name of Threadline's own, served by one or more deployments."""
+
+    deployments: list[str | DeploymentSettings] = Field(
+        min_length=1,
+        description="Where the alias is served: `provider/model` names (or tables with "
+        "`model` and `weight`), in order of preference.",
+    )
+    strategy: Literal["fallback", "balance"] = Field(
+        default="fallback",
+        description="`fallback`: the first deployment that is not cooling down, then the next "
+        "on failure. `balance`: spread requests by weight, then the others on failure.",
+    )
+    cooldown_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a deployment that failed (429, 5xx, timeout, no connection) "
+        "is passed over.",
+    )
+
+    model_config = {"extra": "forbid"}
+
+    def deployment_list(self) -> list[DeploymentSettings]:
+        return [DeploymentSettings(model=d) if isinstance(d, str) else d for d in self.deployments]
+
+
 class Settings(BaseSettings):
     """Every setting, with its environment variable `THREADLINE_<NAME>`."""
 
@@ -122,6 +161,11 @@ class Settings(BaseSettings):
     )
     default_provider: str | None = Field(
         default=None, description="Provider for model names without a provider prefix."
+    )
+    aliases: dict[str, str | AliasSettings] = Field(
+        default_factory=dict,
+        description="Model names of Threadline's own: each served by a `provider/model`, or "
+        "by deployments with fallback, load balancing and cooldown (docs/providers.md).",
     )
     upstream_connect_timeout: float = Field(
         default=10.0, description="Seconds to wait for a connection to a provider."
@@ -403,6 +447,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             "providers take JSON in their variable"
         ) from None
     _check_default_provider(settings, sources.get("default_provider", "the settings"))
+    _check_aliases(settings, sources.get("aliases", "the settings"))
     return settings
 
 
@@ -415,6 +460,23 @@ def _invalid_setting(exc: ValidationError, sources: Mapping[str, str]) -> str:
     more = exc.error_count() - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
     return f"invalid setting '{setting}' in {where}: {error['msg']}{tail}"
+
+
+def _check_aliases(settings: Settings, where: str) -> None:
+    """Each deployment names a declared provider, or can go to the default one."""
+    for alias, route in settings.aliases.items():
+        models = [route] if isinstance(route, str) else [d.model for d in route.deployment_list()]
+        for model in models:
+            prefix, sep, rest = model.partition("/")
+            if sep and rest and prefix in settings.providers:
+                continue
+            if settings.default_provider is not None:
+                continue
+            declared = ", ".join(f"'{name}'" for name in settings.providers) or "none"
+            raise ConfigError(
+                f"alias '{alias}' (from {where}) is served by '{model}', which names no "
+                f"declared provider (declared: {declared}) and there is no default_provider"
+            )
 
 
 def _check_default_provider(settings: Settings, where: str) -> None:

@@ -22,6 +22,7 @@ from threadline.engine.running_turns import RunningTurns
 from threadline.providers.openai_chat import OpenAIChatProvider
 from threadline.providers.registry import ProviderRegistry
 from threadline.providers.retry import RetryPolicy
+from threadline.providers.routing import Deployment, routed_models
 from threadline.settings import Settings
 from threadline.storage.base import Store
 from threadline.storage.factory import open_store
@@ -73,7 +74,21 @@ def build_providers(settings: Settings) -> ProviderRegistry:
         )
         for name, config in settings.providers.items()
     }
-    return ProviderRegistry(providers, settings.default_provider)
+    registry = ProviderRegistry(providers, settings.default_provider)
+    registry.aliases = routed_models(
+        {
+            name: ([Deployment(route, 1.0)], "fallback", 0.0)
+            if isinstance(route, str)
+            else (
+                [Deployment(d.model, d.weight) for d in route.deployment_list()],
+                route.strategy,
+                route.cooldown_seconds,
+            )
+            for name, route in settings.aliases.items()
+        },
+        registry.resolve_direct,
+    )
+    return registry
 
 
 def build_server_tools(settings: Settings) -> ServerTools:
