@@ -22,6 +22,8 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+_DEFAULT_BASE_URLS = {"anthropic": "https://api.anthropic.com/v1"}
+"""A kind's own base URL, where it is not OpenAI's."""
 
 
 def default_database_path() -> Path:
@@ -30,12 +32,18 @@ def default_database_path() -> Path:
 
 
 class ProviderSettings(BaseModel):
-    """One OpenAI-compatible Chat Completions endpoint."""
+    """One upstream model API."""
 
-    base_url: str = Field(
-        default=DEFAULT_OPENAI_BASE_URL,
-        description="The endpoint's OpenAI-compatible root, ending in /v1 (Chat Completions "
-        "is POST {base_url}/chat/completions).",
+    kind: str = Field(
+        default="openai-chat",
+        description="The API the upstream speaks: `openai-chat` (Chat Completions: OpenAI, "
+        "Ollama, vLLM, llama.cpp, Groq, OpenRouter…), `openai-responses` (the Responses API "
+        "itself: OpenAI, Azure OpenAI, vLLM…) or `anthropic` (Anthropic's Messages API).",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="The API's root, ending in /v1 (Chat Completions is POST "
+        "{base_url}/chat/completions). Default: OpenAI's, or Anthropic's for kind anthropic.",
     )
     api_key: SecretStr | None = Field(
         default=None,
@@ -63,6 +71,12 @@ class ProviderSettings(BaseModel):
         description="Whether the endpoint reads files (PDF…) itself; when false, Threadline "
         "gives the model PDF and text files as text. Default: true for api.openai.com only.",
     )
+    max_output_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Output cap sent when a request gives none, for kinds that require one "
+        "(anthropic; default 8192).",
+    )
     send_reasoning: bool | None = Field(
         default=None,
         description="Whether earlier reasoning is sent back to the model, as the "
@@ -72,6 +86,32 @@ class ProviderSettings(BaseModel):
     )
 
     model_config = {"extra": "forbid"}
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        # Imported here: the adapters (aiohttp…) double the import time of the settings,
+        # which every CLI command pays.
+        from threadline.providers.kinds import KINDS  # noqa: PLC0415
+
+        if kind not in KINDS:
+            raise ValueError(f"unknown provider kind '{kind}'; the kinds are: {', '.join(KINDS)}")
+        return kind
+
+    @property
+    def endpoint(self) -> str:
+        """`base_url`, else the kind's own."""
+        return self.base_url or _DEFAULT_BASE_URLS.get(self.kind, DEFAULT_OPENAI_BASE_URL)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The configured headers with the key, as the kind's API takes it."""
+        headers = dict(self.headers)
+        key = self.resolved_api_key()
+        if key and self.kind == "anthropic":
+            headers |= {"x-api-key": key, "anthropic-version": "2023-06-01"}
+        elif key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
 
     def resolved_api_key(self) -> str | None:
         if self.api_key is not None:

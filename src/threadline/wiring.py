@@ -6,7 +6,6 @@ Shared by the two composition roots, the HTTP app and the command line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from threadline.engine.api_keys import Authenticator
 from threadline.engine.chat_completions import ChatCompletionService
@@ -19,7 +18,7 @@ from threadline.engine.files import FileService
 from threadline.engine.responses import ResponseService
 from threadline.engine.retention import RetentionSweeper
 from threadline.engine.running_turns import RunningTurns
-from threadline.providers.openai_chat import OpenAIChatProvider
+from threadline.providers.kinds import ProviderConfig, build_provider
 from threadline.providers.registry import ProviderRegistry
 from threadline.providers.retry import RetryPolicy
 from threadline.providers.routing import Deployment, routed_models
@@ -57,19 +56,26 @@ class Services:
 
 
 def build_providers(settings: Settings) -> ProviderRegistry:
+    """Each declared provider's adapter, by its kind (`providers/kinds.py`), and the aliases."""
+    retry = RetryPolicy(
+        max_retries=settings.upstream_max_retries, backoff=settings.upstream_retry_backoff
+    )
     providers = {
-        name: OpenAIChatProvider(
-            name,
-            config.base_url,
-            api_key=config.resolved_api_key(),
-            headers=config.headers,
-            max_tokens_param=config.max_tokens_param,
-            send_reasoning=config.send_reasoning,
-            models=config.models,
-            connect_timeout=settings.upstream_connect_timeout,
-            read_timeout=settings.upstream_read_timeout,
-            retry=RetryPolicy(
-                max_retries=settings.upstream_max_retries, backoff=settings.upstream_retry_backoff
+        name: build_provider(
+            config.kind,
+            ProviderConfig(
+                name=name,
+                base_url=config.endpoint,
+                api_key=config.resolved_api_key(),
+                headers=config.headers,
+                models=config.models,
+                native_files=config.native_files,
+                send_reasoning=config.send_reasoning,
+                max_tokens_param=config.max_tokens_param,
+                max_output_tokens=config.max_output_tokens,
+                connect_timeout=settings.upstream_connect_timeout,
+                read_timeout=settings.upstream_read_timeout,
+                retry=retry,
             ),
         )
         for name, config in settings.providers.items()
@@ -125,16 +131,6 @@ def build_server_tools(settings: Settings) -> ServerTools:
     )
 
 
-def native_files(settings: Settings) -> dict[str, bool]:
-    """Which providers read files natively: as configured, else only OpenAI's own API."""
-    return {
-        name: config.native_files
-        if config.native_files is not None
-        else urlsplit(config.base_url).hostname == "api.openai.com"
-        for name, config in settings.providers.items()
-    }
-
-
 async def build_services(settings: Settings) -> Services:
     tools = build_server_tools(settings)  # first: a bad web search setting stops start-up
     store = open_store(
@@ -171,10 +167,9 @@ async def build_services(settings: Settings) -> Services:
             policy,
             tools=tools,
             file_inputs=file_inputs,
-            native_files=native_files(settings),
             running=RunningTurns(store, lease_seconds=settings.turn_lease_seconds),
         ),
-        chat=ChatCompletionService(providers, file_inputs, native_files=native_files(settings)),
+        chat=ChatCompletionService(providers, file_inputs),
         embeddings=EmbeddingService(providers),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),

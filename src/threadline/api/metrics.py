@@ -225,6 +225,7 @@ class MeteredProvider:
 
     def __init__(self, inner: ModelProvider, metrics: Metrics) -> None:
         self.name = inner.name
+        self.capabilities = inner.capabilities
         self._inner = inner
         self._metrics = metrics
 

@@ -152,32 +152,30 @@ async def check_provider(name: str, config: ProviderSettings, settings: Settings
     label = f"provider {name}"
     if (missing_key := check_provider_key(name, config)) is not None:
         return missing_key
-    headers = dict(config.headers)
-    if key := config.resolved_api_key():
-        headers["Authorization"] = f"Bearer {key}"
+    headers = config.auth_headers()
     timeout = httpx.Timeout(PROBE_TIMEOUT, connect=min(settings.upstream_connect_timeout, 5.0))
-    url = config.base_url.rstrip("/") + "/models"
+    url = config.endpoint.rstrip("/") + "/models"
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.get(url, headers=headers)
     except httpx.TimeoutException:
         return Check(label, "fail", f"{url} did not answer in {PROBE_TIMEOUT:g} s", _REACH_FIX)
     except httpx.HTTPError as exc:
-        return Check(label, "fail", f"cannot connect to {config.base_url}: {exc}", _REACH_FIX)
+        return Check(label, "fail", f"cannot connect to {config.endpoint}: {exc}", _REACH_FIX)
     status = response.status_code
     if status in (401, 403):
         where = config.api_key_env or ("api_key" if config.api_key else "OPENAI_API_KEY")
         return Check(
             label,
             "fail",
-            f"{config.base_url} refused the credentials (HTTP {status})",
+            f"{config.endpoint} refused the credentials (HTTP {status})",
             f"check the key in {where}",
         )
     if status == 404:
         return Check(
             label,
             "warn",
-            f"{config.base_url} is reachable but has no /models (HTTP 404)",
+            f"{config.endpoint} is reachable but has no /models (HTTP 404)",
             "check that base_url ends with /v1 (e.g. http://localhost:11434/v1)",
         )
     if status >= 400:
@@ -196,7 +194,7 @@ def _models_check(label: str, config: ProviderSettings, response: httpx.Response
         data = response.json().get("data", [])
         offered = {m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)}
     except (ValueError, AttributeError, TypeError):
-        return Check(label, "warn", f"{config.base_url}/models is not OpenAI's model list")
+        return Check(label, "warn", f"{config.endpoint}/models is not OpenAI's model list")
     missing = [m for m in config.models if m not in offered]
     if missing and offered:
         return Check(
@@ -205,7 +203,7 @@ def _models_check(label: str, config: ProviderSettings, response: httpx.Response
             f"reachable, but it does not offer {', '.join(missing)}",
             "fix `models` in the config file, or pull the model (e.g. `ollama pull NAME`)",
         )
-    return Check(label, "ok", f"{config.base_url} answers, {len(offered)} models")
+    return Check(label, "ok", f"{config.endpoint} answers, {len(offered)} models")
 
 
 async def check_server(settings: Settings) -> Check:

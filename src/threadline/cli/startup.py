@@ -63,7 +63,7 @@ def print_banner(settings: Settings, keys_required: bool) -> None:
     if settings.providers:
         for name, config in settings.providers.items():
             default = " (default)" if name == settings.default_provider else ""
-            lines.append(f"  provider   {name}: {config.base_url}{default}")
+            lines.append(f"  provider   {name}: {config.endpoint}{default}")
     else:
         lines.append("  providers  none")
     lines.append(

@@ -10,7 +10,7 @@ before the provider is called.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,22 +150,26 @@ class ChatCompletionService:
         providers: ProviderRegistry,
         file_inputs: FileInputs,
         *,
-        native_files: Mapping[str, bool] | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self._providers = providers
         self._file_inputs = file_inputs
-        self._native_files = dict(native_files or {})
         self._clock = clock
 
     async def prepare(self, tenant: str, params: ChatCompletionCreateParams) -> PreparedChat:
         """Validate, resolve the model and the files. Every 4xx is raised here."""
         _refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
+        if params.stop and not provider.capabilities.stop_sequences:
+            raise UnsupportedParameter(
+                f"The model '{params.model}' is served through an API without stop sequences: "
+                "send the request without 'stop'.",
+                param="stop",
+            )
         items = chat_items(params.messages)
         check_tool_calls_answered(items)
         items = await self._file_inputs.for_provider(
-            tenant, items, len(items), native=self._native_files.get(provider.name, False)
+            tenant, items, len(items), native=provider.capabilities.native_files
         )
         request = ProviderRequest(
             model=upstream_model,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,6 @@ class ResponseService:
         *,
         tools: ServerTools | None = None,
         file_inputs: FileInputs | None = None,
-        native_files: Mapping[str, bool] | None = None,
         running: RunningTurns | None = None,
     ) -> None:
         self._store = store
@@ -72,8 +71,6 @@ class ResponseService:
         self._clock = clock
         self._tools = tools
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
-        self._native_files = dict(native_files or {})
-        """Provider name → whether it reads files natively (else PDF/text become text)."""
         self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
         self._runner = TurnRunner(store, clock, tools, conversations, self._running)
 
@@ -112,7 +109,7 @@ class ResponseService:
             tenant,
             context,
             len(input_items),
-            native=self._native_files.get(provider.name, False),
+            native=provider.capabilities.native_files,
         )
         tools = [
             t.model_dump(exclude_none=True)

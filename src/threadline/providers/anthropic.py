@@ -45,6 +45,7 @@ from threadline.providers.base import (
     Embeddings,
     Finish,
     FinishReason,
+    ProviderCapabilities,
     ProviderEvent,
     ProviderRequest,
     ReasoningDelta,
@@ -85,11 +86,13 @@ class AnthropicProvider:
         headers: dict[str, str] | None = None,
         models: list[str] | None = None,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
+        capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.name = name
+        self.capabilities = capabilities or ProviderCapabilities()
         sent = {"anthropic-version": API_VERSION, **(headers or {})}
         if api_key:
             sent["x-api-key"] = api_key

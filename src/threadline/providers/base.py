@@ -124,8 +124,21 @@ class Embeddings:
     input_tokens: int
 
 
+@dataclass(slots=True, frozen=True)
+class ProviderCapabilities:
+    """What an upstream can take, as its adapter knows it (from its settings, or its API)."""
+
+    native_files: bool = False
+    """It reads files (PDF…) sent inline; otherwise the engine gives it their text."""
+    stop_sequences: bool = True
+    """It takes `stop` sequences (the Responses API has none)."""
+
+
 class ModelProvider(Protocol):
     name: str
+
+    @property
+    def capabilities(self) -> ProviderCapabilities: ...
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         """Run the model. Yields events as they arrive; ends after `Finish` (and usage)."""

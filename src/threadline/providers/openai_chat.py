@@ -21,6 +21,7 @@ from threadline.providers.base import (
     Embeddings,
     Finish,
     FinishReason,
+    ProviderCapabilities,
     ProviderEvent,
     ProviderRequest,
     ReasoningDelta,
@@ -55,11 +56,13 @@ class OpenAIChatProvider:
         max_tokens_param: str | None = None,
         send_reasoning: bool | None = None,
         models: list[str] | None = None,
+        capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.name = name
+        self.capabilities = capabilities or ProviderCapabilities()
         self.base_url = base_url.rstrip("/")
         self._configured_models = models or []
         is_openai = urlsplit(self.base_url).hostname == "api.openai.com"

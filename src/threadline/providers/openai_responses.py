@@ -33,6 +33,7 @@ from threadline.providers.base import (
     Finish,
     FinishReason,
     Item,
+    ProviderCapabilities,
     ProviderEvent,
     ProviderRequest,
     ReasoningDelta,
@@ -67,11 +68,13 @@ class OpenAIResponsesProvider:
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
         models: list[str] | None = None,
+        capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.name = name
+        self.capabilities = capabilities or ProviderCapabilities()
         sent = dict(headers or {})
         if api_key:
             sent["Authorization"] = f"Bearer {api_key}"

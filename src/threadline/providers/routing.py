@@ -28,6 +28,7 @@ from threadline.providers.base import (
     EmbeddingRequest,
     Embeddings,
     ModelProvider,
+    ProviderCapabilities,
     ProviderEvent,
     ProviderRequest,
 )
@@ -101,6 +102,15 @@ class RoutedModel:
                 last = exc
         assert last is not None
         raise last
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What every deployment can take: any of them may serve a call."""
+        each = [self._resolve(d.model)[0].capabilities for d in self.deployments]
+        return ProviderCapabilities(
+            native_files=all(c.native_files for c in each),
+            stop_sequences=all(c.stop_sequences for c in each),
+        )
 
     async def list_models(self) -> list[str]:
         return [self.name]

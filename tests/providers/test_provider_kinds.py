@@ -1,0 +1,128 @@
+"""Each provider kind behind the live server, through the official SDK: the Responses API and
+Chat Completions answer the same on `anthropic` and `openai-responses` upstreams as on
+`openai-chat`, tool calls round-trip, and reasoning a provider seals comes back to it on the
+next turn."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+@pytest.fixture(scope="module")
+def kinds_server(
+    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    directory = tmp_path_factory.mktemp("kinds")
+    providers = {
+        "chat": {"base_url": fake.base_url, "api_key": "k"},
+        "claude": {"kind": "anthropic", "base_url": fake.base_url, "api_key": "sk-ant"},
+        "oai": {"kind": "openai-responses", "base_url": fake.base_url, "api_key": "sk-oai"},
+    }
+    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "chat"}
+    with LiveServer(
+        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
+    ) as live:
+        yield live
+
+
+@pytest.fixture
+def kinds(kinds_server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=kinds_server.base_url, api_key="any", max_retries=0)
+
+
+@pytest.mark.parametrize("provider", ["chat", "claude", "oai"])
+def test_every_kind_answers_a_response_streamed_or_not(kinds: openai.OpenAI, provider: str) -> None:
+    model = f"{provider}/fake-model"
+    plain = kinds.responses.create(model=model, input="hello kinds", instructions="Be brief.")
+    assert plain.status == "completed" and plain.output_text == "echo: hello kinds"
+    assert plain.usage is not None and plain.usage.output_tokens == 3
+    with kinds.responses.stream(model=model, input="long 4") as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "w1 w2 w3 w4"
+
+
+@pytest.mark.parametrize("provider", ["chat", "claude", "oai"])
+def test_every_kind_round_trips_a_function_call(kinds: openai.OpenAI, provider: str) -> None:
+    model = f"{provider}/fake-model"
+    first = kinds.responses.create(
+        model=model,
+        input='call get_weather {"city": "Oslo"}',
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    (call,) = [item for item in first.output if item.type == "function_call"]
+    assert json.loads(call.arguments) == {"city": "Oslo"}
+    second = kinds.responses.create(
+        model=model,
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "-3C"}],
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    assert second.output_text == "tool said: -3C"
+
+
+def test_anthropic_thinking_goes_back_with_its_signature(
+    kinds: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    first = kinds.responses.create(
+        model="claude/fake-model", input="reason slowly", reasoning={"effort": "low"}
+    )
+    reasoning = next(item for item in first.output if item.type == "reasoning")
+    assert reasoning.content and reasoning.content[0].text == "slowly"
+    kinds.responses.create(model="claude/fake-model", previous_response_id=first.id, input="next")
+    assistant = fake.last_request()["body"]["messages"][1]
+    assert assistant["content"][0] == {
+        "type": "thinking",
+        "thinking": "slowly",
+        "signature": "sig:slowly",
+    }
+
+
+def test_openai_responses_reasoning_goes_back_as_the_upstreams_item(
+    kinds: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    first = kinds.responses.create(model="oai/fake-model", input="reason deeply")
+    upstream_id = f"rs_fake{len(fake.requests) - 1}"
+    kinds.responses.create(model="oai/fake-model", previous_response_id=first.id, input="next")
+    sent = fake.last_request()["body"]
+    assert sent["store"] is False
+    reasoning = [item for item in sent["input"] if item["type"] == "reasoning"]
+    assert reasoning == [
+        {
+            "type": "reasoning",
+            "id": upstream_id,
+            "summary": [],
+            "encrypted_content": "enc:deeply",
+        }
+    ]
+
+
+def test_chat_completions_run_on_every_kind(kinds: openai.OpenAI) -> None:
+    for provider in ("chat", "claude", "oai"):
+        completion = kinds.chat.completions.create(
+            model=f"{provider}/fake-model", messages=[{"role": "user", "content": "hi there"}]
+        )
+        assert completion.choices[0].message.content == "echo: hi there"
+
+
+def test_what_a_kind_cannot_do_is_a_400_naming_it(kinds: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as no_embeddings:
+        kinds.embeddings.create(model="claude/fake-model", input="x")
+    assert no_embeddings.value.body["param"] == "model"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as no_stop:
+        kinds.chat.completions.create(
+            model="oai/fake-model", messages=[{"role": "user", "content": "x"}], stop=["."]
+        )
+    assert no_stop.value.body["param"] == "stop"  # type: ignore[index]
