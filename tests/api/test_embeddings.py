@@ -54,6 +54,9 @@ def test_token_lists_are_passed_as_given(client: openai.OpenAI, fake: FakeUpstre
         ({"model": MODEL, "input": ["a", ""]}, "input[1]"),
         ({"model": MODEL, "input": "a", "dimensions": 0}, "dimensions"),
         ({"model": MODEL, "input": "a", "encoding_format": "hex"}, "encoding_format"),
+        ({"model": MODEL, "input": "a", "dimensions": 10**9}, "dimensions"),
+        ({"model": MODEL, "input": ["a"] * 2049}, "input"),
+        ({"model": MODEL, "input": [[1]] * 2049}, "input"),
     ],
 )
 def test_bad_input_is_a_400_naming_it(

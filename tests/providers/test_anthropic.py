@@ -18,6 +18,9 @@ from threadline.errors import ModelNotFound, UpstreamError
 from threadline.providers.anthropic import AnthropicProvider
 from threadline.providers.anthropic_messages import THINKING_PREFIX
 from threadline.providers.base import (
+    AUTO,
+    NONE,
+    REQUIRED,
     Finish,
     ProviderEvent,
     ProviderRequest,
@@ -25,6 +28,7 @@ from threadline.providers.base import (
     ReasoningSealed,
     TextDelta,
     ToolCallDelta,
+    ToolChoice,
     UsageReport,
 )
 from threadline.providers.retry import RetryPolicy
@@ -160,11 +164,11 @@ async def test_a_tool_call_comes_back_as_a_function_call(
 @pytest.mark.parametrize(
     ("choice", "parallel", "expected"),
     [
-        ("auto", None, {"type": "auto"}),
-        ("none", None, {"type": "none"}),
-        ("required", None, {"type": "any"}),
+        (AUTO, None, {"type": "auto"}),
+        (NONE, None, {"type": "none"}),
+        (REQUIRED, None, {"type": "any"}),
         (
-            {"type": "function", "name": "get_weather"},
+            ToolChoice.of("get_weather"),
             None,
             {"type": "tool", "name": "get_weather"},
         ),

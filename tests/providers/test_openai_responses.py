@@ -13,6 +13,7 @@ import pytest
 from tests.fake_upstream import FakeUpstream
 from threadline.errors import ModelNotFound, UpstreamError
 from threadline.providers.base import (
+    AUTO,
     Finish,
     ProviderEvent,
     ProviderRequest,
@@ -97,7 +98,7 @@ async def test_function_calls_and_their_outputs_round_trip(
             model="gpt-test",
             items=[_user('call get_weather {"city": "Oslo"}')],
             tools=[WEATHER],
-            tool_choice="auto",
+            tool_choice=AUTO,
             incremental=incremental,
         ),
     )

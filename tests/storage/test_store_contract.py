@@ -702,6 +702,36 @@ async def test_loading_a_context_costs_the_same_statements_whatever_its_length(
     assert counts == [3, 3]  # one statement each, at 10 items as at 100
 
 
+async def test_with_the_context_cache_a_load_is_one_statement_hit_or_miss(
+    sql_store: SqlStore,
+) -> None:
+    conv = await conversation(sql_store, "c0")
+    previous = None
+    for n in range(20):
+        previous = await save(sql_store, [f"q{n}"], [f"a{n}"], previous=previous)
+        await save(sql_store, [f"i{n}"], [f"o{n}"], conversation=conv)
+    assert previous is not None
+    cached = SqlStore(url_of(sql_store))  # another process: its cache starts empty
+    try:
+        for attempt in ("miss", "hit"):
+            with statements_on(cached.engine) as seen:
+                chain = await cached.load_chain(A, previous)
+                loaded = await cached.load_conversation(A, conv)
+            assert len(seen) == 2, (attempt, seen)
+            assert chain is not None and texts(chain)[-2:] == ["q19", "a19"]
+            assert loaded is not None and len(loaded[1]) == 41
+        # A change made elsewhere is seen by the one statement of the next load.
+        await save(sql_store, ["late"], ["reply"], conversation=conv)
+        assert await sql_store.delete_response(A, previous)
+        with statements_on(cached.engine) as seen:
+            assert await cached.load_chain(A, previous) is None
+            loaded = await cached.load_conversation(A, conv)
+        assert len(seen) == 2
+        assert loaded is not None and texts(loaded[1])[-2:] == ["late", "reply"]
+    finally:
+        await cached.close()
+
+
 def url_of(store: SqlStore) -> str:
     return store.engine.url.render_as_string(hide_password=False)
 

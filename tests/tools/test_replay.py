@@ -1,11 +1,21 @@
-"""Server-side tool items replay to a Chat Completions model as the function calls they were."""
+"""Server-side tool items replay to the model as the function calls they were (the engine's
+`replayed`, here through the Chat Completions translation)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from threadline.providers.chat_messages import to_chat_messages
-from threadline.providers.tool_items import chat_call_id
+from threadline.engine.server_tools.base import call_and_output
+from threadline.engine.server_tools.plan import replayed
+from threadline.providers.chat_messages import to_chat_messages as _chat
+
+
+def to_chat_messages(instructions: str | None, items: list[dict[str, Any]]) -> list[Any]:
+    return _chat(instructions, replayed(items))
+
+
+def chat_call_id(item_id: str) -> str:
+    return str(call_and_output(item_id, "f", "{}", "")[0]["call_id"])
 
 
 def user(text: str) -> dict[str, Any]:
@@ -96,7 +106,7 @@ def test_unanswered_and_approved_requests_are_left_to_the_call_that_ran() -> Non
     assert messages == [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
 
 
-def test_web_search_call_replays_its_sources() -> None:
+def test_web_search_call_stored_without_results_replays_its_sources() -> None:
     search = {
         "id": "ws_1",
         "type": "web_search_call",
@@ -113,3 +123,18 @@ def test_web_search_call_replays_its_sources() -> None:
         "arguments": '{"query": "dice"}',
     }
     assert messages[1]["content"] == "Results from: https://a.example/"
+
+
+def test_web_search_call_replays_the_results_the_model_read() -> None:
+    search = {
+        "id": "ws_2",
+        "type": "web_search_call",
+        "status": "completed",
+        "action": {"type": "search", "query": "dice"},
+        "results": [{"url": "https://a.example/", "title": "Dice", "snippet": "Six faces."}],
+    }
+    told = to_chat_messages(None, [search])[1]["content"]
+    assert told == (
+        'Web results for "dice":\n\n[1] Dice\nURL: https://a.example/\nSix faces.'
+        "\n\nCite the URLs of the results you use."
+    )

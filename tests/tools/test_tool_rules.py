@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from threadline.engine.citations import url_citations
-from threadline.engine.server_tools import McpServerPlan
+from threadline.engine.server_tools.mcp import McpServerPlan
 from threadline.protocol.tools import McpTool, mcp_function_name
 from threadline.tools.base import McpServer
 

@@ -65,7 +65,7 @@ class LocalBackend:
         )  # stream=True: the provider is asked for a stream, so tokens arrive as they come
         with _engine_errors():
             turn = await responses.prepare(self._tenant, params)
-        async for event in responses.stream(turn):
+        async for event in responses.run(turn).events:
             yield event
 
     async def create_conversation(self, metadata: dict[str, str]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.file_inputs import FileInputs
+from threadline.engine.tool_choice import read_chat_choice
 from threadline.errors import InvalidRequest, UnsupportedParameter
 from threadline.protocol.chat import (
     AssistantMessage,
@@ -178,7 +179,7 @@ class ChatCompletionService:
                 t.function.model_dump(exclude_none=True) | {"type": "function"}
                 for t in params.tools or ()
             ],
-            tool_choice=_tool_choice(params),
+            tool_choice=read_chat_choice(params),
             parallel_tool_calls=params.parallel_tool_calls if params.tools else None,
             text_format=_text_format(params),
             temperature=params.temperature,
@@ -360,15 +361,6 @@ def _refuse_unsupported(params: ChatCompletionCreateParams) -> None:
             f"Tool choice '{params.tool_choice.function.name}' not found in 'tools'.",
             param="tool_choice",
         )
-
-
-def _tool_choice(params: ChatCompletionCreateParams) -> str | dict[str, Any] | None:
-    choice = params.tool_choice
-    if choice is None or not params.tools:
-        return None
-    if isinstance(choice, NamedToolChoice):
-        return {"type": "function", "name": choice.function.name}
-    return choice
 
 
 def _text_format(params: ChatCompletionCreateParams) -> dict[str, Any] | None:

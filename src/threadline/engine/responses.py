@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,14 +13,17 @@ from threadline.engine.events import Event
 from threadline.engine.file_inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
+from threadline.engine.prepared_turn import PreparedTurn
 from threadline.engine.response_object import response_object
 from threadline.engine.running_turns import RunningTurns
-from threadline.engine.server_tools import echoed_tools, plan_server_tools
-from threadline.engine.turn import PreparedTurn, TurnRunner
+from threadline.engine.server_tools.base import PlanContext
+from threadline.engine.server_tools.plan import echoed_tools, plan_server_tools, replayed
+from threadline.engine.tool_choice import read_responses_choice
+from threadline.engine.turn import TurnRun, TurnRunner
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
-from threadline.protocol.tools import AllowedToolsChoice, FunctionTool, FunctionToolChoice
+from threadline.protocol.tools import FunctionTool
 from threadline.providers.base import ModelProvider, ProviderRequest
 from threadline.providers.registry import ProviderRegistry
 from threadline.storage.base import Item, ResponseRecord, Store
@@ -104,7 +106,10 @@ class ResponseService:
         input_items = await normalize_input(self._store, tenant, params.input)
         context = history + input_items
         check_tool_calls_answered(context)
-        server_tools = plan_server_tools(params, history, input_items, self._tools)
+        choice = read_responses_choice(params.tool_choice)
+        server_tools = plan_server_tools(
+            PlanContext(tenant, params, history, input_items, self._tools), choice
+        )
         provider_items = await self._file_inputs.for_provider(
             tenant,
             context,
@@ -114,7 +119,7 @@ class ResponseService:
         tools = [
             t.model_dump(exclude_none=True)
             for t in params.tools or ()
-            if isinstance(t, FunctionTool)
+            if isinstance(t, FunctionTool) and choice.offers_function(t.name)
         ]
         settings = self._echoed_settings(params)
         record = ResponseRecord(
@@ -130,10 +135,10 @@ class ResponseService:
 
         request = ProviderRequest(
             model=upstream_model,
-            items=provider_items,
+            items=replayed(provider_items),
             instructions=params.instructions,
-            tools=_offered_tools(tools, params.tool_choice),
-            tool_choice=_chat_tool_choice(params.tool_choice),
+            tools=tools,
+            tool_choice=choice.choice if tools else None,
             parallel_tool_calls=params.parallel_tool_calls if tools else None,
             text_format=settings["text"]["format"] if params.text is not None else None,
             temperature=params.temperature,
@@ -162,21 +167,18 @@ class ResponseService:
             conversation=claim,
         )
 
-    def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
+    def run(self, turn: PreparedTurn) -> TurnRun:
+        """The turn's run: its events, streamed or read by `complete`, then its outcome."""
         return self._runner.run(turn)
 
-    async def complete(self, turn: PreparedTurn) -> CreatedResponse:
+    async def complete(self, run: TurnRun) -> CreatedResponse:
         """Run the turn without streaming; the terminal event carries the final response."""
         last: Event | None = None
-        async for event in self._runner.run(turn):
+        async for event in run.events:
             last = event
-        if last is None:  # the runner always ends with a terminal event
+        if last is None or run.outcome is None:  # a run always ends with a terminal event
             raise RuntimeError("turn ended without a terminal event")
-        failure = turn.failure
-        if failure is not None and turn.saved:
-            # The client gets an error, not the Response: say where the stored one is.
-            failure.message += f" (The failed response was stored as '{turn.record.id}'.)"
-        return CreatedResponse(last["response"], failure)
+        return CreatedResponse(last["response"], run.outcome.failure)
 
     async def retrieve(self, tenant: str, response_id: str) -> dict[str, Any]:
         """The response; one still running here shows its output so far (elsewhere, what is
@@ -253,24 +255,6 @@ class ResponseService:
                 "default" if params.service_tier == "auto" else params.service_tier
             )
         return settings
-
-
-def _offered_tools(tools: list[dict[str, Any]], choice: object) -> list[dict[str, Any]]:
-    """`allowed_tools` narrows the tools the model may call this turn."""
-    if isinstance(choice, AllowedToolsChoice):
-        allowed = {t.get("name") for t in choice.tools if t.get("type") == "function"}
-        return [tool for tool in tools if tool["name"] in allowed]
-    return tools
-
-
-def _chat_tool_choice(choice: object) -> str | dict[str, Any] | None:
-    if isinstance(choice, FunctionToolChoice):
-        return {"type": "function", "name": choice.name}
-    if isinstance(choice, AllowedToolsChoice):
-        return choice.mode
-    if isinstance(choice, str):
-        return choice
-    return None
 
 
 def _response_not_found(response_id: str) -> NotFound:

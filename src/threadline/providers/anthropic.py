@@ -52,6 +52,7 @@ from threadline.providers.base import (
     ReasoningSealed,
     TextDelta,
     ToolCallDelta,
+    ToolChoice,
     UsageReport,
 )
 from threadline.providers.http_upstream import HttpUpstream, error_message
@@ -324,16 +325,14 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def _tool_choice(
-    choice: str | dict[str, Any] | None, parallel: bool | None
-) -> dict[str, Any] | None:
-    if choice == "none":
+def _tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dict[str, Any] | None:
+    if choice is not None and choice.mode == "none":
         return {"type": "none"}
     converted: dict[str, Any]
-    if choice == "required":
+    if choice is not None and choice.mode == "required":
         converted = {"type": "any"}
-    elif isinstance(choice, dict) and choice.get("name"):
-        converted = {"type": "tool", "name": choice["name"]}
+    elif choice is not None and choice.mode == "function":
+        converted = {"type": "tool", "name": choice.function}
     elif choice is None and parallel is not False:
         return None  # Anthropic's default is auto
     else:

@@ -28,7 +28,6 @@ import re
 from typing import Any
 
 from threadline.providers.base import Item
-from threadline.providers.tool_items import with_server_tool_calls
 
 Block = dict[str, Any]
 Message = dict[str, Any]
@@ -48,8 +47,7 @@ def to_anthropic(instructions: str | None, items: list[Item]) -> tuple[list[Bloc
     if instructions:
         system.append({"type": "text", "text": instructions})
     messages: list[Message] = []
-    # Server-side tool items (mcp_call, web_search_call…) replay as the function calls they were.
-    for item in with_server_tool_calls(items):
+    for item in items:
         kind = item.get("type", "message")
         if kind == "message":
             role = item["role"]

@@ -14,6 +14,24 @@ from typing import Any, Literal, Protocol
 Item = dict[str, Any]
 
 
+@dataclass(slots=True, frozen=True)
+class ToolChoice:
+    """Which tools the model must or may call, in no API's words. `function` names the one
+    function it must call."""
+
+    mode: Literal["auto", "none", "required", "function"]
+    function: str | None = None
+
+    @staticmethod
+    def of(name: str) -> ToolChoice:
+        return ToolChoice("function", name)
+
+
+AUTO = ToolChoice("auto")
+NONE = ToolChoice("none")
+REQUIRED = ToolChoice("required")
+
+
 @dataclass(slots=True)
 class ProviderRequest:
     model: str
@@ -23,7 +41,8 @@ class ProviderRequest:
     instructions: str | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)
     """Function tools in the Responses shape: {type, name, description, parameters, strict}."""
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: ToolChoice | None = None
+    """None: the upstream's default (auto)."""
     parallel_tool_calls: bool | None = None
     text_format: dict[str, Any] | None = None
     """The Responses `text.format` object, or None for plain text."""

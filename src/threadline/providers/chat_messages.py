@@ -22,7 +22,6 @@ import binascii
 from typing import Any
 
 from threadline.providers.base import Item
-from threadline.providers.tool_items import with_server_tool_calls
 
 Message = dict[str, Any]
 
@@ -40,8 +39,7 @@ def to_chat_messages(
     """Reasoning text waiting for the assistant output it led to."""
     attachments: list[Message] = []
     """Images and files of tool outputs, sent once this turn's tool messages are all out."""
-    # Server-side tool items (mcp_call, web_search_call…) replay as the function calls they were.
-    for item in with_server_tool_calls(items):
+    for item in items:
         kind = item.get("type", "message")
         if kind == "reasoning":
             if send_reasoning and (text := _reasoning_text(item)):

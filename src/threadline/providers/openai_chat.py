@@ -28,6 +28,7 @@ from threadline.providers.base import (
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
+    ToolChoice,
     UsageReport,
 )
 from threadline.providers.chat_messages import to_chat_messages
@@ -247,10 +248,10 @@ def _completion_events(completion: dict[str, Any]) -> list[ProviderEvent]:
     return _chunk_events(chunk)
 
 
-def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
-    if isinstance(choice, str):
-        return choice
-    return {"type": "function", "function": {"name": choice["name"]}}
+def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "function":
+        return {"type": "function", "function": {"name": choice.function}}
+    return choice.mode
 
 
 def _response_format(fmt: dict[str, Any]) -> dict[str, Any]:

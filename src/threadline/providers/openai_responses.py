@@ -41,11 +41,11 @@ from threadline.providers.base import (
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
+    ToolChoice,
     UsageReport,
 )
 from threadline.providers.http_upstream import HttpUpstream
 from threadline.providers.retry import RetryPolicy
-from threadline.providers.tool_items import with_server_tool_calls
 
 SEALED_PREFIX = "openai.responses:"
 """`encrypted_content` of a reasoning item this kind produced: the prefix, the upstream's
@@ -183,8 +183,7 @@ def upstream_input(items: list[Item]) -> list[Item]:
     only the fields an input item takes (our ids mean nothing to the upstream), and reasoning
     only where the upstream produced it."""
     sent: list[Item] = []
-    # Server-side tool items (mcp_call, web_search_call…) replay as the function calls they were.
-    for item in with_server_tool_calls(items):
+    for item in items:
         kind = item.get("type", "message")
         if kind == "message":
             sent.append({"type": "message", **{k: item[k] for k in _MESSAGE_FIELDS}})
@@ -307,7 +306,7 @@ def _sealed(item: dict[str, Any]) -> list[ProviderEvent]:
     return [ReasoningSealed(f"{SEALED_PREFIX}{item.get('id')}:{encrypted}")]
 
 
-def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
-    if isinstance(choice, str):
-        return choice
-    return {"type": "function", "name": choice["name"]}
+def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "function":
+        return {"type": "function", "name": choice.function}
+    return choice.mode

@@ -29,14 +29,14 @@ async def create_response(
     params: ResponseCreateParams, services: ServicesDep, tenant: TenantDep, tasks: TurnTasksDep
 ) -> Response:
     turn = await services.responses.prepare(tenant, params)
+    run = services.responses.run(turn)
     if params.stream:
-        return event_stream(tasks, services.responses.stream(turn))
-    created = await tasks.run_to_end(services.responses.complete(turn))
+        return event_stream(tasks, run.events)
+    created = await tasks.run_to_end(services.responses.complete(run))
     if created is None:
-        stopped = ShuttingDown()
-        if turn.saved:
-            stopped.message += f" (The failed response was stored as '{turn.record.id}'.)"
-        return error_response(stopped)
+        # Shutdown ended the turn; its outcome says whether (and where) it was stored.
+        stopped = run.outcome.failure if run.outcome is not None else None
+        return error_response(stopped or ShuttingDown())
     if created.failure is not None:
         return error_response(created.failure)
     return json_response(created.response)

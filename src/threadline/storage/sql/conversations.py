@@ -227,24 +227,27 @@ def load_conversation_unless_cached(
 ) -> ConversationState | None:
     """The conversation row, and its items unless `cached` (generation, next_position) says
     the caller's copy is current: no item deleted anywhere since (generation), none appended
-    to this conversation (next_position)."""
-    params = {"tenant": tenant, "conversation_id": conversation_id}
-    row = conn.execute(q.CONVERSATION_STATE, params).one_or_none()
-    if row is None:
+    to this conversation (next_position). One statement either way, from one snapshot."""
+    generation, next_position = cached if cached is not None else (None, None)
+    params = {
+        "tenant": tenant,
+        "conversation_id": conversation_id,
+        "cached_generation": generation,
+        "cached_next_position": next_position,
+    }
+    rows = conn.execute(q.CONVERSATION_UNLESS_CURRENT, params).all()
+    if not rows:
         return None
-    generation = None if row.history_generation is None else int(row.history_generation)
-    next_position = int(row.next_position)
-    if generation is not None and cached == (generation, next_position):
-        return ConversationState(q.conversation_record(row), next_position, generation, None)
-    # Read after the row: items appended in between are in this copy, tagged with the older
-    # next_position, so it is reloaded next time, never trusted with items missing.
-    loaded = _conversation_texts(conn, tenant, conversation_id)
-    if loaded is None:
-        return None
-    record, texts = loaded
+    first = rows[0]
+    record = q.conversation_record(first)
+    now_generation = None if first.history_generation is None else int(first.history_generation)
+    now_next = int(first.next_position)
+    if now_generation is not None and cached == (now_generation, now_next):
+        return ConversationState(record, now_next, now_generation, None)
+    texts = [row.item_data for row in rows if row.item_data is not None]
     items = [orjson.loads(text) for text in texts]
     return ConversationState(
-        record, next_position, generation, items, sum(len(text) for text in texts)
+        record, now_next, now_generation, items, sum(len(text) for text in texts)
     )
 
 

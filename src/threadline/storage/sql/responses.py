@@ -251,12 +251,6 @@ def _chain_texts(conn: Connection, tenant: str, response_id: str) -> list[str] |
     return [row.data for row in rows if row.part != 0]
 
 
-def history_generation(conn: Connection) -> int | None:
-    """None if the `store_state` row is missing: then nothing may be served from a cache."""
-    value = conn.scalar(q.HISTORY_GENERATION)
-    return None if value is None else int(value)
-
-
 @dataclass(slots=True)
 class ChainState:
     generation: int | None
@@ -271,14 +265,22 @@ def load_chain_unless_cached(
     conn: Connection, tenant: str, response_id: str, cached_generation: int | None
 ) -> ChainState:
     """The chain's context, unless the caller's copy, read at `cached_generation`, is still
-    current. The generation is read first: a deletion committed between the two reads leaves
-    the new copy tagged older than it is, so it is reloaded next time, never trusted too long."""
-    generation = history_generation(conn)
+    current: one statement either way, the generation and the items read from one snapshot."""
+    params = {
+        "tenant": tenant,
+        "response_id": response_id,
+        "cached_generation": cached_generation,
+    }
+    rows = conn.execute(q.CHAIN_CONTEXT_UNLESS_CURRENT, params).all()
+    if not rows:
+        return ChainState(None, False, None)
+    marker = rows[0]
+    if marker.data == "in_progress":
+        raise PreviousResponseInProgress(response_id)
+    generation = None if marker.k1 is None else int(marker.k1)
     if generation is not None and generation == cached_generation:
         return ChainState(generation, True, None)
-    texts = _chain_texts(conn, tenant, response_id)
-    if texts is None:
-        return ChainState(generation, False, None)
+    texts = [row.data for row in rows[1:]]
     items = [orjson.loads(text) for text in texts]
     return ChainState(generation, True, items, sum(len(text) for text in texts))
 

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import orjson
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from threadline.storage.base import (
@@ -42,13 +41,8 @@ from threadline.storage.base import (
 from threadline.storage.encoding import dumps
 from threadline.storage.sql import api_keys, conversations, migrate, responses
 from threadline.storage.sql import queries as q
-from threadline.storage.sql.context_cache import (
-    DEFAULT_MAX_BYTES,
-    CachedContext,
-    ContextCache,
-    chain_key,
-    conversation_key,
-)
+from threadline.storage.sql.cached_contexts import CachedContexts
+from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
 from threadline.storage.sql.databases import HeldConnection, open_database
 from threadline.storage.sql.items import item_row
 
@@ -75,8 +69,7 @@ class SqlStore(Store):
         `context_cache_bytes` bounds the contexts kept in memory (0: none; context_cache.py)."""
         self._db = open_database(make_url(url), pool_size=pool_size, max_overflow=max_overflow)
         self.writes_in_order = self._db.writes_in_order
-        self._contexts = ContextCache(context_cache_bytes)
-        self._generation: int | None = None
+        self._contexts = CachedContexts(self._db, context_cache_bytes)
 
     @property
     def engine(self) -> Engine:
@@ -123,35 +116,7 @@ class SqlStore(Store):
         prepared = responses.prepare_turn(turn)
         start = await self._db.write(responses.save_turn, prepared)
         if self._contexts.enabled:
-            self._remember_turn(turn, prepared, start)
-
-    def _remember_turn(
-        self, turn: TurnRecord, prepared: responses.PreparedTurn, start: int | None
-    ) -> None:
-        """Extend the cached contexts this turn continues, instead of reading them again."""
-        record, rows = turn.response, prepared.item_rows
-        before: CachedContext | None = None
-        conversation: tuple[str, str, str] | None = None
-        if record.previous_response_id is not None:
-            before = self._contexts.get(chain_key(record.tenant, record.previous_response_id))
-        elif record.conversation_id is not None and start is not None:
-            conversation = conversation_key(record.tenant, record.conversation_id)
-            before = self._contexts.get(conversation)
-            if before is None or before.next_position != start:
-                return  # unknown, or another turn appended first
-        elif record.conversation_id is None and self._generation is not None:
-            before = CachedContext((), self._generation, None, 0)
-        if before is None:
-            return
-        # Parsed back from the stored text: the cache holds what a reload would give, never
-        # the caller's objects.
-        own = tuple(orjson.loads(row["data"]) for row in rows)
-        size = sum(len(row["data"]) for row in rows)
-        if conversation is not None and start is not None:
-            extended = _extended(before, own, size, next_position=start + len(rows))
-            self._contexts.put(conversation, extended)
-        chain = _extended(before, own, size, next_position=None)
-        self._contexts.put(chain_key(record.tenant, record.id), chain)
+            self._contexts.remember_turn(turn, prepared, start)
 
     async def start_turn(self, start: TurnStart) -> None:
         record = start.response
@@ -190,25 +155,7 @@ class SqlStore(Store):
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         if not self._contexts.enabled:
             return await self._db.read(responses.load_chain, tenant, response_id)
-        key = chain_key(tenant, response_id)
-        cached = self._contexts.get(key)
-        state = await self._db.read(
-            responses.load_chain_unless_cached,
-            tenant,
-            response_id,
-            None if cached is None else cached.generation,
-        )
-        self._saw_generation(state.generation)
-        if not state.found:
-            self._contexts.drop(key)
-            return None
-        if state.items is None:
-            assert cached is not None  # items are left out only when the copy is current
-            return list(cached.items)
-        if state.generation is not None:
-            entry = CachedContext(tuple(state.items), state.generation, None, state.size)
-            self._contexts.put(key, entry)
-        return state.items
+        return await self._contexts.load_chain(tenant, response_id)
 
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
         if not item_ids:
@@ -283,27 +230,7 @@ class SqlStore(Store):
     ) -> tuple[ConversationRecord, list[Item]] | None:
         if not self._contexts.enabled:
             return await self._db.read(conversations.load_conversation, tenant, conversation_id)
-        key = conversation_key(tenant, conversation_id)
-        cached = self._contexts.get(key)
-        tag = None
-        if cached is not None and cached.next_position is not None:
-            tag = (cached.generation, cached.next_position)
-        state = await self._db.read(
-            conversations.load_conversation_unless_cached, tenant, conversation_id, tag
-        )
-        if state is None:
-            self._contexts.drop(key)
-            return None
-        self._saw_generation(state.generation)
-        if state.items is None:
-            assert cached is not None  # items are left out only when the copy is current
-            return state.record, list(cached.items)
-        if state.generation is not None:
-            entry = CachedContext(
-                tuple(state.items), state.generation, state.next_position, state.size
-            )
-            self._contexts.put(key, entry)
-        return state.record, state.items
+        return await self._contexts.load_conversation(tenant, conversation_id)
 
     async def claim_conversation(
         self, tenant: str, conversation_id: str, owner: str, *, now: float, lease_until: float
@@ -321,12 +248,6 @@ class SqlStore(Store):
 
     async def release_conversation(self, tenant: str, conversation_id: str, owner: str) -> None:
         await self._db.write(conversations.release_conversation, tenant, conversation_id, owner)
-
-    def _saw_generation(self, generation: int | None) -> None:
-        # The latest generation this process has read: a safe tag for a context created
-        # after that read (a deletion since would have moved the generation past it).
-        if generation is not None and (self._generation is None or generation > self._generation):
-            self._generation = generation
 
     async def list_conversation_items(
         self, tenant: str, conversation_id: str, *, after: str | None, limit: int, order: Order
@@ -382,9 +303,3 @@ class SqlStore(Store):
 
 def _ping(conn: Connection) -> None:
     conn.execute(q.PING)
-
-
-def _extended(
-    before: CachedContext, own: tuple[Item, ...], size: int, *, next_position: int | None
-) -> CachedContext:
-    return CachedContext(before.items + own, before.generation, next_position, before.size + size)

@@ -1,0 +1,120 @@
+"""The context-cache protocol of the SQL store: when a cached context may be served, how a
+load refreshes it, and how a saved turn extends it (the cache itself, and why its copies are
+never trusted past a change: context_cache.py).
+
+A load is one statement, hit or miss: the statement reads the history generation (and, for a
+conversation, its `next_position`) and leaves the items out when they say the cached copy is
+current (queries.py, `…_UNLESS_CURRENT`).
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from threadline.storage.base import ConversationRecord, Item, TurnRecord
+from threadline.storage.sql import conversations, responses
+from threadline.storage.sql.context_cache import (
+    CachedContext,
+    ContextCache,
+    chain_key,
+    conversation_key,
+)
+from threadline.storage.sql.databases import Database
+
+
+class CachedContexts:
+    def __init__(self, db: Database, max_bytes: int) -> None:
+        self._db = db
+        self._cache = ContextCache(max_bytes)
+        self._generation: int | None = None
+        """The latest generation this process has read: a safe tag for a context created
+        after that read (a deletion since would have moved the generation past it)."""
+
+    @property
+    def enabled(self) -> bool:
+        return self._cache.enabled
+
+    async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
+        key = chain_key(tenant, response_id)
+        cached = self._cache.get(key)
+        state = await self._db.read(
+            responses.load_chain_unless_cached,
+            tenant,
+            response_id,
+            None if cached is None else cached.generation,
+        )
+        self._saw_generation(state.generation)
+        if not state.found:
+            self._cache.drop(key)
+            return None
+        if state.items is None:
+            assert cached is not None  # items are left out only when the copy is current
+            return list(cached.items)
+        if state.generation is not None:
+            entry = CachedContext(tuple(state.items), state.generation, None, state.size)
+            self._cache.put(key, entry)
+        return state.items
+
+    async def load_conversation(
+        self, tenant: str, conversation_id: str
+    ) -> tuple[ConversationRecord, list[Item]] | None:
+        key = conversation_key(tenant, conversation_id)
+        cached = self._cache.get(key)
+        tag = None
+        if cached is not None and cached.next_position is not None:
+            tag = (cached.generation, cached.next_position)
+        state = await self._db.read(
+            conversations.load_conversation_unless_cached, tenant, conversation_id, tag
+        )
+        if state is None:
+            self._cache.drop(key)
+            return None
+        self._saw_generation(state.generation)
+        if state.items is None:
+            assert cached is not None  # items are left out only when the copy is current
+            return state.record, list(cached.items)
+        if state.generation is not None:
+            entry = CachedContext(
+                tuple(state.items), state.generation, state.next_position, state.size
+            )
+            self._cache.put(key, entry)
+        return state.record, state.items
+
+    def remember_turn(
+        self, turn: TurnRecord, prepared: responses.PreparedTurn, start: int | None
+    ) -> None:
+        """Extend the cached contexts this saved turn continues, instead of reading them
+        again. `start` is the conversation position its items took, if appended to one."""
+        record, rows = turn.response, prepared.item_rows
+        before: CachedContext | None = None
+        conversation: tuple[str, str, str] | None = None
+        if record.previous_response_id is not None:
+            before = self._cache.get(chain_key(record.tenant, record.previous_response_id))
+        elif record.conversation_id is not None and start is not None:
+            conversation = conversation_key(record.tenant, record.conversation_id)
+            before = self._cache.get(conversation)
+            if before is None or before.next_position != start:
+                return  # unknown, or another turn appended first
+        elif record.conversation_id is None and self._generation is not None:
+            before = CachedContext((), self._generation, None, 0)
+        if before is None:
+            return
+        # Parsed back from the stored text: the cache holds what a reload would give, never
+        # the caller's objects.
+        own = tuple(orjson.loads(row["data"]) for row in rows)
+        size = sum(len(row["data"]) for row in rows)
+        if conversation is not None and start is not None:
+            extended = _extended(before, own, size, next_position=start + len(rows))
+            self._cache.put(conversation, extended)
+        chain = _extended(before, own, size, next_position=None)
+        self._cache.put(chain_key(record.tenant, record.id), chain)
+
+    def _saw_generation(self, generation: int | None) -> None:
+        if generation is not None and (self._generation is None or generation > self._generation):
+            self._generation = generation
+
+
+def _extended(
+    before: CachedContext, own: tuple[Item, ...], size: int, *, next_position: int | None
+) -> CachedContext:
+    return CachedContext(before.items + own, before.generation, next_position, before.size + size)
