@@ -9,15 +9,15 @@ from dataclasses import dataclass
 
 from threadline.engine.api_keys import Authenticator
 from threadline.engine.chat_completions import ChatCompletionService
-from threadline.engine.conversation_service import ConversationService
-from threadline.engine.conversation_transfer import ConversationTransfer
-from threadline.engine.conversations import ConversationPolicy
+from threadline.engine.conversations.claims import ConversationPolicy
+from threadline.engine.conversations.service import ConversationService
+from threadline.engine.conversations.transfer import ConversationTransfer
 from threadline.engine.embeddings import EmbeddingService
-from threadline.engine.file_inputs import FileInputs, FileUrlLimits
-from threadline.engine.files import FileService
-from threadline.engine.responses import ResponseService
+from threadline.engine.files.inputs import FileInputs, FileUrlLimits
+from threadline.engine.files.service import FileService
+from threadline.engine.responses.running_turns import RunningTurns
+from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
-from threadline.engine.running_turns import RunningTurns
 from threadline.providers.kinds import ProviderConfig, build_provider
 from threadline.providers.registry import ProviderRegistry
 from threadline.providers.retry import RetryPolicy

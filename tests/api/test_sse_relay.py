@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from threadline.api.sse import TurnTasks, event_stream, frame
-from threadline.engine.events import Event
+from threadline.engine.responses.events import Event
 
 
 def _event(n: int) -> Event:

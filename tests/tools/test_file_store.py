@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 
 from tests.tools.pdf import make_pdf
-from threadline.engine.file_inputs import FileInputs
+from threadline.engine.files.inputs import FileInputs
 from threadline.providers.chat_messages import to_chat_messages
 from threadline.storage.files import FileRecord
 from threadline.storage.local_files import LocalFileStore

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from threadline.engine.server_tools.base import call_and_output
-from threadline.engine.server_tools.plan import replayed
+from threadline.engine.responses.server_tools.base import call_and_output
+from threadline.engine.responses.server_tools.plan import replayed
 from threadline.providers.chat_messages import to_chat_messages as _chat
 
 

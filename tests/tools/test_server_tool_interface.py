@@ -16,8 +16,8 @@ from tests.fake_upstream import FakeUpstream
 from tests.tools.conftest import mcp_tool
 from tests.tools.mcp_server import McpTestServer
 from threadline import ids
-from threadline.engine.events import Event, EventSequencer
-from threadline.engine.server_tools.base import (
+from threadline.engine.responses.events import Event, EventSequencer
+from threadline.engine.responses.server_tools.base import (
     KindPlan,
     PlanContext,
     ServerFunction,
@@ -25,9 +25,9 @@ from threadline.engine.server_tools.base import (
     ToolSteps,
     call_and_output,
 )
-from threadline.engine.server_tools.plan import ServerToolPlan, replayed
-from threadline.engine.tool_choice import ClientChoice
-from threadline.engine.tool_loop import ToolLoop
+from threadline.engine.responses.server_tools.plan import ServerToolPlan, replayed
+from threadline.engine.responses.tool_choice import ClientChoice
+from threadline.engine.responses.tool_loop import ToolLoop
 from threadline.providers.base import (
     EmbeddingRequest,
     Embeddings,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from threadline.engine.citations import url_citations
-from threadline.engine.server_tools.mcp import McpServerPlan
+from threadline.engine.responses.citations import url_citations
+from threadline.engine.responses.server_tools.mcp import McpServerPlan
 from threadline.protocol.tools import McpTool, mcp_function_name
 from threadline.tools.base import McpServer
 

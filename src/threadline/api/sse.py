@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import orjson
 from starlette.responses import StreamingResponse
 
-from threadline.engine.events import Event
+from threadline.engine.responses.events import Event
 
 T = TypeVar("T")
 

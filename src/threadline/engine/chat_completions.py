@@ -16,8 +16,8 @@ from typing import Any
 
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
-from threadline.engine.file_inputs import FileInputs
-from threadline.engine.tool_choice import read_chat_choice
+from threadline.engine.files.inputs import FileInputs
+from threadline.engine.responses.tool_choice import read_chat_choice
 from threadline.errors import InvalidRequest, UnsupportedParameter
 from threadline.protocol.chat import (
     AssistantMessage,

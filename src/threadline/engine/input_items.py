@@ -118,7 +118,7 @@ def _check_image(part: dict[str, Any], at: str) -> None:
 
 
 def _check_file(part: dict[str, Any], at: str) -> None:
-    # The file itself is resolved when the model is called (engine/file_inputs.py).
+    # The file itself is resolved when the model is called (engine/files/inputs.py).
     given = [name for name in ("file_id", "file_url", "file_data") if part.get(name)]
     if len(given) != 1:
         raise InvalidRequest(

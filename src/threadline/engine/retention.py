@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from threadline.engine.clock import Clock, system_clock
-from threadline.engine.running_turns import INTERRUPTED_ERROR
+from threadline.engine.responses.running_turns import INTERRUPTED_ERROR
 from threadline.storage.base import Store
 
 log = logging.getLogger(__name__)

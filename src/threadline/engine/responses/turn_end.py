@@ -21,12 +21,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from threadline.engine.assembler import OutputAssembler
 from threadline.engine.clock import Clock
-from threadline.engine.events import Event
-from threadline.engine.prepared_turn import PreparedTurn
-from threadline.engine.response_object import response_error
-from threadline.engine.running_turns import RunningTurns
+from threadline.engine.responses.assembler import OutputAssembler
+from threadline.engine.responses.events import Event
+from threadline.engine.responses.prepared_turn import PreparedTurn
+from threadline.engine.responses.response_object import response_error
+from threadline.engine.responses.running_turns import RunningTurns
 from threadline.errors import ConversationDeleted, ResponseDeleted, ThreadlineError
 from threadline.providers.base import Finish
 from threadline.storage.base import Item, ResponseRecord, Store, TurnRecord

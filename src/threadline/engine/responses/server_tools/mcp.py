@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from threadline import ids
-from threadline.engine.events import Event
-from threadline.engine.server_tools.base import (
+from threadline.engine.responses.events import Event
+from threadline.engine.responses.server_tools.base import (
     KindPlan,
     PlanContext,
     ServerFunction,

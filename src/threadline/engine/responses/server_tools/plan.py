@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.engine.server_tools.base import KindPlan, PlanContext, ServerFunction
-from threadline.engine.server_tools.registry import KINDS, kind_of_item, kind_of_tool
-from threadline.engine.tool_choice import ClientChoice
+from threadline.engine.responses.server_tools.base import KindPlan, PlanContext, ServerFunction
+from threadline.engine.responses.server_tools.registry import KINDS, kind_of_item, kind_of_tool
+from threadline.engine.responses.tool_choice import ClientChoice
 from threadline.errors import UnsupportedParameter
 from threadline.protocol.tools import FunctionTool
 from threadline.storage.base import Item

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from threadline.engine.server_tools.base import ServerToolKind
-from threadline.engine.server_tools.mcp import McpKind
-from threadline.engine.server_tools.web_search import WebSearchKind
+from threadline.engine.responses.server_tools.base import ServerToolKind
+from threadline.engine.responses.server_tools.mcp import McpKind
+from threadline.engine.responses.server_tools.web_search import WebSearchKind
 
 KINDS: tuple[ServerToolKind, ...] = (McpKind(), WebSearchKind())
 

@@ -19,12 +19,12 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-from threadline.engine.assembler import OutputAssembler
-from threadline.engine.events import Event, EventSequencer
-from threadline.engine.response_object import usage_object
-from threadline.engine.server_tools.base import KindPlan, ToolSteps
-from threadline.engine.server_tools.plan import ServerToolPlan
-from threadline.engine.tool_choice import choice_for_call
+from threadline.engine.responses.assembler import OutputAssembler
+from threadline.engine.responses.events import Event, EventSequencer
+from threadline.engine.responses.response_object import usage_object
+from threadline.engine.responses.server_tools.base import KindPlan, ToolSteps
+from threadline.engine.responses.server_tools.plan import ServerToolPlan
+from threadline.engine.responses.tool_choice import choice_for_call
 from threadline.providers.base import (
     Finish,
     ModelProvider,

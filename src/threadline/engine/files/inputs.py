@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadline.engine.clock import Clock, system_clock
-from threadline.engine.file_text import as_file_block, document_text
+from threadline.engine.files.text import as_file_block, document_text
 from threadline.errors import InvalidRequest
 from threadline.storage.base import Item
 from threadline.storage.files import FileStore

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadline import ids
-from threadline.engine.events import Event
-from threadline.engine.server_tools.base import (
+from threadline.engine.responses.events import Event
+from threadline.engine.responses.server_tools.base import (
     KindPlan,
     PlanContext,
     ServerFunction,

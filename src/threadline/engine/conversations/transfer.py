@@ -15,12 +15,12 @@ import time
 from typing import Any
 
 from threadline import ids
-from threadline.engine.conversation_service import ConversationService
-from threadline.engine.conversations import (
+from threadline.engine.conversations.claims import (
     ConversationPolicy,
     conversation_not_found,
     conversation_object,
 )
+from threadline.engine.conversations.service import ConversationService
 from threadline.engine.input_items import canonical_item
 from threadline.engine.validation import check_metadata
 from threadline.errors import InvalidRequest

@@ -6,7 +6,7 @@ from typing import Any
 
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
-from threadline.engine.conversations import (
+from threadline.engine.conversations.claims import (
     ConversationPolicy,
     conversation_not_found,
     conversation_object,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from threadline import ids
-from threadline.engine.citations import url_citations
-from threadline.engine.events import Event, EventSequencer
+from threadline.engine.responses.citations import url_citations
+from threadline.engine.responses.events import Event, EventSequencer
 from threadline.providers.base import (
     ReasoningDelta,
     ReasoningSealed,

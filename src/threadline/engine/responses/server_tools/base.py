@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from threadline.engine.assembler import OutputAssembler
-from threadline.engine.events import Event
+from threadline.engine.responses.assembler import OutputAssembler
+from threadline.engine.responses.events import Event
 from threadline.protocol.responses import ResponseCreateParams
 from threadline.storage.base import Item
 from threadline.tools.base import ServerTools, ToolFailure

@@ -15,13 +15,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from threadline.engine.clock import Clock
-from threadline.engine.conversations import ConversationPolicy
-from threadline.engine.events import Event, EventSequencer
-from threadline.engine.prepared_turn import PreparedTurn
-from threadline.engine.response_object import response_object
-from threadline.engine.running_turns import RunningTurns
-from threadline.engine.tool_loop import ToolLoop
-from threadline.engine.turn_end import Stop, TurnEnder, TurnOutcome
+from threadline.engine.conversations.claims import ConversationPolicy
+from threadline.engine.responses.events import Event, EventSequencer
+from threadline.engine.responses.prepared_turn import PreparedTurn
+from threadline.engine.responses.response_object import response_object
+from threadline.engine.responses.running_turns import RunningTurns
+from threadline.engine.responses.tool_loop import ToolLoop
+from threadline.engine.responses.turn_end import Stop, TurnEnder, TurnOutcome
 from threadline.errors import ShuttingDown, ThreadlineError
 from threadline.storage.base import Store
 from threadline.tools.base import ServerTools

@@ -8,18 +8,18 @@ from typing import Any
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
-from threadline.engine.conversations import ConversationPolicy, ConversationTurn
-from threadline.engine.events import Event
-from threadline.engine.file_inputs import FileInputs
+from threadline.engine.conversations.claims import ConversationPolicy, ConversationTurn
+from threadline.engine.files.inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
-from threadline.engine.prepared_turn import PreparedTurn
-from threadline.engine.response_object import response_object
-from threadline.engine.running_turns import RunningTurns
-from threadline.engine.server_tools.base import PlanContext
-from threadline.engine.server_tools.plan import echoed_tools, plan_server_tools, replayed
-from threadline.engine.tool_choice import read_responses_choice
-from threadline.engine.turn import TurnRun, TurnRunner
+from threadline.engine.responses.events import Event
+from threadline.engine.responses.prepared_turn import PreparedTurn
+from threadline.engine.responses.response_object import response_object
+from threadline.engine.responses.running_turns import RunningTurns
+from threadline.engine.responses.server_tools.base import PlanContext
+from threadline.engine.responses.server_tools.plan import echoed_tools, plan_server_tools, replayed
+from threadline.engine.responses.tool_choice import read_responses_choice
+from threadline.engine.responses.turn import TurnRun, TurnRunner
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
 from threadline.protocol.responses import ListQuery, ResponseCreateParams

@@ -29,7 +29,7 @@ import orjson
 
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
-from threadline.engine.response_object import response_object
+from threadline.engine.responses.response_object import response_object
 from threadline.storage.base import Item, ResponseRecord, Store, TurnStart
 
 log = logging.getLogger(__name__)

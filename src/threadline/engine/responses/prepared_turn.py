@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from threadline.engine.conversations import ConversationTurn
-from threadline.engine.server_tools.plan import ServerToolPlan
+from threadline.engine.conversations.claims import ConversationTurn
+from threadline.engine.responses.server_tools.plan import ServerToolPlan
 from threadline.providers.base import ModelProvider, ProviderRequest
 from threadline.storage.base import Item, ResponseRecord
 
