@@ -112,3 +112,14 @@ def test_readme_links_every_docs_page() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for page in ("configuration", "providers", "storage", "cli", "api"):
         assert f"docs/{page}.md" in readme, f"README.md does not link docs/{page}.md"
+
+
+def test_every_module_the_architecture_map_names_exists() -> None:
+    """The map is checked against the tree: a moved or renamed module must be redrawn."""
+    src = ROOT / "src" / "threadline"
+    # Paths are written from the package, or shortened within the engine's use cases.
+    bases = [ROOT, src, src / "engine", src / "engine" / "responses"]
+    named = set(re.findall(r"`?((?:[a-z_]+/)+[a-z_]+\.py)", _read("architecture.md")))
+    assert len(named) > 20
+    missing = sorted(path for path in named if not any((b / path).exists() for b in bases))
+    assert missing == [], f"docs/architecture.md names modules that do not exist: {missing}"
