@@ -54,6 +54,19 @@ def test_every_kind_answers_a_response_streamed_or_not(kinds: openai.OpenAI, pro
     assert final.output_text == "w1 w2 w3 w4"
 
 
+def test_provider_at_model_picks_the_provider_as_provider_slash_model_does(
+    kinds: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    answer = kinds.responses.create(model="claude@fake-model", input="hello at")
+    assert answer.output_text == "echo: hello at" and answer.model == "claude@fake-model"
+    sent = fake.last_request()
+    assert sent["headers"].get("x-api-key") == "sk-ant"  # Anthropic's API, not the default's
+    assert sent["body"]["model"] == "fake-model"
+    # A prefix that names no provider is part of the model's own name.
+    kinds.responses.create(model="vendor-model@2024", input="hello whole")
+    assert fake.last_request()["body"]["model"] == "vendor-model@2024"
+
+
 @pytest.mark.parametrize("provider", ["chat", "claude", "oai"])
 def test_every_kind_round_trips_a_function_call(kinds: openai.OpenAI, provider: str) -> None:
     model = f"{provider}/fake-model"

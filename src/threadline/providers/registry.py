@@ -7,10 +7,15 @@ from collections.abc import Mapping
 from threadline.errors import ModelNotFound
 from threadline.providers.base import ModelProvider
 
+_SEPARATORS = ("/", "@")
+"""Between a configured provider's name and the model; a prefix that names no provider leaves
+the name whole (`meta-llama/llama-3`, Vertex's `claude-3-5-sonnet@20240620`)."""
+
 
 class ProviderRegistry:
-    """Routes an alias to its routed model (`routing.py`), `provider/model` to that provider,
-    and any other name to the default provider.
+    """Routes an alias to its routed model (`routing.py`), `provider/model` (or
+    `provider@model`, the OpenResponses server's syntax) to that provider, and any other name
+    to the default provider.
 
     A name whose prefix is not a provider (OpenRouter's `meta-llama/llama-3`, say) is sent
     whole to the default provider.
@@ -33,10 +38,12 @@ class ProviderRegistry:
         return self.resolve_direct(model)
 
     def resolve_direct(self, model: str) -> tuple[ModelProvider, str]:
-        """The provider of `provider/model` (or of the default provider), aliases aside."""
-        prefix, sep, rest = model.partition("/")
-        if sep and rest and prefix in self.providers:
-            return self.providers[prefix], rest
+        """The provider of `provider/model` or `provider@model` (or of the default provider),
+        aliases aside."""
+        for separator in _SEPARATORS:
+            prefix, sep, rest = model.partition(separator)
+            if sep and rest and prefix in self.providers:
+                return self.providers[prefix], rest
         if self.default is not None and self.default in self.providers:
             return self.providers[self.default], model
         raise ModelNotFound(
