@@ -68,6 +68,16 @@ def test_unknown_setting_in_the_file_is_an_error(tmp_path: Path) -> None:
         load_settings(config)
 
 
+@pytest.mark.parametrize(("given", "level"), [("WARN", "warning"), ("Debug", "debug")])
+def test_log_level_takes_any_case_and_warn(tmp_path: Path, given: str, level: str) -> None:
+    assert load_settings(_config(tmp_path, "t.toml", ""), log_level=given).log_level == level
+
+
+def test_an_unknown_log_level_is_a_config_error_naming_the_levels(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'warning'"):
+        load_settings(_config(tmp_path, "t.toml", ""), log_level="loud")
+
+
 def _config(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)

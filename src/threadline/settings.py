@@ -250,8 +250,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=30.0, description="On shutdown, how long running turns may take to finish."
     )
-    log_level: str = Field(
-        default="info", description="Server log level: debug, info, warning or error."
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="Server log level: debug, info, warning, error or critical."
     )
     # -- connection limits and /metrics (docs/deployment.md) -------------------------------------
     max_header_bytes: int = Field(
@@ -379,6 +379,15 @@ class Settings(BaseSettings):
     def _hosts_from_text(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_as_logging_spells_it(cls, value: Any) -> Any:
+        # Any case, and `warn` as the logging module and most tools accept it.
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "warning" if value == "warn" else value
         return value
 
     @field_validator("providers", mode="before")

@@ -30,7 +30,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8080].")] = None,
     db: DbOption = None,
     config: ConfigOption = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning, error or critical.")
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
