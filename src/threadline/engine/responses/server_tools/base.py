@@ -88,7 +88,9 @@ class KindPlan(ABC):
     def request_approval(
         self, function: ServerFunction, arguments: str, steps: ToolSteps
     ) -> list[Event]:
-        raise NotImplementedError(f"{type(self).__name__} asks for no approval")
+        """End the turn's use of `function` with an approval request (only for a function
+        `needs_approval` holds; a plan that never needs one keeps this refusal)."""
+        raise RuntimeError(f"{type(self).__name__} was asked for an approval it never needs")
 
     @abstractmethod
     def run(
