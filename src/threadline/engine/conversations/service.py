@@ -12,7 +12,7 @@ from threadline.engine.conversations.claims import (
     conversation_object,
 )
 from threadline.engine.input_items import normalize_input
-from threadline.engine.pages import item_page
+from threadline.engine.pages import item_page, list_page
 from threadline.engine.validation import check_metadata
 from threadline.errors import NotFound
 from threadline.protocol.conversations import (
@@ -114,13 +114,7 @@ class ConversationService:
             tenant, flt, after=query.after, limit=query.limit
         )
         data = [conversation_object(self._policy.effective(c)) for c in page.conversations]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": page.has_more,
-        }
+        return list_page(data, has_more=page.has_more)
 
     async def add_items(
         self, tenant: str, conversation_id: str, params: ItemsCreateParams
@@ -130,13 +124,7 @@ class ConversationService:
         items = await normalize_input(self._store, tenant, params.items, param="items")
         if not await self._store.append_items(tenant, conversation_id, items, self._clock()):
             raise conversation_not_found(conversation_id)
-        return {
-            "object": "list",
-            "data": items,
-            "first_id": items[0]["id"],
-            "last_id": items[-1]["id"],
-            "has_more": False,
-        }
+        return list_page(items, has_more=False)
 
     async def list_items(
         self, tenant: str, conversation_id: str, query: ItemsListQuery

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadline.engine.clock import Clock, system_clock
+from threadline.engine.pages import list_page
 from threadline.errors import InvalidRequest, NotFound, PayloadTooLarge
 from threadline.storage.base import Order
 from threadline.storage.files import FileRecord, FileStore
@@ -88,14 +89,7 @@ class FileService:
         page = await self._files.list_files(
             tenant, self._clock(), purpose=purpose, after=after, limit=limit, order=order
         )
-        data = [file_object(record) for record in page.files]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": page.has_more,
-        }
+        return list_page([file_object(record) for record in page.files], has_more=page.has_more)
 
     async def retrieve(self, tenant: str, file_id: str) -> dict[str, Any]:
         record = await self._files.get(tenant, file_id, self._clock())
