@@ -35,6 +35,7 @@ from threadline.providers.base import (
     ProviderCapabilities,
     ProviderEvent,
     ProviderRequest,
+    ReasoningDelta,
     TextDelta,
     ToolCallDelta,
 )
@@ -125,13 +126,16 @@ class _Model:
     name = "test"
     capabilities = ProviderCapabilities()
 
-    def __init__(self) -> None:
+    def __init__(self, thinks: str | None = None) -> None:
         self.requests: list[ProviderRequest] = []
+        self.thinks = thinks
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         self.requests.append(request)
         told = [i for i in request.items if i.get("type") == "function_call_output"]
         if not told:
+            if self.thinks is not None:
+                yield ReasoningDelta(self.thinks)
             yield ToolCallDelta(0, "{}", call_id="call_x", name="clock")
             yield Finish("tool_calls")
             return
@@ -153,18 +157,22 @@ class _NoTools:
         return None
 
 
-async def test_a_new_kind_of_server_tool_runs_with_only_its_own_module() -> None:
-    kind = _ClockKind()
+def _clock_loop(kind: _ClockKind, model: _Model) -> ToolLoop:
     plan = ServerToolPlan([kind.plan([(0, {"type": "clock"})], None)], ClientChoice())  # type: ignore[arg-type]
-    model = _Model()
     tools = ServerTools(mcp=_NoTools(), fetcher=_NoTools())  # type: ignore[arg-type]
-    loop = ToolLoop(
+    return ToolLoop(
         model,
         ProviderRequest(model="m", items=[{"type": "message", "role": "user", "content": "?"}]),
         EventSequencer(),
         plan=plan,
         tools=tools,
     )
+
+
+async def test_a_new_kind_of_server_tool_runs_with_only_its_own_module() -> None:
+    kind = _ClockKind()
+    model = _Model()
+    loop = _clock_loop(kind, model)
     events = [event async for event in loop.run()]
     events += loop.assembler.finish("completed")
     kinds = [item["type"] for item in loop.assembler.output]
@@ -177,3 +185,15 @@ async def test_a_new_kind_of_server_tool_runs_with_only_its_own_module() -> None
     # On later turns the registry decides who replays an item: without its line, no one does.
     assert replayed([clock_call]) == [clock_call]
     assert any(e["type"] == "response.output_item.done" for e in events)
+
+
+async def test_the_models_reasoning_before_a_server_call_is_given_back_with_the_call() -> None:
+    """Within the turn as on later turns: a provider that seals reasoning (Anthropic's
+    thinking) needs it back beside the tool calls it led to."""
+    kind, model = _ClockKind(), _Model(thinks="the clock will know")
+    loop = _clock_loop(kind, model)
+    [event async for event in loop.run()]
+    reasoning, clock_call = loop.assembler.output[:2]
+    assert reasoning["type"] == "reasoning"
+    given = model.requests[1].items[1:]
+    assert given == [reasoning, *kind.replay(clock_call, [clock_call])]

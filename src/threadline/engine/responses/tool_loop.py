@@ -40,6 +40,7 @@ from threadline.storage.base import Item
 from threadline.tools.base import ServerTools
 
 _ENDS_TURN = ("length", "content_filter")
+_SAID = ("message", "reasoning")
 
 
 class ToolLoop:
@@ -97,7 +98,9 @@ class ToolLoop:
                 return
             for event in self.assembler.finish("completed"):
                 yield event
-            context += [item for item in output[start:] if item["type"] == "message"]
+            # What the model said, its reasoning included, as a later turn's history holds it
+            # (a provider that seals reasoning needs it back beside the calls that followed).
+            context += [item for item in output[start:] if item["type"] in _SAID]
             stop = any(item["type"] == "function_call" for item in output[start:])
             for call in calls:
                 if plan.max_tool_calls is not None and calls_made >= plan.max_tool_calls:
