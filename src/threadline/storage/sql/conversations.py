@@ -227,27 +227,30 @@ def load_conversation_unless_cached(
 ) -> ConversationState | None:
     """The conversation row, and its items unless `cached` (generation, next_position) says
     the caller's copy is current: no item deleted anywhere since (generation), none appended
-    to this conversation (next_position). One statement either way, from one snapshot."""
-    generation, next_position = cached if cached is not None else (None, None)
-    params = {
-        "tenant": tenant,
-        "conversation_id": conversation_id,
-        "cached_generation": generation,
-        "cached_next_position": next_position,
-    }
-    rows = conn.execute(q.CONVERSATION_UNLESS_CURRENT, params).all()
+    to this conversation (next_position). With a copy, the row and the generation are read
+    first (all a hit costs, however long the conversation); without one, or with a stale one,
+    the row, the generation and the items in one statement, from one snapshot."""
+    params = {"tenant": tenant, "conversation_id": conversation_id}
+    if cached is not None:
+        row = conn.execute(q.CONVERSATION_STATE, params).one_or_none()
+        if row is None:
+            return None
+        generation = None if row.history_generation is None else int(row.history_generation)
+        next_position = int(row.next_position)
+        if generation is not None and cached == (generation, next_position):
+            return ConversationState(q.conversation_record(row), next_position, generation, None)
+    rows = conn.execute(q.CONVERSATION_WITH_ITEMS_AND_GENERATION, params).all()
     if not rows:
         return None
     first = rows[0]
-    record = q.conversation_record(first)
-    now_generation = None if first.history_generation is None else int(first.history_generation)
-    now_next = int(first.next_position)
-    if now_generation is not None and cached == (now_generation, now_next):
-        return ConversationState(record, now_next, now_generation, None)
+    generation = None if first.history_generation is None else int(first.history_generation)
     texts = [row.item_data for row in rows if row.item_data is not None]
-    items = [orjson.loads(text) for text in texts]
     return ConversationState(
-        record, now_next, now_generation, items, sum(len(text) for text in texts)
+        q.conversation_record(first),
+        int(first.next_position),
+        generation,
+        [orjson.loads(text) for text in texts],
+        sum(len(text) for text in texts),
     )
 
 

@@ -1,12 +1,12 @@
 """The statements that carry the storage promises, and the row <-> record mapping.
 
 `CHAIN_CONTEXT` and `CONVERSATION_WITH_ITEMS` are each one statement, so loading the context of
-a turn is one round trip however long the history is; their `…_UNLESS_CURRENT` forms, used with
-the context cache, are one statement too, hit or miss. The statements of the hot path (a turn's
-reads and writes, the API key lookup) are built once, with bound parameters (`:tenant`,
-`:response_id`, `:conversation_id`, …): building a recursive CTE costs milliseconds of Python,
-and even a plain INSERT costs more to build than to run once compiled, paid on every turn if
-built per call.
+a turn is one round trip however long the history is; so are the forms the context cache uses
+(`…_WITH_GENERATION`: cached_contexts.py). The
+statements of the hot path (a turn's reads and writes, the API key lookup) are built once,
+with bound parameters (`:tenant`, `:response_id`, `:conversation_id`, …): building a recursive
+CTE costs milliseconds of Python, and even a plain INSERT costs more to build than to run once
+compiled, paid on every turn if built per call.
 `metadata_matches` is the one place that reads inside a JSON column and therefore the one place
 that knows the dialect.
 """
@@ -65,18 +65,18 @@ _RESPONSE_ID = bindparam("response_id", type_=String)
 _CONVERSATION_ID = bindparam("conversation_id", type_=String)
 
 
-def _chain_context(*, unless_current: bool = False) -> CompoundSelect[Any]:
+def _chain_context(*, with_generation: bool = False) -> CompoundSelect[Any]:
     """Rows (part, k1, k2, data) for `load_chain`, in context order.
 
-    `unless_current`: the marker row's k1 is the history generation, and the item rows are
-    left out when it equals `:cached_generation` (the caller's cached copy is current), so a
-    cache hit and a miss are both one statement, read from one snapshot.
+    `with_generation`: the marker row's k1 is the history generation, read in the same
+    statement (one snapshot) as the items it tags.
 
     part 0 is a marker row present iff the response exists for the tenant (so an empty context
     and a missing response are told apart), with the response's status as its data; part 1 the
     conversation items that precede the chain's oldest response; part 2 the items of every
     response in the chain, oldest first.
     """
+    the_response = and_(responses.c.id == _RESPONSE_ID, responses.c.tenant == _TENANT)
     base = select(
         responses.c.id,
         responses.c.previous_response_id,
@@ -84,7 +84,7 @@ def _chain_context(*, unless_current: bool = False) -> CompoundSelect[Any]:
         responses.c.conversation_position,
         responses.c.status,
         literal_column("0", Integer).label("depth"),
-    ).where(responses.c.id == _RESPONSE_ID, responses.c.tenant == _TENANT)
+    ).where(the_response)
     chain = base.cte("chain", recursive=True)
     parent = responses.alias("parent")
     chain = chain.union_all(
@@ -103,13 +103,16 @@ def _chain_context(*, unless_current: bool = False) -> CompoundSelect[Any]:
     )
     oldest = select(chain).order_by(chain.c.depth.desc()).limit(1).cte("oldest")
 
-    generation = HISTORY_GENERATION.scalar_subquery()
     marker = select(
         literal_column("0", Integer).label("part"),
-        (generation if unless_current else literal_column("0", Integer)).label("k1"),
+        (
+            HISTORY_GENERATION.scalar_subquery()
+            if with_generation
+            else literal_column("0", Integer)
+        ).label("k1"),
         literal_column("0", Integer).label("k2"),
-        chain.c.status.label("data"),
-    ).where(chain.c.depth == 0)
+        responses.c.status.label("data"),
+    ).where(the_response)
     prefix = (
         select(
             literal_column("1", Integer),
@@ -129,9 +132,6 @@ def _chain_context(*, unless_current: bool = False) -> CompoundSelect[Any]:
     owned = select(
         literal_column("2", Integer), -chain.c.depth, items.c.position, items.c.data
     ).join(chain, items.c.response_id == chain.c.id)
-    if unless_current:
-        stale = _stale(generation, bindparam("cached_generation", type_=BigInteger))
-        prefix, owned = prefix.where(stale), owned.where(stale)
     context = union_all(marker, prefix, owned)
     part, k1, k2 = (context.selected_columns[name] for name in ("part", "k1", "k2"))
     return context.order_by(part, k1, k2)
@@ -150,42 +150,15 @@ def _response_with_output() -> Select[Any]:
     )
 
 
-def _stale(generation: Any, cached: Any, *more: ColumnElement[bool]) -> ColumnElement[bool]:
-    """True unless a cached copy tagged `cached` is current: no copy, no generation kept (no
-    `store_state` row), or a deletion since (or `more` says it changed)."""
-    return or_(cached.is_(None), generation.is_(None), generation != cached, *more)
-
-
-def _conversation_unless_current() -> Select[Any]:
-    """The conversation row with the history generation, once per item (or once with NULL
-    data); the items are left out when `:cached_generation` and `:cached_next_position` say
-    the caller's copy is current (no deletion since, nothing appended)."""
-    generation = HISTORY_GENERATION.scalar_subquery()
-    stale = _stale(
-        generation,
-        bindparam("cached_generation", type_=BigInteger),
-        conversations.c.next_position != bindparam("cached_next_position", type_=BigInteger),
-    )
-    joined = conversations.outerjoin(
-        items, and_(items.c.conversation_id == conversations.c.id, stale)
-    )
-    return (
-        select(
-            conversations,
-            generation.label("history_generation"),
-            items.c.data.label("item_data"),
-        )
-        .select_from(joined)
-        .where(conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT)
-        .order_by(items.c.conversation_position)
-    )
-
-
-def _conversation_with_items() -> Select[Any]:
-    """The conversation row, once per item (or once with NULL data), in conversation order."""
+def _conversation_with_items(*, with_generation: bool = False) -> Select[Any]:
+    """The conversation row, once per item (or once with NULL data), in conversation order;
+    `with_generation`: with the history generation, read in the same snapshot."""
     joined = conversations.outerjoin(items, items.c.conversation_id == conversations.c.id)
+    columns: list[Any] = [conversations, items.c.data.label("item_data")]
+    if with_generation:
+        columns.append(HISTORY_GENERATION.scalar_subquery().label("history_generation"))
     return (
-        select(conversations, items.c.data.label("item_data"))
+        select(*columns)
         .select_from(joined)
         .where(conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT)
         .order_by(items.c.conversation_position)
@@ -300,8 +273,11 @@ def latest(
 
 HISTORY_GENERATION = select(store_state.c.history_generation).where(store_state.c.id == STATE_ROW)
 CHAIN_CONTEXT = _chain_context()
-CHAIN_CONTEXT_UNLESS_CURRENT = _chain_context(unless_current=True)
-CONVERSATION_UNLESS_CURRENT = _conversation_unless_current()
+CHAIN_CONTEXT_WITH_GENERATION = _chain_context(with_generation=True)
+CONVERSATION_WITH_ITEMS_AND_GENERATION = _conversation_with_items(with_generation=True)
+CONVERSATION_STATE = select(
+    conversations, HISTORY_GENERATION.scalar_subquery().label("history_generation")
+).where(conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT)
 RESPONSE_WITH_OUTPUT = _response_with_output()
 CONVERSATION_WITH_ITEMS = _conversation_with_items()
 CLAIM_POSITIONS = _claim_positions()

@@ -265,21 +265,23 @@ def load_chain_unless_cached(
     conn: Connection, tenant: str, response_id: str, cached_generation: int | None
 ) -> ChainState:
     """The chain's context, unless the caller's copy, read at `cached_generation`, is still
-    current: one statement either way, the generation and the items read from one snapshot."""
-    params = {
-        "tenant": tenant,
-        "response_id": response_id,
-        "cached_generation": cached_generation,
-    }
-    rows = conn.execute(q.CHAIN_CONTEXT_UNLESS_CURRENT, params).all()
+    current. With a copy, the generation alone is read first: it is current on nearly every
+    turn, and that small read is all a hit costs, whatever the chain's length. Without a copy,
+    or with one a deletion has made stale, the chain is read with the generation in one
+    statement, from one snapshot."""
+    if cached_generation is not None:
+        current = conn.scalar(q.HISTORY_GENERATION)
+        if current is not None and int(current) == cached_generation:
+            # Nothing was deleted since the copy was read: the response is still there.
+            return ChainState(cached_generation, True, None)
+    params = {"tenant": tenant, "response_id": response_id}
+    rows = conn.execute(q.CHAIN_CONTEXT_WITH_GENERATION, params).all()
     if not rows:
         return ChainState(None, False, None)
     marker = rows[0]
     if marker.data == "in_progress":
         raise PreviousResponseInProgress(response_id)
     generation = None if marker.k1 is None else int(marker.k1)
-    if generation is not None and generation == cached_generation:
-        return ChainState(generation, True, None)
     texts = [row.data for row in rows[1:]]
     items = [orjson.loads(text) for text in texts]
     return ChainState(generation, True, items, sum(len(text) for text in texts))
