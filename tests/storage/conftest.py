@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
 from tests.postgres import needs_postgres, temporary_database
@@ -28,7 +28,14 @@ from threadline.storage.base import Store
 from threadline.storage.factory import sqlalchemy_url
 from threadline.storage.memory import MemoryStore
 from threadline.storage.sql import SqlStore
-from threadline.storage.sql.tables import api_keys, conversations, items, responses
+from threadline.storage.sql.tables import (
+    STATE_ROW,
+    api_keys,
+    conversations,
+    items,
+    responses,
+    store_state,
+)
 
 
 def backend(name: str) -> Any:
@@ -68,8 +75,11 @@ async def open_backend(name: str, directory: Path, request: pytest.FixtureReques
 
 
 def empty_tables(conn: Connection) -> None:
-    for table in (items, responses, conversations, api_keys):
+    """The shared database as a fresh one: no rows, and the state row a migration creates (a
+    test of a store without it deletes it)."""
+    for table in (items, responses, conversations, api_keys, store_state):
         conn.execute(delete(table))
+    conn.execute(insert(store_state).values(id=STATE_ROW, history_generation=0))
 
 
 @pytest.fixture(
