@@ -93,6 +93,12 @@ class RunningTurns:
         if running is not None and running.start_write.done():
             running.start_write.exception()  # seen by `stored`, or by nobody: retrieved here
 
+    def runs(self, tenant: str, response_id: str) -> bool:
+        """Whether the tenant's turn `response_id` is running in this process (its start may
+        not be committed yet)."""
+        running = self._running.get(response_id)
+        return running is not None and running.record.tenant == tenant
+
     def live(self, tenant: str, response_id: str) -> dict[str, Any] | None:
         """The Response object of a turn running here, with its output so far; None if no
         such turn runs in this process."""

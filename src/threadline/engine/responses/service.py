@@ -21,7 +21,12 @@ from threadline.engine.responses.server_tools.plan import echoed_tools, plan_ser
 from threadline.engine.responses.tool_choice import read_responses_choice
 from threadline.engine.responses.turn import TurnRun, TurnRunner
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
-from threadline.errors import NotFound, PreviousResponseNotFound, ThreadlineError
+from threadline.errors import (
+    NotFound,
+    PreviousResponseInProgress,
+    PreviousResponseNotFound,
+    ThreadlineError,
+)
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.protocol.tools import FunctionTool
 from threadline.providers.base import ModelProvider, ProviderRequest
@@ -211,6 +216,10 @@ class ResponseService:
         """The items the turn continues from; a conversation turn also claims its
         conversation (the caller releases the claim if the turn never runs)."""
         if params.previous_response_id is not None:
+            # A turn running here may not have committed its start yet: it is in progress,
+            # not missing (one running on another replica is seen once its start commits).
+            if self._running.runs(tenant, params.previous_response_id):
+                raise PreviousResponseInProgress(params.previous_response_id)
             chain = await self._store.load_chain(tenant, params.previous_response_id)
             if chain is None:
                 raise PreviousResponseNotFound(params.previous_response_id)
