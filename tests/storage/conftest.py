@@ -31,8 +31,10 @@ from threadline.storage.sql import SqlStore
 from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
+    background_jobs,
     conversations,
     items,
+    response_events,
     responses,
     store_state,
 )
@@ -77,7 +79,8 @@ async def open_backend(name: str, directory: Path, request: pytest.FixtureReques
 def empty_tables(conn: Connection) -> None:
     """The shared database as a fresh one: no rows, and the state row a migration creates (a
     test of a store without it deletes it)."""
-    for table in (items, responses, conversations, api_keys, store_state):
+    tables = (background_jobs, response_events, items, responses, conversations, api_keys)
+    for table in (*tables, store_state):
         conn.execute(delete(table))
     conn.execute(insert(store_state).values(id=STATE_ROW, history_generation=0))
 

@@ -37,6 +37,18 @@ What each backend guarantees
   own transaction; a turn that ends without saving releases it with `release_conversation`.
 - A turn whose conversation was deleted while it ran is not saved: the delete wins, and
   `save_turn` raises `ConversationDeleted` having written nothing.
+- A *background* turn is a job in the store (`enqueue_turn`): its response is written `queued`
+  with its input items, and the job keeps the create request until the turn ends. Any process
+  may take jobs (`take_jobs`); each job is taken by exactly one, oldest first, and a job of a
+  conversation is not taken while an earlier job of that conversation is queued or running.
+  A taken job's response is `in_progress`, leased like any running turn; `save_turn` of it
+  (`background=True`) ends the job in the same transaction. A job whose process gave it up
+  (`requeue_job`) or died (`requeue_abandoned_jobs`) is queued again, unless a step with side
+  effects ran (`note_job_side_effect`): then it ends `failed`. `cancel_job` ends a queued job
+  `cancelled` at once and asks the process running a taken one to stop
+  (`cancel_requested_jobs`). Deleting the response deletes its job.
+- The events of a streamed background turn are kept (`append_response_events`) so its stream
+  can be resumed (`response_events`) from any process; they go with the response.
 - `load_chain` and `load_conversation` are one round trip to the database whatever the length
   of the history, and cost grows only with the items returned.
 - Item pages are ordered by position; `after` is an item id within the same list.
@@ -110,10 +122,38 @@ class TurnRecord:
     append_to_conversation: bool = False
     """When true (and `response.conversation_id` is set), input then output items are appended
     to the conversation, contiguously, and the conversation's `last_active_at` is updated."""
+    background: bool = False
+    """True for the turn of a background job: saving it ends the job."""
     started: bool = False
     """True when `start_turn` already wrote the response and its input items: `save_turn` then
     updates the response and writes only the output (raising `ResponseDeleted` if the response
     was deleted meanwhile)."""
+
+
+@dataclass(slots=True)
+class QueuedTurn:
+    """What `enqueue_turn` writes for a background turn: the `queued` response, its input
+    items, and the create request its job runs."""
+
+    response: ResponseRecord
+    input_items: list[Item]
+    request: dict[str, Any]
+    """The create request as the job will run it. It holds the credentials of the turn's
+    tools (MCP authorization), so it is kept only until the job ends."""
+
+
+@dataclass(slots=True)
+class Job:
+    """A background turn taken to run: its response (now `in_progress`) and its request."""
+
+    response: ResponseRecord
+    request: dict[str, Any]
+
+
+CancelOutcome = Literal["cancelled", "requested", "ended", "not_background", "missing"]
+"""What `cancel_job` did: ended a queued job `cancelled`; asked the process running it to
+stop; nothing, because the response had already ended or was not a background one; or there
+is no such response for the tenant."""
 
 
 @dataclass(slots=True)
@@ -204,6 +244,57 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None: ...
+
+    # -- background jobs ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def enqueue_turn(self, turn: QueuedTurn) -> None:
+        """Write a background turn's `queued` response, its input items and its job,
+        atomically."""
+
+    @abc.abstractmethod
+    async def count_queued_jobs(self) -> int:
+        """How many jobs wait to be taken (all tenants)."""
+
+    @abc.abstractmethod
+    async def take_jobs(
+        self, owner: str, *, now: float, lease_until: float, limit: int
+    ) -> list[Job]:
+        """Take up to `limit` queued jobs for the process `owner`, oldest first, skipping a
+        conversation's job while an earlier job of it is queued or running: their responses
+        become `in_progress`, leased to `owner` until `lease_until`. A job is taken by one
+        process only, however many take at once."""
+
+    @abc.abstractmethod
+    async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:
+        """Give back a taken job whose turn did not end: queued again (True), or, if a step
+        with side effects ran, ended `failed` with `error` (False). Its kept events go."""
+
+    @abc.abstractmethod
+    async def requeue_abandoned_jobs(self, now: float, error: dict[str, Any]) -> int:
+        """`requeue_job` for every taken job whose lease lapsed before `now`; how many."""
+
+    @abc.abstractmethod
+    async def note_job_side_effect(self, response_id: str) -> None:
+        """Record that the job's turn ran a step with side effects: it is not run again."""
+
+    @abc.abstractmethod
+    async def cancel_job(self, tenant: str, response_id: str) -> CancelOutcome:
+        """Cancel the tenant's background response (see `CancelOutcome`)."""
+
+    @abc.abstractmethod
+    async def cancel_requested_jobs(self, owner: str) -> list[str]:
+        """The ids of the jobs `owner` runs whose cancellation was asked for."""
+
+    @abc.abstractmethod
+    async def append_response_events(self, response_id: str, events: list[Item]) -> None:
+        """Keep stream events of a background turn (each has its `sequence_number`)."""
+
+    @abc.abstractmethod
+    async def response_events(
+        self, tenant: str, response_id: str, *, after: int, limit: int
+    ) -> list[Item] | None:
+        """Kept events with `sequence_number` > `after`, in order, at most `limit`; None if
+        the tenant has no such response."""
 
     @abc.abstractmethod
     async def delete_response(self, tenant: str, response_id: str) -> bool:

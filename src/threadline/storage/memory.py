@@ -29,6 +29,7 @@ from threadline.errors import (
 )
 from threadline.storage.base import (
     ApiKeyRecord,
+    CancelOutcome,
     ConversationClaim,
     ConversationFilter,
     ConversationPage,
@@ -36,7 +37,9 @@ from threadline.storage.base import (
     ConversationStatus,
     Item,
     ItemPage,
+    Job,
     Order,
+    QueuedTurn,
     ResponseRecord,
     Store,
     StoredResponse,
@@ -79,6 +82,16 @@ class _Conversation:
     next_position: int
     turn_owner: str | None = None
     turn_lease_until: float = 0.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Job:
+    tenant: str
+    conversation_id: str | None
+    request: bytes
+    owner: str | None = None
+    side_effect: bool = False
+    cancel_requested: bool = False
 
 
 def _clone(value: Any) -> Any:
@@ -128,6 +141,9 @@ class MemoryStore(Store):
         self._responses: dict[str, _Response] = {}
         self._conversations: dict[str, _Conversation] = {}
         self._api_keys: dict[str, ApiKeyRecord] = {}
+        self._jobs: dict[str, _Job] = {}
+        """By response id, in the order they were queued."""
+        self._events: dict[str, list[bytes]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
@@ -160,7 +176,11 @@ class MemoryStore(Store):
         return len(running)
 
     async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
-        lapsed = [r for r in self._responses.values() if _running(r.record) and r.lease_until < now]
+        lapsed = [
+            r
+            for r in self._responses.values()
+            if _running(r.record) and r.lease_until < now and r.record.id not in self._jobs
+        ]
         for response in lapsed:
             response.record.status, response.record.error = "failed", _clone(error)
             response.owner = None
@@ -194,6 +214,104 @@ class MemoryStore(Store):
             active_at = record.created_at if record.completed_at is None else record.completed_at
             self._place(conversation, rows, active_at)
         self._responses[record.id] = _Response(record, start, rows)
+        if turn.background:
+            self._jobs.pop(record.id, None)
+
+    # -- background jobs ----------------------------------------------------------------------
+    async def enqueue_turn(self, turn: QueuedTurn) -> None:
+        record = _copy_response(turn.response)
+        if record.id in self._responses:
+            raise Conflict(f"A response with id '{record.id}' already exists")
+        job = _Job(record.tenant, record.conversation_id, orjson.dumps(turn.request))
+        rows = self._new_rows(record.tenant, turn.input_items)
+        for position, row in enumerate(rows):
+            row.response_id, row.position, row.kind = record.id, position, "input"
+        self._responses[record.id] = _Response(record, None, rows)
+        self._jobs[record.id] = job
+
+    async def count_queued_jobs(self) -> int:
+        return sum(1 for job in self._jobs.values() if job.owner is None)
+
+    async def take_jobs(
+        self, owner: str, *, now: float, lease_until: float, limit: int
+    ) -> list[Job]:
+        taken: list[Job] = []
+        seen: set[str] = set()
+        for response_id, job in self._jobs.items():
+            if len(taken) == limit:
+                break
+            behind = job.conversation_id is not None and job.conversation_id in seen
+            if job.conversation_id is not None:
+                seen.add(job.conversation_id)
+            if job.owner is not None or behind:
+                continue
+            job.owner = owner
+            response = self._responses[response_id]
+            response.record.status = "in_progress"
+            response.owner, response.lease_until = owner, lease_until
+            taken.append(Job(_copy_response(response.record), orjson.loads(job.request)))
+        return taken
+
+    async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:
+        return self._requeue([response_id], error) == 1
+
+    async def requeue_abandoned_jobs(self, now: float, error: dict[str, Any]) -> int:
+        lapsed = [
+            response_id
+            for response_id, job in self._jobs.items()
+            if job.owner is not None and self._responses[response_id].lease_until < now
+        ]
+        return self._requeue(lapsed, error)
+
+    def _requeue(self, response_ids: list[str], error: dict[str, Any]) -> int:
+        again = 0
+        for response_id in response_ids:
+            job = self._jobs.get(response_id)
+            if job is None or job.owner is None:
+                continue
+            response = self._responses[response_id]
+            response.owner = None
+            self._events.pop(response_id, None)
+            if job.side_effect:
+                del self._jobs[response_id]
+                response.record.status, response.record.error = "failed", _clone(error)
+            else:
+                job.owner = None
+                response.record.status = "queued"
+                again += 1
+        return again
+
+    async def note_job_side_effect(self, response_id: str) -> None:
+        if (job := self._jobs.get(response_id)) is not None:
+            job.side_effect = True
+
+    async def cancel_job(self, tenant: str, response_id: str) -> CancelOutcome:
+        if (response := self._response(tenant, response_id)) is None:
+            return "missing"
+        job = self._jobs.get(response_id)
+        if job is None:
+            return "ended" if response.record.settings.get("background") else "not_background"
+        if job.owner is not None:
+            job.cancel_requested = True
+            return "requested"
+        del self._jobs[response_id]
+        response.record.status = "cancelled"
+        return "cancelled"
+
+    async def cancel_requested_jobs(self, owner: str) -> list[str]:
+        return [i for i, job in self._jobs.items() if job.owner == owner and job.cancel_requested]
+
+    async def append_response_events(self, response_id: str, events: list[Item]) -> None:
+        if response_id in self._responses:
+            self._events.setdefault(response_id, []).extend(orjson.dumps(e) for e in events)
+
+    async def response_events(
+        self, tenant: str, response_id: str, *, after: int, limit: int
+    ) -> list[Item] | None:
+        if self._response(tenant, response_id) is None:
+            return None
+        kept = (orjson.loads(data) for data in self._events.get(response_id, ()))
+        return [event for event in kept if event["sequence_number"] > after][:limit]
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         if (response := self._response(tenant, response_id)) is None:
@@ -218,7 +336,7 @@ class MemoryStore(Store):
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         chain: list[_Response] = []
         current = self._response(tenant, response_id)
-        if current is not None and _running(current.record):
+        if current is not None and current.record.status in ("in_progress", "queued"):
             raise PreviousResponseInProgress(response_id)
         while current is not None:
             chain.append(current)
@@ -490,3 +608,5 @@ class MemoryStore(Store):
             else:
                 row.response_id = row.kind = row.position = None
         del self._responses[response.record.id]
+        self._jobs.pop(response.record.id, None)
+        self._events.pop(response.record.id, None)

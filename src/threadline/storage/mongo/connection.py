@@ -17,7 +17,14 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from threadline.storage.mongo.documents import Document
-from threadline.storage.mongo.schema import API_KEYS, CONVERSATIONS, ITEMS, RESPONSES
+from threadline.storage.mongo.schema import (
+    API_KEYS,
+    BACKGROUND_JOBS,
+    CONVERSATIONS,
+    ITEMS,
+    RESPONSE_EVENTS,
+    RESPONSES,
+)
 
 T = TypeVar("T")
 Collection = AsyncCollection[Document]
@@ -52,6 +59,8 @@ class MongoConnection:
         self._items: Collection = self._db[ITEMS]
         self._conversations: Collection = self._db[CONVERSATIONS]
         self._api_keys: Collection = self._db[API_KEYS]
+        self._jobs: Collection = self._db[BACKGROUND_JOBS]
+        self._events: Collection = self._db[RESPONSE_EVENTS]
 
     async def aggregate(self, collection: Collection, pipeline: list[Document]) -> list[Document]:
         """Every document of the aggregation, in one round trip up to MongoDB's 16 MB batch:

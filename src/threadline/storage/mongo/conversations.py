@@ -136,6 +136,8 @@ class ConversationMethods(MongoConnection):
             turn_ids = [turn["_id"] for turn in await found.to_list()]
             await self._items.delete_many({"conversation_id": conversation_id}, session=session)
             await self._items.delete_many({"response_id": {"$in": turn_ids}}, session=session)
+            await self._jobs.delete_many({"_id": {"$in": turn_ids}}, session=session)
+            await self._events.delete_many({"response_id": {"$in": turn_ids}}, session=session)
             await self._responses.delete_many(turns, session=session)
             return True
 

@@ -25,6 +25,8 @@ RESPONSES = "responses"
 ITEMS = "items"
 CONVERSATIONS = "conversations"
 API_KEYS = "api_keys"
+BACKGROUND_JOBS = "background_jobs"
+RESPONSE_EVENTS = "response_events"
 META = "threadline_meta"
 SCHEMA_VERSION_ID = "schema_version"
 
@@ -106,9 +108,28 @@ async def _index_running_turns(db: Database) -> None:
     await db[spec.collection].create_index(spec.keys, name=spec.name, **spec.options)
 
 
+BACKGROUND_INDEXES = (
+    # The queue, oldest first; a conversation's earlier jobs; a process's jobs.
+    IndexSpec(BACKGROUND_JOBS, "queue", [("owner", 1), ("seq", 1)], {}),
+    IndexSpec(BACKGROUND_JOBS, "conversation", [("conversation_id", 1), ("seq", 1)], {}),
+    IndexSpec(
+        RESPONSE_EVENTS,
+        "response_sequence",
+        [("response_id", 1), ("sequence_number", 1)],
+        {"unique": True},
+    ),
+)
+
+
+async def _index_background_jobs(db: Database) -> None:
+    for spec in BACKGROUND_INDEXES:
+        await db[spec.collection].create_index(spec.keys, name=spec.name, **spec.options)
+
+
 STEPS = (
     Step(1, "collections' indexes", _create_indexes_v1),
     Step(2, "running turns' leases", _index_running_turns),
+    Step(3, "background jobs and their kept events", _index_background_jobs),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

@@ -54,14 +54,16 @@ from threadline.storage.mongo.items import (
     place_in_conversation,
     release_items,
 )
+from threadline.storage.mongo.jobs import JobMethods
 from threadline.storage.mongo.schema import upgrade
 
 # Responses deleted per retention transaction: MongoDB aborts transactions that run longer
 # than a minute, and a small one keeps conflicts with concurrent turns short.
 SWEEP_BATCH = 500
+_UNFINISHED = ("in_progress", "queued")
 
 
-class MongoStore(ConversationMethods, Store):
+class MongoStore(JobMethods, ConversationMethods, Store):
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
         await upgrade(self._db)
@@ -105,8 +107,14 @@ class MongoStore(ConversationMethods, Store):
         return int(renewed.matched_count)
 
     async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
+        # A background job's turn is queued again instead (requeue_abandoned_jobs).
+        jobs = await self._jobs.find({"owner": {"$ne": None}}, {"_id": 1}).to_list()
         ended = await self._responses.update_many(
-            {"status": "in_progress", "lease_until": {"$lt": now}},
+            {
+                "status": "in_progress",
+                "lease_until": {"$lt": now},
+                "_id": {"$nin": [job["_id"] for job in jobs]},
+            },
             {"$set": {"status": "failed", "error": dumps(error), "owner": None}},
         )
         return int(ended.modified_count)
@@ -206,6 +214,8 @@ class MongoStore(ConversationMethods, Store):
             )
             if finished.matched_count == 0:
                 raise ResponseDeleted(record.id)
+            if turn.background:
+                await self._jobs.delete_one({"_id": record.id}, session=session)
             if start is not None:
                 for position in range(inputs):
                     await self._items.update_one(
@@ -247,6 +257,7 @@ class MongoStore(ConversationMethods, Store):
             )
             if deleted.deleted_count == 0:
                 return False
+            await self.forget_jobs(session, [response_id])
             await release_items(self._items, session, {"response_id": response_id})
             return True
 
@@ -270,7 +281,7 @@ class MongoStore(ConversationMethods, Store):
         documents = await self.aggregate(self._responses, pipeline)
         if not documents:
             return None
-        if any(d.get("depth") == 0 and d.get("status") == "in_progress" for d in documents):
+        if any(d.get("depth") == 0 and d.get("status") in _UNFINISHED for d in documents):
             raise PreviousResponseInProgress(response_id)
         return pipelines.chain_items(documents)
 
@@ -298,6 +309,7 @@ class MongoStore(ConversationMethods, Store):
             ids = [found["_id"] for found in await cursor.limit(SWEEP_BATCH).to_list()]
             if not ids:
                 return 0, 0
+            await self.forget_jobs(session, ids)
             await release_items(self._items, session, {"response_id": {"$in": ids}})
             deleted = await self._responses.delete_many({"_id": {"$in": ids}}, session=session)
             return len(ids), deleted.deleted_count

@@ -26,6 +26,7 @@ from threadline.storage.base import (
     Order,
 )
 from threadline.storage.encoding import dumps
+from threadline.storage.sql import jobs
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import claim_positions, item_page, place_in_conversation
 from threadline.storage.sql.tables import conversations, responses
@@ -87,6 +88,7 @@ def delete_conversation(conn: Connection, tenant: str, conversation_id: str) -> 
     if conn.scalar(select(conversations.c.id).where(mine).with_for_update()) is None:
         return False
     conn.execute(delete(item_table).where(item_table.c.conversation_id == conversation_id))
+    jobs.forget(conn, select(responses.c.id).where(turns))
     conn.execute(
         delete(item_table).where(item_table.c.response_id.in_(select(responses.c.id).where(turns)))
     )

@@ -49,6 +49,7 @@ from threadline.storage.encoding import response_fields, response_from_fields
 from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
+    background_jobs,
     conversations,
     items,
     responses,
@@ -326,7 +327,12 @@ RENEW_TURNS = (
 )
 FAIL_ABANDONED_TURNS = (
     update(responses)
-    .where(_RUNNING, responses.c.lease_until < bindparam("now", type_=Double))
+    .where(
+        _RUNNING,
+        responses.c.lease_until < bindparam("now", type_=Double),
+        # A background job's turn is queued again instead (jobs.requeue_abandoned).
+        ~exists().where(background_jobs.c.response_id == responses.c.id),
+    )
     .values(status="failed", error=bindparam("error", type_=String), owner=None, lease_until=None)
 )
 CLAIM_TURN = _claim_turn()

@@ -23,6 +23,7 @@ from threadline.errors import (
     ResponseDeleted,
 )
 from threadline.storage.base import Item, ItemPage, Order, StoredResponse, TurnRecord, TurnStart
+from threadline.storage.sql import jobs
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import (
     claim_positions,
@@ -33,6 +34,8 @@ from threadline.storage.sql.items import (
 )
 from threadline.storage.sql.tables import items as item_table
 from threadline.storage.sql.tables import responses
+
+_UNFINISHED = ("in_progress", "queued")
 
 
 @dataclass(slots=True)
@@ -47,6 +50,7 @@ class PreparedTurn:
     append: bool
     active_at: float
     started: bool
+    background: bool
     inputs: int
 
 
@@ -109,6 +113,7 @@ def prepare_turn(turn: TurnRecord) -> PreparedTurn:
         append=turn.append_to_conversation,
         active_at=record.completed_at if record.completed_at is not None else record.created_at,
         started=turn.started,
+        background=turn.background,
         inputs=inputs,
     )
 
@@ -183,6 +188,8 @@ def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     )
     if finished.rowcount == 0:
         raise ResponseDeleted(turn.response_id)
+    if turn.background:
+        jobs.end_job(conn, turn.response_id)
     if start is not None and turn.inputs:
         conn.execute(
             q.PLACE_INPUTS,
@@ -207,6 +214,8 @@ def get_response(conn: Connection, tenant: str, response_id: str) -> StoredRespo
 
 
 def delete_response(conn: Connection, tenant: str, response_id: str) -> bool:
+    mine = select(responses.c.id).where(responses.c.id == response_id, responses.c.tenant == tenant)
+    jobs.forget(conn, mine)
     release_items(conn, item_table.c.response_id == response_id, item_table.c.tenant == tenant)
     deleted = conn.execute(
         delete(responses).where(responses.c.id == response_id, responses.c.tenant == tenant)
@@ -246,7 +255,7 @@ def _chain_texts(conn: Connection, tenant: str, response_id: str) -> list[str] |
     rows = conn.execute(q.CHAIN_CONTEXT, params).all()
     if not rows:
         return None
-    if rows[0].data == "in_progress":
+    if rows[0].data in _UNFINISHED:
         raise PreviousResponseInProgress(response_id)
     return [row.data for row in rows if row.part != 0]
 
@@ -279,7 +288,7 @@ def load_chain_unless_cached(
     if not rows:
         return ChainState(None, False, None)
     marker = rows[0]
-    if marker.data == "in_progress":
+    if marker.data in _UNFINISHED:
         raise PreviousResponseInProgress(response_id)
     generation = None if marker.k1 is None else int(marker.k1)
     texts = [row.data for row in rows[1:]]
@@ -308,6 +317,7 @@ def delete_responses_batch(conn: Connection, cutoff: float, batch: int) -> int |
     ids = list(conn.scalars(oldest).all())
     if not ids:
         return None
+    jobs.forget(conn, ids)
     release_items(conn, item_table.c.response_id.in_(ids))
     deleted = conn.execute(delete(responses).where(responses.c.id.in_(ids)))
     conn.execute(q.BUMP_HISTORY_GENERATION)

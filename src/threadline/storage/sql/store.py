@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from threadline.storage.base import (
     ApiKeyRecord,
+    CancelOutcome,
     ConversationClaim,
     ConversationFilter,
     ConversationPage,
@@ -32,14 +33,16 @@ from threadline.storage.base import (
     ConversationStatus,
     Item,
     ItemPage,
+    Job,
     Order,
+    QueuedTurn,
     Store,
     StoredResponse,
     TurnRecord,
     TurnStart,
 )
 from threadline.storage.encoding import dumps
-from threadline.storage.sql import api_keys, conversations, migrate, responses
+from threadline.storage.sql import api_keys, conversations, jobs, migrate, responses
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
@@ -141,6 +144,68 @@ class SqlStore(Store):
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         return await self._db.read(responses.get_response, tenant, response_id)
+
+    # -- background jobs ----------------------------------------------------------------------
+    async def enqueue_turn(self, turn: QueuedTurn) -> None:
+        record = turn.response
+        response_row = q.response_values(record, conversation_position=None)
+        rows = [
+            item_row(
+                record.tenant,
+                record.created_at,
+                item,
+                response_id=record.id,
+                kind="input",
+                position=i,
+            )
+            for i, item in enumerate(turn.input_items)
+        ]
+        job_row = {
+            "response_id": record.id,
+            "tenant": record.tenant,
+            "conversation_id": record.conversation_id,
+            "request": dumps(turn.request),
+            "owner": None,
+            "side_effect": False,
+            "cancel_requested": False,
+        }
+        await self._db.write(jobs.enqueue_turn, response_row, rows, job_row)
+
+    async def count_queued_jobs(self) -> int:
+        return await self._db.read(jobs.count_queued)
+
+    async def take_jobs(
+        self, owner: str, *, now: float, lease_until: float, limit: int
+    ) -> list[Job]:
+        return await self._db.write(jobs.take_jobs, owner, now, lease_until, limit)
+
+    async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:
+        return await self._db.write(jobs.requeue_job, response_id, dumps(error))
+
+    async def requeue_abandoned_jobs(self, now: float, error: dict[str, Any]) -> int:
+        return await self._db.write(jobs.requeue_abandoned, now, dumps(error))
+
+    async def note_job_side_effect(self, response_id: str) -> None:
+        await self._db.write(jobs.note_side_effect, response_id)
+
+    async def cancel_job(self, tenant: str, response_id: str) -> CancelOutcome:
+        return await self._db.write(jobs.cancel_job, tenant, response_id)
+
+    async def cancel_requested_jobs(self, owner: str) -> list[str]:
+        return await self._db.read(jobs.cancel_requested, owner)
+
+    async def append_response_events(self, response_id: str, events: list[Item]) -> None:
+        rows = [
+            {"response_id": response_id, "sequence_number": e["sequence_number"], "data": dumps(e)}
+            for e in events
+        ]
+        if rows:
+            await self._db.write(jobs.append_events, rows)
+
+    async def response_events(
+        self, tenant: str, response_id: str, *, after: int, limit: int
+    ) -> list[Item] | None:
+        return await self._db.read(jobs.read_events, tenant, response_id, after, limit)
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         return await self._db.write(responses.delete_response, tenant, response_id)

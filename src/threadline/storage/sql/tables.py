@@ -1,4 +1,4 @@
-"""The SQL schema: five tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: seven tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -21,6 +21,12 @@ lease lapses unless renewed; a lapsed one is ended `failed` by whichever process
 `responses.conversation_position` records where a conversation turn begins in its conversation;
 it is how `load_chain` finds the conversation items that precede a chain's oldest response.
 
+`background_jobs` holds a background turn's job from `enqueue_turn` until its turn ends: the
+create request it runs (`request`, with its tools' credentials, so never kept longer), the
+process that took it (`owner`; its lease is the response's), whether a step with side effects
+ran (it is then never run again) and whether its cancellation was asked for. `seq` orders the
+queue. `response_events` keeps the stream events of a streamed background turn for resuming.
+
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
 cached a context can tell, with one cheap read, that it still holds (context_cache.py).
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -145,6 +152,30 @@ api_keys = Table(
         sqlite_where=text("revoked_at IS NULL"),
         postgresql_where=text("revoked_at IS NULL"),
     ),
+)
+
+background_jobs = Table(
+    "background_jobs",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("response_id", String, ForeignKey("responses.id"), nullable=False),
+    Column("tenant", String, nullable=False),
+    Column("conversation_id", String),
+    Column("request", Text, nullable=False),
+    Column("owner", String),
+    Column("side_effect", Boolean, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False),
+    Index("uq_background_jobs_response_id", "response_id", unique=True),
+    Index("ix_background_jobs_conversation_id_seq", "conversation_id", "seq"),
+    Index("ix_background_jobs_owner_seq", "owner", "seq"),
+)
+
+response_events = Table(
+    "response_events",
+    metadata,
+    Column("response_id", String, ForeignKey("responses.id"), primary_key=True),
+    Column("sequence_number", Integer, primary_key=True),
+    Column("data", Text, nullable=False),
 )
 
 store_state = Table(

@@ -1,0 +1,177 @@
+"""The background-job half of the SQL store: each operation's body, as a function of a sync
+`Connection` run in one call (a write in one transaction).
+
+A job is taken with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas taking at once
+each get different jobs and none waits on another's; SQLite has one writer, so its take is
+whole by construction (the clause renders as nothing there). The lease of a taken job is its
+response's (`responses.owner`, `lease_until`), renewed with every running turn's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from threadline.errors import Conflict
+from threadline.storage.base import CancelOutcome, Item, Job
+from threadline.storage.sql import queries as q
+from threadline.storage.sql.tables import background_jobs as jobs
+from threadline.storage.sql.tables import response_events as events
+from threadline.storage.sql.tables import responses
+
+
+def enqueue_turn(
+    conn: Connection,
+    response_row: dict[str, Any],
+    item_rows: list[dict[str, Any]],
+    job_row: dict[str, Any],
+) -> None:
+    try:
+        conn.execute(q.INSERT_RESPONSE, response_row)
+    except IntegrityError as exc:
+        raise Conflict(f"A response with id '{response_row['id']}' already exists") from exc
+    if item_rows:
+        conn.execute(q.INSERT_ITEMS, item_rows)
+    conn.execute(jobs.insert(), job_row)
+
+
+def count_queued(conn: Connection) -> int:
+    return int(conn.scalar(select(func.count()).where(jobs.c.owner.is_(None))) or 0)
+
+
+def take_jobs(
+    conn: Connection, owner: str, now: float, lease_until: float, limit: int
+) -> list[Job]:
+    earlier = jobs.alias("earlier")
+    waiting_behind = exists().where(
+        earlier.c.conversation_id == jobs.c.conversation_id, earlier.c.seq < jobs.c.seq
+    )
+    free = (
+        select(jobs.c.response_id, jobs.c.request)
+        .where(jobs.c.owner.is_(None), ~waiting_behind)
+        .order_by(jobs.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=jobs)
+    )
+    taken = conn.execute(free).all()
+    if not taken:
+        return []
+    ids = [row.response_id for row in taken]
+    conn.execute(update(jobs).where(jobs.c.response_id.in_(ids)).values(owner=owner))
+    conn.execute(
+        update(responses)
+        .where(responses.c.id.in_(ids))
+        .values(status="in_progress", owner=owner, lease_until=lease_until)
+    )
+    records = {
+        row.id: q.response_record(row)
+        for row in conn.execute(select(responses).where(responses.c.id.in_(ids))).all()
+    }
+    return [Job(records[row.response_id], orjson.loads(row.request)) for row in taken]
+
+
+def requeue_jobs(conn: Connection, which: ColumnElement[bool], error: str) -> int:
+    """Give back the taken jobs `which` selects (over `background_jobs`): queued again, or
+    ended `failed` if a step with side effects ran. How many were queued again."""
+    rows = conn.execute(
+        select(jobs.c.response_id, jobs.c.side_effect)
+        .where(jobs.c.owner.is_not(None), which)
+        .with_for_update(of=jobs)
+    ).all()
+    again = [row.response_id for row in rows if not row.side_effect]
+    failed = [row.response_id for row in rows if row.side_effect]
+    if again:
+        conn.execute(update(jobs).where(jobs.c.response_id.in_(again)).values(owner=None))
+        conn.execute(
+            update(responses)
+            .where(responses.c.id.in_(again))
+            .values(status="queued", owner=None, lease_until=None)
+        )
+        conn.execute(delete(events).where(events.c.response_id.in_(again)))
+    if failed:
+        conn.execute(delete(jobs).where(jobs.c.response_id.in_(failed)))
+        conn.execute(
+            update(responses)
+            .where(responses.c.id.in_(failed))
+            .values(status="failed", error=error, owner=None, lease_until=None)
+        )
+    return len(again)
+
+
+def requeue_job(conn: Connection, response_id: str, error: str) -> bool:
+    return requeue_jobs(conn, jobs.c.response_id == response_id, error) == 1
+
+
+def requeue_abandoned(conn: Connection, now: float, error: str) -> int:
+    lapsed = select(responses.c.id).where(
+        responses.c.status == "in_progress", responses.c.lease_until < now
+    )
+    return requeue_jobs(conn, jobs.c.response_id.in_(lapsed), error)
+
+
+def note_side_effect(conn: Connection, response_id: str) -> None:
+    conn.execute(update(jobs).where(jobs.c.response_id == response_id).values(side_effect=True))
+
+
+def cancel_job(conn: Connection, tenant: str, response_id: str) -> CancelOutcome:
+    found = conn.execute(
+        select(responses.c.status, responses.c.settings, jobs.c.owner, jobs.c.seq)
+        .select_from(responses.outerjoin(jobs, jobs.c.response_id == responses.c.id))
+        .where(responses.c.id == response_id, responses.c.tenant == tenant)
+        .with_for_update(of=responses)
+    ).first()
+    if found is None:
+        return "missing"
+    if found.seq is None:
+        background = bool(orjson.loads(found.settings).get("background"))
+        return "ended" if background else "not_background"
+    if found.owner is not None:
+        conn.execute(
+            update(jobs).where(jobs.c.response_id == response_id).values(cancel_requested=True)
+        )
+        return "requested"
+    conn.execute(delete(jobs).where(jobs.c.response_id == response_id))
+    conn.execute(update(responses).where(responses.c.id == response_id).values(status="cancelled"))
+    return "cancelled"
+
+
+def cancel_requested(conn: Connection, owner: str) -> list[str]:
+    asked = select(jobs.c.response_id).where(jobs.c.owner == owner, jobs.c.cancel_requested)
+    return list(conn.scalars(asked).all())
+
+
+def end_job(conn: Connection, response_id: str) -> None:
+    conn.execute(delete(jobs).where(jobs.c.response_id == response_id))
+
+
+def append_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(events.insert(), rows)
+
+
+def read_events(
+    conn: Connection, tenant: str, response_id: str, after: int, limit: int
+) -> list[Item] | None:
+    found = conn.scalar(
+        select(responses.c.id).where(responses.c.id == response_id, responses.c.tenant == tenant)
+    )
+    if found is None:
+        return None
+    rows = conn.scalars(
+        select(events.c.data)
+        .where(and_(events.c.response_id == response_id, events.c.sequence_number > after))
+        .order_by(events.c.sequence_number)
+        .limit(limit)
+    ).all()
+    return [orjson.loads(data) for data in rows]
+
+
+def forget(conn: Connection, response_ids: Any) -> None:
+    """Delete the jobs and kept events of the responses `response_ids` (a list or a select of
+    ids) before the responses themselves go."""
+    conn.execute(delete(jobs).where(jobs.c.response_id.in_(response_ids)))
+    conn.execute(delete(events).where(events.c.response_id.in_(response_ids)))
