@@ -18,6 +18,7 @@
     ├── Conflict                        409     invalid_request_error
     ├── PayloadTooLarge                 413     invalid_request_error
     ├── HeadersTooLarge                 431     invalid_request_error
+    ├── QueueFull                       429     rate_limit_error (code background_queue_full)
     ├── ShuttingDown                    503     server_error (code server_shutting_down)
     └── UpstreamError                   502     upstream_error (or the upstream's own 4xx)
         └── UpstreamTimeout             504     upstream_error (code upstream_timeout)
@@ -183,6 +184,14 @@ class HeadersTooLarge(ThreadlineError):
     status_code = 431
     error_type = "invalid_request_error"
     default_code = "request_header_fields_too_large"
+
+
+class QueueFull(ThreadlineError):
+    """The background queue holds as many jobs as the operator allows."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "background_queue_full"
 
 
 class ShuttingDown(ThreadlineError):

@@ -239,6 +239,25 @@ class Settings(BaseSettings):
         "renewed while it runs. A turn whose process died is ended `failed` "
         "(`server_interrupted`) once its lease lapses, and its conversation takes turns again.",
     )
+    background_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="Background responses this process runs at once; more wait in the queue "
+        "(any process sharing the database may take them).",
+    )
+    background_queue_limit: int = Field(
+        default=10_000,
+        ge=1,
+        description="Background responses that may wait in the queue (all processes); a "
+        "create beyond it gets 429 `background_queue_full`.",
+    )
+    background_poll_interval: float = Field(
+        default=0.5,
+        gt=0,
+        description="Seconds between looks at the queue for background responses queued by "
+        "another process (one queued here is taken at once), and for cancellations asked of "
+        "another process.",
+    )
     response_retention: float | None = Field(
         default=None,
         description="Seconds stored responses are kept (OpenAI keeps 30 days); unset: forever. "

@@ -15,6 +15,7 @@ from threadline.engine.conversations.transfer import ConversationTransfer
 from threadline.engine.embeddings import EmbeddingService
 from threadline.engine.files.inputs import FileInputs, FileUrlLimits
 from threadline.engine.files.service import FileService
+from threadline.engine.responses.background import BackgroundJobs
 from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
@@ -45,6 +46,7 @@ class Services:
     conversations: ConversationService
     transfer: ConversationTransfer
     sweeper: RetentionSweeper
+    background: BackgroundJobs
     auth: Authenticator
     files: FileService
     tools: ServerTools
@@ -157,17 +159,27 @@ async def build_services(settings: Settings) -> Services:
             timeout=settings.outbound_timeout,
         ),
     )
+    running = RunningTurns(store, lease_seconds=settings.turn_lease_seconds)
+    responses = ResponseService(
+        store,
+        providers,
+        policy,
+        tools=tools,
+        file_inputs=file_inputs,
+        running=running,
+        queue_limit=settings.background_queue_limit,
+    )
     return Services(
         settings=settings,
         store=store,
         providers=providers,
-        responses=ResponseService(
+        responses=responses,
+        background=BackgroundJobs(
             store,
-            providers,
-            policy,
-            tools=tools,
-            file_inputs=file_inputs,
-            running=RunningTurns(store, lease_seconds=settings.turn_lease_seconds),
+            responses,
+            running,
+            concurrency=settings.background_concurrency,
+            poll_interval=settings.background_poll_interval,
         ),
         chat=ChatCompletionService(providers, file_inputs),
         embeddings=EmbeddingService(providers),

@@ -50,7 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.services = services
         app.state.turn_tasks = tasks = TurnTasks()
-        drain_turns_on_stop_signal(tasks, settings.shutdown_grace_seconds)
+        drain_turns_on_stop_signal(tasks, services.background, settings.shutdown_grace_seconds)
+        services.background.start()
         if await services.store.has_api_keys():
             log.info("API keys are required (Authorization: Bearer <key>)")
         else:
@@ -70,7 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             sweeping.cancel()
-            await tasks.drain(settings.shutdown_grace_seconds)
+            grace = settings.shutdown_grace_seconds
+            await asyncio.gather(tasks.drain(grace), services.background.stop(grace))
             await services.aclose()
 
     app = FastAPI(

@@ -86,6 +86,25 @@ async def _pump(events: AsyncIterator[Event], sink: asyncio.Queue[bytes | None])
         sink.put_nowait(None)
 
 
+def follow_stream(events: AsyncIterator[Event]) -> StreamingResponse:
+    """Relay events that are not a turn of this request (a background response being
+    followed): when the client goes away, only the following stops."""
+
+    async def relay() -> AsyncIterator[bytes]:
+        async for event in events:
+            yield frame(event)
+
+    return _sse_response(relay())
+
+
+def _sse_response(body: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 def event_stream(tasks: TurnTasks, events: AsyncIterator[Event]) -> StreamingResponse:
     sink: asyncio.Queue[bytes | None] = asyncio.Queue()
     tasks.start(events, sink)
@@ -104,8 +123,4 @@ def event_stream(tasks: TurnTasks, events: AsyncIterator[Event]) -> StreamingRes
             if frames:
                 yield b"".join(frames)
 
-    return StreamingResponse(
-        relay(),
-        media_type="text/event-stream; charset=utf-8",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return _sse_response(relay())

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from threadline.engine.clock import Clock, system_clock
-from threadline.engine.responses.running_turns import INTERRUPTED_ERROR
+from threadline.engine.responses.running_turns import INTERRUPTED_ERROR, SIDE_EFFECTS_RAN_ERROR
 from threadline.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,11 @@ class RetentionSweeper:
         abandoned = await self._store.fail_abandoned_turns(now, INTERRUPTED_ERROR)
         if abandoned:
             log.warning("sweep: %d turns whose process stopped were ended as failed", abandoned)
+        requeued = await self._store.requeue_abandoned_jobs(now, SIDE_EFFECTS_RAN_ERROR)
+        if requeued:
+            log.warning(
+                "sweep: %d background jobs whose process stopped were queued again", requeued
+            )
         expired = (
             await self._store.expire_idle_conversations(now - self._idle_ttl, now)
             if self._idle_ttl is not None

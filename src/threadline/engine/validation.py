@@ -25,11 +25,6 @@ _NOT_YET = (
 
 
 def refuse_unsupported(params: ResponseCreateParams) -> None:
-    if params.background:
-        raise UnsupportedParameter(
-            "Background responses are not supported yet: send 'background': false.",
-            param="background",
-        )
     for name in _NOT_YET:
         if getattr(params, name) is not None:
             raise UnsupportedParameter(f"The parameter '{name}' is not supported yet.", param=name)

@@ -11,13 +11,12 @@ from threadline.api.deps import ServicesDep, TenantDep, TurnTasksDep
 from threadline.api.errors import error_response
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
-from threadline.api.sse import event_stream
+from threadline.api.sse import event_stream, follow_stream
 from threadline.engine.validation import check_includes
 from threadline.errors import (
     InvalidRequest,
     ShuttingDown,
     UnsupportedEndpoint,
-    UnsupportedParameter,
 )
 from threadline.protocol.responses import Includable, ListQuery, ResponseCreateParams
 
@@ -28,6 +27,12 @@ router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonR
 async def create_response(
     params: ResponseCreateParams, services: ServicesDep, tenant: TenantDep, tasks: TurnTasksDep
 ) -> Response:
+    if params.background:
+        queued = await services.responses.enqueue(tenant, params)
+        services.background.wake()
+        if params.stream:
+            return follow_stream(services.background.follow(tenant, queued["id"], after=-1))
+        return json_response(queued)
     turn = await services.responses.prepare(tenant, params)
     run = services.responses.run(turn)
     if params.stream:
@@ -69,17 +74,16 @@ async def retrieve_response(
     include_obfuscation: bool | None = None,
 ) -> Response:
     check_includes(include)
-    for name, given in (
-        ("stream", stream),
-        ("starting_after", starting_after is not None),
-        ("include_obfuscation", include_obfuscation is not None),
-    ):
-        if given:
-            raise UnsupportedParameter(
-                f"'{name}' resumes the stream of a background response, and background "
-                "responses are not supported yet. Retrieve the response without it.",
-                param=name,
-            )
+    # No obfuscation is ever added to delta events, so `include_obfuscation` changes nothing.
+    if stream:
+        await services.background.check_resumable(tenant, response_id)
+        after = -1 if starting_after is None else starting_after
+        return follow_stream(services.background.follow(tenant, response_id, after=after))
+    if starting_after is not None:
+        raise InvalidRequest(
+            "'starting_after' resumes a stream: send it with 'stream=true'.",
+            param="starting_after",
+        )
     return json_response(await services.responses.retrieve(tenant, response_id))
 
 
@@ -90,10 +94,7 @@ async def delete_response(response_id: str, services: ServicesDep, tenant: Tenan
 
 @router.post("/{response_id}/cancel")
 async def cancel_response(response_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    await services.responses.retrieve(tenant, response_id)  # 404 when absent
-    raise InvalidRequest(
-        "Only responses created with background=true can be cancelled.", param="response_id"
-    )
+    return json_response(await services.background.cancel(tenant, response_id))
 
 
 @router.get("/{response_id}/input_items")

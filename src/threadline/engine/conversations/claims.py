@@ -84,6 +84,16 @@ class ConversationPolicy:
             raise
         return turn, items
 
+    async def read_open(self, tenant: str, conversation_id: str) -> list[Item]:
+        """The conversation's items, without claiming it (raising as `begin_turn` would if it
+        is missing, closed or expired)."""
+        loaded = await self._store.load_conversation(tenant, conversation_id)
+        if loaded is None:
+            raise conversation_not_found(conversation_id, param="conversation")
+        conversation, items = loaded
+        self.ensure_open(self.effective(conversation))
+        return items
+
     async def hold(self, turn: ConversationTurn) -> None:
         """Renew the claim until cancelled (run as a task beside the turn). A failed renewal
         is logged, never raised: the turn itself must not fail for it."""

@@ -3,12 +3,22 @@ immutable input of the run (`turn.py`) and of its end (`turn_end.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from threadline.engine.conversations.claims import ConversationTurn
 from threadline.engine.responses.server_tools.plan import ServerToolPlan
 from threadline.providers.base import ModelProvider, ProviderRequest
 from threadline.storage.base import Item, ResponseRecord
+
+
+@dataclass(slots=True)
+class JobControl:
+    """A background turn's link to its job, for the run: whether its cancellation was asked
+    for, and how to note that a step with side effects is about to run."""
+
+    note_side_effect: Callable[[], Awaitable[None]]
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +36,5 @@ class PreparedTurn:
     """The server-side tools (MCP, web search) this turn may run."""
     conversation: ConversationTurn | None = None
     """The turn's claim on its conversation, held until the turn is saved."""
+    job: JobControl | None = None
+    """Set for the turn of a background job."""

@@ -85,7 +85,7 @@ def response_object(record: ResponseRecord, output: list[Item]) -> dict[str, Any
         "object": "response",
         "created_at": int(record.created_at),
         "status": record.status,
-        "background": False,
+        "background": bool(settings.get("background", False)),
         "completed_at": int(record.completed_at) if record.completed_at is not None else None,
         "error": record.error,
         "incomplete_details": record.incomplete_details,

@@ -41,6 +41,14 @@ INTERRUPTED_ERROR = {
 }
 """What a turn whose process died is ended with (the code is one the Response schema knows)."""
 
+SIDE_EFFECTS_RAN_ERROR = {
+    "code": "server_error",
+    "message": "The background response was interrupted after it ran a tool step with side "
+    "effects (server_interrupted_after_side_effects), so it was not run again. Its input was "
+    "kept; send the request again if repeating that step is safe.",
+}
+"""What a background job whose process stopped is ended with when it cannot be run again."""
+
 
 @dataclasses.dataclass(slots=True)
 class _Running:
@@ -68,6 +76,19 @@ class RunningTurns:
         self._running[record.id] = _Running(record, [], write)
         if self._renewing is None or self._renewing.done():
             self._renewing = asyncio.create_task(self._renew_while_running())
+
+    def adopt(self, record: ResponseRecord) -> None:
+        """Run here a turn already stored `in_progress` and leased to this process (a taken
+        background job)."""
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        written.set_result(None)
+        self._running[record.id] = _Running(record, [], written)
+        if self._renewing is None or self._renewing.done():
+            self._renewing = asyncio.create_task(self._renew_while_running())
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease
 
     async def stored(self, response_id: str) -> None:
         """Return once the turn's end may be saved: its start is written, or (on a store that

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,25 +14,32 @@ from threadline.engine.files.inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
 from threadline.engine.responses.events import Event
-from threadline.engine.responses.prepared_turn import PreparedTurn
-from threadline.engine.responses.response_object import response_object
+from threadline.engine.responses.prepared_turn import JobControl, PreparedTurn
+from threadline.engine.responses.response_object import response_error, response_object
 from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.server_tools.base import PlanContext
-from threadline.engine.responses.server_tools.plan import echoed_tools, plan_server_tools, replayed
-from threadline.engine.responses.tool_choice import read_responses_choice
+from threadline.engine.responses.server_tools.plan import (
+    ServerToolPlan,
+    echoed_tools,
+    plan_server_tools,
+    replayed,
+)
+from threadline.engine.responses.tool_choice import ClientChoice, read_responses_choice
 from threadline.engine.responses.turn import TurnRun, TurnRunner
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.errors import (
+    InvalidRequest,
     NotFound,
     PreviousResponseInProgress,
     PreviousResponseNotFound,
+    QueueFull,
     ThreadlineError,
 )
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.protocol.tools import FunctionTool
 from threadline.providers.base import ModelProvider, ProviderRequest
 from threadline.providers.registry import ProviderRegistry
-from threadline.storage.base import Item, ResponseRecord, Store
+from threadline.storage.base import Item, Job, QueuedTurn, ResponseRecord, Store, TurnRecord
 from threadline.tools.base import ServerTools
 
 _ECHOED = (
@@ -54,6 +62,10 @@ _ECHOED = (
 )
 
 
+_ALL = 1_000_000_000
+"""A page size no response's input reaches."""
+
+
 @dataclass(slots=True)
 class CreatedResponse:
     response: dict[str, Any]
@@ -71,8 +83,10 @@ class ResponseService:
         tools: ServerTools | None = None,
         file_inputs: FileInputs | None = None,
         running: RunningTurns | None = None,
+        queue_limit: int = 10_000,
     ) -> None:
         self._store = store
+        self._queue_limit = queue_limit
         self._providers = providers
         self._conversations = conversations
         self._clock = clock
@@ -89,32 +103,128 @@ class ResponseService:
         response_id = ids.new_id(ids.RESPONSE)
         history, claim = await self._history(tenant, params, response_id)
         try:
-            return await self._prepare_turn(
-                tenant, params, provider, upstream_model, response_id, history, claim
+            input_items = await normalize_input(self._store, tenant, params.input)
+            record = self._new_record(tenant, params, response_id, claim, "in_progress")
+            turn = await self._prepare_turn(
+                params, provider, upstream_model, record, history, input_items, claim
             )
         except BaseException:
             if claim is not None:
                 await self._conversations.release(claim)
             raise
+        if turn.store:
+            # Stored as it starts (the write commits while the model is called): readable
+            # while it runs, and the input survives a crash.
+            self._running.start(turn.record, input_items)
+        return turn
 
-    async def _prepare_turn(
+    async def enqueue(self, tenant: str, params: ResponseCreateParams) -> dict[str, Any]:
+        """Queue a background turn: validated as `prepare` does (every 4xx now), then stored
+        `queued` with its input, as a job any process may take. Returns the queued Response."""
+        refuse_unsupported(params)
+        if params.store is False:
+            raise InvalidRequest(
+                "Background responses are stored: send 'background': true without 'store': false.",
+                param="store",
+            )
+        if await self._store.count_queued_jobs() >= self._queue_limit:
+            raise QueueFull(
+                f"The background queue is full ({self._queue_limit} responses wait to run); "
+                "retry later."
+            )
+        self._providers.resolve(params.model)
+        response_id = ids.new_id(ids.RESPONSE)
+        history = await self._unclaimed_history(tenant, params)
+        input_items = await normalize_input(self._store, tenant, params.input)
+        self._check_turn(tenant, params, history, input_items)
+        conversation_id = _conversation_id(params)
+        record = self._new_record(tenant, params, response_id, None, "queued")
+        record.conversation_id = conversation_id
+        request = params.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        await self._store.enqueue_turn(QueuedTurn(record, input_items, request))
+        return response_object(record, [])
+
+    async def prepare_job(self, job: Job, control: JobControl) -> PreparedTurn:
+        """The turn of a taken background job, ready to run: its context is loaded now (a
+        conversation's, once its earlier turns ran). Raises `ConversationLocked` while a turn
+        started elsewhere holds its conversation, and what a create would raise if the job
+        can no longer run (its model gone, its previous response deleted…)."""
+        params = ResponseCreateParams.model_validate(job.request)
+        record = job.response
+        provider, upstream_model = self._providers.resolve(params.model)
+        page = await self._store.list_input_items(
+            record.tenant, record.id, after=None, limit=_ALL, order="asc"
+        )
+        if page is None:
+            raise _response_not_found(record.id)
+        history, claim = await self._history(record.tenant, params, record.id)
+        try:
+            turn = await self._prepare_turn(
+                params, provider, upstream_model, record, history, page.items, claim, control
+            )
+        except BaseException:
+            if claim is not None:
+                await self._conversations.release(claim)
+            raise
+        self._running.adopt(record)
+        return turn
+
+    async def end_job(self, job: Job, status: str, failure: ThreadlineError | None = None) -> None:
+        """End a taken job whose turn never ran: `failed` with why (`prepare_job` raised), or
+        `cancelled` before it started."""
+        error = None if failure is None else response_error(failure)
+        record = dataclasses.replace(job.response, status=status, error=error)
+        await self._store.save_turn(TurnRecord(record, [], [], background=True, started=True))
+
+    def _new_record(
         self,
         tenant: str,
         params: ResponseCreateParams,
-        provider: ModelProvider,
-        upstream_model: str,
         response_id: str,
-        history: list[Item],
         claim: ConversationTurn | None,
-    ) -> PreparedTurn:
+        status: str,
+    ) -> ResponseRecord:
+        return ResponseRecord(
+            id=response_id,
+            tenant=tenant,
+            created_at=self._clock(),
+            status=status,
+            model=params.model,
+            settings=self._echoed_settings(params),
+            previous_response_id=params.previous_response_id,
+            conversation_id=None if claim is None else claim.conversation_id,
+        )
+
+    def _check_turn(
+        self,
+        tenant: str,
+        params: ResponseCreateParams,
+        history: list[Item],
+        input_items: list[Item],
+    ) -> tuple[ClientChoice, ServerToolPlan | None]:
+        """The checks of a turn's context and tools (each raises its 4xx)."""
         refuse_empty_turn(params, history)
-        input_items = await normalize_input(self._store, tenant, params.input)
-        context = history + input_items
-        check_tool_calls_answered(context)
+        check_tool_calls_answered(history + input_items)
         choice = read_responses_choice(params.tool_choice)
         server_tools = plan_server_tools(
             PlanContext(tenant, params, history, input_items, self._tools), choice
         )
+        return choice, server_tools
+
+    async def _prepare_turn(
+        self,
+        params: ResponseCreateParams,
+        provider: ModelProvider,
+        upstream_model: str,
+        record: ResponseRecord,
+        history: list[Item],
+        input_items: list[Item],
+        claim: ConversationTurn | None,
+        job: JobControl | None = None,
+    ) -> PreparedTurn:
+        tenant = record.tenant
+        choice, server_tools = self._check_turn(tenant, params, history, input_items)
+        context = history + input_items
         provider_items = await self._file_inputs.for_provider(
             tenant,
             context,
@@ -126,18 +236,6 @@ class ResponseService:
             for t in params.tools or ()
             if isinstance(t, FunctionTool) and choice.offers_function(t.name)
         ]
-        settings = self._echoed_settings(params)
-        record = ResponseRecord(
-            id=response_id,
-            tenant=tenant,
-            created_at=self._clock(),
-            status="in_progress",
-            model=params.model,
-            settings=settings,
-            previous_response_id=params.previous_response_id,
-            conversation_id=None if claim is None else claim.conversation_id,
-        )
-
         request = ProviderRequest(
             model=upstream_model,
             items=replayed(provider_items),
@@ -145,7 +243,7 @@ class ResponseService:
             tools=tools,
             tool_choice=choice.choice if tools else None,
             parallel_tool_calls=params.parallel_tool_calls if tools else None,
-            text_format=settings["text"]["format"] if params.text is not None else None,
+            text_format=record.settings["text"]["format"] if params.text is not None else None,
             temperature=params.temperature,
             top_p=params.top_p,
             presence_penalty=params.presence_penalty,
@@ -155,21 +253,18 @@ class ResponseService:
             user=params.user,
             safety_identifier=params.safety_identifier,
             prompt_cache_key=params.prompt_cache_key,
-            incremental=bool(params.stream),
+            # A background turn's events are kept for resuming whether or not it streams.
+            incremental=bool(params.stream) or job is not None,
         )
-        store = params.store is not False
-        if store:
-            # Stored as it starts (the write commits while the model is called): readable
-            # while it runs, and the input survives a crash.
-            self._running.start(record, input_items)
         return PreparedTurn(
             record,
             input_items,
             provider,
             request,
-            store=store,
+            store=params.store is not False,
             server_tools=server_tools,
             conversation=claim,
+            job=job,
         )
 
     def run(self, turn: PreparedTurn) -> TurnRun:
@@ -224,22 +319,35 @@ class ResponseService:
             if chain is None:
                 raise PreviousResponseNotFound(params.previous_response_id)
             return chain, None
-        if params.conversation is not None:
-            conversation_id = (
-                params.conversation
-                if isinstance(params.conversation, str)
-                else params.conversation.id
-            )
+        conversation_id = _conversation_id(params)
+        if conversation_id is not None:
             claim, items = await self._conversations.begin_turn(
                 tenant, conversation_id, response_id
             )
             return items, claim
         return [], None
 
+    async def _unclaimed_history(self, tenant: str, params: ResponseCreateParams) -> list[Item]:
+        """The items the turn would continue from now, without claiming its conversation (a
+        background turn's is claimed when its job runs)."""
+        if params.previous_response_id is not None:
+            if self._running.runs(tenant, params.previous_response_id):
+                raise PreviousResponseInProgress(params.previous_response_id)
+            chain = await self._store.load_chain(tenant, params.previous_response_id)
+            if chain is None:
+                raise PreviousResponseNotFound(params.previous_response_id)
+            return chain
+        conversation_id = _conversation_id(params)
+        if conversation_id is not None:
+            return await self._conversations.read_open(tenant, conversation_id)
+        return []
+
     @staticmethod
     def _echoed_settings(params: ResponseCreateParams) -> dict[str, Any]:
         settings: dict[str, Any] = {name: getattr(params, name) for name in _ECHOED}
         settings["tools"] = echoed_tools(params.tools)
+        if params.background:
+            settings["background"] = True
         choice = params.tool_choice
         settings["tool_choice"] = (
             choice
@@ -264,6 +372,13 @@ class ResponseService:
                 "default" if params.service_tier == "auto" else params.service_tier
             )
         return settings
+
+
+def _conversation_id(params: ResponseCreateParams) -> str | None:
+    conversation = params.conversation
+    return (
+        conversation if conversation is None or isinstance(conversation, str) else conversation.id
+    )
 
 
 def _response_not_found(response_id: str) -> NotFound:

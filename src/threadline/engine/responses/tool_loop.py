@@ -16,7 +16,7 @@ A turn with no server-side tools is one model call, exactly as before tools exis
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from threadline.engine.responses.assembler import OutputAssembler
@@ -52,7 +52,10 @@ class ToolLoop:
         *,
         plan: ServerToolPlan | None = None,
         tools: ServerTools | None = None,
+        before_side_effects: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        self._before_side_effects = before_side_effects
+        """Awaited before a step of a kind with side effects runs (a background job notes it)."""
         self._provider = provider
         self._request = request
         self._plan = plan
@@ -79,6 +82,7 @@ class ToolLoop:
         calls_made = 0
         for kind_plan in plan.plans:
             start = len(output)
+            await self._may_have_side_effects(kind_plan)
             async for event in kind_plan.prepare(steps):
                 yield event
             context += _replayed_by(kind_plan, output, start)
@@ -112,12 +116,17 @@ class ToolLoop:
                     stop = True
                     continue
                 ran_from = len(output)
+                await self._may_have_side_effects(function.plan)
                 async for event in function.plan.run(function, call.arguments, steps):
                     yield event
                 context += _replayed_by(function.plan, output, ran_from)
                 calls_made += 1
             if stop:
                 return
+
+    async def _may_have_side_effects(self, kind_plan: KindPlan) -> None:
+        if kind_plan.kind.side_effects and self._before_side_effects is not None:
+            await self._before_side_effects()
 
     def _next_request(self, iteration: int, context: list[Item], offer: bool) -> ProviderRequest:
         base, plan = self._request, self._plan

@@ -77,14 +77,27 @@ class TurnRunner:
                 await policy.release(claim)
 
     async def _run(self, run: TurnRun) -> AsyncIterator[Event]:
-        turn = run.turn
+        turn, job = run.turn, run.turn.job
         seq = EventSequencer()
-        loop = ToolLoop(turn.provider, turn.request, seq, plan=turn.server_tools, tools=self._tools)
+        loop = ToolLoop(
+            turn.provider,
+            turn.request,
+            seq,
+            plan=turn.server_tools,
+            tools=self._tools,
+            before_side_effects=job.note_side_effect if job is not None else None,
+        )
         assembler = loop.assembler
         if self._running is not None:
             self._running.show(turn.record.id, assembler.output)
         started = response_object(turn.record, [])
-        yield seq.event("response.created", response=started)
+        if job is None:
+            yield seq.event("response.created", response=started)
+        else:
+            # As OpenAI streams a background response: created while queued, then queued.
+            queued = {**started, "status": "queued"}
+            yield seq.event("response.created", response=queued)
+            yield seq.event("response.queued", response=queued)
         yield seq.event("response.in_progress", response=started)
 
         interrupted = False
@@ -103,10 +116,19 @@ class TurnRunner:
                     exc.status_code,
                 )
             except asyncio.CancelledError:
-                # The server is shutting down: end the turn as failed, saved and told to the
-                # client, then let the cancellation go on.
-                stop = Stop(failure=ShuttingDown(), usage=loop.usage)
-                interrupted = True
+                if job is not None and job.cancel_requested:
+                    # Its client cancelled the background turn: it ends `cancelled`.
+                    stop = Stop(cancelled=True, usage=loop.usage)
+                elif job is not None:
+                    # The server is shutting down: the job is given back to the queue (or
+                    # failed, if it ran a step with side effects), not ended here.
+                    run.outcome = await self._ender.give_back(turn, assembler)
+                    raise
+                else:
+                    # The server is shutting down: end the turn as failed, saved and told to
+                    # the client, then let the cancellation go on.
+                    stop = Stop(failure=ShuttingDown(), usage=loop.usage)
+                    interrupted = True
             closing, run.outcome = await self._ender.end(turn, assembler, stop)
             for out in closing:
                 yield out

@@ -26,7 +26,7 @@ from threadline.engine.responses.assembler import OutputAssembler
 from threadline.engine.responses.events import Event
 from threadline.engine.responses.prepared_turn import PreparedTurn
 from threadline.engine.responses.response_object import response_error
-from threadline.engine.responses.running_turns import RunningTurns
+from threadline.engine.responses.running_turns import SIDE_EFFECTS_RAN_ERROR, RunningTurns
 from threadline.errors import ConversationDeleted, ResponseDeleted, ThreadlineError
 from threadline.providers.base import Finish
 from threadline.storage.base import Item, ResponseRecord, Store, TurnRecord
@@ -38,6 +38,7 @@ _TERMINAL_EVENTS = {
     "completed": "response.completed",
     "incomplete": "response.incomplete",
     "failed": "response.failed",
+    "cancelled": "response.cancelled",
 }
 _INTERRUPTED = (
     "The response was interrupted before it finished (the server stopped or the request was "
@@ -53,6 +54,8 @@ class Stop:
     finish: Finish | None = None
     failure: ThreadlineError | None = None
     usage: dict[str, Any] | None = None
+    cancelled: bool = False
+    """Its client cancelled it (a background turn, `POST …/cancel`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +127,25 @@ class TurnEnder:
             saved = await asyncio.shield(self._save(turn, record, assembler.output))
         return _outcome(record, assembler.output, failure, saved)
 
+    async def give_back(self, turn: PreparedTurn, assembler: OutputAssembler) -> TurnOutcome:
+        """Give a background turn cut off by shutdown back to its queue: it runs again from
+        the start (or ends `failed`, if it ran a step with side effects). Shielded, like
+        `abandon`."""
+        queued = False
+        try:
+            queued = await asyncio.shield(
+                self._store.requeue_job(turn.record.id, SIDE_EFFECTS_RAN_ERROR)
+            )
+        except Exception:
+            log.warning("response %s could not be given back to the queue", turn.record.id)
+        status = "queued" if queued else "failed"
+        record = dataclasses.replace(turn.record, status=status)
+        return TurnOutcome(record, assembler.output, None, saved=False)
+
     def _decide(self, started: ResponseRecord, stop: Stop) -> ResponseRecord:
         record = dataclasses.replace(started, usage=stop.usage)
+        if stop.cancelled:
+            return dataclasses.replace(record, status="cancelled")
         if stop.failure is not None:
             return dataclasses.replace(record, status="failed", error=response_error(stop.failure))
         reason = stop.finish.reason if stop.finish is not None else "stop"
@@ -150,6 +170,7 @@ class TurnEnder:
                 output_items=output,
                 append_to_conversation=record.conversation_id is not None
                 and record.status in ("completed", "incomplete"),
+                background=turn.job is not None,
                 started=self._running is not None,
             )
         )

@@ -109,6 +109,9 @@ class ServerToolKind(ABC):
     """The `tools[].type` values this kind serves."""
     item_types: frozenset[str]
     """The output item types it produces, replayed to the model on later turns."""
+    side_effects: bool = True
+    """Whether running its calls may change something outside Threadline: a background turn
+    that ran one is not run again after a crash. Only a kind that only reads says False."""
 
     @abstractmethod
     def plan(self, entries: Sequence[tuple[int, Any]], context: PlanContext) -> KindPlan:

@@ -119,6 +119,7 @@ class WebSearchPlan(KindPlan):
 class WebSearchKind(ServerToolKind):
     tool_types = WEB_SEARCH_TOOL_TYPES
     item_types = frozenset({"web_search_call"})
+    side_effects = False  # it fetches search results and pages, and changes nothing
 
     def plan(self, entries: Sequence[tuple[int, Any]], context: PlanContext) -> KindPlan:
         index, tool = entries[-1]

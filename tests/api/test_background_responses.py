@@ -1,0 +1,183 @@
+"""Background responses through the official SDK: queued at once, run by the server, polled,
+cancelled, and their streams resumed after a disconnect or a restart."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.api.test_errors import assert_envelope
+from tests.conftest import MODEL
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer
+
+_ENDED = ("completed", "failed", "incomplete", "cancelled")
+
+
+def wait_for(client: openai.OpenAI, response_id: str, statuses: tuple[str, ...]) -> Any:
+    deadline = time.monotonic() + 20
+    while (found := client.responses.retrieve(response_id)).status not in statuses:
+        assert time.monotonic() < deadline, f"still {found.status}"
+        time.sleep(0.05)
+    return found
+
+
+def test_a_background_response_is_queued_then_completes_when_polled(client: openai.OpenAI) -> None:
+    created = client.responses.create(model=MODEL, input="hello there", background=True)
+    assert created.status == "queued" and created.background is True
+    assert created.output == []
+    done = wait_for(client, created.id, _ENDED)
+    assert done.status == "completed" and done.background is True
+    assert done.output_text == "echo: hello there"
+    inputs = client.responses.input_items.list(created.id)
+    assert [part.text for item in inputs.data for part in item.content] == ["hello there"]  # type: ignore[union-attr]
+
+
+def test_a_background_response_must_be_stored(server: LiveServer) -> None:
+    refused = httpx.post(
+        f"{server.url}/v1/responses",
+        json={"model": MODEL, "input": "x", "background": True, "store": False},
+    )
+    assert_envelope(refused, 400, param="store")
+
+
+def test_a_background_response_with_a_bad_request_is_refused_before_it_is_queued(
+    server: LiveServer,
+) -> None:
+    refused = httpx.post(
+        f"{server.url}/v1/responses",
+        json={
+            "model": MODEL,
+            "background": True,
+            "previous_response_id": "resp_nope",
+            "input": "x",
+        },
+    )
+    assert_envelope(refused, 400, code="previous_response_not_found")
+
+
+def test_cancelling_a_running_background_response_ends_it_cancelled(
+    client: openai.OpenAI,
+) -> None:
+    created = client.responses.create(model=MODEL, input="slow 10", background=True)
+    wait_for(client, created.id, ("in_progress",))
+    started = time.monotonic()
+    cancelled = client.responses.cancel(created.id)
+    assert cancelled.status == "cancelled"
+    assert time.monotonic() - started < 5  # the upstream call was aborted, not waited out
+    assert client.responses.retrieve(created.id).status == "cancelled"
+    again = client.responses.cancel(created.id)  # idempotent
+    assert again.status == "cancelled"
+
+
+def test_cancelling_a_finished_background_response_returns_it_as_it_ended(
+    client: openai.OpenAI,
+) -> None:
+    created = client.responses.create(model=MODEL, input="quick", background=True)
+    wait_for(client, created.id, _ENDED)
+    assert client.responses.cancel(created.id).status == "completed"
+
+
+def test_only_background_responses_can_be_cancelled(
+    client: openai.OpenAI, server: LiveServer
+) -> None:
+    foreground = client.responses.create(model=MODEL, input="hi")
+    refused = httpx.post(f"{server.url}/v1/responses/{foreground.id}/cancel")
+    assert_envelope(refused, 400)
+    missing = httpx.post(f"{server.url}/v1/responses/resp_missing/cancel")
+    assert_envelope(missing, 404)
+
+
+def test_a_background_stream_is_resumed_after_a_disconnect(client: openai.OpenAI) -> None:
+    stream = client.responses.create(model=MODEL, input="long 40", background=True, stream=True)
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if event.type == "response.output_text.delta" and len(seen) > 8:
+            break
+    stream.close()
+    assert [e.type for e in seen[:3]] == [
+        "response.created",
+        "response.queued",
+        "response.in_progress",
+    ]
+    assert seen[0].response.status == "queued"  # type: ignore[union-attr]
+    last = seen[-1].sequence_number
+    resumed = list(
+        client.responses.retrieve(seen[0].response.id, stream=True, starting_after=last)  # type: ignore[union-attr]
+    )
+    numbers = [e.sequence_number for e in seen] + [e.sequence_number for e in resumed]
+    assert numbers == list(range(len(numbers)))
+    assert resumed[-1].type == "response.completed"
+    text = "".join(
+        e.delta
+        for e in [*seen, *resumed]
+        if e.type == "response.output_text.delta"  # type: ignore[union-attr]
+    )
+    assert text == " ".join(f"w{i}" for i in range(1, 41))
+
+
+def test_resuming_a_foreground_response_is_refused(
+    client: openai.OpenAI, server: LiveServer
+) -> None:
+    foreground = client.responses.create(model=MODEL, input="hi")
+    refused = httpx.get(f"{server.url}/v1/responses/{foreground.id}?stream=true")
+    assert_envelope(refused, 400, param="stream")
+
+
+def test_background_turns_of_one_conversation_run_in_order(client: openai.OpenAI) -> None:
+    conversation = client.conversations.create()
+    first = client.responses.create(
+        model=MODEL, input="slow 0.5", background=True, conversation=conversation.id
+    )
+    second = client.responses.create(
+        model=MODEL, input="after", background=True, conversation=conversation.id
+    )
+    assert wait_for(client, second.id, _ENDED).status == "completed"
+    assert client.responses.retrieve(first.id).status == "completed"
+    items = client.conversations.items.list(conversation.id, order="asc").data
+    texts = [part.text for item in items for part in item.content]  # type: ignore[union-attr]
+    assert texts == ["slow 0.5", "echo: slow 0.5", "after", "echo: after"]
+
+
+def test_a_full_queue_answers_429(fake: FakeUpstream, tmp_path: Path) -> None:
+    env = {"THREADLINE_BACKGROUND_CONCURRENCY": "1", "THREADLINE_BACKGROUND_QUEUE_LIMIT": "1"}
+    with LiveServer(
+        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
+    ) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        running = client.responses.create(model=MODEL, input="slow 3", background=True)
+        wait_for(client, running.id, ("in_progress",))
+        client.responses.create(model=MODEL, input="waits", background=True)
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.responses.create(model=MODEL, input="one too many", background=True)
+        assert refused.value.code == "background_queue_full"
+        client.responses.cancel(running.id)
+
+
+def test_a_background_response_survives_a_killed_server(fake: FakeUpstream, tmp_path: Path) -> None:
+    env = {"THREADLINE_TURN_LEASE_SECONDS": "1", "THREADLINE_SWEEP_INTERVAL": "0.2"}
+    with LiveServer(
+        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
+    ) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        stream = client.responses.create(model=MODEL, input="slow 2", background=True, stream=True)
+        first = next(iter(stream))
+        response_id = first.response.id  # type: ignore[union-attr]
+        wait_for(client, response_id, ("in_progress",))
+        server.stop(signal.SIGKILL)
+        server.start()
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        done = wait_for(client, response_id, _ENDED)
+        assert done.status == "completed" and done.output_text == "echo: slow 2"
+        # The run after the restart streamed from the start again, and was kept whole.
+        replayed = list(client.responses.retrieve(response_id, stream=True))
+        assert [e.sequence_number for e in replayed] == list(range(len(replayed)))
+        assert replayed[0].type == "response.created"
+        assert replayed[-1].type == "response.completed"
