@@ -79,7 +79,7 @@ def assert_envelope(
             "unsupported_parameter",
             "tools[0].type",
         ),
-        ({"model": MODEL, "input": "x", "background": True}, "unsupported_parameter", "background"),
+        ({"model": MODEL, "input": "x", "background": True, "store": False}, None, "store"),
         (
             {"model": MODEL, "input": "x", "metadata": {f"k{i}": "v" for i in range(17)}},
             "object_above_max_properties",

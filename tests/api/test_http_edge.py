@@ -64,15 +64,23 @@ def test_include_is_read_in_the_bracket_and_the_plain_form(
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("stream", "true"), ("starting_after", "3"), ("include_obfuscation", "false")],
+    ("params", "param"),
+    [({"stream": "true"}, "stream"), ({"starting_after": "3"}, "starting_after")],
 )
-def test_stream_resume_parameters_of_a_retrieve_are_refused_by_name(
-    http: httpx.Client, client: openai.OpenAI, name: str, value: str
+def test_stream_resume_parameters_of_a_foreground_retrieve_are_refused_by_name(
+    http: httpx.Client, client: openai.OpenAI, params: dict[str, str], param: str
 ) -> None:
     created = client.responses.create(model=MODEL, input="x")
-    response = http.get(f"/v1/responses/{created.id}", params={name: value})
-    assert_envelope(response, 400, code="unsupported_parameter", param=name)
+    response = http.get(f"/v1/responses/{created.id}", params=params)
+    assert_envelope(response, 400, param=param)
+
+
+def test_include_obfuscation_is_accepted_and_changes_nothing(
+    http: httpx.Client, client: openai.OpenAI
+) -> None:
+    created = client.responses.create(model=MODEL, input="x")
+    response = http.get(f"/v1/responses/{created.id}", params={"include_obfuscation": "false"})
+    assert response.status_code == 200 and response.json()["id"] == created.id
 
 
 def test_a_json_body_is_read_whatever_its_content_type(http: httpx.Client) -> None:
