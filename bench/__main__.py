@@ -17,6 +17,7 @@ from typing import Any
 import uvloop
 
 from bench import (
+    background,
     chains,
     counters,
     findings,
@@ -33,7 +34,15 @@ from bench.procs import ROOT, Placement, raise_fd_limit
 from bench.report import Report, number, render
 from bench.results import Figure, not_run
 
-BENCHMARKS = ("throughput", "streaming", "chains", "open-streams", "postgres", "profile")
+BENCHMARKS = (
+    "throughput",
+    "streaming",
+    "chains",
+    "open-streams",
+    "postgres",
+    "background",
+    "profile",
+)
 OUT = ROOT / "bench" / "out"
 BASELINE = ROOT / "bench" / "baseline.json"
 DOCS = ROOT / "docs" / "performance.md"
@@ -119,6 +128,7 @@ def main() -> None:
         "chains": (chains.NAME, lambda: _run_async(chains.run(ctx))),
         "open-streams": (open_streams.NAME, lambda: _run_async(open_streams.run(ctx))),
         "postgres": (postgres.NAME, lambda: postgres.run(ctx)),
+        "background": (background.NAME, lambda: _run_async(background.run(ctx))),
     }
     try:
         for name in selected:

@@ -44,6 +44,8 @@ _TERMINAL = frozenset(
 )
 _UNFINISHED = ("queued", "in_progress")
 _READ_BATCH = 500
+_LAST_EVENTS_GRACE = 2.0
+"""Seconds a follower waits for the last events of a response whose end is stored."""
 
 
 @dataclass(slots=True)
@@ -90,6 +92,7 @@ class BackgroundJobs:
         self._clock = clock
         self._jobs: dict[str, _Running] = {}
         self._wake = asyncio.Event()
+        self._taken = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -139,13 +142,18 @@ class BackgroundJobs:
         now = self._clock()
         lease_until = now + self._running_turns.lease_seconds
         owner = self._running_turns.owner
-        for job in await self._store.take_jobs(owner, now=now, lease_until=lease_until, limit=room):
+        jobs = await self._store.take_jobs(owner, now=now, lease_until=lease_until, limit=room)
+        for job in jobs:
             response_id = job.response.id
             control = JobControl(note_side_effect=self._side_effect_noter(response_id))
             events = _EventLog()
             task = asyncio.create_task(self._run(job, control, events))
             self._jobs[response_id] = _Running(task, control, events)
             task.add_done_callback(functools.partial(self._ended, response_id))
+        if jobs:
+            # Followers waiting for a job to start here look again now.
+            self._taken.set()
+            self._taken = asyncio.Event()
 
     def _ended(self, response_id: str, _: asyncio.Task[None]) -> None:
         self._jobs.pop(response_id, None)
@@ -180,14 +188,16 @@ class BackgroundJobs:
             else:
                 await asyncio.shield(self._store.requeue_job(response_id, SIDE_EFFECTS_RAN_ERROR))
             raise
-        saving = asyncio.create_task(self._save_events(response_id, events))
+        keep = bool(job.response.settings.get("stream"))
+        saving = asyncio.create_task(self._save_events(response_id, events)) if keep else None
         try:
             async for event in self._responses.run(turn).events:
                 events.add(event)
         finally:
             events.ended = True
             events.changed.set()
-            await asyncio.shield(saving)
+            if saving is not None:
+                await asyncio.shield(saving)
 
     async def _save_events(self, response_id: str, events: _EventLog) -> None:
         """Write the job's events to the store every `flush_interval`, and the last ones once
@@ -249,20 +259,22 @@ class BackgroundJobs:
 
     # -- resuming a stream --------------------------------------------------------------------
     async def check_resumable(self, tenant: str, response_id: str) -> None:
-        """Raise unless the tenant's response is a background one (its events are kept)."""
+        """Raise unless the tenant's response is a streamed background one (its events are
+        kept)."""
         stored = await self._store.get_response(tenant, response_id)
         if stored is None:
             raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
-        if not stored.record.settings.get("background"):
+        if not stored.record.settings.get("stream"):
             raise InvalidRequest(
-                "Only the stream of a response created with background=true can be resumed; "
-                "retrieve this one without 'stream'.",
+                "Only the stream of a response created with background=true and stream=true "
+                "can be resumed; retrieve this one without 'stream'.",
                 param="stream",
             )
 
     async def follow(self, tenant: str, response_id: str, after: int) -> AsyncIterator[Event]:
         """The response's events after `after`: those kept, then live ones as they come, to
         the terminal event (from memory while the job runs here, else from the store)."""
+        ended_at: float | None = None
         while not self._stopping:
             here = self._jobs.get(response_id)
             if here is not None:
@@ -286,19 +298,21 @@ class BackgroundJobs:
                     return
             if len(kept) == _READ_BATCH:
                 continue
-            if not kept and await self._ended_without_more(tenant, response_id, after):
-                return
-            await asyncio.sleep(self._flush)
+            if kept:
+                ended_at = None
+            elif await self._has_ended(tenant, response_id):
+                # Its process writes the last events just after it saves the end: give them
+                # a moment (a process that died in between never writes them).
+                ended_at = ended_at if ended_at is not None else self._clock()
+                if self._clock() - ended_at > _LAST_EVENTS_GRACE:
+                    return
+            # Look again when a job starts here (it may be this one), or after a flush.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._taken.wait(), self._flush)
 
-    async def _ended_without_more(self, tenant: str, response_id: str, after: int) -> bool:
+    async def _has_ended(self, tenant: str, response_id: str) -> bool:
         stored = await self._store.get_response(tenant, response_id)
-        if stored is None:
-            return True
-        if stored.record.status in _UNFINISHED:
-            return False
-        # Ended: its last events may have been written just after the read above.
-        more = await self._store.response_events(tenant, response_id, after=after, limit=1)
-        return not more
+        return stored is None or stored.record.status not in _UNFINISHED
 
 
 async def _from_memory(log_: _EventLog, after: int) -> AsyncIterator[Event]:

@@ -253,8 +253,7 @@ class ResponseService:
             user=params.user,
             safety_identifier=params.safety_identifier,
             prompt_cache_key=params.prompt_cache_key,
-            # A background turn's events are kept for resuming whether or not it streams.
-            incremental=bool(params.stream) or job is not None,
+            incremental=bool(params.stream),
         )
         return PreparedTurn(
             record,
@@ -348,6 +347,8 @@ class ResponseService:
         settings["tools"] = echoed_tools(params.tools)
         if params.background:
             settings["background"] = True
+            # Not echoed: says that the turn's events are kept, so its stream can be resumed.
+            settings["stream"] = bool(params.stream)
         choice = params.tool_choice
         settings["tool_choice"] = (
             choice
