@@ -37,6 +37,8 @@ from threadline.storage.sql.tables import (
     response_events,
     responses,
     store_state,
+    webhook_deliveries,
+    webhook_endpoints,
 )
 
 
@@ -79,7 +81,8 @@ async def open_backend(name: str, directory: Path, request: pytest.FixtureReques
 def empty_tables(conn: Connection) -> None:
     """The shared database as a fresh one: no rows, and the state row a migration creates (a
     test of a store without it deletes it)."""
-    tables = (background_jobs, response_events, items, responses, conversations, api_keys)
+    tables = (background_jobs, response_events, webhook_deliveries, webhook_endpoints, items)
+    tables += (responses, conversations, api_keys)
     for table in (*tables, store_state):
         conn.execute(delete(table))
     conn.execute(insert(store_state).values(id=STATE_ROW, history_generation=0))

@@ -49,6 +49,12 @@ What each backend guarantees
   (`cancel_requested_jobs`). Deleting the response deletes its job.
 - The events of a streamed background turn are kept (`append_response_events`) so its stream
   can be resumed (`response_events`) from any process; they go with the response.
+- A *webhook endpoint* belongs to a tenant and names the events it receives; its signing
+  secret is stored as the engine gives it (sealed). When a background turn ends (`save_turn`
+  with `background=True`, `cancel_job` of a queued one, a job failed by `requeue_job`), a
+  *delivery* of `response.<status>` is written for each of the tenant's endpoints that asked
+  for it, in the same transaction: the outbox. Deliveries are taken like jobs (one process
+  each, leased) until one succeeds or the sender gives up (`record_webhook_attempt`).
 - `load_chain` and `load_conversation` are one round trip to the database whatever the length
   of the history, and cost grows only with the items returned.
 - Item pages are ordered by position; `after` is an item id within the same list.
@@ -154,6 +160,49 @@ CancelOutcome = Literal["cancelled", "requested", "ended", "not_background", "mi
 """What `cancel_job` did: ended a queued job `cancelled`; asked the process running it to
 stop; nothing, because the response had already ended or was not a background one; or there
 is no such response for the tenant."""
+
+
+@dataclass(slots=True)
+class WebhookEndpointRecord:
+    id: str
+    tenant: str
+    name: str
+    url: str
+    event_types: list[str]
+    secret: str
+    """The signing secret, sealed by the engine (the store never sees it in clear)."""
+    secret_hint: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True)
+class WebhookDelivery:
+    """One event for one endpoint, from the outbox, with how its delivery is going."""
+
+    id: str
+    event_id: str
+    endpoint_id: str
+    tenant: str
+    event_type: str
+    payload: str
+    """The JSON body, exactly as it is sent and signed."""
+    created_at: float
+    status: Literal["pending", "delivered", "failed"] = "pending"
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
+@dataclass(slots=True)
+class DueDelivery:
+    """A delivery taken to send, with where to and the sealed secret to sign it with."""
+
+    delivery: WebhookDelivery
+    url: str
+    secret: str
 
 
 @dataclass(slots=True)
@@ -316,6 +365,49 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
         """Stored items by id (for `item_reference`); ids not found are absent from the map."""
+
+    # -- webhooks -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_webhook_endpoint(self, endpoint: WebhookEndpointRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def get_webhook_endpoint(
+        self, tenant: str, endpoint_id: str
+    ) -> WebhookEndpointRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_webhook_endpoints(self, tenant: str | None) -> list[WebhookEndpointRecord]:
+        """The tenant's endpoints (every tenant's when None), oldest first."""
+
+    @abc.abstractmethod
+    async def update_webhook_endpoint(self, endpoint: WebhookEndpointRecord) -> bool:
+        """Replace the stored endpoint of that tenant and id; False if absent."""
+
+    @abc.abstractmethod
+    async def delete_webhook_endpoint(self, tenant: str, endpoint_id: str) -> bool:
+        """Delete the endpoint and its deliveries."""
+
+    @abc.abstractmethod
+    async def take_webhook_deliveries(
+        self, owner: str, *, now: float, lease_until: float, limit: int
+    ) -> list[DueDelivery]:
+        """Take up to `limit` pending deliveries due by `now` (and not leased to a live
+        sender), oldest first, for `owner` until `lease_until`."""
+
+    @abc.abstractmethod
+    async def record_webhook_attempt(self, delivery: WebhookDelivery) -> None:
+        """Store how an attempt went (status, attempts, next attempt, last status code and
+        error, delivered_at) and release the delivery."""
+
+    @abc.abstractmethod
+    async def list_webhook_deliveries(
+        self, tenant: str | None, *, limit: int
+    ) -> list[WebhookDelivery]:
+        """The newest deliveries of the tenant (of every tenant when None), newest first."""
+
+    @abc.abstractmethod
+    async def redeliver_webhook(self, tenant: str | None, delivery_id: str, now: float) -> bool:
+        """Send a delivery again: pending, due `now`, whatever its state. False if absent."""
 
     # -- conversations ------------------------------------------------------------------------
     @abc.abstractmethod

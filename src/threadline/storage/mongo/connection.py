@@ -24,6 +24,8 @@ from threadline.storage.mongo.schema import (
     ITEMS,
     RESPONSE_EVENTS,
     RESPONSES,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_ENDPOINTS,
 )
 
 T = TypeVar("T")
@@ -61,6 +63,8 @@ class MongoConnection:
         self._api_keys: Collection = self._db[API_KEYS]
         self._jobs: Collection = self._db[BACKGROUND_JOBS]
         self._events: Collection = self._db[RESPONSE_EVENTS]
+        self._endpoints: Collection = self._db[WEBHOOK_ENDPOINTS]
+        self._deliveries: Collection = self._db[WEBHOOK_DELIVERIES]
 
     async def aggregate(self, collection: Collection, pipeline: list[Document]) -> list[Document]:
         """Every document of the aggregation, in one round trip up to MongoDB's 16 MB batch:

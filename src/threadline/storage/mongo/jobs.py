@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from threadline.errors import Conflict
 from threadline.storage.base import CancelOutcome, Item, Job, QueuedTurn
 from threadline.storage.encoding import dumps
-from threadline.storage.mongo.connection import MongoConnection, Session
+from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.documents import (
     Document,
     item_document,
@@ -26,11 +26,12 @@ from threadline.storage.mongo.documents import (
     response_record,
     serialized_items,
 )
+from threadline.storage.mongo.webhooks import WebhookMethods
 
 _QUEUE_ORDER = [("seq", 1)]
 
 
-class JobMethods(MongoConnection):
+class JobMethods(WebhookMethods):
     async def enqueue_turn(self, turn: QueuedTurn) -> None:
         record = turn.response
         response = response_document(record, conversation_position=None)
@@ -142,6 +143,7 @@ class JobMethods(MongoConnection):
                 await self._events.delete_many({"response_id": response_id}, session=session)
                 if job["side_effect"]:
                     await self._jobs.delete_one({"_id": response_id}, session=session)
+                    await self.write_outbox(session, job["tenant"], response_id, "failed")
                     changes = {"status": "failed", "error": dumps(error)}
                 else:
                     await self._jobs.update_one(
@@ -181,6 +183,7 @@ class JobMethods(MongoConnection):
             await self._responses.update_one(
                 {"_id": response_id}, {"$set": {"status": "cancelled"}}, session=session
             )
+            await self.write_outbox(session, tenant, response_id, "cancelled")
             return "cancelled"
 
         return await self.transaction(work)

@@ -27,6 +27,8 @@ CONVERSATIONS = "conversations"
 API_KEYS = "api_keys"
 BACKGROUND_JOBS = "background_jobs"
 RESPONSE_EVENTS = "response_events"
+WEBHOOK_ENDPOINTS = "webhook_endpoints"
+WEBHOOK_DELIVERIES = "webhook_deliveries"
 META = "threadline_meta"
 SCHEMA_VERSION_ID = "schema_version"
 
@@ -118,6 +120,11 @@ BACKGROUND_INDEXES = (
         [("response_id", 1), ("sequence_number", 1)],
         {"unique": True},
     ),
+    # An endpoint's deliveries; the due ones; the delivery log, newest first.
+    IndexSpec(WEBHOOK_ENDPOINTS, "tenant", [("tenant", 1)], {}),
+    IndexSpec(WEBHOOK_DELIVERIES, "endpoint", [("endpoint_id", 1)], {}),
+    IndexSpec(WEBHOOK_DELIVERIES, "due", [("status", 1), ("next_attempt_at", 1)], {}),
+    IndexSpec(WEBHOOK_DELIVERIES, "log", [("tenant", 1), ("created_at", -1)], {}),
 )
 
 
@@ -129,7 +136,7 @@ async def _index_background_jobs(db: Database) -> None:
 STEPS = (
     Step(1, "collections' indexes", _create_indexes_v1),
     Step(2, "running turns' leases", _index_running_turns),
-    Step(3, "background jobs and their kept events", _index_background_jobs),
+    Step(3, "background jobs, their kept events, webhooks", _index_background_jobs),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

@@ -216,6 +216,7 @@ class MongoStore(JobMethods, ConversationMethods, Store):
                 raise ResponseDeleted(record.id)
             if turn.background:
                 await self._jobs.delete_one({"_id": record.id}, session=session)
+                await self.write_outbox(session, record.tenant, record.id, record.status)
             if start is not None:
                 for position in range(inputs):
                     await self._items.update_one(

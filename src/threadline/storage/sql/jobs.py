@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from threadline.errors import Conflict
 from threadline.storage.base import CancelOutcome, Item, Job
 from threadline.storage.sql import queries as q
+from threadline.storage.sql import webhooks
 from threadline.storage.sql.tables import background_jobs as jobs
 from threadline.storage.sql.tables import response_events as events
 from threadline.storage.sql.tables import responses
@@ -79,12 +80,15 @@ def requeue_jobs(conn: Connection, which: ColumnElement[bool], error: str) -> in
     """Give back the taken jobs `which` selects (over `background_jobs`): queued again, or
     ended `failed` if a step with side effects ran. How many were queued again."""
     rows = conn.execute(
-        select(jobs.c.response_id, jobs.c.side_effect)
+        select(jobs.c.response_id, jobs.c.tenant, jobs.c.side_effect)
         .where(jobs.c.owner.is_not(None), which)
         .with_for_update(of=jobs)
     ).all()
     again = [row.response_id for row in rows if not row.side_effect]
     failed = [row.response_id for row in rows if row.side_effect]
+    for row in rows:
+        if row.side_effect:
+            webhooks.write_outbox(conn, row.tenant, row.response_id, "failed")
     if again:
         conn.execute(update(jobs).where(jobs.c.response_id.in_(again)).values(owner=None))
         conn.execute(
@@ -137,6 +141,7 @@ def cancel_job(conn: Connection, tenant: str, response_id: str) -> CancelOutcome
         return "requested"
     conn.execute(delete(jobs).where(jobs.c.response_id == response_id))
     conn.execute(update(responses).where(responses.c.id == response_id).values(status="cancelled"))
+    webhooks.write_outbox(conn, tenant, response_id, "cancelled")
     return "cancelled"
 
 

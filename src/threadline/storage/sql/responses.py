@@ -23,7 +23,7 @@ from threadline.errors import (
     ResponseDeleted,
 )
 from threadline.storage.base import Item, ItemPage, Order, StoredResponse, TurnRecord, TurnStart
-from threadline.storage.sql import jobs
+from threadline.storage.sql import jobs, webhooks
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import (
     claim_positions,
@@ -190,6 +190,7 @@ def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
         raise ResponseDeleted(turn.response_id)
     if turn.background:
         jobs.end_job(conn, turn.response_id)
+        webhooks.write_outbox(conn, turn.tenant, turn.response_id, row["status"])
     if start is not None and turn.inputs:
         conn.execute(
             q.PLACE_INPUTS,

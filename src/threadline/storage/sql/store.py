@@ -31,6 +31,7 @@ from threadline.storage.base import (
     ConversationPage,
     ConversationRecord,
     ConversationStatus,
+    DueDelivery,
     Item,
     ItemPage,
     Job,
@@ -40,9 +41,11 @@ from threadline.storage.base import (
     StoredResponse,
     TurnRecord,
     TurnStart,
+    WebhookDelivery,
+    WebhookEndpointRecord,
 )
 from threadline.storage.encoding import dumps
-from threadline.storage.sql import api_keys, conversations, jobs, migrate, responses
+from threadline.storage.sql import api_keys, conversations, jobs, migrate, responses, webhooks
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
@@ -234,6 +237,40 @@ class SqlStore(Store):
             if deleted is None:
                 return total
             total += deleted
+
+    # -- webhooks -----------------------------------------------------------------------------
+    async def create_webhook_endpoint(self, endpoint: WebhookEndpointRecord) -> None:
+        await self._db.write(webhooks.create_endpoint, webhooks.endpoint_values(endpoint))
+
+    async def get_webhook_endpoint(
+        self, tenant: str, endpoint_id: str
+    ) -> WebhookEndpointRecord | None:
+        return await self._db.read(webhooks.get_endpoint, tenant, endpoint_id)
+
+    async def list_webhook_endpoints(self, tenant: str | None) -> list[WebhookEndpointRecord]:
+        return await self._db.read(webhooks.list_endpoints, tenant)
+
+    async def update_webhook_endpoint(self, endpoint: WebhookEndpointRecord) -> bool:
+        return await self._db.write(webhooks.update_endpoint, webhooks.endpoint_values(endpoint))
+
+    async def delete_webhook_endpoint(self, tenant: str, endpoint_id: str) -> bool:
+        return await self._db.write(webhooks.delete_endpoint, tenant, endpoint_id)
+
+    async def take_webhook_deliveries(
+        self, owner: str, *, now: float, lease_until: float, limit: int
+    ) -> list[DueDelivery]:
+        return await self._db.write(webhooks.take_deliveries, owner, now, lease_until, limit)
+
+    async def record_webhook_attempt(self, delivery: WebhookDelivery) -> None:
+        await self._db.write(webhooks.record_attempt, delivery)
+
+    async def list_webhook_deliveries(
+        self, tenant: str | None, *, limit: int
+    ) -> list[WebhookDelivery]:
+        return await self._db.read(webhooks.list_deliveries, tenant, limit)
+
+    async def redeliver_webhook(self, tenant: str | None, delivery_id: str, now: float) -> bool:
+        return await self._db.write(webhooks.redeliver, tenant, delivery_id, now)
 
     # -- conversations ------------------------------------------------------------------------
     async def create_conversation(

@@ -1,4 +1,4 @@
-"""The SQL schema: seven tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: nine tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -26,6 +26,10 @@ create request it runs (`request`, with its tools' credentials, so never kept lo
 process that took it (`owner`; its lease is the response's), whether a step with side effects
 ran (it is then never run again) and whether its cancellation was asked for. `seq` orders the
 queue. `response_events` keeps the stream events of a streamed background turn for resuming.
+
+`webhook_endpoints` are the tenants' endpoints (`secret` sealed by the engine, `event_types` a
+JSON list); `webhook_deliveries` is the outbox, written in the transaction that ends a
+background response, and the delivery log (`owner`/`lease_until` while a process sends one).
 
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
@@ -176,6 +180,43 @@ response_events = Table(
     Column("response_id", String, ForeignKey("responses.id"), primary_key=True),
     Column("sequence_number", Integer, primary_key=True),
     Column("data", Text, nullable=False),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("url", String, nullable=False),
+    Column("event_types", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("secret_hint", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Index("ix_webhook_endpoints_tenant", "tenant"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("event_id", String, nullable=False),
+    Column("endpoint_id", String, ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("tenant", String, nullable=False),
+    Column("event_type", String, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("status", String, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Double),
+    Column("owner", String),
+    Column("lease_until", Double),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", Double),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_tenant_created_at", "tenant", "created_at"),
 )
 
 store_state = Table(
