@@ -258,6 +258,26 @@ class Settings(BaseSettings):
         "another process (one queued here is taken at once), and for cancellations asked of "
         "another process.",
     )
+    webhook_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that seals webhook signing secrets in the database (`threadline "
+        "webhooks key` makes one); unset: the file webhook.key in the data directory, made on "
+        "first use. Replicas sharing a database need the same key.",
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts at delivering one webhook event before it is marked failed.",
+    )
+    webhook_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wait after a webhook delivery's first failed attempt; each next wait is "
+        "4 times longer, at most an hour (8 attempts: about 2.4 hours in all).",
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds one webhook delivery attempt may take."
+    )
     response_retention: float | None = Field(
         default=None,
         description="Seconds stored responses are kept (OpenAI keeps 30 days); unset: forever. "

@@ -19,6 +19,9 @@ from threadline.engine.responses.background import BackgroundJobs
 from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
+from threadline.engine.webhooks.dispatcher import WebhookDispatcher
+from threadline.engine.webhooks.sealing import SealedSecrets
+from threadline.engine.webhooks.service import WebhookService
 from threadline.providers.kinds import ProviderConfig, build_provider
 from threadline.providers.registry import ProviderRegistry
 from threadline.providers.retry import RetryPolicy
@@ -27,12 +30,13 @@ from threadline.settings import Settings
 from threadline.storage.base import Store
 from threadline.storage.factory import open_store
 from threadline.storage.local_files import LocalFileStore
-from threadline.tools.base import ServerTools
+from threadline.tools.base import ServerTools, WebhookSender
 from threadline.tools.fetch import HttpFetcher
 from threadline.tools.fetch_cache import FetchCache
 from threadline.tools.mcp import SdkMcpClient
 from threadline.tools.outbound import OutboundPolicy
 from threadline.tools.web_search import CONFIGURE_HINT, build_web_search
+from threadline.tools.webhooks import HttpWebhookSender
 
 
 @dataclass(slots=True)
@@ -47,11 +51,15 @@ class Services:
     transfer: ConversationTransfer
     sweeper: RetentionSweeper
     background: BackgroundJobs
+    webhooks: WebhookService
+    webhook_dispatcher: WebhookDispatcher
+    webhook_sender: WebhookSender
     auth: Authenticator
     files: FileService
     tools: ServerTools
 
     async def aclose(self) -> None:
+        await self.webhook_sender.aclose()
         await self.providers.aclose()
         await self.tools.aclose()
         await self.store.close()
@@ -99,12 +107,17 @@ def build_providers(settings: Settings) -> ProviderRegistry:
     return registry
 
 
-def build_server_tools(settings: Settings) -> ServerTools:
-    """MCP, web search and the file_url fetcher, behind the outbound guard."""
-    policy = OutboundPolicy(
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    """The guard on every URL a caller makes the server reach (tools/outbound.py)."""
+    return OutboundPolicy(
         allow_private=settings.outbound_allow_private,
         allowed_hosts=settings.outbound_allowed_hosts,
     )
+
+
+def build_server_tools(settings: Settings) -> ServerTools:
+    """MCP, web search and the file_url fetcher, behind the outbound guard."""
+    policy = outbound_policy(settings)
     key = settings.web_search_api_key
     return ServerTools(
         mcp=SdkMcpClient(
@@ -169,6 +182,21 @@ async def build_services(settings: Settings) -> Services:
         running=running,
         queue_limit=settings.background_queue_limit,
     )
+    sealed = SealedSecrets(
+        settings.webhook_key.get_secret_value() if settings.webhook_key else None,
+        settings.data_dir,
+    )
+    sender = HttpWebhookSender(outbound_policy(settings), timeout=settings.webhook_timeout)
+    dispatcher = WebhookDispatcher(
+        store,
+        sealed,
+        sender,
+        owner=running.owner,
+        poll_interval=settings.background_poll_interval,
+        retry_seconds=settings.webhook_retry_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        send_timeout=settings.webhook_timeout,
+    )
     return Services(
         settings=settings,
         store=store,
@@ -180,7 +208,11 @@ async def build_services(settings: Settings) -> Services:
             running,
             concurrency=settings.background_concurrency,
             poll_interval=settings.background_poll_interval,
+            on_end=dispatcher.wake,
         ),
+        webhooks=WebhookService(store, sealed, sender),
+        webhook_dispatcher=dispatcher,
+        webhook_sender=sender,
         chat=ChatCompletionService(providers, file_inputs),
         embeddings=EmbeddingService(providers),
         conversations=conversations,

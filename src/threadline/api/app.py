@@ -26,6 +26,7 @@ from threadline.api.routes import (
     files,
     models,
     responses,
+    webhooks,
 )
 from threadline.api.shutdown import drain_turns_on_stop_signal
 from threadline.api.sse import TurnTasks
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.turn_tasks = tasks = TurnTasks()
         drain_turns_on_stop_signal(tasks, services.background, settings.shutdown_grace_seconds)
         services.background.start()
+        services.webhook_dispatcher.start()
         if await services.store.has_api_keys():
             log.info("API keys are required (Authorization: Bearer <key>)")
         else:
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
             sweeping.cancel()
             grace = settings.shutdown_grace_seconds
             await asyncio.gather(tasks.drain(grace), services.background.stop(grace))
+            await services.webhook_dispatcher.stop()
             await services.aclose()
 
     app = FastAPI(
@@ -94,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(models.router)
     app.include_router(files.router)
+    app.include_router(webhooks.router)
     app.add_middleware(RefuseWebSockets)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     install_metrics(app, metrics, token)  # after the other middleware: it must be outermost

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from threadline import __version__
-from threadline.cli import config_cmd, conversations, db, db_admin, keys, responses
+from threadline.cli import config_cmd, conversations, db, db_admin, keys, responses, webhooks
 from threadline.cli.chat import chat
 from threadline.cli.doctor import doctor
 from threadline.cli.models import models
@@ -50,6 +50,7 @@ app.add_typer(conversations.app, name="conversations")
 app.add_typer(responses.app, name="responses")
 app.command()(models)
 app.add_typer(keys.app, name="keys")
+app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(db.app, name="db")
 db_admin.register(db.app)
 app.add_typer(config_cmd.app, name="config")

@@ -162,3 +162,28 @@ class ServerTools:
         await self.fetcher.aclose()
         if self.web_search is not None:
             await self.web_search.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAttempt:
+    """How one POST of a webhook event went."""
+
+    status_code: int | None
+    error: str | None
+    """Why it failed, in a few words of ours (never the receiver's body)."""
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender(Protocol):
+    """Signs an event with the endpoint's secret and POSTs it (tools/webhooks.py)."""
+
+    async def send(self, url: str, secret: str, message_id: str, body: str) -> WebhookAttempt: ...
+
+    async def refusal(self, url: str) -> str | None:
+        """Why the outbound guard would refuse `url` now; None if it would not."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,10 @@ class BackgroundJobs:
         poll_interval: float = 0.5,
         flush_interval: float = 0.05,
         clock: Clock = system_clock,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
+        self._on_end = on_end
+        """Told when a job ends here, or is cancelled while queued (webhooks are due)."""
         self._store = store
         self._responses = responses
         self._running_turns = running
@@ -158,6 +161,8 @@ class BackgroundJobs:
     def _ended(self, response_id: str, _: asyncio.Task[None]) -> None:
         self._jobs.pop(response_id, None)
         self._wake.set()  # room for another job
+        if self._on_end is not None:
+            self._on_end()
 
     def _side_effect_noter(self, response_id: str) -> Any:
         noted = False
@@ -228,6 +233,8 @@ class BackgroundJobs:
             )
         if outcome == "requested":
             await self._wait_cancelled(tenant, response_id)
+        elif outcome == "cancelled" and self._on_end is not None:
+            self._on_end()
         return await self._responses.retrieve(tenant, response_id)
 
     async def _wait_cancelled(self, tenant: str, response_id: str) -> None:

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints a tenant registers, told when a background response ends."""
