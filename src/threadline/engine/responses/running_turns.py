@@ -72,17 +72,17 @@ class RunningTurns:
         process; `stored` waits for it."""
         lease_until = self._clock() + self._lease
         start = TurnStart(record, list(input_items), self.owner, lease_until)
-        write = asyncio.ensure_future(self._store.start_turn(start))
-        self._running[record.id] = _Running(record, [], write)
-        if self._renewing is None or self._renewing.done():
-            self._renewing = asyncio.create_task(self._renew_while_running())
+        self._track(record, asyncio.ensure_future(self._store.start_turn(start)))
 
     def adopt(self, record: ResponseRecord) -> None:
         """Run here a turn already stored `in_progress` and leased to this process (a taken
         background job)."""
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         written.set_result(None)
-        self._running[record.id] = _Running(record, [], written)
+        self._track(record, written)
+
+    def _track(self, record: ResponseRecord, start_write: asyncio.Future[None]) -> None:
+        self._running[record.id] = _Running(record, [], start_write)
         if self._renewing is None or self._renewing.done():
             self._renewing = asyncio.create_task(self._renew_while_running())
 

@@ -310,14 +310,7 @@ class ResponseService:
         """The items the turn continues from; a conversation turn also claims its
         conversation (the caller releases the claim if the turn never runs)."""
         if params.previous_response_id is not None:
-            # A turn running here may not have committed its start yet: it is in progress,
-            # not missing (one running on another replica is seen once its start commits).
-            if self._running.runs(tenant, params.previous_response_id):
-                raise PreviousResponseInProgress(params.previous_response_id)
-            chain = await self._store.load_chain(tenant, params.previous_response_id)
-            if chain is None:
-                raise PreviousResponseNotFound(params.previous_response_id)
-            return chain, None
+            return await self._chain(tenant, params.previous_response_id), None
         conversation_id = _conversation_id(params)
         if conversation_id is not None:
             claim, items = await self._conversations.begin_turn(
@@ -326,16 +319,21 @@ class ResponseService:
             return items, claim
         return [], None
 
+    async def _chain(self, tenant: str, previous_response_id: str) -> list[Item]:
+        # A turn running here may not have committed its start yet: it is in progress, not
+        # missing (one running on another replica is seen once its start commits).
+        if self._running.runs(tenant, previous_response_id):
+            raise PreviousResponseInProgress(previous_response_id)
+        chain = await self._store.load_chain(tenant, previous_response_id)
+        if chain is None:
+            raise PreviousResponseNotFound(previous_response_id)
+        return chain
+
     async def _unclaimed_history(self, tenant: str, params: ResponseCreateParams) -> list[Item]:
         """The items the turn would continue from now, without claiming its conversation (a
         background turn's is claimed when its job runs)."""
         if params.previous_response_id is not None:
-            if self._running.runs(tenant, params.previous_response_id):
-                raise PreviousResponseInProgress(params.previous_response_id)
-            chain = await self._store.load_chain(tenant, params.previous_response_id)
-            if chain is None:
-                raise PreviousResponseNotFound(params.previous_response_id)
-            return chain
+            return await self._chain(tenant, params.previous_response_id)
         conversation_id = _conversation_id(params)
         if conversation_id is not None:
             return await self._conversations.read_open(tenant, conversation_id)

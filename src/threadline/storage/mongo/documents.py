@@ -164,3 +164,22 @@ def api_key_record(document: Document) -> ApiKeyRecord:
         created_at=document["created_at"],
         revoked_at=document.get("revoked_at"),
     )
+
+
+def owned_documents(
+    record: ResponseRecord, serialized: list[tuple[str, str]], *, inputs: int, first: int = 0
+) -> list[Document]:
+    """Item documents owned by the response, at positions `first`…; the first `inputs` of them
+    are its input, the rest its output."""
+    return [
+        item_document(
+            record.tenant,
+            record.created_at,
+            item_id,
+            data,
+            response_id=record.id,
+            kind="input" if offset < inputs else "output",
+            position=first + offset,
+        )
+        for offset, (item_id, data) in enumerate(serialized)
+    ]

@@ -21,7 +21,7 @@ from threadline.storage.encoding import dumps
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.documents import (
     Document,
-    item_document,
+    owned_documents,
     response_document,
     response_record,
     serialized_items,
@@ -53,18 +53,7 @@ class JobMethods(WebhookMethods):
                 await self._responses.insert_one(response, session=session)
             except DuplicateKeyError as exc:
                 raise Conflict(f"A response with id '{record.id}' already exists") from exc
-            rows = [
-                item_document(
-                    record.tenant,
-                    record.created_at,
-                    item_id,
-                    data,
-                    response_id=record.id,
-                    kind="input",
-                    position=position,
-                )
-                for position, (item_id, data) in enumerate(serialized)
-            ]
+            rows = owned_documents(record, serialized, inputs=len(serialized))
             if rows:
                 await self._items.insert_many(rows, session=session)
             await self._jobs.insert_one(job, session=session)

@@ -28,7 +28,6 @@ from threadline.storage.base import (
     Item,
     ItemPage,
     Order,
-    ResponseRecord,
     Store,
     StoredResponse,
     TurnRecord,
@@ -43,7 +42,7 @@ from threadline.storage.mongo.documents import (
     api_key_document,
     api_key_record,
     item_data,
-    item_document,
+    owned_documents,
     response_document,
     response_record,
     serialized_items,
@@ -94,7 +93,7 @@ class MongoStore(JobMethods, ConversationMethods, Store):
                     raise ConversationDeleted(conversation_id)
                 response["conversation_position"] = int(found["next_position"])
             await self._insert_response(response, session)
-            rows = _owned_documents(record, serialized, inputs=len(serialized))
+            rows = owned_documents(record, serialized, inputs=len(serialized))
             if rows:
                 await self._items.insert_many(rows, session=session)
 
@@ -162,7 +161,7 @@ class MongoStore(JobMethods, ConversationMethods, Store):
                     session=session,
                 )
             await self._insert_response({**response, "conversation_position": start}, session)
-            rows = _owned_documents(record, serialized, inputs=inputs)
+            rows = owned_documents(record, serialized, inputs=inputs)
             if conversation_id is not None and claimed is not None:
                 place_in_conversation(rows, conversation_id, claimed)
             if rows:
@@ -229,7 +228,7 @@ class MongoStore(JobMethods, ConversationMethods, Store):
                         },
                         session=session,
                     )
-            rows = _owned_documents(record, outputs, inputs=0, first=inputs)
+            rows = owned_documents(record, outputs, inputs=0, first=inputs)
             if start is not None:
                 place_in_conversation(rows, conversation_id or "", start + inputs)
             if rows:
@@ -359,22 +358,3 @@ class MongoStore(JobMethods, ConversationMethods, Store):
     async def forget_revoked_api_keys(self) -> int:
         result = await self._api_keys.delete_many({"revoked_at": {"$ne": None}})
         return result.deleted_count
-
-
-def _owned_documents(
-    record: ResponseRecord, serialized: list[tuple[str, str]], *, inputs: int, first: int = 0
-) -> list[Document]:
-    """Item documents owned by the response, at positions `first`…; the first `inputs` of them
-    are its input, the rest its output."""
-    return [
-        item_document(
-            record.tenant,
-            record.created_at,
-            item_id,
-            data,
-            response_id=record.id,
-            kind="input" if offset < inputs else "output",
-            position=first + offset,
-        )
-        for offset, (item_id, data) in enumerate(serialized)
-    ]

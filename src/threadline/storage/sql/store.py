@@ -37,6 +37,7 @@ from threadline.storage.base import (
     Job,
     Order,
     QueuedTurn,
+    ResponseRecord,
     Store,
     StoredResponse,
     TurnRecord,
@@ -125,18 +126,7 @@ class SqlStore(Store):
             self._contexts.remember_turn(turn, prepared, start)
 
     async def start_turn(self, start: TurnStart) -> None:
-        record = start.response
-        rows = [
-            item_row(
-                record.tenant,
-                record.created_at,
-                item,
-                response_id=record.id,
-                kind="input",
-                position=i,
-            )
-            for i, item in enumerate(start.input_items)
-        ]
+        rows = _input_rows(start.response, start.input_items)
         await self._db.write(responses.start_turn, responses.start_row(start), rows)
 
     async def renew_turns(self, owner: str, lease_until: float) -> int:
@@ -152,17 +142,7 @@ class SqlStore(Store):
     async def enqueue_turn(self, turn: QueuedTurn) -> None:
         record = turn.response
         response_row = q.response_values(record, conversation_position=None)
-        rows = [
-            item_row(
-                record.tenant,
-                record.created_at,
-                item,
-                response_id=record.id,
-                kind="input",
-                position=i,
-            )
-            for i, item in enumerate(turn.input_items)
-        ]
+        rows = _input_rows(record, turn.input_items)
         job_row = {
             "response_id": record.id,
             "tenant": record.tenant,
@@ -401,6 +381,16 @@ class SqlStore(Store):
 
     async def forget_revoked_api_keys(self) -> int:
         return await self._db.write(api_keys.forget_revoked_api_keys)
+
+
+def _input_rows(record: ResponseRecord, items: list[Item]) -> list[dict[str, Any]]:
+    """The rows of a starting response's input items."""
+    return [
+        item_row(
+            record.tenant, record.created_at, item, response_id=record.id, kind="input", position=i
+        )
+        for i, item in enumerate(items)
+    ]
 
 
 def _ping(conn: Connection) -> None:
