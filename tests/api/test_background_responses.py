@@ -181,3 +181,19 @@ def test_a_background_response_survives_a_killed_server(fake: FakeUpstream, tmp_
         assert [e.sequence_number for e in replayed] == list(range(len(replayed)))
         assert replayed[0].type == "response.created"
         assert replayed[-1].type == "response.completed"
+
+
+def test_cancelling_a_background_response_mid_stream_ends_its_stream_cancelled(
+    client: openai.OpenAI,
+) -> None:
+    stream = client.responses.create(model=MODEL, input="slow 10", background=True, stream=True)
+    events = iter(stream)
+    seen = [next(events) for _ in range(3)]  # created, queued, in_progress
+    assert seen[-1].type == "response.in_progress"
+    response_id = seen[0].response.id  # type: ignore[union-attr]
+    assert client.responses.cancel(response_id).status == "cancelled"
+    rest = list(events)
+    assert rest[-1].type == "response.failed"  # the spec has no event for a cancelled one
+    assert rest[-1].response.status == "cancelled"  # type: ignore[union-attr]
+    numbers = [e.sequence_number for e in [*seen, *rest]]
+    assert numbers == list(range(len(numbers)))

@@ -39,9 +39,7 @@ from threadline.storage.base import Job, Store
 
 log = logging.getLogger(__name__)
 
-_TERMINAL = frozenset(
-    {"response.completed", "response.failed", "response.incomplete", "response.cancelled"}
-)
+_TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete"})
 _UNFINISHED = ("queued", "in_progress")
 _READ_BATCH = 500
 _LAST_EVENTS_GRACE = 2.0

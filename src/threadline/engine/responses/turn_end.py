@@ -38,7 +38,9 @@ _TERMINAL_EVENTS = {
     "completed": "response.completed",
     "incomplete": "response.incomplete",
     "failed": "response.failed",
-    "cancelled": "response.cancelled",
+    # Neither OpenAI's spec nor Open Responses has an event for a cancelled stream: it ends
+    # with the failure event, whose response says `cancelled`.
+    "cancelled": "response.failed",
 }
 _INTERRUPTED = (
     "The response was interrupted before it finished (the server stopped or the request was "
