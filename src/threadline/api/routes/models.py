@@ -26,8 +26,14 @@ async def list_models(services: ServicesDep, tenant: TenantDep) -> Response:
 
 
 @router.get("/healthz", include_in_schema=False)
-async def healthz(tasks: TurnTasksDep) -> Response:
-    return json_response({"status": "ok", "turns_in_flight": len(tasks)})
+async def healthz(tasks: TurnTasksDep, services: ServicesDep) -> Response:
+    return json_response(
+        {
+            "status": "ok",
+            "turns_in_flight": len(tasks),
+            "background_running": len(services.background),
+        }
+    )
 
 
 @router.get("/readyz", include_in_schema=False)
