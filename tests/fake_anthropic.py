@@ -15,6 +15,7 @@ What only Anthropic has:
 - Errors are Anthropic's: `{"type": "error", "error": {"type", "message"}}`; 529 is
   `overloaded_error`.
 - Tool call ids are `toolu_N`.
+- `POST /v1/messages/count_tokens` counts the words a turn's usage would.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.fake_upstream_replies import (
     JSON,
     LONG_SLEEP,
     Reply,
+    content_text,
     count_words,
     last_user_text,
     plan_reply,
@@ -266,6 +268,17 @@ async def messages(request: Request) -> Response:
         await state.sleep(LONG_SLEEP)
         return _json(error_body(529, "fake upstream stopped while stalling"), 529)
     return _json(writer.message())
+
+
+async def count_tokens(request: Request) -> Response:
+    """`POST /v1/messages/count_tokens`: the words of every message and the system prompt,
+    as a turn's usage counts them."""
+    state = request.app.state.fake
+    body = orjson.loads(await request.body())
+    state.add(body, dict(request.headers))
+    view = chat_view(body)
+    counted = sum(count_words(content_text(m.get("content"))) for m in view["messages"])
+    return _json({"input_tokens": counted})
 
 
 async def _stream(state: Any, writer: _Writer) -> AsyncIterator[bytes]:

@@ -12,6 +12,8 @@ What only this API has:
 - `cached_tokens` is the word count of `instructions` when the request gives a
   `prompt_cache_key`.
 - `max_output_tokens` cuts the answer: `status: "incomplete"`, reason `max_output_tokens`.
+- `POST /v1/responses/input_tokens` counts the input as a turn's usage would: the words of
+  every message (instructions included).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.fake_upstream_replies import (
     JSON,
     LONG_SLEEP,
     Reply,
+    content_text,
     count_words,
     error_body,
     last_user_text,
@@ -259,6 +262,15 @@ async def responses(request: Request) -> Response:
         await state.sleep(LONG_SLEEP)
         return _json(error_body(503, "fake upstream stopped while stalling"), 503)
     return _json(writer.response())
+
+
+async def input_tokens(request: Request) -> Response:
+    state = request.app.state.fake
+    body = orjson.loads(await request.body())
+    state.add(body, dict(request.headers))
+    view = chat_view(body)
+    counted = sum(count_words(content_text(m.get("content"))) for m in view["messages"])
+    return _json({"object": "response.input_tokens", "input_tokens": counted})
 
 
 async def _stream(state: Any, writer: _Writer) -> AsyncIterator[bytes]:

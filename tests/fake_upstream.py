@@ -104,8 +104,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tests.fake_anthropic import count_tokens as anthropic_count_tokens
 from tests.fake_anthropic import messages as anthropic_messages
 from tests.fake_embeddings import embeddings
+from tests.fake_responses import input_tokens as upstream_input_tokens
 from tests.fake_responses import responses as upstream_responses
 from tests.fake_upstream_replies import (
     JSON,
@@ -336,7 +338,9 @@ def create_app(chunk_delay: float = 0.0, record: bool = True) -> Starlette:
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", anthropic_count_tokens, methods=["POST"]),
             Route("/v1/responses", upstream_responses, methods=["POST"]),
+            Route("/v1/responses/input_tokens", upstream_input_tokens, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
         ]

@@ -65,6 +65,7 @@ from threadline.providers.base import (
     ReasoningDelta,
     RefusalDelta,
     TextDelta,
+    TokenCount,
     ToolCallDelta,
     UsageReport,
 )
@@ -266,6 +267,10 @@ class MeteredProvider:
             in_flight.dec()
             m.upstream_duration_of(provider, model).observe(time.perf_counter() - started)
             m.upstream_requests_of(provider, model, outcome).inc()
+
+    async def count_input_tokens(self, request: ProviderRequest) -> TokenCount:
+        """Not metered: a count is not a model call."""
+        return await self._inner.count_input_tokens(request)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         m = self._metrics

@@ -107,6 +107,29 @@ class ResponseCreateParams(WireModel):
     image: dict[str, Any] | None = None
 
 
+class InputTokensParams(WireModel):
+    """`POST /v1/responses/input_tokens`: the parts of a create that make its input."""
+
+    model: str = Field(min_length=1)
+    input: str | list[InputItem] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation: str | ConversationRef | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = True
+    text: TextConfig | None = None
+    reasoning: ReasoningConfig | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    personality: str | None = Field(default=None, max_length=64)
+    """Accepted; it changes nothing here (no model of ours takes it)."""
+
+    def as_create(self) -> ResponseCreateParams:
+        """The create these parts stand for (never stored: nothing is created)."""
+        given = self.model_dump(exclude_unset=True, exclude={"personality"}, by_alias=True)
+        return ResponseCreateParams.model_validate(given)
+
+
 class ListQuery(WireModel):
     after: str | None = None
     limit: int = Field(default=20, ge=1, le=100)

@@ -27,6 +27,7 @@ What maps to what:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,12 +52,14 @@ from threadline.providers.base import (
     ReasoningDelta,
     ReasoningSealed,
     TextDelta,
+    TokenCount,
     ToolCallDelta,
     ToolChoice,
     UsageReport,
 )
 from threadline.providers.http_upstream import HttpUpstream, error_message
 from threadline.providers.retry import RetryPolicy
+from threadline.providers.upstream_counts import counted_or_estimated
 
 API_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com/v1"
@@ -75,6 +78,10 @@ _STOP: dict[str, FinishReason] = {
 _THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 _MIN_THINKING_BUDGET = 1024
 _CACHEABLE = frozenset({"text", "image", "document", "tool_result", "tool_use"})
+
+
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking")
+"""What `count_tokens` takes of a Messages body."""
 
 
 class AnthropicProvider:
@@ -107,6 +114,7 @@ class AnthropicProvider:
         )
         self.base_url = self._http.base_url
         self._messages_url = self._http.url("/messages")
+        self._count_url = self._http.url("/messages/count_tokens")
         self._models_url = self._http.url("/models")
         self._configured_models = models or []
         self._default_max_tokens = default_max_tokens
@@ -120,6 +128,11 @@ class AnthropicProvider:
             "model of a provider that has them.",
             param="model",
         )
+
+    async def count_input_tokens(self, request: ProviderRequest) -> TokenCount:
+        body = self.messages_body(dataclasses.replace(request, incremental=False))
+        counted = {k: body[k] for k in _COUNTED if k in body}
+        return await counted_or_estimated(self._http, self._count_url, counted, request)
 
     async def list_models(self) -> list[str]:
         if self._configured_models:

@@ -153,6 +153,15 @@ class ProviderCapabilities:
     """It takes `stop` sequences (the Responses API has none)."""
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCount:
+    """The input tokens of a request: counted by the upstream (`exact`), or estimated here
+    with a tokenizer of the model's family (token_estimate.py)."""
+
+    tokens: int
+    exact: bool
+
+
 class ModelProvider(Protocol):
     name: str
 
@@ -166,6 +175,11 @@ class ModelProvider(Protocol):
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         """Embed the inputs; raises `UnsupportedParameter` when the upstream has no
         embeddings (and `UpstreamError` as `stream` does)."""
+        ...
+
+    async def count_input_tokens(self, request: ProviderRequest) -> TokenCount:
+        """The input tokens `request` would take: the upstream's own count where it has an
+        endpoint for it, else an estimate."""
         ...
 
     async def list_models(self) -> list[str]: ...

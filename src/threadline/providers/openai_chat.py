@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 
 from threadline.errors import ModelNotFound, UpstreamError
-from threadline.providers import openai_embeddings
+from threadline.providers import openai_embeddings, token_estimate
 from threadline.providers.base import (
     EmbeddingRequest,
     Embeddings,
@@ -27,6 +27,7 @@ from threadline.providers.base import (
     ReasoningDelta,
     RefusalDelta,
     TextDelta,
+    TokenCount,
     ToolCallDelta,
     ToolChoice,
     UsageReport,
@@ -93,6 +94,10 @@ class OpenAIChatProvider:
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         return await openai_embeddings.embed(self._http, self._embeddings_url, request)
+
+    async def count_input_tokens(self, request: ProviderRequest) -> TokenCount:
+        """Chat Completions has no counting endpoint: always the estimate."""
+        return token_estimate.estimate(request)
 
     async def list_models(self) -> list[str]:
         if self._configured_models:

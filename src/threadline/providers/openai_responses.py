@@ -18,6 +18,7 @@ tokens). `response.incomplete` ends as length or content_filter, `response.faile
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,12 +41,14 @@ from threadline.providers.base import (
     ReasoningSealed,
     RefusalDelta,
     TextDelta,
+    TokenCount,
     ToolCallDelta,
     ToolChoice,
     UsageReport,
 )
 from threadline.providers.http_upstream import HttpUpstream
 from threadline.providers.retry import RetryPolicy
+from threadline.providers.upstream_counts import counted_or_estimated
 
 SEALED_PREFIX = "openai.responses:"
 """`encrypted_content` of a reasoning item this kind produced: the prefix, the upstream's
@@ -90,6 +93,7 @@ class OpenAIResponsesProvider:
         self._responses_url = self._http.url("/responses")
         self._models_url = self._http.url("/models")
         self._embeddings_url = self._http.url("/embeddings")
+        self._count_url = self._http.url("/responses/input_tokens")
         self._configured_models = models or []
 
     async def aclose(self) -> None:
@@ -97,6 +101,23 @@ class OpenAIResponsesProvider:
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         return await openai_embeddings.embed(self._http, self._embeddings_url, request)
+
+    async def count_input_tokens(self, request: ProviderRequest) -> TokenCount:
+        body = self.responses_body(dataclasses.replace(request, incremental=False))
+        for only_for_a_turn in (
+            "store",
+            "include",
+            "max_output_tokens",
+            "temperature",
+            "top_p",
+            "presence_penalty",
+            "frequency_penalty",
+            "user",
+            "safety_identifier",
+            "prompt_cache_key",
+        ):
+            body.pop(only_for_a_turn, None)
+        return await counted_or_estimated(self._http, self._count_url, body, request)
 
     async def list_models(self) -> list[str]:
         if self._configured_models:

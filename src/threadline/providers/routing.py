@@ -31,6 +31,7 @@ from threadline.providers.base import (
     ProviderCapabilities,
     ProviderEvent,
     ProviderRequest,
+    TokenCount,
 )
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,11 @@ class RoutedModel:
                 last = exc
         assert last is not None
         raise last
+
+    async def count_input_tokens(self, request: ProviderRequest) -> TokenCount:
+        """Counted by the deployment a call would go to first."""
+        provider, model = self._resolve(self._order()[0].model)
+        return await provider.count_input_tokens(dataclasses.replace(request, model=model))
 
     @property
     def capabilities(self) -> ProviderCapabilities:

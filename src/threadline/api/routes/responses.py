@@ -18,7 +18,12 @@ from threadline.errors import (
     ShuttingDown,
     UnsupportedEndpoint,
 )
-from threadline.protocol.responses import Includable, ListQuery, ResponseCreateParams
+from threadline.protocol.responses import (
+    Includable,
+    InputTokensParams,
+    ListQuery,
+    ResponseCreateParams,
+)
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonRoute)
 
@@ -47,12 +52,12 @@ async def create_response(
     return json_response(created.response)
 
 
-@router.post("/input_tokens", include_in_schema=False)
-async def count_input_tokens() -> Response:
-    raise UnsupportedEndpoint(
-        "Counting input tokens (POST /v1/responses/input_tokens) is not supported yet: the "
-        "'usage' of a response reports the tokens its input took."
-    )
+@router.post("/input_tokens")
+async def count_input_tokens(
+    params: InputTokensParams, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    count = await services.responses.count_input_tokens(tenant, params.as_create())
+    return json_response({"object": "response.input_tokens", "input_tokens": count.tokens})
 
 
 @router.post("/compact", include_in_schema=False)

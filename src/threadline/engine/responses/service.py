@@ -37,7 +37,7 @@ from threadline.errors import (
 )
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.protocol.tools import FunctionTool
-from threadline.providers.base import ModelProvider, ProviderRequest
+from threadline.providers.base import ModelProvider, ProviderRequest, TokenCount
 from threadline.providers.registry import ProviderRegistry
 from threadline.storage.base import Item, Job, QueuedTurn, ResponseRecord, Store, TurnRecord
 from threadline.tools.base import ServerTools
@@ -224,36 +224,8 @@ class ResponseService:
     ) -> PreparedTurn:
         tenant = record.tenant
         choice, server_tools = self._check_turn(tenant, params, history, input_items)
-        context = history + input_items
-        provider_items = await self._file_inputs.for_provider(
-            tenant,
-            context,
-            len(input_items),
-            native=provider.capabilities.native_files,
-        )
-        tools = [
-            t.model_dump(exclude_none=True)
-            for t in params.tools or ()
-            if isinstance(t, FunctionTool) and choice.offers_function(t.name)
-        ]
-        request = ProviderRequest(
-            model=upstream_model,
-            items=replayed(provider_items),
-            instructions=params.instructions,
-            tools=tools,
-            tool_choice=choice.choice if tools else None,
-            parallel_tool_calls=params.parallel_tool_calls if tools else None,
-            text_format=record.settings["text"]["format"] if params.text is not None else None,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            presence_penalty=params.presence_penalty,
-            frequency_penalty=params.frequency_penalty,
-            max_output_tokens=params.max_output_tokens,
-            reasoning_effort=params.reasoning.effort if params.reasoning else None,
-            user=params.user,
-            safety_identifier=params.safety_identifier,
-            prompt_cache_key=params.prompt_cache_key,
-            incremental=bool(params.stream),
+        request = await self._provider_request(
+            tenant, params, provider, upstream_model, history, input_items, choice
         )
         return PreparedTurn(
             record,
@@ -265,6 +237,67 @@ class ResponseService:
             conversation=claim,
             job=job,
         )
+
+    async def _provider_request(
+        self,
+        tenant: str,
+        params: ResponseCreateParams,
+        provider: ModelProvider,
+        upstream_model: str,
+        history: list[Item],
+        input_items: list[Item],
+        choice: ClientChoice,
+    ) -> ProviderRequest:
+        """What the model is sent for this turn (before server-side tools add theirs)."""
+        provider_items = await self._file_inputs.for_provider(
+            tenant,
+            history + input_items,
+            len(input_items),
+            native=provider.capabilities.native_files,
+        )
+        tools = [
+            t.model_dump(exclude_none=True)
+            for t in params.tools or ()
+            if isinstance(t, FunctionTool) and choice.offers_function(t.name)
+        ]
+        text_format = (
+            _text_format(params.text.model_dump(exclude_none=True, by_alias=True))
+            if params.text is not None
+            else None
+        )
+        return ProviderRequest(
+            model=upstream_model,
+            items=replayed(provider_items),
+            instructions=params.instructions,
+            tools=tools,
+            tool_choice=choice.choice if tools else None,
+            parallel_tool_calls=params.parallel_tool_calls if tools else None,
+            text_format=text_format,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
+            max_output_tokens=params.max_output_tokens,
+            reasoning_effort=params.reasoning.effort if params.reasoning else None,
+            user=params.user,
+            safety_identifier=params.safety_identifier,
+            prompt_cache_key=params.prompt_cache_key,
+            incremental=bool(params.stream),
+        )
+
+    async def count_input_tokens(self, tenant: str, params: ResponseCreateParams) -> TokenCount:
+        """The input tokens `params` would send the model as a create (nothing is created,
+        no conversation is claimed): the provider's own count where it has one."""
+        refuse_unsupported(params)
+        provider, upstream_model = self._providers.resolve(params.model)
+        history = await self._unclaimed_history(tenant, params)
+        input_items = await normalize_input(self._store, tenant, params.input)
+        check_tool_calls_answered(history + input_items)
+        choice = read_responses_choice(params.tool_choice)
+        request = await self._provider_request(
+            tenant, params, provider, upstream_model, history, input_items, choice
+        )
+        return await provider.count_input_tokens(request)
 
     def run(self, turn: PreparedTurn) -> TurnRun:
         """The turn's run: its events, streamed or read by `complete`, then its outcome."""
@@ -354,12 +387,8 @@ class ResponseService:
             else choice.model_dump(exclude_none=True)
         )
         text = params.text.model_dump(exclude_none=True, by_alias=True) if params.text else {}
-        text_format = text.get("format", {"type": "text"})
-        if text_format["type"] == "json_schema":
-            # Open Responses requires `strict` to be echoed; false is OpenAI's default.
-            text_format = {"strict": False, **text_format}
         settings["text"] = {
-            "format": text_format,
+            "format": _text_format(text),
             "verbosity": text.get("verbosity", "medium"),
         }
         if params.reasoning is not None:
@@ -371,6 +400,14 @@ class ResponseService:
                 "default" if params.service_tier == "auto" else params.service_tier
             )
         return settings
+
+
+def _text_format(text: dict[str, Any]) -> dict[str, Any]:
+    text_format: dict[str, Any] = text.get("format", {"type": "text"})
+    if text_format["type"] == "json_schema":
+        # Open Responses requires `strict` to be echoed; false is OpenAI's default.
+        text_format = {"strict": False, **text_format}
+    return text_format
 
 
 def _conversation_id(params: ResponseCreateParams) -> str | None:
