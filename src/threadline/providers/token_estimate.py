@@ -16,7 +16,6 @@ import functools
 import warnings
 from typing import Any
 
-import bpe_openai
 import orjson
 
 from threadline.providers.base import ProviderRequest, TokenCount
@@ -29,14 +28,20 @@ _FALLBACK = "o200k_base"
 
 @functools.cache
 def _encoding(model: str) -> Any:
-    try:
-        name = bpe_openai.encoding_name_for_model(model)
-    except Exception:
-        name = _FALLBACK
     with warnings.catch_warnings():
         # Its loader uses importlib.resources.open_binary, deprecated in Python 3.11.
         warnings.simplefilter("ignore", DeprecationWarning)
-        return bpe_openai.get_encoding(name)
+        # Imported on first use: the import loads a vocabulary (about a second), which the
+        # server's start and every CLI command would otherwise pay.
+        import bpe_openai  # noqa: PLC0415 (see above)
+
+        try:
+            name = bpe_openai.encoding_name_for_model(model)
+        except Exception:
+            name = _FALLBACK
+        encoding = bpe_openai.get_encoding(name)
+        encoding.encode_ordinary("")  # its tables load on first use
+    return encoding
 
 
 def estimate(request: ProviderRequest) -> TokenCount:
