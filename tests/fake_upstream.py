@@ -55,6 +55,8 @@ concatenated ``text`` parts), trimmed:
   stands for an upstream message that quotes the prompt); 429 adds
   ``Retry-After: 1`` (type "requests", code "rate_limit_exceeded"; 5xx: "server_error").
 - ``slow <seconds>`` wait, then answer as the default echo.
+- model ``fake-window-<N>``: a prompt of more than N words is refused (400,
+  ``context_length_exceeded``), as a model refuses one beyond its context window.
 - ``flaky <n> <tag>`` the first <n> requests with this exact text get HTTP 503 (with
   ``Retry-After: 0``), later ones the default echo: for testing retries.
 - ``stall``          stream: the role chunk, then nothing until the server stops;

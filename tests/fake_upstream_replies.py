@@ -350,11 +350,25 @@ def _cut(text: str, limit: int) -> str:
     return text[: ends[limit - 1]] if len(ends) > limit else text
 
 
+_WINDOW = re.compile(r"fake-window-(\d+)")
+"""A model named `fake-window-<N>` refuses a prompt of more than N words, as a real model
+refuses one longer than its context window (400, `context_length_exceeded`)."""
+
+
 def plan_reply(body: JSON, new_call_id: Callable[[], str]) -> Reply:
     """Decide the deterministic answer to one Chat Completions request body."""
     messages = _messages(body)
     reply = Reply(prompt_tokens=sum(count_words(content_text(m.get("content"))) for m in messages))
     model = body.get("model")
+    window = _WINDOW.fullmatch(model or "")
+    if window is not None and reply.prompt_tokens > int(window.group(1)):
+        message = (
+            f"This model's maximum context length is {window.group(1)} tokens; your messages "
+            f"resulted in {reply.prompt_tokens} tokens."
+        )
+        reply.mode, reply.status = "fail", 400
+        reply.error = error_body(400, message, "context_length_exceeded")
+        return reply
     if model == "missing-model":
         message = f"The model `{model}` does not exist or you do not have access to it."
         reply.mode, reply.status = "fail", 404

@@ -31,6 +31,15 @@ def default_database_path() -> Path:
     return Path(data_home) / "threadline" / "threadline.db"
 
 
+class ModelLimitSettings(BaseModel):
+    """A model's context window and largest answer, in tokens."""
+
+    context_window: int = Field(ge=1, description="Tokens the model takes in, answer included.")
+    max_output_tokens: int = Field(ge=1, description="Tokens of the longest answer it gives.")
+
+    model_config = {"extra": "forbid"}
+
+
 class ProviderSettings(BaseModel):
     """One upstream model API."""
 
@@ -76,6 +85,13 @@ class ProviderSettings(BaseModel):
         ge=1,
         description="Output cap sent when a request gives none, for kinds that require one "
         "(anthropic; default 8192).",
+    )
+    model_limits: dict[str, ModelLimitSettings] = Field(
+        default_factory=dict,
+        description="Context window and output cap of this provider's models, by model name "
+        '(e.g. `{"llama3.1": {"context_window": 131072, "max_output_tokens": 4096}}`); '
+        "well-known OpenAI and Anthropic models are known without it. `truncation: auto` "
+        "and GET /v1/models use them.",
     )
     send_reasoning: bool | None = Field(
         default=None,

@@ -23,6 +23,7 @@ from threadline.engine.webhooks.dispatcher import WebhookDispatcher
 from threadline.engine.webhooks.sealing import SealedSecrets
 from threadline.engine.webhooks.service import WebhookService
 from threadline.providers.kinds import ProviderConfig, build_provider
+from threadline.providers.model_limits import ModelLimits
 from threadline.providers.registry import ProviderRegistry
 from threadline.providers.retry import RetryPolicy
 from threadline.providers.routing import Deployment, routed_models
@@ -83,6 +84,10 @@ def build_providers(settings: Settings) -> ProviderRegistry:
                 send_reasoning=config.send_reasoning,
                 max_tokens_param=config.max_tokens_param,
                 max_output_tokens=config.max_output_tokens,
+                model_limits={
+                    model: ModelLimits(limit.context_window, limit.max_output_tokens)
+                    for model, limit in config.model_limits.items()
+                },
                 connect_timeout=settings.upstream_connect_timeout,
                 read_timeout=settings.upstream_read_timeout,
                 retry=retry,

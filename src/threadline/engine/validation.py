@@ -47,10 +47,6 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
     if params.top_logprobs:
         raise UnsupportedParameter("'top_logprobs' is not supported yet.", param="top_logprobs")
     check_includes(params.include)
-    if params.truncation == "auto":
-        raise UnsupportedParameter(
-            "truncation 'auto' is not supported yet; use 'disabled'.", param="truncation"
-        )
     if params.conversation is not None and params.previous_response_id is not None:
         raise InvalidRequest(
             "'previous_response_id' cannot be used in conjunction with 'conversation'.",

@@ -7,9 +7,11 @@ raise `threadline.errors.UpstreamError` (or `UpstreamTimeout`) for every upstrea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from threadline.providers.model_limits import ModelLimits, known_limits
 
 Item = dict[str, Any]
 
@@ -151,6 +153,12 @@ class ProviderCapabilities:
     """It reads files (PDF…) sent inline; otherwise the engine gives it their text."""
     stop_sequences: bool = True
     """It takes `stop` sequences (the Responses API has none)."""
+    model_limits: Mapping[str, ModelLimits] = field(default_factory=dict)
+    """Context windows and output caps the operator declared, by upstream model name."""
+
+    def limits(self, model: str) -> ModelLimits | None:
+        """The model's limits: declared, else known for its family (model_limits.py)."""
+        return self.model_limits.get(model) or known_limits(model)
 
 
 @dataclass(frozen=True, slots=True)

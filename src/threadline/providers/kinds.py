@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from threadline.providers.anthropic import AnthropicProvider
 from threadline.providers.base import ModelProvider, ProviderCapabilities
+from threadline.providers.model_limits import ModelLimits
 from threadline.providers.openai_chat import OpenAIChatProvider
 from threadline.providers.openai_responses import OpenAIResponsesProvider
 from threadline.providers.retry import RetryPolicy
@@ -31,6 +32,7 @@ class ProviderConfig:
     send_reasoning: bool | None = None
     max_tokens_param: str | None = None
     max_output_tokens: int | None = None
+    model_limits: dict[str, ModelLimits] = field(default_factory=dict)
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -46,7 +48,7 @@ def _openai_chat(config: ProviderConfig) -> ModelProvider:
         send_reasoning=config.send_reasoning,
         models=config.models,
         capabilities=ProviderCapabilities(
-            native_files=_openai_reads_files(config),
+            native_files=_openai_reads_files(config), model_limits=config.model_limits
         ),
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
@@ -62,7 +64,9 @@ def _openai_responses(config: ProviderConfig) -> ModelProvider:
         headers=config.headers,
         models=config.models,
         capabilities=ProviderCapabilities(
-            native_files=_openai_reads_files(config), stop_sequences=False
+            native_files=_openai_reads_files(config),
+            stop_sequences=False,
+            model_limits=config.model_limits,
         ),
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
@@ -79,7 +83,8 @@ def _anthropic(config: ProviderConfig) -> ModelProvider:
         models=config.models,
         # Anthropic's models read PDFs and text documents themselves.
         capabilities=ProviderCapabilities(
-            native_files=True if config.native_files is None else config.native_files
+            native_files=True if config.native_files is None else config.native_files,
+            model_limits=config.model_limits,
         ),
         default_max_tokens=config.max_output_tokens or 8192,
         connect_timeout=config.connect_timeout,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from threadline.errors import ModelNotFound
 from threadline.providers.base import ModelProvider
+from threadline.providers.model_limits import ModelLimits
+from threadline.providers.routing import RoutedModel
 
 _SEPARATORS = ("/", "@")
 """Between a configured provider's name and the model; a prefix that names no provider leaves
@@ -51,6 +53,22 @@ class ProviderRegistry:
             "OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI endpoint), or declare "
             "providers in the config file and name the model as 'provider/model'."
         )
+
+    def limits(self, model: str) -> ModelLimits | None:
+        """The model's context window and output cap, if known; an alias has the smallest of
+        its deployments' (any of them may serve a call)."""
+        routed = self.aliases.get(model)
+        if isinstance(routed, RoutedModel):
+            each = [self.limits(deployment.model) for deployment in routed.deployments]
+            known = [limits for limits in each if limits is not None]
+            if not known or len(known) < len(each):
+                return None
+            return ModelLimits(
+                min(limits.context_window for limits in known),
+                min(limits.max_output_tokens for limits in known),
+            )
+        provider, upstream_model = self.resolve_direct(model)
+        return provider.capabilities.limits(upstream_model)
 
     async def list_models(self) -> list[str]:
         names: list[str] = list(self.aliases)

@@ -8,6 +8,8 @@ from starlette.responses import Response
 from threadline.api.deps import ServicesDep, TenantDep, TurnTasksDep
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
+from threadline.errors import ModelNotFound
+from threadline.wiring import Services
 
 router = APIRouter(tags=["models"], route_class=JsonRoute)
 
@@ -15,14 +17,25 @@ router = APIRouter(tags=["models"], route_class=JsonRoute)
 @router.get("/v1/models")
 async def list_models(services: ServicesDep, tenant: TenantDep) -> Response:
     names = await services.providers.list_models()
-    return json_response(
-        {
-            "object": "list",
-            "data": [
-                {"id": n, "object": "model", "created": 0, "owned_by": "threadline"} for n in names
-            ],
-        }
-    )
+    return json_response({"object": "list", "data": [_model(services, n) for n in names]})
+
+
+def _model(services: Services, name: str) -> dict[str, object]:
+    model: dict[str, object] = {
+        "id": name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "threadline",
+    }
+    try:
+        limits = services.providers.limits(name)
+    except ModelNotFound:  # an alias whose deployment names no provider: it fails when used
+        limits = None
+    if limits is not None:
+        # Threadline's addition: what `truncation: auto` fits the context into.
+        model["context_window"] = limits.context_window
+        model["max_output_tokens"] = limits.max_output_tokens
+    return model
 
 
 @router.get("/healthz", include_in_schema=False)

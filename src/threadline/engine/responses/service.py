@@ -9,6 +9,7 @@ from typing import Any
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
+from threadline.engine.context_window import ContextFitter
 from threadline.engine.conversations.claims import ConversationPolicy, ConversationTurn
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.input_items import normalize_input
@@ -93,6 +94,7 @@ class ResponseService:
         self._tools = tools
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
         self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
+        self._fitter = ContextFitter()
         self._runner = TurnRunner(store, clock, tools, conversations, self._running)
 
     async def prepare(self, tenant: str, params: ResponseCreateParams) -> PreparedTurn:
@@ -224,9 +226,12 @@ class ResponseService:
     ) -> PreparedTurn:
         tenant = record.tenant
         choice, server_tools = self._check_turn(tenant, params, history, input_items)
-        request = await self._provider_request(
+        request, dropped = await self._provider_request(
             tenant, params, provider, upstream_model, history, input_items, choice
         )
+        if dropped:
+            # Recorded with the response (not echoed: the Response object has no field for it).
+            record.settings["truncated_items"] = dropped
         return PreparedTurn(
             record,
             input_items,
@@ -247,8 +252,12 @@ class ResponseService:
         history: list[Item],
         input_items: list[Item],
         choice: ClientChoice,
-    ) -> ProviderRequest:
-        """What the model is sent for this turn (before server-side tools add theirs)."""
+    ) -> tuple[ProviderRequest, int]:
+        """What the model is sent for this turn (before server-side tools add theirs), and how
+        many items of its history `truncation: auto` left out."""
+        dropped = 0
+        if params.truncation == "auto":
+            history, dropped = self._fit(params, upstream_model, history, input_items)
         provider_items = await self._file_inputs.for_provider(
             tenant,
             history + input_items,
@@ -265,7 +274,7 @@ class ResponseService:
             if params.text is not None
             else None
         )
-        return ProviderRequest(
+        request = ProviderRequest(
             model=upstream_model,
             items=replayed(provider_items),
             instructions=params.instructions,
@@ -284,6 +293,26 @@ class ResponseService:
             prompt_cache_key=params.prompt_cache_key,
             incremental=bool(params.stream),
         )
+        return request, dropped
+
+    def _fit(
+        self,
+        params: ResponseCreateParams,
+        upstream_model: str,
+        history: list[Item],
+        input_items: list[Item],
+    ) -> tuple[list[Item], int]:
+        limits = self._providers.limits(params.model)
+        if limits is None or not history:
+            return history, 0
+        budget = limits.context_window - (params.max_output_tokens or limits.max_output_tokens)
+        base = ProviderRequest(
+            model=upstream_model,
+            items=input_items,
+            instructions=params.instructions,
+            tools=[t.model_dump(exclude_none=True) for t in params.tools or ()],
+        )
+        return self._fitter.fit(base, history, budget)
 
     async def count_input_tokens(self, tenant: str, params: ResponseCreateParams) -> TokenCount:
         """The input tokens `params` would send the model as a create (nothing is created,
@@ -294,7 +323,7 @@ class ResponseService:
         input_items = await normalize_input(self._store, tenant, params.input)
         check_tool_calls_answered(history + input_items)
         choice = read_responses_choice(params.tool_choice)
-        request = await self._provider_request(
+        request, _ = await self._provider_request(
             tenant, params, provider, upstream_model, history, input_items, choice
         )
         return await provider.count_input_tokens(request)
