@@ -5,8 +5,9 @@ A turn of the history starts at a user message and runs to the next one, so a to
 loses its output and an answer never loses its question; the instructions, this turn's input
 and the turn whose tool calls that input answers are never dropped. The budget is the context
 window less the answer's allowance (the request's `max_output_tokens`, else the model's largest
-answer), as OpenAI reserves it. Sizes are the local tokenizer's estimate (providers/token_estimate.py), kept per item id, so a long
-history is measured once, not on every turn. If even the input alone does not fit, nothing
+answer), as OpenAI reserves it. Sizes are the local tokenizer's estimate
+(providers/token_estimate.py), kept per item id, so a long history is measured once, not on
+every turn. If even the input alone does not fit, nothing
 more is dropped and the model's refusal fails the turn as with `disabled`.
 """
 
