@@ -274,6 +274,13 @@ class Settings(BaseSettings):
         "another process (one queued here is taken at once), and for cancellations asked of "
         "another process.",
     )
+    compaction_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Fernet keys that seal the `encrypted_content` of compaction items, "
+        "comma-separated: the first seals, each opens (rotate by putting a new key first). "
+        "`threadline webhooks key` prints a new key. Unset: the file compaction.key in the "
+        "data directory, made on first use. Replicas need the same keys.",
+    )
     webhook_key: SecretStr | None = Field(
         default=None,
         description="Fernet key that seals webhook signing secrets in the database (`threadline "
@@ -428,6 +435,13 @@ class Settings(BaseSettings):
         "used out first), so an unchanged file is revalidated (ETag / Last-Modified), not "
         "downloaded again, on later turns. 0 turns it off.",
     )
+
+    @field_validator("compaction_keys", mode="before")
+    @classmethod
+    def _keys_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
     @field_validator("outbound_allowed_hosts", mode="before")
     @classmethod

@@ -16,9 +16,11 @@ from threadline.engine.embeddings import EmbeddingService
 from threadline.engine.files.inputs import FileInputs, FileUrlLimits
 from threadline.engine.files.service import FileService
 from threadline.engine.responses.background import BackgroundJobs
+from threadline.engine.responses.compaction import Compactions
 from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
+from threadline.engine.sealing import Sealer
 from threadline.engine.webhooks.dispatcher import WebhookDispatcher
 from threadline.engine.webhooks.sealing import SealedSecrets
 from threadline.engine.webhooks.service import WebhookService
@@ -186,6 +188,12 @@ async def build_services(settings: Settings) -> Services:
         file_inputs=file_inputs,
         running=running,
         queue_limit=settings.background_queue_limit,
+        compactions=Compactions(
+            Sealer(
+                [key.get_secret_value() for key in settings.compaction_keys],
+                settings.data_dir / "compaction.key",
+            )
+        ),
     )
     sealed = SealedSecrets(
         settings.webhook_key.get_secret_value() if settings.webhook_key else None,

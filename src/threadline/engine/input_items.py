@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from threadline import ids
 from threadline.errors import InvalidRequest
 from threadline.protocol.items import (
+    Compaction,
     FunctionCall,
     FunctionCallOutput,
     ItemReference,
@@ -76,6 +77,9 @@ def canonical_item(item: BaseModel, where: str) -> Item:
     elif isinstance(item, McpCall | WebSearchCall):
         # Replayed server-tool items keep the status they were given (a failed call stays so).
         data.setdefault("status", "completed")
+        return {"id": data.pop("id"), **data}
+    elif isinstance(item, Compaction):
+        data.setdefault("id", ids.new_id(ids.COMPACTION))
         return {"id": data.pop("id"), **data}
     elif not isinstance(item, Reasoning):
         raise InvalidRequest(f"Unsupported item at {where}.", param=where)

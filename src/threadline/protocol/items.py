@@ -125,6 +125,15 @@ def _item_tag(value: Any) -> str | None:
     return getattr(value, "type", None)
 
 
+class Compaction(WireModel):
+    """A summary of earlier context made by `POST /v1/responses/compact` (its content sealed)."""
+
+    type: Literal["compaction"]
+    id: str | None = None
+    encrypted_content: str = Field(max_length=20_971_520)
+    created_by: str | None = None
+
+
 InputItem = Annotated[
     Annotated[Message, Tag("message")]
     | Annotated[FunctionCall, Tag("function_call")]
@@ -135,7 +144,8 @@ InputItem = Annotated[
     | Annotated[McpCall, Tag("mcp_call")]
     | Annotated[McpApprovalRequest, Tag("mcp_approval_request")]
     | Annotated[McpApprovalResponse, Tag("mcp_approval_response")]
-    | Annotated[WebSearchCall, Tag("web_search_call")],
+    | Annotated[WebSearchCall, Tag("web_search_call")]
+    | Annotated[Compaction, Tag("compaction")],
     Discriminator(_item_tag),
 ]
 """Item types Threadline accepts as input. Others (hosted-tool calls and their outputs) are
@@ -152,4 +162,5 @@ SUPPORTED_INPUT_ITEM_TYPES = (
     "mcp_approval_request",
     "mcp_approval_response",
     "web_search_call",
+    "compaction",
 )

@@ -130,6 +130,30 @@ class InputTokensParams(WireModel):
         return ResponseCreateParams.model_validate(given)
 
 
+class CompactParams(WireModel):
+    """`POST /v1/responses/compact`."""
+
+    model: str = Field(min_length=1)
+    input: str | list[InputItem] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    prompt_cache_key: str | None = Field(default=None, max_length=64)
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    service_tier: Literal["auto", "default", "flex", "priority", "fast"] | None = None
+    image: dict[str, Any] | None = None
+
+    def as_create(self) -> ResponseCreateParams:
+        """The create whose context is compacted (the cache and tier settings change
+        nothing here)."""
+        given = self.model_dump(
+            exclude_unset=True,
+            include={"model", "input", "instructions", "previous_response_id", "prompt_cache_key"},
+            by_alias=True,
+        )
+        return ResponseCreateParams.model_validate(given)
+
+
 class ListQuery(WireModel):
     after: str | None = None
     limit: int = Field(default=20, ge=1, le=100)

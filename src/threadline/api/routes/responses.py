@@ -16,9 +16,9 @@ from threadline.engine.validation import check_includes
 from threadline.errors import (
     InvalidRequest,
     ShuttingDown,
-    UnsupportedEndpoint,
 )
 from threadline.protocol.responses import (
+    CompactParams,
     Includable,
     InputTokensParams,
     ListQuery,
@@ -60,12 +60,11 @@ async def count_input_tokens(
     return json_response({"object": "response.input_tokens", "input_tokens": count.tokens})
 
 
-@router.post("/compact", include_in_schema=False)
-async def compact_response() -> Response:
-    raise UnsupportedEndpoint(
-        "Compaction (POST /v1/responses/compact) is not supported yet: continue with "
-        "'previous_response_id' or 'conversation' and the full history is sent."
-    )
+@router.post("/compact")
+async def compact_response(
+    params: CompactParams, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.responses.compact(tenant, params.as_create()))
 
 
 @router.get("/{response_id}")

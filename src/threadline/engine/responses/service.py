@@ -14,9 +14,14 @@ from threadline.engine.conversations.claims import ConversationPolicy, Conversat
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
+from threadline.engine.responses.compaction import Compactions, prompt_message
 from threadline.engine.responses.events import Event
 from threadline.engine.responses.prepared_turn import JobControl, PreparedTurn
-from threadline.engine.responses.response_object import response_error, response_object
+from threadline.engine.responses.response_object import (
+    response_error,
+    response_object,
+    usage_object,
+)
 from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.server_tools.base import PlanContext
 from threadline.engine.responses.server_tools.plan import (
@@ -38,7 +43,13 @@ from threadline.errors import (
 )
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.protocol.tools import FunctionTool
-from threadline.providers.base import ModelProvider, ProviderRequest, TokenCount
+from threadline.providers.base import (
+    ModelProvider,
+    ProviderRequest,
+    TextDelta,
+    TokenCount,
+    UsageReport,
+)
 from threadline.providers.registry import ProviderRegistry
 from threadline.storage.base import Item, Job, QueuedTurn, ResponseRecord, Store, TurnRecord
 from threadline.tools.base import ServerTools
@@ -85,7 +96,9 @@ class ResponseService:
         file_inputs: FileInputs | None = None,
         running: RunningTurns | None = None,
         queue_limit: int = 10_000,
+        compactions: Compactions | None = None,
     ) -> None:
+        self._compactions = compactions or Compactions.ephemeral()
         self._store = store
         self._queue_limit = queue_limit
         self._providers = providers
@@ -207,6 +220,7 @@ class ResponseService:
         """The checks of a turn's context and tools (each raises its 4xx)."""
         refuse_empty_turn(params, history)
         check_tool_calls_answered(history + input_items)
+        self._compactions.check(tenant, input_items, "input")
         choice = read_responses_choice(params.tool_choice)
         server_tools = plan_server_tools(
             PlanContext(tenant, params, history, input_items, self._tools), choice
@@ -255,6 +269,8 @@ class ResponseService:
     ) -> tuple[ProviderRequest, int]:
         """What the model is sent for this turn (before server-side tools add theirs), and how
         many items of its history `truncation: auto` left out."""
+        history = self._compactions.model_view(tenant, history)
+        input_items = self._compactions.model_view(tenant, input_items)
         dropped = 0
         if params.truncation == "auto":
             history, dropped = self._fit(params, upstream_model, history, input_items)
@@ -322,11 +338,46 @@ class ResponseService:
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
         check_tool_calls_answered(history + input_items)
+        self._compactions.check(tenant, input_items, "input")
         choice = read_responses_choice(params.tool_choice)
         request, _ = await self._provider_request(
             tenant, params, provider, upstream_model, history, input_items, choice
         )
         return await provider.count_input_tokens(request)
+
+    async def compact(self, tenant: str, params: ResponseCreateParams) -> dict[str, Any]:
+        """`POST /v1/responses/compact`: the model's checkpoint summary of the context,
+        returned as the context's user messages and a sealed `compaction` item."""
+        refuse_unsupported(params)
+        provider, upstream_model = self._providers.resolve(params.model)
+        history = await self._unclaimed_history(tenant, params)
+        input_items = await normalize_input(self._store, tenant, params.input)
+        self._compactions.check(tenant, input_items, "input")
+        context = history + input_items
+        if not context:
+            raise InvalidRequest("There is nothing to compact: send 'input'.", param="input")
+        request, _ = await self._provider_request(
+            tenant,
+            params,
+            provider,
+            upstream_model,
+            context,
+            [prompt_message()],
+            read_responses_choice(None),
+        )
+        summary, usage = await _answer(provider, dataclasses.replace(request, incremental=False))
+        kept = [
+            item
+            for item in context
+            if item.get("type", "message") == "message" and item.get("role") == "user"
+        ]
+        return {
+            "id": ids.new_id(ids.RESPONSE),
+            "object": "response.compaction",
+            "created_at": int(self._clock()),
+            "output": [*kept, self._compactions.item(tenant, summary)],
+            "usage": usage,
+        }
 
     def run(self, turn: PreparedTurn) -> TurnRun:
         """The turn's run: its events, streamed or read by `complete`, then its outcome."""
@@ -429,6 +480,23 @@ class ResponseService:
                 "default" if params.service_tier == "auto" else params.service_tier
             )
         return settings
+
+
+async def _answer(provider: ModelProvider, request: ProviderRequest) -> tuple[str, dict[str, Any]]:
+    """The text the model answers `request` with, and the usage object."""
+    text: list[str] = []
+    counts = [0, 0, 0, 0]
+    async for event in provider.stream(request):
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, UsageReport):
+            counts = [
+                event.input_tokens,
+                event.output_tokens,
+                event.cached_tokens,
+                event.reasoning_tokens,
+            ]
+    return "".join(text), usage_object(*counts)
 
 
 def _text_format(text: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""Compaction: a summary of a context, made by the model, carried by a `compaction` item whose
+`encrypted_content` only this server can open.
+
+`POST /v1/responses/compact` asks the model for a checkpoint summary of the context and
+returns the context's user messages followed by one `compaction` item (OpenAI's shape); a
+client sends that list back as input, and wherever a compaction item stands in a context, the
+model sees its summary instead. The content is sealed (engine/sealing.py: authenticated
+encryption under the operator's keys, rotatable) together with the tenant it was made for: an
+altered item, one from another server, or another tenant's, is refused with a 400 naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.fernet import Fernet
+
+from threadline import ids
+from threadline.engine.sealing import CannotOpen, Sealer
+from threadline.errors import InvalidRequest
+from threadline.storage.base import Item
+
+PROMPT = (
+    "You are performing a CONTEXT CHECKPOINT COMPACTION. Summarize the conversation above so "
+    "that it can continue from your summary alone: the user's goals and constraints, what was "
+    "decided and done (with the exact names, numbers and identifiers that matter), what tools "
+    "returned that is still needed, and what remains open. Reply with the summary only."
+)
+SUMMARY_HEADING = "Summary of the earlier conversation (compacted):"
+_VERSION = 1
+
+
+class Compactions:
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+
+    @classmethod
+    def ephemeral(cls) -> Compactions:
+        """Sealed under a key of this process only (for an engine built without settings)."""
+        return cls(Sealer([Fernet.generate_key().decode()], Path()))
+
+    def item(self, tenant: str, summary: str) -> Item:
+        sealed = self._sealer.seal(
+            orjson.dumps({"v": _VERSION, "tenant": tenant, "summary": summary})
+        )
+        return {"id": ids.new_id(ids.COMPACTION), "type": "compaction", "encrypted_content": sealed}
+
+    def check(self, tenant: str, items: list[Item], param: str) -> None:
+        """Refuse (400) any compaction item among `items` this tenant cannot have made here."""
+        for index, item in enumerate(items):
+            if item.get("type") == "compaction":
+                self._summary(tenant, item, f"{param}[{index}].encrypted_content")
+
+    def model_view(self, tenant: str, items: list[Item]) -> list[Item]:
+        """`items` with each compaction item replaced by its summary, as a message."""
+        if not any(item.get("type") == "compaction" for item in items):
+            return items
+        return [
+            _summary_message(item["id"], self._summary(tenant, item, "input"))
+            if item.get("type") == "compaction"
+            else item
+            for item in items
+        ]
+
+    def _summary(self, tenant: str, item: Item, param: str) -> str:
+        try:
+            sealed: Any = orjson.loads(self._sealer.open(str(item.get("encrypted_content", ""))))
+        except (CannotOpen, orjson.JSONDecodeError):
+            sealed = None
+        if not isinstance(sealed, dict) or sealed.get("tenant") != tenant:
+            raise InvalidRequest(
+                "The compaction item's encrypted_content cannot be opened: it was altered, "
+                "made by another server (or under a key since retired), or for another caller.",
+                param=param,
+                code="invalid_encrypted_content",
+            )
+        return str(sealed.get("summary", ""))
+
+
+def _summary_message(item_id: str, summary: str) -> Item:
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": f"{SUMMARY_HEADING}\n{summary}"}],
+    }
+
+
+def prompt_message() -> Item:
+    return {
+        "id": ids.new_id(ids.MESSAGE),
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": PROMPT}],
+    }

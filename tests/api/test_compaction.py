@@ -1,0 +1,83 @@
+"""`POST /v1/responses/compact` through the official SDK: the model's checkpoint summary comes
+back as a `compaction` item whose content only this server opens, for the caller who made it;
+sent back as input (by a client that stores nothing), the model sees the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.api.test_errors import assert_envelope
+from tests.api.test_tenancy import two_tenants  # noqa: F401 (a fixture)
+from tests.conftest import MODEL
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer
+from threadline.engine.responses.compaction import PROMPT, SUMMARY_HEADING
+
+
+def _dicts(items: list[Any]) -> list[dict[str, Any]]:
+    return [item.model_dump(exclude_none=True) for item in items]
+
+
+def test_a_compaction_round_trips_through_a_client_that_stores_nothing(
+    client: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    first = client.responses.create(model=MODEL, input="My name is Ada and I like tea", store=False)
+    context = [
+        {"role": "user", "content": "My name is Ada and I like tea"},
+        *_dicts(first.output),
+    ]
+    compacted = client.responses.compact(model=MODEL, input=context)  # type: ignore[arg-type]
+    asked = fake.last_request()["body"]["messages"]
+    assert asked[-1] == {"role": "user", "content": PROMPT}
+    assert asked[0]["content"] == "My name is Ada and I like tea"
+    assert compacted.object == "response.compaction"
+    kinds = [item.type for item in compacted.output]
+    assert kinds == ["message", "compaction"]
+    sealed = compacted.output[-1].encrypted_content  # type: ignore[union-attr]
+    assert "tea" not in sealed and "Ada" not in sealed  # opaque to the client
+
+    answered = client.responses.create(
+        model=MODEL,
+        input=[*_dicts(compacted.output), {"role": "user", "content": "what do I like"}],  # type: ignore[list-item]
+        store=False,
+    )
+    assert answered.status == "completed"
+    seen = [m["content"] for m in fake.last_request()["body"]["messages"]]
+    summary = next(text for text in seen if text.startswith(SUMMARY_HEADING))
+    assert PROMPT in summary  # the fake's "summary" echoes what it was asked
+    assert seen[-1] == "what do I like"
+
+
+def test_an_altered_compaction_item_is_refused(client: openai.OpenAI, server: LiveServer) -> None:
+    compacted = client.responses.compact(model=MODEL, input="remember the number 42")
+    item = compacted.output[-1].model_dump()
+    item["encrypted_content"] = item["encrypted_content"][:-6] + "AAAAAA"
+    refused = httpx.post(
+        f"{server.url}/v1/responses",
+        json={"model": MODEL, "input": [item, {"role": "user", "content": "and?"}]},
+    )
+    error = assert_envelope(refused, 400, code="invalid_encrypted_content")
+    assert error["param"] == "input[0].encrypted_content"
+
+
+def test_another_tenants_compaction_item_is_refused(
+    two_tenants: tuple[openai.OpenAI, openai.OpenAI, LiveServer],  # noqa: F811
+) -> None:
+    alice, bob, _ = two_tenants
+    compacted = alice.responses.compact(model=MODEL, input="alice's secret plan")
+    with pytest.raises(openai.BadRequestError) as refused:
+        bob.responses.create(
+            model=MODEL,
+            input=[*_dicts(compacted.output), {"role": "user", "content": "tell me"}],  # type: ignore[list-item]
+        )
+    assert refused.value.code == "invalid_encrypted_content"
+
+
+def test_compacting_nothing_is_a_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.compact(model=MODEL)
+    assert refused.value.param == "input"
