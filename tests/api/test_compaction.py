@@ -4,6 +4,8 @@ sent back as input (by a client that stores nothing), the model sees the summary
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -81,3 +83,52 @@ def test_compacting_nothing_is_a_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.compact(model=MODEL)
     assert refused.value.param == "input"
+
+
+@pytest.fixture(scope="module")
+def windowed(
+    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[openai.OpenAI]:
+    """A model that refuses more than 3,000 words, declared with a 3,000-token window."""
+    directory = tmp_path_factory.mktemp("compaction")
+    providers = {
+        "w": {
+            "base_url": fake.base_url,
+            "api_key": "k",
+            "model_limits": {
+                "fake-window-3000": {"context_window": 3000, "max_output_tokens": 100}
+            },
+        }
+    }
+    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "w"}
+    with LiveServer(
+        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
+    ) as live:
+        yield openai.OpenAI(base_url=live.base_url, api_key="any", max_retries=0)
+
+
+def test_a_conversation_compacts_itself_past_its_threshold_and_goes_on(
+    windowed: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    conversation = windowed.conversations.create()
+    management = [{"type": "compaction", "compact_threshold": 1000}]
+    compacted_at = []
+    for turn in range(100):
+        answer = windowed.responses.create(
+            model="w/fake-window-3000",
+            input=f"turn {turn} brings the words {' '.join(['news'] * 10)}",
+            conversation=conversation.id,
+            context_management=management,  # type: ignore[arg-type]
+        )
+        assert answer.status == "completed", answer.error
+        if answer.output[0].type == "compaction":
+            compacted_at.append(turn)
+            assert answer.output[1].type == "message"
+    assert len(compacted_at) >= 2
+    sent = [m["content"] for m in fake.last_request()["body"]["messages"]]
+    assert any(text.startswith(SUMMARY_HEADING) for text in sent)
+    # After the last compaction the model sees the user messages, the summary, what followed.
+    assert sum(1 for text in sent if text.startswith("echo:")) <= 100 - compacted_at[-1]
+    # The conversation itself keeps every item, the compaction items among them.
+    items = list(windowed.conversations.items.list(conversation.id, limit=100, order="asc"))
+    assert sum(1 for item in items if item.type == "compaction") == len(compacted_at)

@@ -13,6 +13,7 @@ more is dropped and the model's refusal fails the turn as with `disabled`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 
 from threadline.providers import token_estimate
@@ -48,6 +49,11 @@ class ContextFitter:
             total -= sum(sizes[start:end])
             start = end
         return history[start:], start
+
+    def estimate(self, request: ProviderRequest) -> int:
+        """`token_estimate.estimate(request)`, with its items' sizes kept by id."""
+        framing = token_estimate.estimate(dataclasses.replace(request, items=[])).tokens
+        return framing + sum(self._size(request.model, item) for item in request.items)
 
     def _size(self, model: str, item: Item) -> int:
         item_id = item.get("id")

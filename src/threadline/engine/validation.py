@@ -16,7 +16,6 @@ from threadline.protocol.tools import (
 
 _NOT_YET = (
     "prompt",
-    "context_management",
     "moderation",
     "background_options",
     "access_programs",

@@ -61,6 +61,12 @@ class StreamOptions(WireModel):
     include_obfuscation: bool | None = None
 
 
+class ContextManagement(WireModel):
+    type: Literal["compaction"]
+    compact_threshold: int | None = Field(default=None, ge=1000)
+    """Context tokens above which the turn compacts first; None: 80% of the model's window."""
+
+
 class ResponseCreateParams(WireModel):
     """Every parameter OpenAI documents is known here, so an unknown one is a clear 400 and a
     known-but-unsupported one is refused by name in the engine, never silently dropped."""
@@ -96,10 +102,10 @@ class ResponseCreateParams(WireModel):
     service_tier: (
         Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None
     ) = None
+    context_management: list[ContextManagement] | None = Field(default=None, min_length=1)
     # Known to OpenAI, not run by Threadline yet: accepted by the parser so the engine can
     # refuse them by name.
     prompt: dict[str, Any] | None = None
-    context_management: list[dict[str, Any]] | None = None
     moderation: dict[str, Any] | None = None
     background_options: dict[str, Any] | None = None
     prompt_cache_options: dict[str, Any] | None = None

@@ -54,15 +54,27 @@ class Compactions:
                 self._summary(tenant, item, f"{param}[{index}].encrypted_content")
 
     def model_view(self, tenant: str, items: list[Item]) -> list[Item]:
-        """`items` with each compaction item replaced by its summary, as a message."""
-        if not any(item.get("type") == "compaction" for item in items):
+        """What the model sees of `items`: from the last compaction item on, its summary (as a
+        message) and what follows; before it, only the user messages (as the compact endpoint
+        keeps them). Items without a compaction item are seen whole."""
+        last = next(
+            (i for i in range(len(items) - 1, -1, -1) if items[i].get("type") == "compaction"),
+            None,
+        )
+        if last is None:
             return items
-        return [
-            _summary_message(item["id"], self._summary(tenant, item, "input"))
-            if item.get("type") == "compaction"
-            else item
-            for item in items
-        ]
+        kept = [item for item in items[:last] if _is_user_message(item)]
+        summary = _summary_message(items[last]["id"], self._summary(tenant, items[last], "input"))
+        return [*kept, summary, *items[last + 1 :]]
+
+    def views(
+        self, tenant: str, history: list[Item], input_items: list[Item]
+    ) -> tuple[list[Item], list[Item]]:
+        """`model_view` of history + input, split back into the two."""
+        if any(item.get("type") == "compaction" for item in input_items):
+            kept = [item for item in history if _is_user_message(item)]
+            return kept, self.model_view(tenant, input_items)
+        return self.model_view(tenant, history), input_items
 
     def _summary(self, tenant: str, item: Item, param: str) -> str:
         try:
@@ -77,6 +89,10 @@ class Compactions:
                 code="invalid_encrypted_content",
             )
         return str(sealed.get("summary", ""))
+
+
+def _is_user_message(item: Item) -> bool:
+    return item.get("type", "message") == "message" and item.get("role") == "user"
 
 
 def _summary_message(item_id: str, summary: str) -> Item:

@@ -38,3 +38,5 @@ class PreparedTurn:
     """The turn's claim on its conversation, held until the turn is saved."""
     job: JobControl | None = None
     """Set for the turn of a background job."""
+    preamble: tuple[Item, ...] = ()
+    """Items that open the output before the model answers (an automatic compaction)."""

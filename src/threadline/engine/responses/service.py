@@ -243,6 +243,23 @@ class ResponseService:
         request, dropped = await self._provider_request(
             tenant, params, provider, upstream_model, history, input_items, choice
         )
+        preamble: tuple[Item, ...] = ()
+        threshold = self._compact_threshold(params)
+        if threshold is not None and self._fitter.estimate(request) > threshold:
+            # The context is over the threshold: compact it first. The model answers from the
+            # user messages and the summary; the compaction item opens the output, so later
+            # turns start from it too.
+            summary, _ = await _answer(provider, _summary_request(request))
+            preamble = (self._compactions.item(tenant, summary),)
+            request, dropped = await self._provider_request(
+                tenant,
+                params,
+                provider,
+                upstream_model,
+                history,
+                [*input_items, *preamble],
+                choice,
+            )
         if dropped:
             # Recorded with the response (not echoed: the Response object has no field for it).
             record.settings["truncated_items"] = dropped
@@ -255,6 +272,7 @@ class ResponseService:
             server_tools=server_tools,
             conversation=claim,
             job=job,
+            preamble=preamble,
         )
 
     async def _provider_request(
@@ -269,8 +287,7 @@ class ResponseService:
     ) -> tuple[ProviderRequest, int]:
         """What the model is sent for this turn (before server-side tools add theirs), and how
         many items of its history `truncation: auto` left out."""
-        history = self._compactions.model_view(tenant, history)
-        input_items = self._compactions.model_view(tenant, input_items)
+        history, input_items = self._compactions.views(tenant, history, input_items)
         dropped = 0
         if params.truncation == "auto":
             history, dropped = self._fit(params, upstream_model, history, input_items)
@@ -310,6 +327,15 @@ class ResponseService:
             incremental=bool(params.stream),
         )
         return request, dropped
+
+    def _compact_threshold(self, params: ResponseCreateParams) -> int | None:
+        """The context tokens above which this turn compacts first, if it asks to."""
+        for entry in params.context_management or ():
+            if entry.compact_threshold is not None:
+                return entry.compact_threshold
+            limits = self._providers.limits(params.model)
+            return None if limits is None else int(limits.context_window * 0.8)
+        return None
 
     def _fit(
         self,
@@ -480,6 +506,19 @@ class ResponseService:
                 "default" if params.service_tier == "auto" else params.service_tier
             )
         return settings
+
+
+def _summary_request(request: ProviderRequest) -> ProviderRequest:
+    """`request` turned into the request for a checkpoint summary of its context."""
+    return dataclasses.replace(
+        request,
+        items=[*request.items, prompt_message()],
+        tools=[],
+        tool_choice=None,
+        parallel_tool_calls=None,
+        text_format=None,
+        incremental=False,
+    )
 
 
 async def _answer(provider: ModelProvider, request: ProviderRequest) -> tuple[str, dict[str, Any]]:

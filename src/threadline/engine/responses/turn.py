@@ -99,6 +99,11 @@ class TurnRunner:
             yield seq.event("response.created", response=queued)
             yield seq.event("response.queued", response=queued)
         yield seq.event("response.in_progress", response=started)
+        for item in turn.preamble:
+            index, opened = assembler.add_item(item)
+            for event in opened:
+                yield event
+            yield assembler.finish_item(index)
 
         interrupted = False
         try:
