@@ -106,13 +106,6 @@ def test_a_method_an_endpoint_does_not_take_is_a_405_envelope(http: httpx.Client
     assert "POST" in error["message"] and response.headers["allow"] == "POST"
 
 
-def test_endpoints_not_served_yet_say_so(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError) as compacting:
-        client.responses.compact(model=MODEL, input="x")
-    assert compacting.value.code == "unsupported_endpoint"
-    assert "not supported yet" in compacting.value.message
-
-
 def _websocket_handshake(server: LiveServer, path: str) -> tuple[int, dict[str, str], str]:
     request = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
