@@ -54,27 +54,42 @@ class Compactions:
                 self._summary(tenant, item, f"{param}[{index}].encrypted_content")
 
     def model_view(self, tenant: str, items: list[Item]) -> list[Item]:
-        """What the model sees of `items`: from the last compaction item on, its summary (as a
-        message) and what follows; before it, only the user messages (as the compact endpoint
-        keeps them). Items without a compaction item are seen whole."""
-        last = next(
-            (i for i in range(len(items) - 1, -1, -1) if items[i].get("type") == "compaction"),
-            None,
-        )
-        if last is None:
-            return items
-        kept = [item for item in items[:last] if _is_user_message(item)]
-        summary = _summary_message(items[last]["id"], self._summary(tenant, items[last], "input"))
-        return [*kept, summary, *items[last + 1 :]]
+        """What the model sees of `items` (see `views`)."""
+        history, rest = self.views(tenant, items, [])
+        return [*history, *rest]
 
     def views(
         self, tenant: str, history: list[Item], input_items: list[Item]
     ) -> tuple[list[Item], list[Item]]:
-        """`model_view` of history + input, split back into the two."""
-        if any(item.get("type") == "compaction" for item in input_items):
-            kept = [item for item in history if _is_user_message(item)]
-            return kept, self.model_view(tenant, input_items)
-        return self.model_view(tenant, history), input_items
+        """What the model sees of a turn's history and input, split back into the two. From
+        the last compaction item on: its summary (as a message) and what follows it. Before
+        it: the user messages since the compaction before it (as the compact endpoint keeps
+        them; earlier ones are in that compaction's summary, which this one summarised).
+        A context without a compaction item is seen whole."""
+        items = [*history, *input_items]
+        marks = [i for i, item in enumerate(items) if item.get("type") == "compaction"]
+        if not marks:
+            return history, input_items
+        last = marks[-1]
+        since = marks[-2] + 1 if len(marks) > 1 else 0
+        summary = _summary_message(items[last]["id"], self._summary(tenant, items[last], "input"))
+        seen = [
+            (i, item)
+            for i, item in enumerate(items[:last])
+            if i >= since and _is_user_message(item)
+        ]
+        seen.append((last, summary))
+        seen += [(i, item) for i, item in enumerate(items) if i > last]
+        split = len(history)
+        return [item for i, item in seen if i < split], [item for i, item in seen if i >= split]
+
+    @staticmethod
+    def user_messages_since_last(items: list[Item]) -> list[Item]:
+        """The user messages after the last compaction item (all of them without one): what
+        a new compaction keeps beside its summary."""
+        marks = [i for i, item in enumerate(items) if item.get("type") == "compaction"]
+        since = marks[-1] + 1 if marks else 0
+        return [item for item in items[since:] if _is_user_message(item)]
 
     def _summary(self, tenant: str, item: Item, param: str) -> str:
         try:

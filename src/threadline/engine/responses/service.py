@@ -392,11 +392,7 @@ class ResponseService:
             read_responses_choice(None),
         )
         summary, usage = await _answer(provider, dataclasses.replace(request, incremental=False))
-        kept = [
-            item
-            for item in context
-            if item.get("type", "message") == "message" and item.get("role") == "user"
-        ]
+        kept = self._compactions.user_messages_since_last(context)
         return {
             "id": ids.new_id(ids.RESPONSE),
             "object": "response.compaction",
