@@ -19,6 +19,7 @@ import uvloop
 from bench import (
     background,
     chains,
+    compaction,
     counters,
     findings,
     open_streams,
@@ -41,6 +42,7 @@ BENCHMARKS = (
     "open-streams",
     "postgres",
     "background",
+    "compaction",
     "profile",
 )
 OUT = ROOT / "bench" / "out"
@@ -129,6 +131,7 @@ def main() -> None:
         "open-streams": (open_streams.NAME, lambda: _run_async(open_streams.run(ctx))),
         "postgres": (postgres.NAME, lambda: postgres.run(ctx)),
         "background": (background.NAME, lambda: _run_async(background.run(ctx))),
+        "compaction": (compaction.NAME, lambda: _run_async(compaction.run(ctx))),
     }
     try:
         for name in selected:
