@@ -53,3 +53,12 @@ def test_a_compaction_opens_only_for_its_tenant_and_its_server() -> None:
         other_server.check("alice", [user("x"), item], "input")
     assert refused.value.param == "input[1].encrypted_content"
     mine.check("alice", [item], "input")
+
+
+def test_a_stored_compaction_that_no_longer_opens_is_seen_as_if_absent() -> None:
+    """A key retired since (or an item added through the items endpoint that never opened):
+    the turn is not refused for its history; the items it summarised are sent instead."""
+    retired = Compactions.ephemeral().item("t", "old summary")
+    history = [user("u1"), said("a1"), retired, said("a2")]
+    seen, rest = Compactions.ephemeral().views("t", history, [user("u2")])
+    assert texts(seen) == ["u1", "a1", "a2"] and texts(rest) == ["u2"]

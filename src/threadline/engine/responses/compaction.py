@@ -11,6 +11,7 @@ altered item, one from another server, or another tenant's, is refused with a 40
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from threadline import ids
 from threadline.engine.sealing import CannotOpen, Sealer
 from threadline.errors import InvalidRequest
 from threadline.storage.base import Item
+
+log = logging.getLogger(__name__)
 
 PROMPT = (
     "You are performing a CONTEXT CHECKPOINT COMPACTION. Summarize the conversation above so "
@@ -70,16 +73,33 @@ class Compactions:
         marks = [i for i, item in enumerate(items) if item.get("type") == "compaction"]
         if not marks:
             return history, input_items
-        last = marks[-1]
-        since = marks[-2] + 1 if len(marks) > 1 else 0
-        summary = _summary_message(items[last]["id"], self._summary(tenant, items[last], "input"))
+        opened: list[tuple[int, str]] = []
+        skipped: set[int] = set()
+        for index in reversed(marks):
+            try:
+                opened.append((index, self._summary(tenant, items[index], "input")))
+            except InvalidRequest:
+                if index >= len(history):
+                    raise
+                # Stored, so it was opened once: sealed under a key since retired. Its turn
+                # is seen as if it had not compacted (the items it summarised are still there).
+                log.warning("a stored compaction item cannot be opened any more: ignored")
+                skipped.add(index)
+                continue
+            if len(opened) == 2:
+                break
+        if not opened:
+            return [item for i, item in enumerate(history) if i not in skipped], input_items
+        last, summary_text = opened[0]
+        since = opened[1][0] + 1 if len(opened) > 1 else 0
+        summary = _summary_message(items[last]["id"], summary_text)
         seen = [
             (i, item)
             for i, item in enumerate(items[:last])
             if i >= since and _is_user_message(item)
         ]
         seen.append((last, summary))
-        seen += [(i, item) for i, item in enumerate(items) if i > last]
+        seen += [(i, item) for i, item in enumerate(items) if i > last and i not in skipped]
         split = len(history)
         return [item for i, item in seen if i < split], [item for i, item in seen if i >= split]
 
