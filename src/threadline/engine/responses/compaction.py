@@ -70,12 +70,13 @@ class Compactions:
         them; earlier ones are in that compaction's summary, which this one summarised).
         A context without a compaction item is seen whole."""
         items = [*history, *input_items]
-        marks = [i for i, item in enumerate(items) if item.get("type") == "compaction"]
-        if not marks:
-            return history, input_items
         opened: list[tuple[int, str]] = []
         skipped: set[int] = set()
-        for index in reversed(marks):
+        # From the end: only what follows the compaction before the last one is looked at, so
+        # a long conversation's view costs what its last stretch does.
+        for index in range(len(items) - 1, -1, -1):
+            if items[index].get("type") != "compaction":
+                continue
             try:
                 opened.append((index, self._summary(tenant, items[index], "input")))
             except InvalidRequest:
@@ -93,13 +94,9 @@ class Compactions:
         last, summary_text = opened[0]
         since = opened[1][0] + 1 if len(opened) > 1 else 0
         summary = _summary_message(items[last]["id"], summary_text)
-        seen = [
-            (i, item)
-            for i, item in enumerate(items[:last])
-            if i >= since and _is_user_message(item)
-        ]
+        seen = [(i, items[i]) for i in range(since, last) if _is_user_message(items[i])]
         seen.append((last, summary))
-        seen += [(i, item) for i, item in enumerate(items) if i > last and i not in skipped]
+        seen += [(i, items[i]) for i in range(last + 1, len(items)) if i not in skipped]
         split = len(history)
         return [item for i, item in seen if i < split], [item for i, item in seen if i >= split]
 
