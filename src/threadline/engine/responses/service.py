@@ -152,6 +152,8 @@ class ResponseService:
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
         self._check_turn(tenant, params, history, input_items)
+        history_view, input_view = self._compactions.views(tenant, history, input_items)
+        check_tool_calls_answered(history_view + input_view)
         conversation_id = _conversation_id(params)
         record = self._new_record(tenant, params, response_id, None, "queued")
         record.conversation_id = conversation_id
@@ -219,7 +221,6 @@ class ResponseService:
     ) -> tuple[ClientChoice, ServerToolPlan | None]:
         """The checks of a turn's context and tools (each raises its 4xx)."""
         refuse_empty_turn(params, history)
-        check_tool_calls_answered(history + input_items)
         self._compactions.check(tenant, input_items, "input")
         choice = read_responses_choice(params.tool_choice)
         server_tools = plan_server_tools(
@@ -284,6 +285,8 @@ class ResponseService:
         history: list[Item],
         input_items: list[Item],
         choice: ClientChoice,
+        *,
+        check_calls: bool = True,
     ) -> tuple[ProviderRequest, int]:
         """What the model is sent for this turn (before server-side tools add theirs), and how
         many items of its history `truncation: auto` left out."""
@@ -291,6 +294,10 @@ class ResponseService:
         dropped = 0
         if params.truncation == "auto":
             history, dropped = self._fit(params, upstream_model, history, input_items)
+        if check_calls:
+            # On what the model is sent: bounded by compaction and truncation, and what the
+            # upstream would refuse.
+            check_tool_calls_answered(history + input_items)
         provider_items = await self._file_inputs.for_provider(
             tenant,
             history + input_items,
@@ -363,7 +370,6 @@ class ResponseService:
         provider, upstream_model = self._providers.resolve(params.model)
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
-        check_tool_calls_answered(history + input_items)
         self._compactions.check(tenant, input_items, "input")
         choice = read_responses_choice(params.tool_choice)
         request, _ = await self._provider_request(
@@ -390,6 +396,7 @@ class ResponseService:
             context,
             [prompt_message()],
             read_responses_choice(None),
+            check_calls=False,
         )
         summary, usage = await _answer(provider, dataclasses.replace(request, incremental=False))
         kept = self._compactions.user_messages_since_last(context)
