@@ -276,7 +276,8 @@ class Settings(BaseSettings):
     )
     compaction_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Fernet keys that seal the `encrypted_content` of compaction items, "
+        description="Fernet keys that seal the `encrypted_content` of compaction items and of "
+        "reasoning items (a provider's sealed reasoning, bound to the caller), "
         "comma-separated: the first seals, each opens (rotate by putting a new key first). "
         "`threadline webhooks key` prints a new key. Unset: the file compaction.key in the "
         "data directory, made on first use. Replicas need the same keys.",

@@ -16,7 +16,6 @@ from threadline.engine.embeddings import EmbeddingService
 from threadline.engine.files.inputs import FileInputs, FileUrlLimits
 from threadline.engine.files.service import FileService
 from threadline.engine.responses.background import BackgroundJobs
-from threadline.engine.responses.compaction import Compactions
 from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
@@ -188,11 +187,9 @@ async def build_services(settings: Settings) -> Services:
         file_inputs=file_inputs,
         running=running,
         queue_limit=settings.background_queue_limit,
-        compactions=Compactions(
-            Sealer(
-                [key.get_secret_value() for key in settings.compaction_keys],
-                settings.data_dir / "compaction.key",
-            )
+        sealer=Sealer(
+            [key.get_secret_value() for key in settings.compaction_keys],
+            settings.data_dir / "compaction.key",
         ),
     )
     sealed = SealedSecrets(

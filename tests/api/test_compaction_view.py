@@ -3,11 +3,15 @@ and what follows; before it, only the user messages since the compaction before 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from threadline.engine.responses.compaction import SUMMARY_HEADING, Compactions
+from threadline.engine.responses.sealed_reasoning import ReasoningSeals
+from threadline.engine.sealing import Sealer
 from threadline.errors import InvalidRequest
 
 
@@ -62,3 +66,15 @@ def test_a_stored_compaction_that_no_longer_opens_is_seen_as_if_absent() -> None
     history = [user("u1"), said("a1"), retired, said("a2")]
     seen, rest = Compactions.ephemeral().views("t", history, [user("u2")])
     assert texts(seen) == ["u1", "a1", "a2"] and texts(rest) == ["u2"]
+
+
+def test_sealed_reasoning_opens_only_for_its_tenant() -> None:
+    seals = ReasoningSeals(Sealer([Fernet.generate_key().decode()], Path()))
+    item = {"id": "rs_1", "type": "reasoning", "encrypted_content": seals.seal("alice", "sig:x")}
+    assert seals.view("alice", [item])[0]["encrypted_content"] == "sig:x"
+    assert "encrypted_content" not in seals.view("bob", [item])[0]  # sent without it
+    assert item["encrypted_content"].startswith("tl1:")  # the given item is not changed
+    with pytest.raises(InvalidRequest):
+        seals.check("bob", [item], "input")
+    raw = {"id": "rs_2", "type": "reasoning", "encrypted_content": "sig:from-before"}
+    assert seals.view("alice", [raw]) == [raw]  # stored before: sent as it is

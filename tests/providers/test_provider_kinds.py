@@ -139,3 +139,36 @@ def test_what_a_kind_cannot_do_is_a_400_naming_it(kinds: openai.OpenAI) -> None:
             model="oai/fake-model", messages=[{"role": "user", "content": "x"}], stop=["."]
         )
     assert no_stop.value.body["param"] == "stop"  # type: ignore[index]
+
+
+def test_sealed_reasoning_leaves_sealed_by_us_and_comes_back_to_the_provider_as_its_own(
+    kinds: openai.OpenAI, fake: FakeUpstream
+) -> None:
+    """A client that stores nothing passes the reasoning item back, as with OpenAI: only
+    this server opens it, and the provider gets its own payload."""
+    first = kinds.responses.create(model="oai/fake-model", input="reason privately", store=False)
+    upstream_id = f"rs_fake{len(fake.requests) - 1}"
+    reasoning = next(item for item in first.output if item.type == "reasoning")
+    assert reasoning.encrypted_content is not None
+    assert reasoning.encrypted_content.startswith("tl1:")
+    assert "privately" not in reasoning.encrypted_content
+    given = reasoning.model_dump(exclude_none=True)
+    kinds.responses.create(
+        model="oai/fake-model",
+        input=[given, {"role": "user", "content": "next"}],  # type: ignore[list-item]
+        store=False,
+    )
+    sent = [i for i in fake.last_request()["body"]["input"] if i["type"] == "reasoning"]
+    assert sent == [
+        {
+            "type": "reasoning",
+            "id": upstream_id,
+            "summary": given["summary"],
+            "encrypted_content": "enc:privately",
+        }
+    ]
+    altered = {**given, "encrypted_content": given["encrypted_content"][:-8] + "AAAAAAAA"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        kinds.responses.create(model="oai/fake-model", input=[altered], store=False)  # type: ignore[list-item]
+    assert refused.value.code == "invalid_encrypted_content"
+    assert refused.value.param == "input[0].encrypted_content"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from cryptography.fernet import Fernet
 
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
@@ -23,6 +26,7 @@ from threadline.engine.responses.response_object import (
     usage_object,
 )
 from threadline.engine.responses.running_turns import RunningTurns
+from threadline.engine.responses.sealed_reasoning import ReasoningSeals
 from threadline.engine.responses.server_tools.base import PlanContext
 from threadline.engine.responses.server_tools.plan import (
     ServerToolPlan,
@@ -32,6 +36,7 @@ from threadline.engine.responses.server_tools.plan import (
 )
 from threadline.engine.responses.tool_choice import ClientChoice, read_responses_choice
 from threadline.engine.responses.turn import TurnRun, TurnRunner
+from threadline.engine.sealing import Sealer
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.errors import (
     InvalidRequest,
@@ -96,9 +101,13 @@ class ResponseService:
         file_inputs: FileInputs | None = None,
         running: RunningTurns | None = None,
         queue_limit: int = 10_000,
-        compactions: Compactions | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
-        self._compactions = compactions or Compactions.ephemeral()
+        # Compaction items and providers' sealed reasoning leave sealed under the operator's
+        # keys (one of this process only, for an engine built without settings).
+        sealer = sealer or Sealer([Fernet.generate_key().decode()], Path())
+        self._compactions = Compactions(sealer)
+        self._reasoning = ReasoningSeals(sealer)
         self._store = store
         self._queue_limit = queue_limit
         self._providers = providers
@@ -108,7 +117,9 @@ class ResponseService:
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
         self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
         self._fitter = ContextFitter()
-        self._runner = TurnRunner(store, clock, tools, conversations, self._running)
+        self._runner = TurnRunner(
+            store, clock, tools, conversations, self._running, reasoning=self._reasoning
+        )
 
     async def prepare(self, tenant: str, params: ResponseCreateParams) -> PreparedTurn:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
@@ -222,6 +233,7 @@ class ResponseService:
         """The checks of a turn's context and tools (each raises its 4xx)."""
         refuse_empty_turn(params, history)
         self._compactions.check(tenant, input_items, "input")
+        self._reasoning.check(tenant, input_items, "input")
         choice = read_responses_choice(params.tool_choice)
         server_tools = plan_server_tools(
             PlanContext(tenant, params, history, input_items, self._tools), choice
@@ -291,6 +303,8 @@ class ResponseService:
         """What the model is sent for this turn (before server-side tools add theirs), and how
         many items of its history `truncation: auto` left out."""
         history, input_items = self._compactions.views(tenant, history, input_items)
+        history = self._reasoning.view(tenant, history)
+        input_items = self._reasoning.view(tenant, input_items)
         dropped = 0
         if params.truncation == "auto":
             history, dropped = self._fit(params, upstream_model, history, input_items)
@@ -371,6 +385,7 @@ class ResponseService:
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
         self._compactions.check(tenant, input_items, "input")
+        self._reasoning.check(tenant, input_items, "input")
         choice = read_responses_choice(params.tool_choice)
         request, _ = await self._provider_request(
             tenant, params, provider, upstream_model, history, input_items, choice
@@ -385,6 +400,7 @@ class ResponseService:
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
         self._compactions.check(tenant, input_items, "input")
+        self._reasoning.check(tenant, input_items, "input")
         context = history + input_items
         if not context:
             raise InvalidRequest("There is nothing to compact: send 'input'.", param="input")

@@ -43,6 +43,15 @@ _ENDS_TURN = ("length", "content_filter")
 _SAID = ("message", "reasoning")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReasoningBoundary:
+    """How a turn's reasoning crosses the server's edge (sealed_reasoning.py): a provider's
+    sealed payload is sealed by us as it arrives, and opened again for the next model call."""
+
+    seal: Callable[[str], str]
+    open: Callable[[list[Item]], list[Item]]
+
+
 class ToolLoop:
     def __init__(
         self,
@@ -53,7 +62,9 @@ class ToolLoop:
         plan: ServerToolPlan | None = None,
         tools: ServerTools | None = None,
         before_side_effects: Callable[[], Awaitable[None]] | None = None,
+        reasoning: ReasoningBoundary | None = None,
     ) -> None:
+        self._reasoning = reasoning
         self._before_side_effects = before_side_effects
         """Awaited before a step of a kind with side effects runs (a background job notes it)."""
         self._provider = provider
@@ -140,8 +151,9 @@ class ToolLoop:
             server_functions=plan.functions,
             any_tools=bool(tools),
         )
+        said = context if self._reasoning is None else self._reasoning.open(context)
         return dataclasses.replace(
-            base, items=[*base.items, *context], tools=tools, tool_choice=choice
+            base, items=[*base.items, *said], tools=tools, tool_choice=choice
         )
 
     async def _model_call(self, request: ProviderRequest) -> AsyncIterator[Event]:
@@ -161,7 +173,10 @@ class ToolLoop:
                 for out in self.assembler.on_refusal(event):
                     yield out
             elif isinstance(event, ReasoningSealed):
-                for out in self.assembler.on_reasoning_sealed(event):
+                sealed = event
+                if self._reasoning is not None:
+                    sealed = ReasoningSealed(self._reasoning.seal(event.encrypted_content))
+                for out in self.assembler.on_reasoning_sealed(sealed):
                     yield out
             elif isinstance(event, UsageReport):
                 self._add_usage(event)

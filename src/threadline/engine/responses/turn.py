@@ -20,7 +20,8 @@ from threadline.engine.responses.events import Event, EventSequencer
 from threadline.engine.responses.prepared_turn import PreparedTurn
 from threadline.engine.responses.response_object import response_object
 from threadline.engine.responses.running_turns import RunningTurns
-from threadline.engine.responses.tool_loop import ToolLoop
+from threadline.engine.responses.sealed_reasoning import ReasoningSeals
+from threadline.engine.responses.tool_loop import ReasoningBoundary, ToolLoop
 from threadline.engine.responses.turn_end import Stop, TurnEnder, TurnOutcome
 from threadline.errors import ShuttingDown, ThreadlineError
 from threadline.storage.base import Store
@@ -47,7 +48,10 @@ class TurnRunner:
         tools: ServerTools | None = None,
         conversations: ConversationPolicy | None = None,
         running: RunningTurns | None = None,
+        *,
+        reasoning: ReasoningSeals | None = None,
     ) -> None:
+        self._reasoning = reasoning
         self._tools = tools
         self._conversations = conversations
         self._running = running
@@ -76,6 +80,15 @@ class TurnRunner:
             if claim is not None and policy is not None and not saved:
                 await policy.release(claim)
 
+    def _reasoning_of(self, tenant: str) -> ReasoningBoundary | None:
+        seals = self._reasoning
+        if seals is None:
+            return None
+        return ReasoningBoundary(
+            seal=lambda payload: seals.seal(tenant, payload),
+            open=lambda items: seals.view(tenant, items),
+        )
+
     async def _run(self, run: TurnRun) -> AsyncIterator[Event]:
         turn, job = run.turn, run.turn.job
         seq = EventSequencer()
@@ -86,6 +99,7 @@ class TurnRunner:
             plan=turn.server_tools,
             tools=self._tools,
             before_side_effects=job.note_side_effect if job is not None else None,
+            reasoning=self._reasoning_of(turn.record.tenant),
         )
         assembler = loop.assembler
         if self._running is not None:
