@@ -232,8 +232,7 @@ class ResponseService:
     ) -> tuple[ClientChoice, ServerToolPlan | None]:
         """The checks of a turn's context and tools (each raises its 4xx)."""
         refuse_empty_turn(params, history)
-        self._compactions.check(tenant, input_items, "input")
-        self._reasoning.check(tenant, input_items, "input")
+        self._check_sealed(tenant, input_items)
         choice = read_responses_choice(params.tool_choice)
         server_tools = plan_server_tools(
             PlanContext(tenant, params, history, input_items, self._tools), choice
@@ -377,15 +376,27 @@ class ResponseService:
         )
         return self._fitter.fit(base, history, budget)
 
-    async def count_input_tokens(self, tenant: str, params: ResponseCreateParams) -> TokenCount:
-        """The input tokens `params` would send the model as a create (nothing is created,
-        no conversation is claimed): the provider's own count where it has one."""
+    async def _unstarted(
+        self, tenant: str, params: ResponseCreateParams
+    ) -> tuple[ModelProvider, str, list[Item], list[Item]]:
+        """The provider, history and input of a request that starts no turn (a count, a
+        compaction): nothing is claimed or stored."""
         refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
+        self._check_sealed(tenant, input_items)
+        return provider, upstream_model, history, input_items
+
+    def _check_sealed(self, tenant: str, input_items: list[Item]) -> None:
+        """Refuse input items sealed here that do not open for this tenant."""
         self._compactions.check(tenant, input_items, "input")
         self._reasoning.check(tenant, input_items, "input")
+
+    async def count_input_tokens(self, tenant: str, params: ResponseCreateParams) -> TokenCount:
+        """The input tokens `params` would send the model as a create (nothing is created,
+        no conversation is claimed): the provider's own count where it has one."""
+        provider, upstream_model, history, input_items = await self._unstarted(tenant, params)
         choice = read_responses_choice(params.tool_choice)
         request, _ = await self._provider_request(
             tenant, params, provider, upstream_model, history, input_items, choice
@@ -395,12 +406,7 @@ class ResponseService:
     async def compact(self, tenant: str, params: ResponseCreateParams) -> dict[str, Any]:
         """`POST /v1/responses/compact`: the model's checkpoint summary of the context,
         returned as the context's user messages and a sealed `compaction` item."""
-        refuse_unsupported(params)
-        provider, upstream_model = self._providers.resolve(params.model)
-        history = await self._unclaimed_history(tenant, params)
-        input_items = await normalize_input(self._store, tenant, params.input)
-        self._compactions.check(tenant, input_items, "input")
-        self._reasoning.check(tenant, input_items, "input")
+        provider, upstream_model, history, input_items = await self._unstarted(tenant, params)
         context = history + input_items
         if not context:
             raise InvalidRequest("There is nothing to compact: send 'input'.", param="input")
