@@ -175,6 +175,19 @@ def test_a_server_refuses_webhooks_to_its_own_network(
     assert receiver.received == []
 
 
+def test_a_webhook_url_whose_host_does_not_resolve_is_refused(server: LiveServer) -> None:
+    refused = httpx.post(
+        f"{server.url}/v1/webhook_endpoints",
+        json={
+            "name": "nowhere",
+            "url": "https://hooks.nowhere.invalid/in",
+            "event_types": ["response.completed"],
+        },
+    )
+    error = assert_envelope(refused, 400, param="url")
+    assert "resolve" in error["message"]
+
+
 def _logged(server: LiveServer, response_id: str) -> dict[str, Any]:
     """The delivery of `response_id`'s event in `threadline webhooks deliveries --json`."""
     shown = CliRunner().invoke(app, ["webhooks", "deliveries", "--json", "--db", server.database])

@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from threadline.tools.base import OutboundRefused, WebhookAttempt
+from threadline.tools.base import ToolFailure, WebhookAttempt
 from threadline.tools.outbound import OutboundPolicy
 
 
@@ -49,7 +49,7 @@ class HttpWebhookSender:
     async def refusal(self, url: str) -> str | None:
         try:
             await self._policy.check(url)
-        except OutboundRefused as exc:
+        except ToolFailure as exc:  # refused by the guard, or a host that does not resolve
             return exc.message
         return None
 
