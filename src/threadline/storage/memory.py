@@ -28,14 +28,12 @@ from threadline.errors import (
     ResponseDeleted,
 )
 from threadline.storage.base import (
-    ApiKeyRecord,
     CancelOutcome,
     ConversationClaim,
     ConversationFilter,
     ConversationPage,
     ConversationRecord,
     ConversationStatus,
-    DueDelivery,
     Item,
     ItemPage,
     Job,
@@ -46,10 +44,9 @@ from threadline.storage.base import (
     StoredResponse,
     TurnRecord,
     TurnStart,
-    WebhookDelivery,
-    WebhookEndpointRecord,
 )
-from threadline.storage.outbox import deliveries_for
+from threadline.storage.memory_keys import MemoryApiKeys
+from threadline.storage.memory_webhooks import MemoryWebhooks
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -98,13 +95,6 @@ class _Job:
     cancel_requested: bool = False
 
 
-@dataclasses.dataclass(slots=True)
-class _Delivery:
-    delivery: WebhookDelivery
-    owner: str | None = None
-    lease_until: float = 0.0
-
-
 def _clone(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
@@ -143,20 +133,19 @@ def _page(
     return ItemPage(items=[row.item() for row in ordered[:limit]], has_more=len(ordered) > limit)
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryWebhooks, MemoryApiKeys, Store):
     writes_in_order = True  # no method awaits: each runs whole, in call order
 
     def __init__(self) -> None:
+        MemoryWebhooks.__init__(self)
+        MemoryApiKeys.__init__(self)
         self._seq = itertools.count(1)
         self._rows: dict[int, _Row] = {}
         self._responses: dict[str, _Response] = {}
         self._conversations: dict[str, _Conversation] = {}
-        self._api_keys: dict[str, ApiKeyRecord] = {}
         self._jobs: dict[str, _Job] = {}
         """By response id, in the order they were queued."""
         self._events: dict[str, list[bytes]] = {}
-        self._endpoints: dict[str, WebhookEndpointRecord] = {}
-        self._deliveries: dict[str, _Delivery] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
@@ -328,97 +317,6 @@ class MemoryStore(Store):
             return None
         kept = (orjson.loads(data) for data in self._events.get(response_id, ()))
         return [event for event in kept if event["sequence_number"] > after][:limit]
-
-    # -- webhooks -----------------------------------------------------------------------------
-    def _write_outbox(self, tenant: str, response_id: str, status: str) -> None:
-        mine = [e for e in self._endpoints.values() if e.tenant == tenant]
-        for delivery in deliveries_for(mine, response_id, status):
-            self._deliveries[delivery.id] = _Delivery(delivery)
-
-    async def create_webhook_endpoint(self, endpoint: WebhookEndpointRecord) -> None:
-        if endpoint.id in self._endpoints:
-            raise Conflict(f"A webhook endpoint with id '{endpoint.id}' already exists")
-        self._endpoints[endpoint.id] = dataclasses.replace(
-            endpoint, event_types=list(endpoint.event_types)
-        )
-
-    async def get_webhook_endpoint(
-        self, tenant: str, endpoint_id: str
-    ) -> WebhookEndpointRecord | None:
-        found = self._endpoints.get(endpoint_id)
-        if found is None or found.tenant != tenant:
-            return None
-        return dataclasses.replace(found, event_types=list(found.event_types))
-
-    async def list_webhook_endpoints(self, tenant: str | None) -> list[WebhookEndpointRecord]:
-        return [
-            dataclasses.replace(e, event_types=list(e.event_types))
-            for e in sorted(self._endpoints.values(), key=attrgetter("created_at", "id"))
-            if tenant is None or e.tenant == tenant
-        ]
-
-    async def update_webhook_endpoint(self, endpoint: WebhookEndpointRecord) -> bool:
-        found = self._endpoints.get(endpoint.id)
-        if found is None or found.tenant != endpoint.tenant:
-            return False
-        self._endpoints[endpoint.id] = dataclasses.replace(
-            endpoint, created_at=found.created_at, event_types=list(endpoint.event_types)
-        )
-        return True
-
-    async def delete_webhook_endpoint(self, tenant: str, endpoint_id: str) -> bool:
-        found = self._endpoints.get(endpoint_id)
-        if found is None or found.tenant != tenant:
-            return False
-        del self._endpoints[endpoint_id]
-        for delivery_id, kept in list(self._deliveries.items()):
-            if kept.delivery.endpoint_id == endpoint_id:
-                del self._deliveries[delivery_id]
-        return True
-
-    async def take_webhook_deliveries(
-        self, owner: str, *, now: float, lease_until: float, limit: int
-    ) -> list[DueDelivery]:
-        due = [
-            kept
-            for kept in self._deliveries.values()
-            if kept.delivery.status == "pending"
-            and (kept.delivery.next_attempt_at or 0.0) <= now
-            and (kept.owner is None or kept.lease_until < now)
-        ]
-        due.sort(key=lambda kept: kept.delivery.next_attempt_at or 0.0)
-        taken: list[DueDelivery] = []
-        for kept in due[:limit]:
-            kept.owner, kept.lease_until = owner, lease_until
-            endpoint = self._endpoints[kept.delivery.endpoint_id]
-            taken.append(
-                DueDelivery(dataclasses.replace(kept.delivery), endpoint.url, endpoint.secret)
-            )
-        return taken
-
-    async def record_webhook_attempt(self, delivery: WebhookDelivery) -> None:
-        if (kept := self._deliveries.get(delivery.id)) is not None:
-            kept.delivery = dataclasses.replace(delivery)
-            kept.owner = None
-
-    async def list_webhook_deliveries(
-        self, tenant: str | None, *, limit: int
-    ) -> list[WebhookDelivery]:
-        mine = [
-            dataclasses.replace(kept.delivery)
-            for kept in self._deliveries.values()
-            if tenant is None or kept.delivery.tenant == tenant
-        ]
-        mine.sort(key=attrgetter("created_at", "id"), reverse=True)
-        return mine[:limit]
-
-    async def redeliver_webhook(self, tenant: str | None, delivery_id: str, now: float) -> bool:
-        kept = self._deliveries.get(delivery_id)
-        if kept is None or (tenant is not None and kept.delivery.tenant != tenant):
-            return False
-        kept.delivery.status, kept.delivery.next_attempt_at = "pending", now
-        kept.owner = None
-        return True
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         if (response := self._response(tenant, response_id)) is None:
@@ -634,47 +532,11 @@ class MemoryStore(Store):
             self._release(response)
         return len(old)
 
-    # -- API keys -----------------------------------------------------------------------------
-    async def create_api_key(self, key: ApiKeyRecord) -> None:
-        # The SQL store's constraints: unique id and hash; a name unique among unrevoked keys.
-        for other in self._api_keys.values():
-            both_active = other.revoked_at is None and key.revoked_at is None
-            same_active_name = both_active and other.name == key.name
-            if other.id == key.id or other.key_hash == key.key_hash or same_active_name:
-                raise Conflict(
-                    f"API key '{key.name}' clashes with an existing key (same name, id or secret)"
-                )
-        self._api_keys[key.id] = dataclasses.replace(key)
-
-    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        keys = self._api_keys.values()
-        key = next((k for k in keys if k.key_hash == key_hash and k.revoked_at is None), None)
-        return None if key is None else dataclasses.replace(key)
-
-    async def list_api_keys(self) -> list[ApiKeyRecord]:
-        keys = sorted(self._api_keys.values(), key=lambda k: (k.created_at, k.id))
-        return [dataclasses.replace(key) for key in keys]
-
-    async def revoke_api_key(self, key_id_or_name: str, now: float) -> bool:
-        keys = [k for k in self._api_keys.values() if key_id_or_name in (k.id, k.name)]
-        revoked = [key for key in keys if key.revoked_at is None]
-        for key in revoked:
-            key.revoked_at = now
-        return bool(revoked)
-
-    async def has_api_keys(self) -> bool:
-        return bool(self._api_keys)
-
+    # -- API keys (the rest in memory_keys.py) ---------------------------------------------
     async def tenant_has_data(self, tenant: str) -> bool:
         return any(r.record.tenant == tenant for r in self._responses.values()) or any(
             c.record.tenant == tenant for c in self._conversations.values()
         )
-
-    async def forget_revoked_api_keys(self) -> int:
-        revoked = [key.id for key in self._api_keys.values() if key.revoked_at is not None]
-        for key_id in revoked:
-            del self._api_keys[key_id]
-        return len(revoked)
 
     # -- internals ----------------------------------------------------------------------------
     def _response(self, tenant: str, response_id: str) -> _Response | None:
