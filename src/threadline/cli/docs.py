@@ -165,6 +165,9 @@ def _type_name(annotation: Any) -> str:
         return "secret string"
     if annotation is ProviderSettings:
         return "provider"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        # A table of its own fields: `AliasSettings` → "table (deployments, strategy, …)".
+        return "table (" + ", ".join(f"`{f}`" for f in annotation.model_fields) + ")"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(
         annotation, str(annotation)
     )
