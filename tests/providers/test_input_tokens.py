@@ -4,39 +4,19 @@ counting endpoint, else the estimate of the model family's tokenizer."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-
 import openai
 import pytest
 
-from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from tests.providers.test_provider_kinds import WEATHER
 from threadline.providers import token_estimate
 from threadline.providers.base import ProviderRequest
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 
-
-@pytest.fixture(scope="module")
-def counting(
-    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[openai.OpenAI]:
-    directory = tmp_path_factory.mktemp("counting")
-    providers = {
-        "chat": {"base_url": fake.base_url, "api_key": "k"},
-        "claude": {"kind": "anthropic", "base_url": fake.base_url, "api_key": "sk-ant"},
-        "oai": {"kind": "openai-responses", "base_url": fake.base_url, "api_key": "sk-oai"},
-    }
-    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "chat"}
-    with LiveServer(
-        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
-        yield openai.OpenAI(base_url=live.base_url, api_key="any", max_retries=0)
+@pytest.fixture
+def counting(kinds_server: LiveServer) -> openai.OpenAI:
+    """The server of every provider kind (test_provider_kinds.py)."""
+    return openai.OpenAI(base_url=kinds_server.base_url, api_key="any", max_retries=0)
 
 
 @pytest.mark.parametrize("provider", ["oai", "claude"])

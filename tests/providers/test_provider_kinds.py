@@ -6,7 +6,6 @@ next turn."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -19,23 +18,6 @@ WEATHER = {
     "name": "get_weather",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-
-
-@pytest.fixture(scope="module")
-def kinds_server(
-    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    directory = tmp_path_factory.mktemp("kinds")
-    providers = {
-        "chat": {"base_url": fake.base_url, "api_key": "k"},
-        "claude": {"kind": "anthropic", "base_url": fake.base_url, "api_key": "sk-ant"},
-        "oai": {"kind": "openai-responses", "base_url": fake.base_url, "api_key": "sk-oai"},
-    }
-    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "chat"}
-    with LiveServer(
-        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
-        yield live
 
 
 @pytest.fixture

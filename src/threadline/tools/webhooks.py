@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from threadline.tools.base import ToolFailure, WebhookAttempt
+from threadline.tools.base import OutboundRefused, ToolFailure, WebhookAttempt
 from threadline.tools.outbound import OutboundPolicy
 
 
@@ -49,8 +49,10 @@ class HttpWebhookSender:
     async def refusal(self, url: str) -> str | None:
         try:
             await self._policy.check(url)
-        except ToolFailure as exc:  # refused by the guard, or a host that does not resolve
+        except OutboundRefused as exc:  # its message says how an operator allows the host
             return exc.message
+        except ToolFailure as exc:  # a host that does not resolve
+            return f"{exc.message} Webhooks are sent to a host this server can resolve and reach."
         return None
 
     async def send(self, url: str, secret: str, message_id: str, body: str) -> WebhookAttempt:
