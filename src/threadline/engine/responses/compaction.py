@@ -116,7 +116,9 @@ class Compactions:
         if not isinstance(sealed, dict) or sealed.get("tenant") != tenant:
             raise InvalidRequest(
                 "The compaction item's encrypted_content cannot be opened: it was altered, "
-                "made by another server (or under a key since retired), or for another caller.",
+                "made by another server (or under a key since retired), or for another caller. "
+                "Send the items it summarised instead, or compact them again with "
+                "POST /v1/responses/compact.",
                 param=param,
                 code="invalid_encrypted_content",
             )

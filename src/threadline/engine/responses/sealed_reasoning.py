@@ -78,7 +78,8 @@ def _ours(item: Item) -> str | None:
 def _refused(param: str) -> InvalidRequest:
     return InvalidRequest(
         "The reasoning item's encrypted_content cannot be opened: it was altered, made by "
-        "another server (or under a key since retired), or for another caller.",
+        "another server (or under a key since retired), or for another caller. Leave the "
+        "reasoning item out of the input: the model answers without it.",
         param=param,
         code="invalid_encrypted_content",
     )
