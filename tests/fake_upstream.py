@@ -352,7 +352,10 @@ def create_app(chunk_delay: float = 0.0, record: bool = True) -> Starlette:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on connections of a
+    # socket that names it, and with Nagle on, a keep-alive response written in two parts waits
+    # ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # Listening now lets connections queue in the backlog until uvicorn starts accepting, so

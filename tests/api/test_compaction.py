@@ -16,6 +16,7 @@ from tests.api.test_errors import assert_envelope
 from tests.api.test_tenancy import two_tenants  # noqa: F401 (a fixture)
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream_replies import plan_reply
 from tests.live_server import LiveServer
 from threadline.engine.responses.compaction import PROMPT, SUMMARY_HEADING
 
@@ -114,6 +115,7 @@ def test_a_conversation_compacts_itself_past_its_threshold_and_goes_on(
     management = [{"type": "compaction", "compact_threshold": 1000}]
     compacted_at = []
     for turn in range(100):
+        calls_before = len(fake.requests)
         answer = windowed.responses.create(
             model="w/fake-window-3000",
             input=f"turn {turn} brings the words {' '.join(['news'] * 10)}",
@@ -124,6 +126,12 @@ def test_a_conversation_compacts_itself_past_its_threshold_and_goes_on(
         if answer.output[0].type == "compaction":
             compacted_at.append(turn)
             assert answer.output[1].type == "message"
+            # The turn's usage counts both model calls: the summary's and the answer's.
+            calls = [plan_reply(r["body"], str) for r in fake.requests[calls_before:]]
+            assert len(calls) == 2
+            assert answer.usage is not None
+            assert answer.usage.input_tokens == sum(call.prompt_tokens for call in calls)
+            assert answer.usage.output_tokens == sum(call.completion_tokens for call in calls)
     assert len(compacted_at) >= 2
     sent = [m["content"] for m in fake.last_request()["body"]["messages"]]
     assert any(text.startswith(SUMMARY_HEADING) for text in sent)

@@ -115,7 +115,9 @@ async def create_items(
     include: Annotated[list[Includable] | None, Query()] = None,
 ) -> Response:
     check_includes(include)
-    return json_response(await services.conversations.add_items(tenant, conversation_id, params))
+    return json_response(
+        await services.conversations.add_items(tenant, conversation_id, params, include)
+    )
 
 
 @router.get("/{conversation_id}/items")
@@ -138,7 +140,9 @@ async def retrieve_item(
     include: Annotated[list[Includable] | None, Query()] = None,
 ) -> Response:
     check_includes(include)
-    return json_response(await services.conversations.get_item(tenant, conversation_id, item_id))
+    return json_response(
+        await services.conversations.get_item(tenant, conversation_id, item_id, include)
+    )
 
 
 @router.delete("/{conversation_id}/items/{item_id}")

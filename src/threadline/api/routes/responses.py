@@ -88,7 +88,7 @@ async def retrieve_response(
             "'starting_after' resumes a stream: send it with 'stream=true'.",
             param="starting_after",
         )
-    return json_response(await services.responses.retrieve(tenant, response_id))
+    return json_response(await services.responses.retrieve(tenant, response_id, include))
 
 
 @router.delete("/{response_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from threadline import ids
@@ -11,6 +12,7 @@ from threadline.engine.conversations.claims import (
     conversation_not_found,
     conversation_object,
 )
+from threadline.engine.disclosure import reveals_reasoning, shown_item, shown_page
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page, list_page
 from threadline.engine.validation import check_metadata
@@ -117,14 +119,18 @@ class ConversationService:
         return list_page(data, has_more=page.has_more)
 
     async def add_items(
-        self, tenant: str, conversation_id: str, params: ItemsCreateParams
+        self,
+        tenant: str,
+        conversation_id: str,
+        params: ItemsCreateParams,
+        include: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         record = await self.record(tenant, conversation_id)
         self._policy.ensure_open(record)
         items = await normalize_input(self._store, tenant, params.items, param="items")
         if not await self._store.append_items(tenant, conversation_id, items, self._clock()):
             raise conversation_not_found(conversation_id)
-        return list_page(items, has_more=False)
+        return shown_page(list_page(items, has_more=False), reveals_reasoning(include))
 
     async def list_items(
         self, tenant: str, conversation_id: str, query: ItemsListQuery
@@ -134,14 +140,20 @@ class ConversationService:
         )
         if page is None:
             raise conversation_not_found(conversation_id)
-        return item_page(page)
+        return shown_page(item_page(page), reveals_reasoning(query.include))
 
-    async def get_item(self, tenant: str, conversation_id: str, item_id: str) -> Item:
+    async def get_item(
+        self,
+        tenant: str,
+        conversation_id: str,
+        item_id: str,
+        include: Sequence[str] | None = None,
+    ) -> Item:
         await self.record(tenant, conversation_id)
         item = await self._store.get_conversation_item(tenant, conversation_id, item_id)
         if item is None:
             raise _item_not_found(item_id)
-        return item
+        return shown_item(item, reveals_reasoning(include))
 
     async def delete_item(self, tenant: str, conversation_id: str, item_id: str) -> dict[str, Any]:
         record = await self.record(tenant, conversation_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from threadline.engine.conversations.claims import ConversationTurn
 from threadline.engine.responses.server_tools.plan import ServerToolPlan
-from threadline.providers.base import ModelProvider, ProviderRequest
+from threadline.providers.base import ModelProvider, ProviderRequest, UsageReport
 from threadline.storage.base import Item, ResponseRecord
 
 
@@ -40,3 +40,7 @@ class PreparedTurn:
     """Set for the turn of a background job."""
     preamble: tuple[Item, ...] = ()
     """Items that open the output before the model answers (an automatic compaction)."""
+    preamble_usage: UsageReport | None = None
+    """What the model call that made the preamble used: counted in the turn's usage."""
+    reveals_reasoning: bool = False
+    """Whether the client is shown the provider's sealed reasoning (`engine/disclosure.py`)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.context_window import ContextFitter
 from threadline.engine.conversations.claims import ConversationPolicy, ConversationTurn
+from threadline.engine.disclosure import reveals_reasoning, shown_page, shown_response
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
@@ -256,12 +258,13 @@ class ResponseService:
             tenant, params, provider, upstream_model, history, input_items, choice
         )
         preamble: tuple[Item, ...] = ()
+        preamble_usage: UsageReport | None = None
         threshold = self._compact_threshold(params)
         if threshold is not None and self._fitter.estimate(request) > threshold:
             # The context is over the threshold: compact it first. The model answers from the
             # user messages and the summary; the compaction item opens the output, so later
             # turns start from it too.
-            summary, _ = await _answer(provider, _summary_request(request))
+            summary, preamble_usage = await _answer(provider, _summary_request(request))
             preamble = (self._compactions.item(tenant, summary),)
             request, dropped = await self._provider_request(
                 tenant,
@@ -285,6 +288,8 @@ class ResponseService:
             conversation=claim,
             job=job,
             preamble=preamble,
+            preamble_usage=preamble_usage,
+            reveals_reasoning=reveals_reasoning(params.include, stored=params.store is not False),
         )
 
     async def _provider_request(
@@ -421,13 +426,19 @@ class ResponseService:
             check_calls=False,
         )
         summary, usage = await _answer(provider, dataclasses.replace(request, incremental=False))
+        counts = usage or UsageReport(0, 0)
         kept = self._compactions.user_messages_since_last(context)
         return {
             "id": ids.new_id(ids.RESPONSE),
             "object": "response.compaction",
             "created_at": int(self._clock()),
             "output": [*kept, self._compactions.item(tenant, summary)],
-            "usage": usage,
+            "usage": usage_object(
+                counts.input_tokens,
+                counts.output_tokens,
+                counts.cached_tokens,
+                counts.reasoning_tokens,
+            ),
         }
 
     def run(self, turn: PreparedTurn) -> TurnRun:
@@ -443,15 +454,18 @@ class ResponseService:
             raise RuntimeError("turn ended without a terminal event")
         return CreatedResponse(last["response"], run.outcome.failure)
 
-    async def retrieve(self, tenant: str, response_id: str) -> dict[str, Any]:
+    async def retrieve(
+        self, tenant: str, response_id: str, include: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         """The response; one still running here shows its output so far (elsewhere, what is
         stored: `in_progress` and its input)."""
+        reveal = reveals_reasoning(include)
         if (live := self._running.live(tenant, response_id)) is not None:
-            return live
+            return shown_response(live, reveal)
         stored = await self._store.get_response(tenant, response_id)
         if stored is None:
             raise _response_not_found(response_id)
-        return response_object(stored.record, stored.output)
+        return shown_response(response_object(stored.record, stored.output), reveal)
 
     async def delete(self, tenant: str, response_id: str) -> dict[str, Any]:
         if not await self._store.delete_response(tenant, response_id):
@@ -466,7 +480,7 @@ class ResponseService:
         )
         if page is None:
             raise _response_not_found(response_id)
-        return item_page(page)
+        return shown_page(item_page(page), reveals_reasoning(query.include))
 
     async def _history(
         self, tenant: str, params: ResponseCreateParams, response_id: str
@@ -546,21 +560,18 @@ def _summary_request(request: ProviderRequest) -> ProviderRequest:
     )
 
 
-async def _answer(provider: ModelProvider, request: ProviderRequest) -> tuple[str, dict[str, Any]]:
-    """The text the model answers `request` with, and the usage object."""
+async def _answer(
+    provider: ModelProvider, request: ProviderRequest
+) -> tuple[str, UsageReport | None]:
+    """The text the model answers `request` with, and what it reported using."""
     text: list[str] = []
-    counts = [0, 0, 0, 0]
+    usage: UsageReport | None = None
     async for event in provider.stream(request):
         if isinstance(event, TextDelta):
             text.append(event.text)
         elif isinstance(event, UsageReport):
-            counts = [
-                event.input_tokens,
-                event.output_tokens,
-                event.cached_tokens,
-                event.reasoning_tokens,
-            ]
-    return "".join(text), usage_object(*counts)
+            usage = event
+    return "".join(text), usage
 
 
 def _text_format(text: dict[str, Any]) -> dict[str, Any]:

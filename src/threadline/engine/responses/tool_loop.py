@@ -179,12 +179,12 @@ class ToolLoop:
                 for out in self.assembler.on_reasoning_sealed(sealed):
                     yield out
             elif isinstance(event, UsageReport):
-                self._add_usage(event)
+                self.add_usage(event)
             else:
                 self.finish = event
 
-    def _add_usage(self, event: UsageReport) -> None:
-        """Usage is the sum over the model calls of the turn."""
+    def add_usage(self, event: UsageReport) -> None:
+        """Usage is the sum over the model calls of the turn (a compaction's included)."""
         reported = (
             event.input_tokens,
             event.output_tokens,

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from threadline.engine.clock import Clock
 from threadline.engine.conversations.claims import ConversationPolicy
+from threadline.engine.disclosure import shown_event
 from threadline.engine.responses.events import Event, EventSequencer
 from threadline.engine.responses.prepared_turn import PreparedTurn
 from threadline.engine.responses.response_object import response_object
@@ -69,8 +70,9 @@ class TurnRunner:
         if claim is not None and policy is not None:
             holding = asyncio.create_task(policy.hold(claim))
         try:
+            reveal = turn.reveals_reasoning
             async for event in self._run(run):
-                yield event
+                yield shown_event(event, reveal)
         finally:
             if self._running is not None:
                 self._running.end(turn.record.id)
@@ -101,6 +103,8 @@ class TurnRunner:
             before_side_effects=job.note_side_effect if job is not None else None,
             reasoning=self._reasoning_of(turn.record.tenant),
         )
+        if turn.preamble_usage is not None:
+            loop.add_usage(turn.preamble_usage)
         assembler = loop.assembler
         if self._running is not None:
             self._running.show(turn.record.id, assembler.output)
