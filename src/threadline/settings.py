@@ -176,8 +176,9 @@ class Settings(BaseSettings):
     )
     response_retention: float | None = Field(
         default=None,
-        description="Seconds stored responses are kept (OpenAI keeps 30 days); unset: forever. "
-        "Items that belong to a conversation are kept while the conversation exists.",
+        description="Seconds stored responses and stored chat completions are kept (OpenAI "
+        "keeps 30 days); unset: forever. Items that belong to a conversation are kept while "
+        "the conversation exists.",
     )
     sweep_interval: float = Field(
         default=60.0, description="Seconds between retention and idle-expiry sweeps."

@@ -20,6 +20,7 @@ from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
 from threadline.engine.sealing import Sealer
+from threadline.engine.stored_completions import StoredCompletions
 from threadline.engine.webhooks.dispatcher import WebhookDispatcher
 from threadline.engine.webhooks.sealing import SealedSecrets
 from threadline.engine.webhooks.service import WebhookService
@@ -52,6 +53,7 @@ class Services:
     conversations: ConversationService
     transfer: ConversationTransfer
     sweeper: RetentionSweeper
+    stored_completions: StoredCompletions
     background: BackgroundJobs
     webhooks: WebhookService
     webhook_dispatcher: WebhookDispatcher
@@ -196,6 +198,7 @@ async def build_services(settings: Settings) -> Services:
         settings.webhook_key.get_secret_value() if settings.webhook_key else None,
         settings.data_dir,
     )
+    stored_completions = StoredCompletions(store)
     sender = HttpWebhookSender(outbound_policy(settings), timeout=settings.webhook_timeout)
     dispatcher = WebhookDispatcher(
         store,
@@ -223,7 +226,8 @@ async def build_services(settings: Settings) -> Services:
         webhooks=WebhookService(store, sealed, sender),
         webhook_dispatcher=dispatcher,
         webhook_sender=sender,
-        chat=ChatCompletionService(providers, file_inputs),
+        chat=ChatCompletionService(providers, file_inputs, stored_completions),
+        stored_completions=stored_completions,
         embeddings=EmbeddingService(providers),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),

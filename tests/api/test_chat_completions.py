@@ -180,7 +180,10 @@ def test_images_reach_the_model(client: openai.OpenAI, fake: FakeUpstream) -> No
         ({"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]}, "messages[0]"),
         ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
         ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "seed": 1}, "seed"),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "store": True}, "store"),
+        (
+            {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "metadata": {"k": 1}},
+            "metadata.k",
+        ),
         ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "bogus": 1}, "bogus"),
         (
             {

@@ -52,9 +52,14 @@ def test_db_sweep_runs_retention_by_hand(cli: Cli) -> None:
     off = cli.local("db", "sweep", code=2)
     assert "retention is off" in off.stderr
     kept = json.loads(cli.local("db", "sweep", "--response-retention", "3600", "--json").stdout)
-    assert kept == {"expired_conversations": 0, "deleted_responses": 0, "abandoned_turns": 0}
+    assert kept == {
+        "expired_conversations": 0,
+        "deleted_responses": 0,
+        "abandoned_turns": 0,
+        "deleted_chat_completions": 0,
+    }
     done = cli.local("db", "sweep", "--response-retention", "0", "--conversation-idle-ttl", "0")
-    assert "2 responses deleted, 1 conversations expired" in done.stdout
+    assert "2 responses and 0 chat completions deleted, 1 conversations expired" in done.stdout
     listed = json.loads(cli.local("conversations", "list", "--json").stdout)["data"]
     assert listed[0]["status"] == "expired"  # conversations and their items stay
 

@@ -31,6 +31,7 @@ from threadline.storage.sql import SqlStore
 from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
+    chat_completions,
     background_jobs,
     conversations,
     items,
@@ -82,7 +83,7 @@ def empty_tables(conn: Connection) -> None:
     """The shared database as a fresh one: no rows, and the state row a migration creates (a
     test of a store without it deletes it)."""
     tables = (background_jobs, response_events, webhook_deliveries, webhook_endpoints, items)
-    tables += (responses, conversations, api_keys)
+    tables += (responses, conversations, api_keys, chat_completions)
     for table in (*tables, store_state):
         conn.execute(delete(table))
     conn.execute(insert(store_state).values(id=STATE_ROW, history_generation=0))

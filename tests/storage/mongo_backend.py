@@ -15,7 +15,13 @@ from contextlib import contextmanager
 
 from tests.storage.mongo_standin import MongoStandIn
 from threadline.storage.mongo import MongoStore
-from threadline.storage.mongo.schema import API_KEYS, CONVERSATIONS, ITEMS, RESPONSES
+from threadline.storage.mongo.schema import (
+    API_KEYS,
+    CHAT_COMPLETIONS,
+    CONVERSATIONS,
+    ITEMS,
+    RESPONSES,
+)
 
 MONGODB_URL = os.environ.get("THREADLINE_TEST_MONGODB_URL")
 MONGODB_BACKEND = "mongodb" if MONGODB_URL else "mongodb-standin"
@@ -46,6 +52,6 @@ async def open_mongo_store(database: str | None, standin: MongoStandIn | None = 
         return store
     store = MongoStore(MONGODB_URL, database=database)
     await store.migrate()
-    for name in (ITEMS, RESPONSES, CONVERSATIONS, API_KEYS):
+    for name in (ITEMS, RESPONSES, CONVERSATIONS, API_KEYS, CHAT_COMPLETIONS):
         await store._db[name].delete_many({})
     return store

@@ -124,6 +124,40 @@ class FileDeleted(_Wire):
     deleted: bool
 
 
+class ChatCompletion(_Wire):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ChatCompletionList(_Wire):
+    object: Literal["list"]
+    data: list[ChatCompletion]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class ChatCompletionDeleted(_Wire):
+    id: str
+    object: Literal["chat.completion.deleted"]
+    deleted: bool
+
+
+class ChatMessageList(_Wire):
+    """The messages a stored completion was asked with, each with its id."""
+
+    object: Literal["list"]
+    data: list[dict[str, Any]]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
 _SUCCESS: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/v1/responses"): Response,
     ("get", "/v1/responses/{response_id}"): Response,
@@ -142,6 +176,12 @@ _SUCCESS: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/v1/conversations/{conversation_id}/items"): ItemList,
     ("get", "/v1/conversations/{conversation_id}/items/{item_id}"): Item,
     ("delete", "/v1/conversations/{conversation_id}/items/{item_id}"): Conversation,
+    ("post", "/v1/chat/completions"): ChatCompletion,
+    ("get", "/v1/chat/completions"): ChatCompletionList,
+    ("get", "/v1/chat/completions/{completion_id}"): ChatCompletion,
+    ("post", "/v1/chat/completions/{completion_id}"): ChatCompletion,
+    ("delete", "/v1/chat/completions/{completion_id}"): ChatCompletionDeleted,
+    ("get", "/v1/chat/completions/{completion_id}/messages"): ChatMessageList,
     ("get", "/v1/models"): ModelList,
     ("post", "/v1/files"): File,
     ("get", "/v1/files"): FileList,
@@ -158,7 +198,7 @@ _ERRORS = {
     "502": "The model provider failed.",
     "504": "The model provider timed out.",
 }
-_MODEL_CALLS = {("post", "/v1/responses")}
+_MODEL_CALLS = {("post", "/v1/responses"), ("post", "/v1/chat/completions")}
 _CONFLICTS = {
     ("post", "/v1/responses"),
     ("post", "/v1/conversations/{conversation_id}/items"),

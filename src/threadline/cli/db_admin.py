@@ -174,11 +174,13 @@ def sweep(
                 "expired_conversations": result.expired_conversations,
                 "deleted_responses": result.deleted_responses,
                 "abandoned_turns": result.abandoned_turns,
+                "deleted_chat_completions": result.deleted_completions,
             }
         )
         return
     typer.echo(
-        f"{result.deleted_responses} responses deleted, {result.expired_conversations} "
-        f"conversations expired, {result.abandoned_turns} abandoned turns ended "
+        f"{result.deleted_responses} responses and {result.deleted_completions} chat "
+        f"completions deleted, {result.expired_conversations} conversations expired, "
+        f"{result.abandoned_turns} abandoned turns ended "
         f"({time.monotonic() - started:.1f} s)"
     )

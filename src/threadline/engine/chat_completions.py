@@ -18,6 +18,8 @@ from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.responses.tool_choice import read_chat_choice
+from threadline.engine.stored_completions import StoredCompletions
+from threadline.engine.validation import check_metadata
 from threadline.errors import InvalidRequest, UnsupportedParameter
 from threadline.protocol.chat import (
     AssistantMessage,
@@ -46,7 +48,7 @@ from threadline.providers.base import (
     UsageReport,
 )
 from threadline.providers.registry import ProviderRegistry
-from threadline.storage.base import Item
+from threadline.storage.base import Item, StoredCompletion
 
 Chunk = dict[str, Any]
 
@@ -68,12 +70,16 @@ _NOT_RUN = {
 @dataclass(slots=True, frozen=True)
 class PreparedChat:
     id: str
+    tenant: str
     created: int
     model: str
     """As the client named it (echoed)."""
     provider: ModelProvider
     request: ProviderRequest
     include_usage: bool
+    kept_messages: list[dict[str, Any]] | None = None
+    """With `store: true`, the messages as they were sent: the completion is kept with them."""
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -150,16 +156,20 @@ class ChatCompletionService:
         self,
         providers: ProviderRegistry,
         file_inputs: FileInputs,
+        stored: StoredCompletions,
         *,
         clock: Clock = system_clock,
     ) -> None:
         self._providers = providers
         self._file_inputs = file_inputs
+        self._stored = stored
         self._clock = clock
 
     async def prepare(self, tenant: str, params: ChatCompletionCreateParams) -> PreparedChat:
         """Validate, resolve the model and the files. Every 4xx is raised here."""
         _refuse_unsupported(params)
+        if params.metadata is not None:
+            check_metadata(params.metadata)
         provider, upstream_model = self._providers.resolve(params.model)
         if params.stop and not provider.capabilities.stop_sequences:
             raise UnsupportedParameter(
@@ -195,32 +205,30 @@ class ChatCompletionService:
             incremental=bool(params.stream),
         )
         options = params.stream_options
+        kept = None
+        if params.store:
+            kept = [m.model_dump(mode="json", exclude_unset=True) for m in params.messages]
         return PreparedChat(
             id=f"chatcmpl-{secrets.token_hex(16)}",
+            tenant=tenant,
             created=int(self._clock()),
             model=params.model,
             provider=provider,
             request=request,
             include_usage=bool(params.stream and options and options.include_usage),
+            kept_messages=kept,
+            metadata=dict(params.metadata or {}),
         )
 
     async def complete(self, chat: PreparedChat) -> dict[str, Any]:
-        """The whole `chat.completion`; an upstream failure raises its error."""
+        """The whole `chat.completion`; an upstream failure raises its error. A completion to
+        keep is stored before it is returned."""
         answer = _Answer()
         async for event in chat.provider.stream(chat.request):
             answer.on(event)
-        return {
-            **_head(chat, "chat.completion"),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": answer.message(),
-                    "finish_reason": answer.finish,
-                    "logprobs": None,
-                }
-            ],
-            "usage": answer.usage_object(),
-        }
+        completion = _completion(chat, answer)
+        await self._keep(chat, completion)
+        return completion
 
     async def chunks(self, chat: PreparedChat) -> AsyncIterator[Chunk]:
         """The `chat.completion.chunk`s, as OpenAI streams them: the role first, then one a
@@ -236,6 +244,38 @@ class ChatCompletionService:
         yield _chunk(head, {}, answer.finish, usage)
         if chat.include_usage:
             yield {**head, "choices": [], "usage": answer.usage_object()}
+        # Kept before the stream's `[DONE]`: a completion its client saw end is stored.
+        await self._keep(chat, _completion(chat, answer))
+
+    async def _keep(self, chat: PreparedChat, completion: dict[str, Any]) -> None:
+        if chat.kept_messages is None:
+            return
+        await self._stored.keep(
+            StoredCompletion(
+                id=chat.id,
+                tenant=chat.tenant,
+                created_at=self._clock(),
+                model=chat.model,
+                metadata=chat.metadata,
+                completion=completion,
+                messages=chat.kept_messages,
+            )
+        )
+
+
+def _completion(chat: PreparedChat, answer: _Answer) -> dict[str, Any]:
+    return {
+        **_head(chat, "chat.completion"),
+        "choices": [
+            {
+                "index": 0,
+                "message": answer.message(),
+                "finish_reason": answer.finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": answer.usage_object(),
+    }
 
 
 def chat_items(messages: list[ChatMessage]) -> list[Item]:
@@ -348,12 +388,6 @@ def _refuse_unsupported(params: ChatCompletionCreateParams) -> None:
         raise UnsupportedParameter("Only one choice ('n': 1) is supported.", param="n")
     if params.modalities not in (None, ["text"]):
         raise UnsupportedParameter("Only text output is supported.", param="modalities")
-    if params.store:
-        raise UnsupportedParameter(
-            "Stored chat completions are not supported yet: send 'store': false, or use the "
-            "Responses API, which stores every response.",
-            param="store",
-        )
     if isinstance(params.tool_choice, NamedToolChoice) and params.tool_choice.function.name not in {
         t.function.name for t in params.tools or ()
     }:

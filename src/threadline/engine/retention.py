@@ -27,6 +27,7 @@ class SweepReport:
     expired_conversations: int
     deleted_responses: int
     abandoned_turns: int = 0
+    deleted_completions: int = 0
 
 
 class RetentionSweeper:
@@ -63,11 +64,16 @@ class RetentionSweeper:
             if self._idle_ttl is not None
             else 0
         )
-        deleted = (
-            await self._store.delete_responses_created_before(now - self._retention)
-            if self._retention is not None
-            else 0
-        )
-        if expired or deleted:
-            log.info("sweep: %d conversations expired, %d responses deleted", expired, deleted)
-        return SweepReport(expired, deleted, abandoned)
+        deleted = completions = 0
+        if self._retention is not None:
+            # Stored chat completions are kept as long as responses are.
+            deleted = await self._store.delete_responses_created_before(now - self._retention)
+            completions = await self._store.delete_completions_created_before(now - self._retention)
+        if expired or deleted or completions:
+            log.info(
+                "sweep: %d conversations expired, %d responses and %d chat completions deleted",
+                expired,
+                deleted,
+                completions,
+            )
+        return SweepReport(expired, deleted, abandoned, completions)

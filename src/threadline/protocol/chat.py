@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from threadline.protocol.content import WireModel
 
@@ -192,3 +192,29 @@ class ChatCompletionCreateParams(WireModel):
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
     verbosity: Literal["low", "medium", "high"] | None = None
+
+
+class StoredCompletionsQuery(WireModel):
+    """`GET /v1/chat/completions`. Extra keys are the `metadata[key]=value` filters; the route
+    refuses any other."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    after: str | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    order: Literal["asc", "desc"] = "asc"
+
+
+class StoredMessagesQuery(WireModel):
+    """`GET /v1/chat/completions/{id}/messages`."""
+
+    after: str | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    order: Literal["asc", "desc"] = "asc"
+
+
+class StoredCompletionUpdate(WireModel):
+    """`POST /v1/chat/completions/{id}`: the new metadata (null clears it)."""
+
+    metadata: dict[str, str] | None

@@ -55,6 +55,9 @@ What each backend guarantees
   *delivery* of `response.<status>` is written for each of the tenant's endpoints that asked
   for it, in the same transaction: the outbox. Deliveries are taken like jobs (one process
   each, leased) until one succeeds or the sender gives up (`record_webhook_attempt`).
+- A *stored chat completion* (`store: true` on Chat Completions) is one record: the completion
+  as it was returned, the request's messages as they were sent, and its metadata (the only
+  part that changes). Lists are ordered by `created_at`, then id.
 - `load_chain` and `load_conversation` are one round trip to the database whatever the length
   of the history, and cost grows only with the items returned.
 - Item pages are ordered by position; `after` is an item id within the same list.
@@ -237,6 +240,34 @@ class ConversationPage:
 @dataclass(slots=True)
 class ItemPage:
     items: list[Item]
+    has_more: bool
+
+
+@dataclass(slots=True)
+class StoredCompletion:
+    id: str
+    tenant: str
+    created_at: float
+    model: str
+    """As the client named it."""
+    metadata: dict[str, str]
+    completion: dict[str, Any]
+    """The `chat.completion` object as it was returned (its `metadata` aside)."""
+    messages: list[dict[str, Any]]
+    """The request's messages, as they were sent."""
+
+
+@dataclass(slots=True)
+class CompletionFilter:
+    """Filters for listing a tenant's stored chat completions; None (or empty) means any."""
+
+    model: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CompletionPage:
+    completions: list[StoredCompletion]
     has_more: bool
 
 
@@ -500,6 +531,33 @@ class Store(abc.ABC):
         """Delete responses created before `cutoff` (all tenants) with the items they own,
         keeping items that belong to a conversation. Returns how many responses."""
 
+    # -- stored chat completions --------------------------------------------------------------
+    @abc.abstractmethod
+    async def save_completion(self, completion: StoredCompletion) -> None: ...
+
+    @abc.abstractmethod
+    async def get_completion(self, tenant: str, completion_id: str) -> StoredCompletion | None: ...
+
+    @abc.abstractmethod
+    async def list_completions(
+        self, tenant: str, flt: CompletionFilter, *, after: str | None, limit: int, order: Order
+    ) -> CompletionPage:
+        """The tenant's stored completions by `created_at`, then id, in `order`; `after` is a
+        completion id from a previous page (unknown: `InvalidRequest` naming `after`)."""
+
+    @abc.abstractmethod
+    async def update_completion_metadata(
+        self, tenant: str, completion_id: str, metadata: dict[str, str]
+    ) -> StoredCompletion | None:
+        """Replace the metadata; the updated record, or None if absent."""
+
+    @abc.abstractmethod
+    async def delete_completion(self, tenant: str, completion_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def delete_completions_created_before(self, cutoff: float) -> int:
+        """Delete stored completions created before `cutoff` (all tenants); how many."""
+
     # -- API keys -----------------------------------------------------------------------------
     @abc.abstractmethod
     async def create_api_key(self, key: ApiKeyRecord) -> None: ...
@@ -521,8 +579,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def tenant_has_data(self, tenant: str) -> bool:
-        """True if the tenant owns any response or conversation (a first key for another
-        tenant would put them out of sight, so `threadline keys create` says so)."""
+        """True if the tenant owns any response, conversation or stored completion (a first
+        key for another tenant would put them out of sight, so `threadline keys create` says
+        so)."""
 
     @abc.abstractmethod
     async def forget_revoked_api_keys(self) -> int:

@@ -45,6 +45,7 @@ from threadline.storage.base import (
     TurnRecord,
     TurnStart,
 )
+from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_keys import MemoryApiKeys
 from threadline.storage.memory_webhooks import MemoryWebhooks
 
@@ -133,12 +134,13 @@ def _page(
     return ItemPage(items=[row.item() for row in ordered[:limit]], has_more=len(ordered) > limit)
 
 
-class MemoryStore(MemoryWebhooks, MemoryApiKeys, Store):
+class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
     writes_in_order = True  # no method awaits: each runs whole, in call order
 
     def __init__(self) -> None:
         MemoryWebhooks.__init__(self)
         MemoryApiKeys.__init__(self)
+        MemoryCompletions.__init__(self)
         self._seq = itertools.count(1)
         self._rows: dict[int, _Row] = {}
         self._responses: dict[str, _Response] = {}
@@ -534,8 +536,10 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, Store):
 
     # -- API keys (the rest in memory_keys.py) ---------------------------------------------
     async def tenant_has_data(self, tenant: str) -> bool:
-        return any(r.record.tenant == tenant for r in self._responses.values()) or any(
-            c.record.tenant == tenant for c in self._conversations.values()
+        return (
+            any(r.record.tenant == tenant for r in self._responses.values())
+            or any(c.record.tenant == tenant for c in self._conversations.values())
+            or self._has_completions(tenant)
         )
 
     # -- internals ----------------------------------------------------------------------------

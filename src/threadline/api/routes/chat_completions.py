@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from threadline.api.deps import ServicesDep, TenantDep
 from threadline.api.json import json_response
+from threadline.api.metadata_query import metadata_filter
 from threadline.api.routing import JsonRoute
 from threadline.engine.chat_completions import Chunk
 from threadline.errors import ThreadlineError
-from threadline.protocol.chat import ChatCompletionCreateParams
+from threadline.protocol.chat import (
+    ChatCompletionCreateParams,
+    StoredCompletionsQuery,
+    StoredCompletionUpdate,
+    StoredMessagesQuery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +35,57 @@ async def create_chat_completion(
     chat = await services.chat.prepare(tenant, params)
     if not params.stream:
         return json_response(await services.chat.complete(chat))
-    # Nothing is stored, so a client that leaves stops the upstream call with it.
+    # A client that leaves stops the upstream call with it (and a completion it did not see
+    # end is not stored).
     return StreamingResponse(
         _frames(services.chat.chunks(chat)),
         media_type="text/event-stream; charset=utf-8",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("")
+async def list_stored_completions(
+    request: Request,
+    services: ServicesDep,
+    tenant: TenantDep,
+    query: Annotated[StoredCompletionsQuery, Query()],
+) -> Response:
+    """The tenant's stored completions (`store: true`), oldest first by default. Filter by
+    `model` and `metadata[key]=value` (repeatable)."""
+    metadata = metadata_filter(request, query)
+    return json_response(await services.stored_completions.list(tenant, query, metadata))
+
+
+@router.get("/{completion_id}")
+async def retrieve_stored_completion(
+    completion_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.stored_completions.retrieve(tenant, completion_id))
+
+
+@router.post("/{completion_id}")
+async def update_stored_completion(
+    completion_id: str, params: StoredCompletionUpdate, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.stored_completions.update(tenant, completion_id, params))
+
+
+@router.delete("/{completion_id}")
+async def delete_stored_completion(
+    completion_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    return json_response(await services.stored_completions.delete(tenant, completion_id))
+
+
+@router.get("/{completion_id}/messages")
+async def list_stored_messages(
+    completion_id: str,
+    services: ServicesDep,
+    tenant: TenantDep,
+    query: Annotated[StoredMessagesQuery, Query()],
+) -> Response:
+    return json_response(await services.stored_completions.messages(tenant, completion_id, query))
 
 
 async def _frames(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
@@ -10,9 +9,9 @@ from starlette.responses import Response
 
 from threadline.api.deps import ServicesDep, TenantDep
 from threadline.api.json import json_response
+from threadline.api.metadata_query import metadata_filter
 from threadline.api.routing import JsonRoute
 from threadline.engine.validation import check_includes
-from threadline.errors import InvalidRequest
 from threadline.protocol.conversations import (
     ChatMessage,
     ConversationCreateParams,
@@ -25,8 +24,6 @@ from threadline.protocol.conversations import (
 from threadline.protocol.responses import Includable
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"], route_class=JsonRoute)
-
-_METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
 
 
 @router.post("")
@@ -48,14 +45,7 @@ async def list_conversations(
 ) -> Response:
     """Threadline's addition: the tenant's conversations, most recently active first.
     Filter by `metadata[key]=value` (repeatable), `status`, and time ranges (unix seconds)."""
-    metadata: dict[str, str] = {}
-    for key in query.model_extra or {}:
-        match = _METADATA_KEY.match(key)
-        if match is None:
-            raise InvalidRequest(
-                f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter"
-            )
-        metadata[match.group(1)] = request.query_params[key]
+    metadata = metadata_filter(request, query)
     return json_response(await services.conversations.list(tenant, query, metadata))
 
 

@@ -29,6 +29,7 @@ BACKGROUND_JOBS = "background_jobs"
 RESPONSE_EVENTS = "response_events"
 WEBHOOK_ENDPOINTS = "webhook_endpoints"
 WEBHOOK_DELIVERIES = "webhook_deliveries"
+CHAT_COMPLETIONS = "chat_completions"
 META = "threadline_meta"
 SCHEMA_VERSION_ID = "schema_version"
 
@@ -128,15 +129,30 @@ BACKGROUND_INDEXES = (
 )
 
 
-async def _index_background_jobs(db: Database) -> None:
-    for spec in BACKGROUND_INDEXES:
-        await db[spec.collection].create_index(spec.keys, name=spec.name, **spec.options)
+def _indexes(specs: tuple[IndexSpec, ...]) -> Callable[[Database], Awaitable[None]]:
+    """A step that creates `specs`."""
+
+    async def create(db: Database) -> None:
+        for spec in specs:
+            await db[spec.collection].create_index(spec.keys, name=spec.name, **spec.options)
+
+    return create
+
+
+COMPLETION_INDEXES = (
+    # A tenant's list, in either order; the retention sweep.
+    IndexSpec(
+        CHAT_COMPLETIONS, "tenant_created", [("tenant", 1), ("created_at", 1), ("_id", 1)], {}
+    ),
+    IndexSpec(CHAT_COMPLETIONS, "created", [("created_at", 1)], {}),
+)
 
 
 STEPS = (
     Step(1, "collections' indexes", _create_indexes_v1),
     Step(2, "running turns' leases", _index_running_turns),
-    Step(3, "background jobs, their kept events, webhooks", _index_background_jobs),
+    Step(3, "background jobs, their kept events, webhooks", _indexes(BACKGROUND_INDEXES)),
+    Step(4, "stored chat completions", _indexes(COMPLETION_INDEXES)),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

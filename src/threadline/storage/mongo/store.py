@@ -35,6 +35,7 @@ from threadline.storage.base import (
 )
 from threadline.storage.encoding import dumps
 from threadline.storage.mongo import pipelines
+from threadline.storage.mongo.completions import CompletionMethods
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.conversations import ConversationMethods
 from threadline.storage.mongo.documents import (
@@ -54,7 +55,7 @@ from threadline.storage.mongo.items import (
     release_items,
 )
 from threadline.storage.mongo.jobs import JobMethods
-from threadline.storage.mongo.schema import upgrade
+from threadline.storage.mongo.schema import CHAT_COMPLETIONS, upgrade
 
 # Responses deleted per retention transaction: MongoDB aborts transactions that run longer
 # than a minute, and a small one keeps conflicts with concurrent turns short.
@@ -62,7 +63,7 @@ SWEEP_BATCH = 500
 _UNFINISHED = ("in_progress", "queued")
 
 
-class MongoStore(JobMethods, ConversationMethods, Store):
+class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
         await upgrade(self._db)
@@ -350,7 +351,7 @@ class MongoStore(JobMethods, ConversationMethods, Store):
         return await self._api_keys.find_one({}, projection={"_id": 1}) is not None
 
     async def tenant_has_data(self, tenant: str) -> bool:
-        for collection in (self._responses, self._conversations):
+        for collection in (self._responses, self._conversations, self._db[CHAT_COMPLETIONS]):
             if await collection.find_one({"tenant": tenant}, projection={"_id": 1}) is not None:
                 return True
         return False

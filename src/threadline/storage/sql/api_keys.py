@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from threadline.errors import Conflict
 from threadline.storage.base import ApiKeyRecord
 from threadline.storage.sql import queries as q
-from threadline.storage.sql.tables import api_keys, conversations, responses
+from threadline.storage.sql.tables import api_keys, chat_completions, conversations, responses
 
 
 def create_api_key(conn: Connection, key: ApiKeyRecord) -> None:
@@ -62,7 +62,7 @@ def has_api_keys(conn: Connection) -> bool:
 def tenant_has_data(conn: Connection, tenant: str) -> bool:
     return any(
         conn.scalar(select(table.c.id).where(table.c.tenant == tenant).limit(1)) is not None
-        for table in (responses, conversations)
+        for table in (responses, conversations, chat_completions)
     )
 
 

@@ -23,10 +23,16 @@ from sqlalchemy.engine import Connection
 
 from threadline.storage.sql.migrate import current_revision, head_revision
 from threadline.storage.sql.store import SqlStore
-from threadline.storage.sql.tables import api_keys, conversations, items, responses
+from threadline.storage.sql.tables import (
+    api_keys,
+    chat_completions,
+    conversations,
+    items,
+    responses,
+)
 
 # Parents before the rows that refer to them (items name responses and conversations).
-TABLES: tuple[Table, ...] = (responses, conversations, items, api_keys)
+TABLES: tuple[Table, ...] = (responses, conversations, items, api_keys, chat_completions)
 BATCH_SIZE = 1000
 
 

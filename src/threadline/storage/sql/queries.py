@@ -251,9 +251,11 @@ def _renew_claim() -> Update:
     )
 
 
-def metadata_matches(dialect: str, key: str, value: str) -> ColumnElement[bool]:
-    """conversations.metadata[key] == value, in the dialect's JSON syntax."""
-    column = conversations.c.metadata
+def metadata_matches(
+    dialect: str, key: str, value: str, column: ColumnElement[str] = conversations.c.metadata
+) -> ColumnElement[bool]:
+    """column[key] == value (a metadata column: a JSON object of strings), in the dialect's
+    JSON syntax."""
     if dialect == "postgresql":
         return sql_cast(column, JSONB).op("->>")(key) == value
     # json_each instead of a json path: a metadata key may hold any character, even a quote.

@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from threadline.storage.base import (
     ApiKeyRecord,
     CancelOutcome,
+    CompletionFilter,
+    CompletionPage,
     ConversationClaim,
     ConversationFilter,
     ConversationPage,
@@ -39,6 +41,7 @@ from threadline.storage.base import (
     QueuedTurn,
     ResponseRecord,
     Store,
+    StoredCompletion,
     StoredResponse,
     TurnRecord,
     TurnStart,
@@ -46,7 +49,15 @@ from threadline.storage.base import (
     WebhookEndpointRecord,
 )
 from threadline.storage.encoding import dumps
-from threadline.storage.sql import api_keys, conversations, jobs, migrate, responses, webhooks
+from threadline.storage.sql import (
+    api_keys,
+    completions,
+    conversations,
+    jobs,
+    migrate,
+    responses,
+    webhooks,
+)
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
@@ -214,6 +225,38 @@ class SqlStore(Store):
         total = 0
         while True:
             deleted = await self._db.write(responses.delete_responses_batch, cutoff, SWEEP_BATCH)
+            if deleted is None:
+                return total
+            total += deleted
+
+    # -- stored chat completions --------------------------------------------------------------
+    async def save_completion(self, completion: StoredCompletion) -> None:
+        await self._db.write(completions.save_completion, completion)
+
+    async def get_completion(self, tenant: str, completion_id: str) -> StoredCompletion | None:
+        return await self._db.read(completions.get_completion, tenant, completion_id)
+
+    async def list_completions(
+        self, tenant: str, flt: CompletionFilter, *, after: str | None, limit: int, order: Order
+    ) -> CompletionPage:
+        return await self._db.read(
+            completions.list_completions, tenant, flt, after=after, limit=limit, order=order
+        )
+
+    async def update_completion_metadata(
+        self, tenant: str, completion_id: str, metadata: dict[str, str]
+    ) -> StoredCompletion | None:
+        return await self._db.write(completions.update_metadata, tenant, completion_id, metadata)
+
+    async def delete_completion(self, tenant: str, completion_id: str) -> bool:
+        return await self._db.write(completions.delete_completion, tenant, completion_id)
+
+    async def delete_completions_created_before(self, cutoff: float) -> int:
+        total = 0
+        while True:
+            deleted = await self._db.write(
+                completions.delete_completions_batch, cutoff, SWEEP_BATCH
+            )
             if deleted is None:
                 return total
             total += deleted

@@ -1,4 +1,4 @@
-"""The SQL schema: nine tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: ten tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -30,6 +30,10 @@ queue. `response_events` keeps the stream events of a streamed background turn f
 `webhook_endpoints` are the tenants' endpoints (`secret` sealed by the engine, `event_types` a
 JSON list); `webhook_deliveries` is the outbox, written in the transaction that ends a
 background response, and the delivery log (`owner`/`lease_until` while a process sends one).
+
+`chat_completions` holds the stored chat completions: the completion as returned and the
+request's messages (`completion`, `messages`, JSON), with the metadata (the only part that
+changes) in a column of its own.
 
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
@@ -217,6 +221,20 @@ webhook_deliveries = Table(
     Column("delivered_at", Double),
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_tenant_created_at", "tenant", "created_at"),
+)
+
+chat_completions = Table(
+    "chat_completions",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("model", String, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("completion", Text, nullable=False),
+    Column("messages", Text, nullable=False),
+    Index("ix_chat_completions_tenant_created_at_id", "tenant", "created_at", "id"),
+    Index("ix_chat_completions_created_at", "created_at"),
 )
 
 store_state = Table(
