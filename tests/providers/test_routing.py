@@ -4,10 +4,12 @@ spreads requests by weight; a refusal of the request is not retried elsewhere.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -19,6 +21,8 @@ from starlette.routing import Route
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer, free_port
 from tests.tools.background import BackgroundServer
+from threadline.engine.api_keys import OPEN_TENANT
+from threadline.storage.sql.store import SqlStore
 
 
 class DownUpstream:
@@ -103,7 +107,7 @@ def routed_client(routed: LiveServer) -> openai.OpenAI:
 
 
 def test_a_turn_survives_its_first_deployments_being_down(
-    routed_client: openai.OpenAI, second: FakeUpstream, down: DownUpstream
+    routed_client: openai.OpenAI, routed: LiveServer, second: FakeUpstream, down: DownUpstream
 ) -> None:
     before = len(second.requests)
     response = routed_client.responses.create(model="smart", input="hello")
@@ -112,6 +116,23 @@ def test_a_turn_survives_its_first_deployments_being_down(
     assert response.model == "smart"
     assert len(second.requests) == before + 1
     assert second.last_request()["body"]["model"] == "fake-model"
+    assert _stored_settings(routed, response.id)["deployment"] == "backup/fake-model"
+
+
+def _stored_settings(server: LiveServer, response_id: str) -> dict[str, Any]:
+    """The response's stored settings, read from the server's database as an operator would
+    (the Response object has no field for which deployment answered)."""
+
+    async def read() -> dict[str, Any]:
+        store = SqlStore(f"sqlite+aiosqlite:///{server.database}")
+        try:
+            stored = await store.get_response(OPEN_TENANT, response_id)
+        finally:
+            await store.close()
+        assert stored is not None
+        return stored.record.settings
+
+    return asyncio.run(read())
 
 
 def test_streaming_falls_over_before_the_first_token(

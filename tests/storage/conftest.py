@@ -31,8 +31,8 @@ from threadline.storage.sql import SqlStore
 from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
-    chat_completions,
     background_jobs,
+    chat_completions,
     conversations,
     items,
     response_events,

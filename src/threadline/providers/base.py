@@ -117,8 +117,17 @@ class Finish:
     reason: FinishReason
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Which deployment of a model alias answers (`provider/model`): sent by a routed model
+    just before that deployment's first event, so a turn can record it."""
+
+    deployment: str
+
+
 ProviderEvent = (
-    TextDelta
+    Served
+    | TextDelta
     | RefusalDelta
     | ReasoningDelta
     | ReasoningSealed

@@ -31,6 +31,7 @@ from threadline.providers.base import (
     ProviderCapabilities,
     ProviderEvent,
     ProviderRequest,
+    Served,
     TokenCount,
 )
 
@@ -79,7 +80,9 @@ class RoutedModel:
             started = False
             try:
                 async for event in provider.stream(dataclasses.replace(request, model=model)):
-                    started = True
+                    if not started:
+                        started = True
+                        yield Served(deployment.model)
                     yield event
                 return
             except UpstreamError as exc:

@@ -32,6 +32,7 @@ from threadline.providers.base import (
     ReasoningDelta,
     ReasoningSealed,
     RefusalDelta,
+    Served,
     TextDelta,
     ToolCallDelta,
     UsageReport,
@@ -78,6 +79,8 @@ class ToolLoop:
         self._usage = [0, 0, 0, 0]
         self.usage: dict[str, Any] | None = None
         """The usage object, summed over the turn's model calls (None until one reports)."""
+        self.served: str | None = None
+        """The deployment of a model alias that answered last (None for a plain model)."""
 
     async def run(self) -> AsyncIterator[Event]:
         plan, tools = self._plan, self._tools
@@ -180,6 +183,8 @@ class ToolLoop:
                     yield out
             elif isinstance(event, UsageReport):
                 self.add_usage(event)
+            elif isinstance(event, Served):
+                self.served = event.deployment
             else:
                 self.finish = event
 

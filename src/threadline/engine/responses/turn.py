@@ -152,6 +152,9 @@ class TurnRunner:
                     # the client, then let the cancellation go on.
                     stop = Stop(failure=ShuttingDown(), usage=loop.usage)
                     interrupted = True
+            if loop.served is not None:
+                # Recorded with the response (the Response object has no field for it).
+                turn.record.settings["deployment"] = loop.served
             closing, run.outcome = await self._ender.end(turn, assembler, stop)
             for out in closing:
                 yield out
