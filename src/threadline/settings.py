@@ -217,6 +217,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Seconds an idle keep-alive connection stays open between requests.",
     )
+    bring_your_own_key: bool = Field(
+        default=False,
+        description="Bring-your-own-key mode: every request's `Authorization: Bearer <key>` is "
+        "the caller's own key for the model provider, sent upstream in place of the provider's "
+        "`api_key`, and the caller's tenant is derived from it (a SHA-256 digest), so each key "
+        "sees only its own data. The key is never stored or logged; Threadline's own API keys "
+        "are not used, and background responses are refused (a key cannot wait in the queue).",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="When set, GET /metrics requires `Authorization: Bearer <metrics_token>`; "

@@ -236,7 +236,7 @@ async def build_services(settings: Settings) -> Services:
             response_retention=settings.response_retention,
             idle_ttl=settings.conversation_idle_ttl,
         ),
-        auth=Authenticator(store),
+        auth=Authenticator(store, bring_your_own_key=settings.bring_your_own_key),
         files=FileService(file_store, max_bytes=settings.max_file_bytes),
         tools=tools,
     )

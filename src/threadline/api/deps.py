@@ -28,6 +28,13 @@ async def tenant(request: Request) -> str:
     return await auth.tenant_for(request.headers.get("authorization"))
 
 
+async def provider_key(request: Request) -> str | None:
+    """The caller's own key for the model provider (bring-your-own-key mode), else None."""
+    auth = (await services(request)).auth
+    return auth.provider_key(request.headers.get("authorization"))
+
+
 ServicesDep = Annotated[Services, Depends(services)]
+ProviderKeyDep = Annotated[str | None, Depends(provider_key)]
 TenantDep = Annotated[str, Depends(tenant)]
 TurnTasksDep = Annotated[TurnTasks, Depends(turn_tasks)]

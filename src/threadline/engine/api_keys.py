@@ -29,6 +29,8 @@ log = logging.getLogger("threadline")
 KEY_PREFIX = "tl-"
 OPEN_TENANT = "default"
 """The tenant of every request when no key exists (the server runs open)."""
+BYOK_TENANT_PREFIX = "byok-"
+"""A bring-your-own-key caller's tenant: this, then the first 128 bits of its key's SHA-256."""
 
 
 def hash_key(secret: str) -> str:
@@ -87,21 +89,22 @@ class Authenticator:
     """Resolves a bearer token to a tenant, caching answers briefly so that the common case
     costs no database round trip; a revoked key stops working within `cache_seconds`."""
 
-    def __init__(self, store: Store, cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self, store: Store, cache_seconds: float = 5.0, *, bring_your_own_key: bool = False
+    ) -> None:
         self._store = store
         self._cache_seconds = cache_seconds
         self._tenants: dict[str, tuple[str, float]] = {}
         self._keys_exist: tuple[bool, float] | None = None
+        self.bring_your_own_key = bring_your_own_key
+        """Whether the bearer is the caller's own provider key (see `provider_key`)."""
 
     async def tenant_for(self, authorization: str | None) -> str:
+        if self.bring_your_own_key:
+            return BYOK_TENANT_PREFIX + hash_key(_required_token(authorization))[:32]
         if not await self._keys_required():
             return OPEN_TENANT
-        token = _bearer_token(authorization)
-        if token is None:
-            raise AuthenticationFailed(
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            )
+        token = _required_token(authorization)
         digest = hash_key(token)
         now = time.monotonic()
         cached = self._tenants.get(digest)
@@ -124,6 +127,11 @@ class Authenticator:
             self._keys_exist = (required, now + self._cache_seconds)
         return self._keys_exist[0]
 
+    def provider_key(self, authorization: str | None) -> str | None:
+        """The caller's own key for the model provider: the bearer, in bring-your-own-key mode
+        (already checked by `tenant_for`); None otherwise."""
+        return _bearer_token(authorization) if self.bring_your_own_key else None
+
 
 def _log_access_change(required: bool) -> None:
     if required:
@@ -134,6 +142,16 @@ def _log_access_change(required: bool) -> None:
             "request without a key is served as tenant '%s'.",
             OPEN_TENANT,
         )
+
+
+def _required_token(authorization: str | None) -> str:
+    token = _bearer_token(authorization)
+    if token is None:
+        raise AuthenticationFailed(
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+    return token
 
 
 def _bearer_token(authorization: str | None) -> str | None:

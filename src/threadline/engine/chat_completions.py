@@ -165,8 +165,11 @@ class ChatCompletionService:
         self._stored = stored
         self._clock = clock
 
-    async def prepare(self, tenant: str, params: ChatCompletionCreateParams) -> PreparedChat:
-        """Validate, resolve the model and the files. Every 4xx is raised here."""
+    async def prepare(
+        self, tenant: str, params: ChatCompletionCreateParams, *, provider_key: str | None = None
+    ) -> PreparedChat:
+        """Validate, resolve the model and the files. Every 4xx is raised here. `provider_key`
+        is the caller's own key for the upstream (bring-your-own-key), never stored."""
         _refuse_unsupported(params)
         if params.metadata is not None:
             check_metadata(params.metadata)
@@ -203,6 +206,7 @@ class ChatCompletionService:
             prompt_cache_key=params.prompt_cache_key,
             stop=[params.stop] if isinstance(params.stop, str) else params.stop,
             incremental=bool(params.stream),
+            api_key=provider_key,
         )
         options = params.stream_options
         kept = None

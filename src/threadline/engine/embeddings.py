@@ -24,7 +24,9 @@ class EmbeddingService:
     def __init__(self, providers: ProviderRegistry) -> None:
         self._providers = providers
 
-    async def create(self, params: EmbeddingCreateParams) -> dict[str, Any]:
+    async def create(
+        self, params: EmbeddingCreateParams, *, provider_key: str | None = None
+    ) -> dict[str, Any]:
         inputs = _inputs(params.input)
         provider, upstream_model = self._providers.resolve(params.model)
         result = await provider.embed(
@@ -33,6 +35,7 @@ class EmbeddingService:
                 inputs=inputs,
                 dimensions=params.dimensions,
                 user=params.user,
+                api_key=provider_key,
             )
         )
         encode = _base64 if params.encoding_format == "base64" else list

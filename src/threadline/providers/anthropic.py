@@ -103,7 +103,7 @@ class AnthropicProvider:
         self.capabilities = capabilities or ProviderCapabilities()
         sent = {"anthropic-version": API_VERSION, **(headers or {})}
         if api_key:
-            sent["x-api-key"] = api_key
+            sent.update(_key_header(api_key))
         self._http = HttpUpstream(
             name,
             base_url,
@@ -111,6 +111,7 @@ class AnthropicProvider:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             retry=retry or RetryPolicy(),
+            key_header=_key_header,
         )
         self.base_url = self._http.base_url
         self._messages_url = self._http.url("/messages")
@@ -180,6 +181,7 @@ class AnthropicProvider:
             body,
             read,
             lambda response, payload: self._status_error(response, payload, request.model),
+            api_key=request.api_key,
         ):
             yield event
 
@@ -381,3 +383,8 @@ def _error_type(payload: Any) -> str | None:
         kind = payload["error"].get("type")
         return str(kind) if kind else None
     return None
+
+
+def _key_header(api_key: str) -> dict[str, str]:
+    """Anthropic's API takes its key as `x-api-key`."""
+    return {"x-api-key": api_key}

@@ -63,6 +63,9 @@ class ProviderRequest:
     """Whether anyone waits for tokens as they come. When not (a non-streaming client), an
     adapter may ask its upstream for the whole answer at once, which costs less, and yield
     the same events from it."""
+    api_key: str | None = field(default=None, repr=False)
+    """The caller's own key for the upstream (bring-your-own-key), sent in place of the
+    provider's; never stored, never shown."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -145,6 +148,8 @@ class EmbeddingRequest:
     """Texts, or texts already split into tokens."""
     dimensions: int | None = None
     user: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    """As `ProviderRequest.api_key`."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 E = TypeVar("E")
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def bearer(api_key: str) -> dict[str, str]:
+    """OpenAI's way (and most servers'): `Authorization: Bearer <key>`."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
 # Errors that mean no connection was made, so the request cannot have reached the model.
 _NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 # Errors that mean an open (pooled) connection was lost: closed (FIN) or reset (RST, an OSError).
@@ -52,10 +59,14 @@ class HttpUpstream:
         connect_timeout: float,
         read_timeout: float,
         retry: RetryPolicy,
+        key_header: Callable[[str], dict[str, str]] = bearer,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._headers = headers
+        self._key_header = key_header
+        """How the API's requests carry a key: a caller's own key (bring-your-own-key) is sent
+        this way, in place of the provider's."""
         self._retry = retry
         # sock_read bounds each wait for bytes, not the whole answer: a long generation that
         # keeps streaming never times out, a stalled one does.
@@ -86,15 +97,23 @@ class HttpUpstream:
             self._session = None
 
     async def post(
-        self, url: URL, body: bytes, read: ReadAnswer[E], status_error: StatusError
+        self,
+        url: URL,
+        body: bytes,
+        read: ReadAnswer[E],
+        status_error: StatusError,
+        *,
+        api_key: str | None = None,
     ) -> AsyncIterator[E]:
         """POST `body` and yield what `read` makes of a successful answer; a failed answer
-        raises what `status_error` makes of it, once retries are spent."""
+        raises what `status_error` makes of it, once retries are spent. `api_key`, when given,
+        is sent in place of the provider's own key."""
+        headers = _JSON if api_key is None else {**_JSON, **self._key_header(api_key)}
         attempt = 0
         while True:
             answered = False
             try:
-                async with self.session().post(url, data=body, headers=_JSON) as response:
+                async with self.session().post(url, data=body, headers=headers) as response:
                     answered = True
                     if response.status >= 400:
                         payload = await response.read()

@@ -33,7 +33,7 @@ from threadline.providers.base import (
     UsageReport,
 )
 from threadline.providers.chat_messages import to_chat_messages
-from threadline.providers.http_upstream import HttpUpstream, error_message
+from threadline.providers.http_upstream import HttpUpstream, bearer, error_message
 from threadline.providers.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class OpenAIChatProvider:
         self._send_reasoning = not is_openai if send_reasoning is None else send_reasoning
         sent = dict(headers or {})
         if api_key:
-            sent["Authorization"] = f"Bearer {api_key}"
+            sent.update(bearer(api_key))
         self._http = HttpUpstream(
             name,
             self.base_url,
@@ -160,6 +160,7 @@ class OpenAIChatProvider:
             body,
             read,
             lambda response, payload: self._status_error(response, payload, request.model),
+            api_key=request.api_key,
         ):
             yield event
 

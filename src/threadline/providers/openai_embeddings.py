@@ -37,6 +37,7 @@ async def embed(http: HttpUpstream, url: URL, request: EmbeddingRequest) -> Embe
         lambda response, payload: http.status_error(
             response.status, response.reason or "", payload, request.model
         ),
+        api_key=request.api_key,
     ):
         return result
     raise UpstreamError(f"Provider '{http.name}' sent no embeddings.")

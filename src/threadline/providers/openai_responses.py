@@ -46,7 +46,7 @@ from threadline.providers.base import (
     ToolChoice,
     UsageReport,
 )
-from threadline.providers.http_upstream import HttpUpstream
+from threadline.providers.http_upstream import HttpUpstream, bearer
 from threadline.providers.retry import RetryPolicy
 from threadline.providers.upstream_counts import counted_or_estimated
 
@@ -80,7 +80,7 @@ class OpenAIResponsesProvider:
         self.capabilities = capabilities or ProviderCapabilities()
         sent = dict(headers or {})
         if api_key:
-            sent["Authorization"] = f"Bearer {api_key}"
+            sent.update(bearer(api_key))
         self._http = HttpUpstream(
             name,
             base_url,
@@ -174,6 +174,7 @@ class OpenAIResponsesProvider:
             body,
             read,
             lambda response, payload: self._status_error(response, payload, request.model),
+            api_key=request.api_key,
         ):
             yield event
 

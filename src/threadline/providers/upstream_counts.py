@@ -40,6 +40,7 @@ async def counted_or_estimated(
             lambda response, payload: http.status_error(
                 response.status, response.reason or "", payload, request.model
             ),
+            api_key=request.api_key,
         ):
             return TokenCount(tokens, exact=True)
     except ThreadlineError as exc:

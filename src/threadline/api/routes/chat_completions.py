@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.metadata_query import metadata_filter
 from threadline.api.routing import JsonRoute
@@ -30,9 +30,12 @@ router = APIRouter(prefix="/v1/chat/completions", tags=["chat"], route_class=Jso
 
 @router.post("")
 async def create_chat_completion(
-    params: ChatCompletionCreateParams, services: ServicesDep, tenant: TenantDep
+    params: ChatCompletionCreateParams,
+    services: ServicesDep,
+    tenant: TenantDep,
+    provider_key: ProviderKeyDep,
 ) -> Response:
-    chat = await services.chat.prepare(tenant, params)
+    chat = await services.chat.prepare(tenant, params, provider_key=provider_key)
     if not params.stream:
         return json_response(await services.chat.complete(chat))
     # A client that leaves stops the upstream call with it (and a completion it did not see

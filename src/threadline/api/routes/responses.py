@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from threadline.api.deps import ServicesDep, TenantDep, TurnTasksDep
+from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep, TurnTasksDep
 from threadline.api.errors import error_response
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
@@ -30,15 +30,19 @@ router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonR
 
 @router.post("")
 async def create_response(
-    params: ResponseCreateParams, services: ServicesDep, tenant: TenantDep, tasks: TurnTasksDep
+    params: ResponseCreateParams,
+    services: ServicesDep,
+    tenant: TenantDep,
+    tasks: TurnTasksDep,
+    provider_key: ProviderKeyDep,
 ) -> Response:
     if params.background:
-        queued = await services.responses.enqueue(tenant, params)
+        queued = await services.responses.enqueue(tenant, params, provider_key=provider_key)
         services.background.wake()
         if params.stream:
             return follow_stream(services.background.follow(tenant, queued["id"], after=-1))
         return json_response(queued)
-    turn = await services.responses.prepare(tenant, params)
+    turn = await services.responses.prepare(tenant, params, provider_key=provider_key)
     run = services.responses.run(turn)
     if params.stream:
         return event_stream(tasks, run.events)
@@ -54,17 +58,25 @@ async def create_response(
 
 @router.post("/input_tokens")
 async def count_input_tokens(
-    params: InputTokensParams, services: ServicesDep, tenant: TenantDep
+    params: InputTokensParams,
+    services: ServicesDep,
+    tenant: TenantDep,
+    provider_key: ProviderKeyDep,
 ) -> Response:
-    count = await services.responses.count_input_tokens(tenant, params.as_create())
+    count = await services.responses.count_input_tokens(
+        tenant, params.as_create(), provider_key=provider_key
+    )
     return json_response({"object": "response.input_tokens", "input_tokens": count.tokens})
 
 
 @router.post("/compact")
 async def compact_response(
-    params: CompactParams, services: ServicesDep, tenant: TenantDep
+    params: CompactParams, services: ServicesDep, tenant: TenantDep, provider_key: ProviderKeyDep
 ) -> Response:
-    return json_response(await services.responses.compact(tenant, params.as_create()))
+    compacted = await services.responses.compact(
+        tenant, params.as_create(), provider_key=provider_key
+    )
+    return json_response(compacted)
 
 
 @router.get("/{response_id}")

@@ -123,9 +123,12 @@ class ResponseService:
             store, clock, tools, conversations, self._running, reasoning=self._reasoning
         )
 
-    async def prepare(self, tenant: str, params: ResponseCreateParams) -> PreparedTurn:
+    async def prepare(
+        self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
+    ) -> PreparedTurn:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
-        raised here, before any event is streamed."""
+        raised here, before any event is streamed. `provider_key` is the caller's own key for
+        the upstream (bring-your-own-key): sent in place of the provider's, never stored."""
         refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
         response_id = ids.new_id(ids.RESPONSE)
@@ -134,7 +137,14 @@ class ResponseService:
             input_items = await normalize_input(self._store, tenant, params.input)
             record = self._new_record(tenant, params, response_id, claim, "in_progress")
             turn = await self._prepare_turn(
-                params, provider, upstream_model, record, history, input_items, claim
+                params,
+                provider,
+                upstream_model,
+                record,
+                history,
+                input_items,
+                claim,
+                api_key=provider_key,
             )
         except BaseException:
             if claim is not None:
@@ -146,10 +156,18 @@ class ResponseService:
             self._running.start(turn.record, input_items)
         return turn
 
-    async def enqueue(self, tenant: str, params: ResponseCreateParams) -> dict[str, Any]:
+    async def enqueue(
+        self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
+    ) -> dict[str, Any]:
         """Queue a background turn: validated as `prepare` does (every 4xx now), then stored
         `queued` with its input, as a job any process may take. Returns the queued Response."""
         refuse_unsupported(params)
+        if provider_key is not None:
+            raise InvalidRequest(
+                "Background responses run after the request ends, and a caller's own provider "
+                "key is never stored: send the request without 'background' on this server.",
+                param="background",
+            )
         if params.store is False:
             raise InvalidRequest(
                 "Background responses are stored: send 'background': true without 'store': false.",
@@ -251,11 +269,13 @@ class ResponseService:
         input_items: list[Item],
         claim: ConversationTurn | None,
         job: JobControl | None = None,
+        *,
+        api_key: str | None = None,
     ) -> PreparedTurn:
         tenant = record.tenant
         choice, server_tools = self._check_turn(tenant, params, history, input_items)
         request, dropped = await self._provider_request(
-            tenant, params, provider, upstream_model, history, input_items, choice
+            tenant, params, provider, upstream_model, history, input_items, choice, api_key=api_key
         )
         preamble: tuple[Item, ...] = ()
         preamble_usage: UsageReport | None = None
@@ -274,6 +294,7 @@ class ResponseService:
                 history,
                 [*input_items, *preamble],
                 choice,
+                api_key=api_key,
             )
         if dropped:
             # Recorded with the response (not echoed: the Response object has no field for it).
@@ -303,6 +324,7 @@ class ResponseService:
         choice: ClientChoice,
         *,
         check_calls: bool = True,
+        api_key: str | None = None,
     ) -> tuple[ProviderRequest, int]:
         """What the model is sent for this turn (before server-side tools add theirs), and how
         many items of its history `truncation: auto` left out."""
@@ -350,6 +372,7 @@ class ResponseService:
             safety_identifier=params.safety_identifier,
             prompt_cache_key=params.prompt_cache_key,
             incremental=bool(params.stream),
+            api_key=api_key,
         )
         return request, dropped
 
@@ -398,17 +421,28 @@ class ResponseService:
         self._compactions.check(tenant, input_items, "input")
         self._reasoning.check(tenant, input_items, "input")
 
-    async def count_input_tokens(self, tenant: str, params: ResponseCreateParams) -> TokenCount:
+    async def count_input_tokens(
+        self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
+    ) -> TokenCount:
         """The input tokens `params` would send the model as a create (nothing is created,
         no conversation is claimed): the provider's own count where it has one."""
         provider, upstream_model, history, input_items = await self._unstarted(tenant, params)
         choice = read_responses_choice(params.tool_choice)
         request, _ = await self._provider_request(
-            tenant, params, provider, upstream_model, history, input_items, choice
+            tenant,
+            params,
+            provider,
+            upstream_model,
+            history,
+            input_items,
+            choice,
+            api_key=provider_key,
         )
         return await provider.count_input_tokens(request)
 
-    async def compact(self, tenant: str, params: ResponseCreateParams) -> dict[str, Any]:
+    async def compact(
+        self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
+    ) -> dict[str, Any]:
         """`POST /v1/responses/compact`: the model's checkpoint summary of the context,
         returned as the context's user messages and a sealed `compaction` item."""
         provider, upstream_model, history, input_items = await self._unstarted(tenant, params)
@@ -424,6 +458,7 @@ class ResponseService:
             [prompt_message()],
             read_responses_choice(None),
             check_calls=False,
+            api_key=provider_key,
         )
         summary, usage = await _answer(provider, dataclasses.replace(request, incremental=False))
         counts = usage or UsageReport(0, 0)
