@@ -16,6 +16,7 @@ import pytest
 from tests.api.test_errors import assert_envelope
 from tests.api.test_tenancy import two_tenants  # noqa: F401 (a fixture)
 from tests.conftest import MODEL
+from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
 
 
@@ -172,3 +173,34 @@ def test_an_app_that_keeps_its_history_in_a_json_file_works_unchanged(
     ]
     kept = list(client.chat.completions.messages.list(ids[-1]))
     assert [(m.role, m.content) for m in kept] == [(m["role"], m["content"]) for m in history[:-1]]
+
+
+def test_a_stored_completion_exports_as_a_conversation_that_goes_on(
+    client: openai.OpenAI, server: LiveServer, fake: FakeUpstream
+) -> None:
+    made = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "my name is Ada"},
+        ],
+        store=True,
+        metadata={"source": "chat"},
+    )
+    exported = httpx.get(f"{server.base_url}/chat/completions/{made.id}/export")
+    assert exported.status_code == 200, exported.text
+    document = exported.json()
+    assert document["object"] == "conversation.export"
+    assert document["conversation"]["metadata"] == {"source": "chat"}
+    imported = httpx.post(f"{server.base_url}/conversations/import", json=document)
+    assert imported.status_code == 200, imported.text
+    conversation_id = imported.json()["id"]
+    items = client.conversations.items.list(conversation_id, order="asc")
+    assert [(i.role, i.content[0].text) for i in items.data] == [  # type: ignore[union-attr]
+        ("system", "Be brief."),
+        ("user", "my name is Ada"),
+        ("assistant", "echo: my name is Ada"),
+    ]
+    client.responses.create(model=MODEL, conversation=conversation_id, input="and then?")
+    sent = [m["content"] for m in fake.last_request()["body"]["messages"]]
+    assert sent == ["Be brief.", "my name is Ada", "echo: my name is Ada", "and then?"]

@@ -182,6 +182,7 @@ _SUCCESS: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/v1/chat/completions/{completion_id}"): ChatCompletion,
     ("delete", "/v1/chat/completions/{completion_id}"): ChatCompletionDeleted,
     ("get", "/v1/chat/completions/{completion_id}/messages"): ChatMessageList,
+    ("get", "/v1/chat/completions/{completion_id}/export"): ConversationExport,
     ("get", "/v1/models"): ModelList,
     ("post", "/v1/files"): File,
     ("get", "/v1/files"): FileList,

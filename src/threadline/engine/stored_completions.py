@@ -8,9 +8,11 @@ text as `content` and, when it was sent as parts, the parts as `content_parts`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from threadline.engine.conversations.transfer import chat_to_items
 from threadline.engine.pages import list_page
 from threadline.engine.validation import check_metadata
 from threadline.errors import InvalidRequest, NotFound
@@ -19,6 +21,7 @@ from threadline.protocol.chat import (
     StoredCompletionUpdate,
     StoredMessagesQuery,
 )
+from threadline.protocol.conversations import ChatMessage
 from threadline.storage.base import CompletionFilter, Store, StoredCompletion
 
 
@@ -77,6 +80,27 @@ class StoredCompletions:
         page = shown[start : start + query.limit]
         return list_page(page, has_more=start + query.limit < len(shown))
 
+    async def export(self, tenant: str, completion_id: str) -> dict[str, Any]:
+        """The completion as a conversation export (`POST /v1/conversations/import` takes it):
+        its messages and its answer as items, its metadata and creation time, so a history kept
+        as chat completions can go on as a conversation."""
+        record = await self._record(tenant, completion_id)
+        answer = record.completion["choices"][0]["message"]
+        messages = [ChatMessage.model_validate(_exported(m)) for m in record.messages]
+        messages.append(ChatMessage.model_validate(_exported(answer)))
+        return {
+            "object": "conversation.export",
+            "version": 1,
+            "exported_at": int(time.time()),
+            "conversation": {
+                "id": record.id,
+                "object": "conversation",
+                "created_at": int(record.created_at),
+                "metadata": record.metadata,
+            },
+            "items": chat_to_items(messages),
+        }
+
     async def _record(self, tenant: str, completion_id: str) -> StoredCompletion:
         record = await self._store.get_completion(tenant, completion_id)
         if record is None:
@@ -105,6 +129,21 @@ def _message(completion_id: str, index: int, message: dict[str, Any]) -> dict[st
         if key in message:
             shown[key] = message[key]
     return shown
+
+
+def _exported(message: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as a conversation import reads one (what it does not keep, such as an
+    assistant message's `refusal` or `annotations`, left out)."""
+    kept = {key: message[key] for key in _EXPORTED if message.get(key) is not None}
+    if "tool_calls" in kept:
+        kept["tool_calls"] = [
+            {"id": call["id"], "type": "function", "function": call["function"]}
+            for call in kept["tool_calls"]
+        ]
+    return kept
+
+
+_EXPORTED = ("role", "content", "tool_calls", "tool_call_id", "name")
 
 
 def _not_found(completion_id: str) -> NotFound:

@@ -81,6 +81,15 @@ async def delete_stored_completion(
     return json_response(await services.stored_completions.delete(tenant, completion_id))
 
 
+@router.get("/{completion_id}/export")
+async def export_stored_completion(
+    completion_id: str, services: ServicesDep, tenant: TenantDep
+) -> Response:
+    """Threadline's addition: the completion as a conversation export, for
+    `POST /v1/conversations/import`."""
+    return json_response(await services.stored_completions.export(tenant, completion_id))
+
+
 @router.get("/{completion_id}/messages")
 async def list_stored_messages(
     completion_id: str,
