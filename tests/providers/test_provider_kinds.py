@@ -12,6 +12,7 @@ import pytest
 
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from tests.spec_transport import checked_http_client
 
 WEATHER = {
     "type": "function",
@@ -154,3 +155,42 @@ def test_sealed_reasoning_leaves_sealed_by_us_and_comes_back_to_the_provider_as_
         kinds.responses.create(model="oai/fake-model", input=[altered], store=False)  # type: ignore[list-item]
     assert refused.value.code == "invalid_encrypted_content"
     assert refused.value.param == "input[0].encrypted_content"
+
+
+@pytest.mark.parametrize("provider", ["chat", "claude", "oai"])
+def test_every_kind_answers_what_both_specs_describe_across_a_conversation(
+    kinds_server: LiveServer, fake: FakeUpstream, provider: str
+) -> None:
+    """Each body and stream event is checked against OpenAI's spec and Open Responses' (the
+    checked transport), over turns of a conversation, streamed and not, with reasoning, a tool
+    call and its output."""
+    checked = openai.OpenAI(
+        base_url=kinds_server.base_url,
+        api_key="any",
+        max_retries=0,
+        http_client=checked_http_client(),
+    )
+    model = f"{provider}/fake-model"
+    conversation = checked.conversations.create()
+    first = checked.responses.create(
+        model=model, input="reason carefully", conversation=conversation.id
+    )
+    assert first.status == "completed"
+    with checked.responses.stream(
+        model=model,
+        input='call get_weather {"city": "Rome"}',
+        conversation=conversation.id,
+        tools=[WEATHER],  # type: ignore[list-item]
+    ) as stream:
+        called = stream.get_final_response()
+    (call,) = [item for item in called.output if item.type == "function_call"]
+    with checked.responses.stream(
+        model=model,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
+        conversation=conversation.id,
+        tools=[WEATHER],  # type: ignore[list-item]
+    ) as stream:
+        answered = stream.get_final_response()
+    assert answered.output_text == "tool said: sunny"
+    kept = checked.conversations.items.list(conversation.id, order="asc", limit=100)
+    assert [item.type for item in kept.data].count("function_call_output") == 1
