@@ -65,9 +65,10 @@ class UnsupportedParameter(InvalidRequest):
 class PreviousResponseNotFound(InvalidRequest):
     default_code = "previous_response_not_found"
 
-    def __init__(self, response_id: str) -> None:
+    def __init__(self, response_id: str, hint: str = "") -> None:
         super().__init__(
-            f"Previous response with id '{response_id}' not found.", param="previous_response_id"
+            f"Previous response with id '{response_id}' not found.{hint}",
+            param="previous_response_id",
         )
 
 

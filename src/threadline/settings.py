@@ -174,6 +174,18 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(
         default=10.0, gt=0, description="Seconds one webhook delivery attempt may take."
     )
+    default_store: bool = Field(
+        default=True,
+        description="What an omitted `store` means on `POST /v1/responses`: true stores the "
+        "response, as OpenAI does; false stores nothing unless the request sends "
+        "`store: true`, as the OpenResponses server does (a turn in a `conversation` or in "
+        "the background then needs `store: true`). Per tenant: `tenant_default_store`.",
+    )
+    tenant_default_store: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Per-tenant overrides of `default_store`, e.g. "
+        '`{"acme": false}` (JSON in the environment variable).',
+    )
     response_retention: float | None = Field(
         default=None,
         description="Seconds stored responses and stored chat completions are kept (OpenAI "

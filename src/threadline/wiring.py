@@ -20,6 +20,7 @@ from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
 from threadline.engine.sealing import Sealer
+from threadline.engine.store_policy import StorePolicy
 from threadline.engine.stored_completions import StoredCompletions
 from threadline.engine.webhooks.dispatcher import WebhookDispatcher
 from threadline.engine.webhooks.sealing import SealedSecrets
@@ -189,6 +190,7 @@ async def build_services(settings: Settings) -> Services:
         file_inputs=file_inputs,
         running=running,
         queue_limit=settings.background_queue_limit,
+        store_policy=StorePolicy(settings.default_store, settings.tenant_default_store),
         sealer=Sealer(
             [key.get_secret_value() for key in settings.compaction_keys],
             settings.data_dir / "compaction.key",

@@ -56,8 +56,9 @@ class HttpBackend:
         self, model: str, text: str, conversation_id: str
     ) -> AsyncIterator[Event]:
         with self._errors():
+            # `store` said, not left to the server's default: a chat lives in its conversation.
             stream = await self._sdk.responses.create(
-                model=model, input=text, conversation=conversation_id, stream=True
+                model=model, input=text, conversation=conversation_id, stream=True, store=True
             )
             async with stream:
                 async for event in stream:

@@ -60,9 +60,11 @@ class LocalBackend:
         self, model: str, text: str, conversation_id: str
     ) -> AsyncIterator[Event]:
         responses = self._services.responses
+        # stream=True: the provider is asked for a stream, so tokens arrive as they come;
+        # `store` said, not left to the server's default: a chat lives in its conversation.
         params = ResponseCreateParams(
-            model=model, input=text, conversation=conversation_id, stream=True
-        )  # stream=True: the provider is asked for a stream, so tokens arrive as they come
+            model=model, input=text, conversation=conversation_id, stream=True, store=True
+        )
         with _engine_errors():
             turn = await responses.prepare(self._tenant, params)
         async for event in responses.run(turn).events:

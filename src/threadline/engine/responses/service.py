@@ -39,6 +39,7 @@ from threadline.engine.responses.server_tools.plan import (
 from threadline.engine.responses.tool_choice import ClientChoice, read_responses_choice
 from threadline.engine.responses.turn import TurnRun, TurnRunner
 from threadline.engine.sealing import Sealer
+from threadline.engine.store_policy import StorePolicy
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.errors import (
     InvalidRequest,
@@ -104,6 +105,7 @@ class ResponseService:
         running: RunningTurns | None = None,
         queue_limit: int = 10_000,
         sealer: Sealer | None = None,
+        store_policy: StorePolicy | None = None,
     ) -> None:
         # Compaction items and providers' sealed reasoning leave sealed under the operator's
         # keys (one of this process only, for an engine built without settings).
@@ -111,6 +113,7 @@ class ResponseService:
         self._compactions = Compactions(sealer)
         self._reasoning = ReasoningSeals(sealer)
         self._store = store
+        self._store_policy = store_policy or StorePolicy()
         self._queue_limit = queue_limit
         self._providers = providers
         self._conversations = conversations
@@ -129,6 +132,7 @@ class ResponseService:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
         raised here, before any event is streamed. `provider_key` is the caller's own key for
         the upstream (bring-your-own-key): sent in place of the provider's, never stored."""
+        params = self._store_policy.apply(tenant, params)
         refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
         response_id = ids.new_id(ids.RESPONSE)
@@ -161,6 +165,7 @@ class ResponseService:
     ) -> dict[str, Any]:
         """Queue a background turn: validated as `prepare` does (every 4xx now), then stored
         `queued` with its input, as a job any process may take. Returns the queued Response."""
+        params = self._store_policy.apply(tenant, params)
         refuse_unsupported(params)
         if provider_key is not None:
             raise InvalidRequest(
@@ -539,7 +544,8 @@ class ResponseService:
             raise PreviousResponseInProgress(previous_response_id)
         chain = await self._store.load_chain(tenant, previous_response_id)
         if chain is None:
-            raise PreviousResponseNotFound(previous_response_id)
+            hint = self._store_policy.unstored_hint(tenant)
+            raise PreviousResponseNotFound(previous_response_id, hint)
         return chain
 
     async def _unclaimed_history(self, tenant: str, params: ResponseCreateParams) -> list[Item]:
