@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="Background responses that may wait in the queue (all processes); a "
         "create beyond it gets 429 `background_queue_full`.",
     )
+    background_tenant_queue_limit: int = Field(
+        default=1_000,
+        ge=1,
+        description="Background responses one tenant may have waiting (all processes), so one "
+        "tenant cannot fill the queue for every other; beyond it, 429 `background_queue_full`.",
+    )
     background_poll_interval: float = Field(
         default=0.5,
         gt=0,

@@ -190,6 +190,7 @@ async def build_services(settings: Settings) -> Services:
         file_inputs=file_inputs,
         running=running,
         queue_limit=settings.background_queue_limit,
+        tenant_queue_limit=settings.background_tenant_queue_limit,
         store_policy=StorePolicy(settings.default_store, settings.tenant_default_store),
         sealer=Sealer(
             [key.get_secret_value() for key in settings.compaction_keys],

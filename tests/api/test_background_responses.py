@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.api.test_errors import assert_envelope
+from tests.api.test_tenancy import create_key
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
@@ -159,6 +160,32 @@ def test_a_full_queue_answers_429(fake: FakeUpstream, tmp_path: Path) -> None:
             client.responses.create(model=MODEL, input="one too many", background=True)
         assert refused.value.code == "background_queue_full"
         client.responses.cancel(running.id)
+
+
+def test_one_tenant_cannot_fill_the_queue_for_another(fake: FakeUpstream, tmp_path: Path) -> None:
+    env = {
+        "THREADLINE_BACKGROUND_CONCURRENCY": "1",
+        "THREADLINE_BACKGROUND_TENANT_QUEUE_LIMIT": "1",
+    }
+    with LiveServer(
+        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
+    ) as server:
+        keys = [create_key(server, name) for name in ("greedy", "patient")]
+        server.restart()  # a running server notices new keys within seconds; don't wait
+        greedy, patient = (
+            openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0) for key in keys
+        )
+        running = greedy.responses.create(model=MODEL, input="slow 3", background=True)
+        wait_for(greedy, running.id, ("in_progress",))
+        greedy.responses.create(model=MODEL, input="waits", background=True)
+        with pytest.raises(openai.RateLimitError) as refused:
+            greedy.responses.create(model=MODEL, input="one too many", background=True)
+        assert refused.value.code == "background_queue_full"
+        assert "share" in refused.value.message
+        waiting = patient.responses.create(model=MODEL, input="my turn", background=True)
+        assert waiting.status == "queued"
+        greedy.responses.cancel(running.id)
+        assert wait_for(patient, waiting.id, _ENDED).status == "completed"
 
 
 def test_a_background_response_survives_a_killed_server(fake: FakeUpstream, tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ async def test_a_queued_turn_is_stored_queued_with_its_input(store: Store) -> No
     page = await store.list_input_items(A, record.id, after=None, limit=10, order="asc")
     assert page is not None and texts(page.items) == ["q"]
     assert await store.count_queued_jobs() == 1
+    await enqueue(store, queued(tenant=B))
+    counts = [await store.count_queued_jobs(tenant) for tenant in (A, B, "nobody", None)]
+    assert counts == [1, 1, 0, 2]
     with pytest.raises(PreviousResponseInProgress):
         await store.load_chain(A, record.id)
 

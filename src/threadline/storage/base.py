@@ -332,8 +332,8 @@ class Store(abc.ABC):
         atomically."""
 
     @abc.abstractmethod
-    async def count_queued_jobs(self) -> int:
-        """How many jobs wait to be taken (all tenants)."""
+    async def count_queued_jobs(self, tenant: str | None = None) -> int:
+        """How many jobs of `tenant` wait to be taken (of every tenant when None)."""
 
     @abc.abstractmethod
     async def take_jobs(

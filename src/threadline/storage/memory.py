@@ -234,8 +234,12 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
         self._responses[record.id] = _Response(record, None, rows)
         self._jobs[record.id] = job
 
-    async def count_queued_jobs(self) -> int:
-        return sum(1 for job in self._jobs.values() if job.owner is None)
+    async def count_queued_jobs(self, tenant: str | None = None) -> int:
+        return sum(
+            1
+            for job in self._jobs.values()
+            if job.owner is None and (tenant is None or job.tenant == tenant)
+        )
 
     async def take_jobs(
         self, owner: str, *, now: float, lease_until: float, limit: int

@@ -104,6 +104,7 @@ class ResponseService:
         file_inputs: FileInputs | None = None,
         running: RunningTurns | None = None,
         queue_limit: int = 10_000,
+        tenant_queue_limit: int | None = None,
         sealer: Sealer | None = None,
         store_policy: StorePolicy | None = None,
     ) -> None:
@@ -115,6 +116,7 @@ class ResponseService:
         self._store = store
         self._store_policy = store_policy or StorePolicy()
         self._queue_limit = queue_limit
+        self._tenant_queue_limit = tenant_queue_limit or queue_limit
         self._providers = providers
         self._conversations = conversations
         self._clock = clock
@@ -177,6 +179,11 @@ class ResponseService:
             raise InvalidRequest(
                 "Background responses are stored: send 'background': true without 'store': false.",
                 param="store",
+            )
+        if await self._store.count_queued_jobs(tenant) >= self._tenant_queue_limit:
+            raise QueueFull(
+                f"This API key's tenant has {self._tenant_queue_limit} background responses "
+                "waiting to run, its share of the queue; retry when some have started."
             )
         if await self._store.count_queued_jobs() >= self._queue_limit:
             raise QueueFull(

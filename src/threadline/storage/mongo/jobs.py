@@ -60,8 +60,11 @@ class JobMethods(WebhookMethods):
 
         await self.transaction(work)
 
-    async def count_queued_jobs(self) -> int:
-        return int(await self._jobs.count_documents({"owner": None}))
+    async def count_queued_jobs(self, tenant: str | None = None) -> int:
+        waiting: Document = {"owner": None}
+        if tenant is not None:
+            waiting["tenant"] = tenant
+        return int(await self._jobs.count_documents(waiting))
 
     async def take_jobs(
         self, owner: str, *, now: float, lease_until: float, limit: int

@@ -41,8 +41,11 @@ def enqueue_turn(
     conn.execute(jobs.insert(), job_row)
 
 
-def count_queued(conn: Connection) -> int:
-    return int(conn.scalar(select(func.count()).where(jobs.c.owner.is_(None))) or 0)
+def count_queued(conn: Connection, tenant: str | None) -> int:
+    waiting = select(func.count()).where(jobs.c.owner.is_(None))
+    if tenant is not None:
+        waiting = waiting.where(jobs.c.tenant == tenant)
+    return int(conn.scalar(waiting) or 0)
 
 
 def take_jobs(

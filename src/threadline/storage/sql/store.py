@@ -165,8 +165,8 @@ class SqlStore(Store):
         }
         await self._db.write(jobs.enqueue_turn, response_row, rows, job_row)
 
-    async def count_queued_jobs(self) -> int:
-        return await self._db.read(jobs.count_queued)
+    async def count_queued_jobs(self, tenant: str | None = None) -> int:
+        return await self._db.read(jobs.count_queued, tenant)
 
     async def take_jobs(
         self, owner: str, *, now: float, lease_until: float, limit: int
