@@ -32,6 +32,8 @@ def assert_envelope(
     ("body", "code", "param"),
     [
         ({"model": MODEL, "input": "x", "temperature": "hot"}, "invalid_type", "temperature"),
+        ({"model": MODEL, "input": "x", "store": "yes"}, "invalid_type", "store"),
+        ({"model": MODEL, "input": "x", "stream": 1}, "invalid_type", "stream"),
         (
             {"model": MODEL, "input": "x", "temperature": 3},
             "decimal_above_max_value",

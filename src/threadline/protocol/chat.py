@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from threadline.protocol.content import WireModel
+from threadline.protocol.content import Flag, WireModel
 
 
 class TextPart(WireModel):
@@ -111,7 +111,7 @@ class FunctionDefinition(WireModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    strict: bool | None = None
+    strict: Flag | None = None
 
 
 class FunctionTool(WireModel):
@@ -132,7 +132,7 @@ class JsonSchema(WireModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     description: str | None = None
-    strict: bool | None = None
+    strict: Flag | None = None
 
     model_config = {"extra": "forbid", "populate_by_name": True}
 
@@ -150,18 +150,18 @@ ResponseFormat = Annotated[JsonSchemaFormat | PlainFormat, Field(discriminator="
 
 
 class ChatStreamOptions(WireModel):
-    include_usage: bool | None = None
-    include_obfuscation: bool | None = None
+    include_usage: Flag | None = None
+    include_obfuscation: Flag | None = None
 
 
 class ChatCompletionCreateParams(WireModel):
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool | None = False
+    stream: Flag | None = False
     stream_options: ChatStreamOptions | None = None
     tools: list[FunctionTool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: Flag | None = None
     response_format: ResponseFormat | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -177,12 +177,12 @@ class ChatCompletionCreateParams(WireModel):
     prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     metadata: dict[str, str] | None = None
-    store: bool | None = None
+    store: Flag | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
     modalities: list[Literal["text", "audio"]] | None = None
     # Known to OpenAI, not run by Threadline: accepted by the parser so the engine can refuse
     # them by name.
-    logprobs: bool | None = None
+    logprobs: Flag | None = None
     top_logprobs: int | None = None
     logit_bias: dict[str, int] | None = None
     seed: int | None = None

@@ -6,6 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Flag = Annotated[bool, Field(strict=True)]
+"""A boolean of a request body: `true` or `false` only, as OpenAI takes it (lax parsing would
+read "yes", "off" or 1 as one)."""
+
 
 class WireModel(BaseModel):
     """Unknown fields are an error, as on OpenAI's API ("Unknown parameter")."""

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from threadline.protocol.content import InputContent, MessageContent, WireModel
+from threadline.protocol.content import Flag, InputContent, MessageContent, WireModel
 
 
 class Message(WireModel):
@@ -103,7 +103,7 @@ class McpApprovalResponse(WireModel):
 
     type: Literal["mcp_approval_response"]
     approval_request_id: str = Field(min_length=1)
-    approve: bool
+    approve: Flag
     id: str | None = None
     reason: str | None = None
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from threadline.protocol.content import WireModel
+from threadline.protocol.content import Flag, WireModel
 from threadline.protocol.items import InputItem
 from threadline.protocol.tools import Tool, ToolChoice
 
@@ -29,7 +29,7 @@ class JsonSchemaFormat(WireModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     schema_: dict[str, Any] = Field(alias="schema")
     description: str | None = None
-    strict: bool | None = None
+    strict: Flag | None = None
 
     model_config = {"extra": "forbid", "populate_by_name": True}
 
@@ -58,7 +58,7 @@ class ConversationRef(WireModel):
 
 
 class StreamOptions(WireModel):
-    include_obfuscation: bool | None = None
+    include_obfuscation: Flag | None = None
 
 
 class ContextManagement(WireModel):
@@ -76,15 +76,15 @@ class ResponseCreateParams(WireModel):
     instructions: str | None = None
     previous_response_id: str | None = None
     conversation: str | ConversationRef | None = None
-    store: bool | None = True
-    stream: bool | None = False
+    store: Flag | None = True
+    stream: Flag | None = False
     stream_options: StreamOptions | None = None
-    background: bool | None = None
+    background: Flag | None = None
     include: list[Includable] | None = None
     max_output_tokens: int | None = Field(default=None, ge=16)
     max_tool_calls: int | None = Field(default=None, ge=1)
     metadata: Metadata | None = None
-    parallel_tool_calls: bool | None = True
+    parallel_tool_calls: Flag | None = True
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
@@ -123,7 +123,7 @@ class InputTokensParams(WireModel):
     conversation: str | ConversationRef | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
-    parallel_tool_calls: bool | None = True
+    parallel_tool_calls: Flag | None = True
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
     truncation: Literal["auto", "disabled"] | None = None

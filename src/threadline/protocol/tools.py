@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from threadline.protocol.content import WireModel
+from threadline.protocol.content import Flag, WireModel
 
 
 class FunctionTool(WireModel):
@@ -16,14 +16,14 @@ class FunctionTool(WireModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    strict: bool | None = None
+    strict: Flag | None = None
 
 
 class McpToolFilter(WireModel):
     """Selects an MCP server's tools by name and/or by their read-only annotation."""
 
     tool_names: list[str] | None = None
-    read_only: bool | None = None
+    read_only: Flag | None = None
 
 
 class McpApprovalFilter(WireModel):
@@ -44,7 +44,7 @@ class McpTool(WireModel):
     server_description: str | None = None
     allowed_tools: list[str] | McpToolFilter | None = None
     require_approval: Literal["always", "never"] | McpApprovalFilter | None = None
-    defer_loading: bool | None = None
+    defer_loading: Flag | None = None
     allowed_callers: list[Any] | None = None
 
 
@@ -75,7 +75,7 @@ class WebSearchTool(WireModel):
     search_context_size: Literal["low", "medium", "high"] | None = None
     filters: WebSearchFilters | None = None
     user_location: ApproximateLocation | None = None
-    external_web_access: bool | None = None
+    external_web_access: Flag | None = None
     search_content_types: list[str] | None = None
 
 
