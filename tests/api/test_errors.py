@@ -34,6 +34,12 @@ def assert_envelope(
         ({"model": MODEL, "input": "x", "temperature": "hot"}, "invalid_type", "temperature"),
         ({"model": MODEL, "input": "x", "store": "yes"}, "invalid_type", "store"),
         ({"model": MODEL, "input": "x", "stream": 1}, "invalid_type", "stream"),
+        ({"model": MODEL, "input": "x", "top_p": "0.5"}, "invalid_type", "top_p"),
+        (
+            {"model": MODEL, "input": "x", "max_output_tokens": 100.5},
+            "invalid_type",
+            "max_output_tokens",
+        ),
         (
             {"model": MODEL, "input": "x", "temperature": 3},
             "decimal_above_max_value",

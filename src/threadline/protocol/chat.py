@@ -163,14 +163,14 @@ class ChatCompletionCreateParams(WireModel):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: Flag | None = None
     response_format: ResponseFormat | None = None
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, strict=True, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, strict=True, ge=0.0, le=1.0)
+    presence_penalty: float | None = Field(default=None, strict=True, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, strict=True, ge=-2.0, le=2.0)
+    max_tokens: int | None = Field(default=None, strict=True, ge=1)
+    max_completion_tokens: int | None = Field(default=None, strict=True, ge=1)
     stop: str | list[str] | None = None
-    n: int | None = Field(default=None, ge=1, le=128)
+    n: int | None = Field(default=None, strict=True, ge=1, le=128)
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
     user: str | None = None
     safety_identifier: str | None = Field(default=None, max_length=128)
@@ -183,9 +183,9 @@ class ChatCompletionCreateParams(WireModel):
     # Known to OpenAI, not run by Threadline: accepted by the parser so the engine can refuse
     # them by name.
     logprobs: Flag | None = None
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(default=None, strict=True)
     logit_bias: dict[str, int] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, strict=True)
     audio: dict[str, Any] | None = None
     prediction: dict[str, Any] | None = None
     web_search_options: dict[str, Any] | None = None

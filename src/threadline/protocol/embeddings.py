@@ -22,7 +22,7 @@ class EmbeddingCreateParams(WireModel):
     model: str = Field(min_length=1)
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, ge=1, le=MAX_DIMENSIONS)
+    dimensions: int | None = Field(default=None, strict=True, ge=1, le=MAX_DIMENSIONS)
     user: str | None = None
 
     @field_validator("input", mode="before")

@@ -63,7 +63,7 @@ class StreamOptions(WireModel):
 
 class ContextManagement(WireModel):
     type: Literal["compaction"]
-    compact_threshold: int | None = Field(default=None, ge=1000)
+    compact_threshold: int | None = Field(default=None, strict=True, ge=1000)
     """Context tokens above which the turn compacts first; None: 80% of the model's window."""
 
 
@@ -81,15 +81,15 @@ class ResponseCreateParams(WireModel):
     stream_options: StreamOptions | None = None
     background: Flag | None = None
     include: list[Includable] | None = None
-    max_output_tokens: int | None = Field(default=None, ge=16)
-    max_tool_calls: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, strict=True, ge=16)
+    max_tool_calls: int | None = Field(default=None, strict=True, ge=1)
     metadata: Metadata | None = None
     parallel_tool_calls: Flag | None = True
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    temperature: float | None = Field(default=None, strict=True, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, strict=True, ge=0.0, le=1.0)
+    top_logprobs: int | None = Field(default=None, strict=True, ge=0, le=20)
+    presence_penalty: float | None = Field(default=None, strict=True, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, strict=True, ge=-2.0, le=2.0)
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
     tools: list[Tool] | None = None
