@@ -44,6 +44,7 @@ class LiveServer:
             "OPENAI_API_KEY": upstream_key,
             "THREADLINE_SHUTDOWN_GRACE_SECONDS": "5",
             "THREADLINE_UPSTREAM_MAX_RETRIES": "0",
+            **_data_dir_beside(database),
             **(env or {}),
         }
         self.log_path = log_path
@@ -118,3 +119,12 @@ class LiveServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _data_dir_beside(database: str) -> dict[str, str]:
+    """The server's files and keys (webhook.key, compaction.key) beside its SQLite file, not in
+    the user's data directory shared by every test and run. Servers on a database URL (replicas
+    of one PostgreSQL) keep the default, which they share, as replicas share their keys."""
+    if "://" in database:
+        return {}
+    return {"THREADLINE_DATA_DIR": str(Path(database).parent / "data")}
