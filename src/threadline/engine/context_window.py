@@ -6,9 +6,10 @@ loses its output and an answer never loses its question; the instructions, this 
 and the turn whose tool calls that input answers are never dropped. The budget is the context
 window less the answer's allowance (the request's `max_output_tokens`, else the model's largest
 answer), as OpenAI reserves it. Sizes are the local tokenizer's estimate
-(providers/token_estimate.py), kept per item id, so a long history is measured once, not on
-every turn. If even the input alone does not fit, nothing
-more is dropped and the model's refusal fails the turn as with `disabled`.
+(providers/token_estimate.py), kept per item id, and the history is walked from its newest item
+back, so a turn measures only what it keeps, however long the conversation. If even the input
+alone does not fit, nothing more is dropped and the model's refusal fails the turn as with
+`disabled`.
 """
 
 from __future__ import annotations
@@ -31,23 +32,22 @@ class ContextFitter:
         self, base: ProviderRequest, history: list[Item], budget: int
     ) -> tuple[list[Item], int]:
         """`history` with its oldest turns dropped until `base` (the request without its
-        history) and it fit `budget` tokens; and how many items were dropped."""
-        fixed = token_estimate.estimate(base).tokens
-        sizes = [self._size(base.model, item) for item in history]
-        total = fixed + sum(sizes)
-        answered = {
-            item.get("call_id") for item in base.items if item.get("type") == "function_call_output"
-        }
-        start = 0
-        while total > budget and start < len(history):
-            end = _next_turn(history, start)
-            if any(
-                item.get("type") == "function_call" and item.get("call_id") in answered
-                for item in history[start:end]
-            ):
-                break  # the turn whose calls this input answers goes with it
-            total -= sum(sizes[start:end])
-            start = end
+        history) and it fit `budget` tokens; and how many items were dropped.
+
+        Walked from the newest item back, so a turn costs what is kept, not the whole history:
+        the kept part starts at the oldest turn start whose suffix fits (or at the end, when
+        not even the newest turn fits), but never after the turn whose calls the input
+        answers."""
+        room = budget - token_estimate.estimate(base).tokens
+        start = len(history)
+        used = 0
+        for index in range(len(history) - 1, -1, -1):
+            used += self._size(base.model, history[index])
+            if used > room:
+                break
+            if index == 0 or _starts_turn(history[index]):
+                start = index
+        start = _answered_turn(base, history, start)
         return history[start:], start
 
     def estimate(self, request: ProviderRequest) -> int:
@@ -68,10 +68,30 @@ class ContextFitter:
         return size
 
 
-def _next_turn(history: list[Item], start: int) -> int:
-    """Where the turn after the one at `start` begins (its user message), or the end."""
-    for index in range(start + 1, len(history)):
+def _starts_turn(item: Item) -> bool:
+    """A turn of the history starts at a user message."""
+    return item.get("type", "message") == "message" and item.get("role") == "user"
+
+
+def _answered_turn(base: ProviderRequest, history: list[Item], start: int) -> int:
+    """`start`, or the start of an earlier turn holding a call this turn's input answers (it
+    is kept with its output)."""
+    answered = {
+        item.get("call_id") for item in base.items if item.get("type") == "function_call_output"
+    }
+    answered.discard(None)
+    if not answered:
+        return start
+    earliest = start
+    for index in range(len(history) - 1, -1, -1):
         item = history[index]
-        if item.get("type", "message") == "message" and item.get("role") == "user":
-            return index
-    return len(history)
+        if item.get("type") == "function_call" and item.get("call_id") in answered:
+            answered.discard(item.get("call_id"))
+            earliest = min(earliest, index)
+            if not answered:
+                break
+    if earliest >= start:
+        return start
+    while earliest > 0 and not _starts_turn(history[earliest]):
+        earliest -= 1
+    return earliest

@@ -341,11 +341,13 @@ class ResponseService:
         """What the model is sent for this turn (before server-side tools add theirs), and how
         many items of its history `truncation: auto` left out."""
         history, input_items = self._compactions.views(tenant, history, input_items)
-        history = self._reasoning.view(tenant, history)
-        input_items = self._reasoning.view(tenant, input_items)
         dropped = 0
         if params.truncation == "auto":
             history, dropped = self._fit(params, upstream_model, history, input_items)
+        # Sealed reasoning is opened for what is sent only (after truncation: a long history's
+        # older reasoning is never decrypted again).
+        history = self._reasoning.view(tenant, history)
+        input_items = self._reasoning.view(tenant, input_items)
         if check_calls:
             # On what the model is sent: bounded by compaction and truncation, and what the
             # upstream would refuse.
