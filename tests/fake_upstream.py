@@ -144,6 +144,8 @@ class _State:
     def __init__(self, chunk_delay: float, record: bool) -> None:
         self.lock = threading.Lock()
         self.requests: list[JSON] = []
+        self.model_listings: list[dict[str, str]] = []
+        """The headers of each `GET /v1/models`."""
         self.chunk_delay = chunk_delay
         self.record = record
         self.unrecorded = itertools.count()
@@ -329,6 +331,9 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
+    state: _State = request.app.state.fake
+    with state.lock:
+        state.model_listings.append(dict(request.headers))
     data = [
         {"id": m, "object": "model", "created": 0, "owned_by": "threadline-fake"} for m in MODELS
     ]
@@ -407,6 +412,12 @@ class FakeUpstream:
         """A snapshot of the recorded chat requests: [{"body": ..., "headers": {...}}, ...]."""
         with self._state.lock:
             return list(self._state.requests)
+
+    @property
+    def model_listings(self) -> list[dict[str, str]]:
+        """A snapshot of the headers of each model listing asked for."""
+        with self._state.lock:
+            return list(self._state.model_listings)
 
     def last_request(self) -> JSON:
         with self._state.lock:

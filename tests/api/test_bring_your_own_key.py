@@ -59,6 +59,13 @@ def test_the_callers_key_goes_upstream_in_place_of_the_providers(
     with client.responses.stream(model=MODEL, input="streamed with my key") as stream:
         stream.get_final_response()
     assert fake.last_request()["headers"]["authorization"] == f"Bearer {key}"
+    assert "fake-model" in {model.id for model in client.models.list()}
+    asked = {listing.get("authorization") for listing in fake.model_listings[-2:]}
+    assert asked == {f"Bearer {key}", None}  # the anthropic provider's listing: x-api-key
+    assert (
+        fake.model_listings[-1].get("x-api-key") == key
+        or fake.model_listings[-2].get("x-api-key") == key
+    )
 
 
 def test_each_key_sees_only_its_own_data(byok: LiveServer) -> None:

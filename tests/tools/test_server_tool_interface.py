@@ -145,7 +145,7 @@ class _Model:
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         raise NotImplementedError
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, api_key: str | None = None) -> list[str]:
         return []
 
     async def aclose(self) -> None:

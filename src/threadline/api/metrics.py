@@ -289,8 +289,8 @@ class MeteredProvider:
             m.upstream_duration_of(provider, model).observe(time.perf_counter() - started)
             m.upstream_requests_of(provider, model, outcome).inc()
 
-    async def list_models(self) -> list[str]:
-        return await self._inner.list_models()
+    async def list_models(self, api_key: str | None = None) -> list[str]:
+        return await self._inner.list_models(api_key)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -135,10 +135,10 @@ class AnthropicProvider:
         counted = {k: body[k] for k in _COUNTED if k in body}
         return await counted_or_estimated(self._http, self._count_url, counted, request)
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, api_key: str | None = None) -> list[str]:
         if self._configured_models:
             return list(self._configured_models)
-        return await self._http.model_ids(self._models_url)
+        return await self._http.model_ids(self._models_url, api_key=api_key)
 
     def messages_body(self, request: ProviderRequest) -> dict[str, Any]:
         system, messages = to_anthropic(request.instructions, request.items)

@@ -172,11 +172,12 @@ class HttpUpstream:
     def cut_short(self) -> UpstreamError:
         return UpstreamError(f"Provider '{self.name}' ended the stream before the model finished.")
 
-    async def model_ids(self, url: URL) -> list[str]:
+    async def model_ids(self, url: URL, *, api_key: str | None = None) -> list[str]:
         """The ids of an OpenAI-style model list (`{"data": [{"id"}]}`); none if it fails."""
+        headers = None if api_key is None else self._key_header(api_key)
         try:
             async with self.session().get(
-                url, timeout=aiohttp.ClientTimeout(total=5.0)
+                url, headers=headers, timeout=aiohttp.ClientTimeout(total=5.0)
             ) as response:
                 if response.status >= 400:
                     return []

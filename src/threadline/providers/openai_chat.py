@@ -99,10 +99,10 @@ class OpenAIChatProvider:
         """Chat Completions has no counting endpoint: always the estimate."""
         return token_estimate.estimate(request)
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, api_key: str | None = None) -> list[str]:
         if self._configured_models:
             return list(self._configured_models)
-        return await self._http.model_ids(self._models_url)
+        return await self._http.model_ids(self._models_url, api_key=api_key)
 
     def chat_body(self, request: ProviderRequest) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -119,10 +119,10 @@ class OpenAIResponsesProvider:
             body.pop(only_for_a_turn, None)
         return await counted_or_estimated(self._http, self._count_url, body, request)
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, api_key: str | None = None) -> list[str]:
         if self._configured_models:
             return list(self._configured_models)
-        return await self._http.model_ids(self._models_url)
+        return await self._http.model_ids(self._models_url, api_key=api_key)
 
     def responses_body(self, request: ProviderRequest) -> dict[str, Any]:
         if request.stop:

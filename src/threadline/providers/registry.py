@@ -70,10 +70,10 @@ class ProviderRegistry:
         provider, upstream_model = self.resolve_direct(model)
         return provider.capabilities.limits(upstream_model)
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, api_key: str | None = None) -> list[str]:
         names: list[str] = list(self.aliases)
         for provider_name, provider in self.providers.items():
-            for model in await provider.list_models():
+            for model in await provider.list_models(api_key):
                 names.append(model if provider_name == self.default else f"{provider_name}/{model}")
         return names
 

@@ -121,7 +121,7 @@ class RoutedModel:
             stop_sequences=all(c.stop_sequences for c in each),
         )
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, api_key: str | None = None) -> list[str]:
         return [self.name]
 
     async def aclose(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from threadline.api.deps import ServicesDep, TenantDep, TurnTasksDep
+from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep, TurnTasksDep
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
 from threadline.errors import ModelNotFound
@@ -15,8 +15,10 @@ router = APIRouter(tags=["models"], route_class=JsonRoute)
 
 
 @router.get("/v1/models")
-async def list_models(services: ServicesDep, tenant: TenantDep) -> Response:
-    names = await services.providers.list_models()
+async def list_models(
+    services: ServicesDep, tenant: TenantDep, provider_key: ProviderKeyDep
+) -> Response:
+    names = await services.providers.list_models(provider_key)
     return json_response({"object": "list", "data": [_model(services, n) for n in names]})
 
 
