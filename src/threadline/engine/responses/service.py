@@ -13,7 +13,6 @@ from cryptography.fernet import Fernet
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
-from threadline.engine.context_window import ContextFitter
 from threadline.engine.conversations.claims import ConversationPolicy, ConversationTurn
 from threadline.engine.disclosure import reveals_reasoning, shown_page, shown_response
 from threadline.engine.files.inputs import FileInputs
@@ -21,6 +20,7 @@ from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
 from threadline.engine.responses.compaction import Compactions, prompt_message
 from threadline.engine.responses.events import Event
+from threadline.engine.responses.model_view import ModelView, text_format
 from threadline.engine.responses.prepared_turn import JobControl, PreparedTurn
 from threadline.engine.responses.response_object import (
     response_error,
@@ -34,7 +34,6 @@ from threadline.engine.responses.server_tools.plan import (
     ServerToolPlan,
     echoed_tools,
     plan_server_tools,
-    replayed,
 )
 from threadline.engine.responses.tool_choice import ClientChoice, read_responses_choice
 from threadline.engine.responses.turn import TurnRun, TurnRunner
@@ -50,7 +49,6 @@ from threadline.errors import (
     ThreadlineError,
 )
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
-from threadline.protocol.tools import FunctionTool
 from threadline.providers.base import (
     ModelProvider,
     ProviderRequest,
@@ -123,7 +121,7 @@ class ResponseService:
         self._tools = tools
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
         self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
-        self._fitter = ContextFitter()
+        self._view = ModelView(providers, self._file_inputs, self._compactions, self._reasoning)
         self._runner = TurnRunner(
             store, clock, tools, conversations, self._running, reasoning=self._reasoning
         )
@@ -264,7 +262,7 @@ class ResponseService:
     ) -> tuple[ClientChoice, ServerToolPlan | None]:
         """The checks of a turn's context and tools (each raises its 4xx)."""
         refuse_empty_turn(params, history)
-        self._check_sealed(tenant, input_items)
+        self._view.check_sealed(tenant, input_items)
         choice = read_responses_choice(params.tool_choice)
         server_tools = plan_server_tools(
             PlanContext(tenant, params, history, input_items, self._tools), choice
@@ -286,19 +284,19 @@ class ResponseService:
     ) -> PreparedTurn:
         tenant = record.tenant
         choice, server_tools = self._check_turn(tenant, params, history, input_items)
-        request, dropped = await self._provider_request(
+        request, dropped = await self._view.request(
             tenant, params, provider, upstream_model, history, input_items, choice, api_key=api_key
         )
         preamble: tuple[Item, ...] = ()
         preamble_usage: UsageReport | None = None
-        threshold = self._compact_threshold(params)
-        if threshold is not None and self._fitter.estimate(request) > threshold:
+        threshold = self._view.compact_threshold(params)
+        if threshold is not None and self._view.estimate(request) > threshold:
             # The context is over the threshold: compact it first. The model answers from the
             # user messages and the summary; the compaction item opens the output, so later
             # turns start from it too.
             summary, preamble_usage = await _answer(provider, _summary_request(request))
             preamble = (self._compactions.item(tenant, summary),)
-            request, dropped = await self._provider_request(
+            request, dropped = await self._view.request(
                 tenant,
                 params,
                 provider,
@@ -325,99 +323,6 @@ class ResponseService:
             reveals_reasoning=reveals_reasoning(params.include, stored=params.store is not False),
         )
 
-    async def _provider_request(
-        self,
-        tenant: str,
-        params: ResponseCreateParams,
-        provider: ModelProvider,
-        upstream_model: str,
-        history: list[Item],
-        input_items: list[Item],
-        choice: ClientChoice,
-        *,
-        check_calls: bool = True,
-        api_key: str | None = None,
-    ) -> tuple[ProviderRequest, int]:
-        """What the model is sent for this turn (before server-side tools add theirs), and how
-        many items of its history `truncation: auto` left out."""
-        history, input_items = self._compactions.views(tenant, history, input_items)
-        dropped = 0
-        if params.truncation == "auto":
-            history, dropped = self._fit(params, upstream_model, history, input_items)
-        # Sealed reasoning is opened for what is sent only (after truncation: a long history's
-        # older reasoning is never decrypted again).
-        history = self._reasoning.view(tenant, history)
-        input_items = self._reasoning.view(tenant, input_items)
-        if check_calls:
-            # On what the model is sent: bounded by compaction and truncation, and what the
-            # upstream would refuse.
-            check_tool_calls_answered(history + input_items)
-        provider_items = await self._file_inputs.for_provider(
-            tenant,
-            history + input_items,
-            len(input_items),
-            native=provider.capabilities.native_files,
-        )
-        tools = [
-            t.model_dump(exclude_none=True)
-            for t in params.tools or ()
-            if isinstance(t, FunctionTool) and choice.offers_function(t.name)
-        ]
-        text_format = (
-            _text_format(params.text.model_dump(exclude_none=True, by_alias=True))
-            if params.text is not None
-            else None
-        )
-        request = ProviderRequest(
-            model=upstream_model,
-            items=replayed(provider_items),
-            instructions=params.instructions,
-            tools=tools,
-            tool_choice=choice.choice if tools else None,
-            parallel_tool_calls=params.parallel_tool_calls if tools else None,
-            text_format=text_format,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            presence_penalty=params.presence_penalty,
-            frequency_penalty=params.frequency_penalty,
-            max_output_tokens=params.max_output_tokens,
-            reasoning_effort=params.reasoning.effort if params.reasoning else None,
-            user=params.user,
-            safety_identifier=params.safety_identifier,
-            prompt_cache_key=params.prompt_cache_key,
-            incremental=bool(params.stream),
-            api_key=api_key,
-        )
-        return request, dropped
-
-    def _compact_threshold(self, params: ResponseCreateParams) -> int | None:
-        """The context tokens above which this turn compacts first, if it asks to."""
-        for entry in params.context_management or ():
-            if entry.compact_threshold is not None:
-                return entry.compact_threshold
-            limits = self._providers.limits(params.model)
-            return None if limits is None else int(limits.context_window * 0.8)
-        return None
-
-    def _fit(
-        self,
-        params: ResponseCreateParams,
-        upstream_model: str,
-        history: list[Item],
-        input_items: list[Item],
-    ) -> tuple[list[Item], int]:
-        limits = self._providers.limits(params.model)
-        if limits is None or not history:
-            return history, 0
-        budget = limits.context_window - (params.max_output_tokens or limits.max_output_tokens)
-        base = ProviderRequest(
-            model=upstream_model,
-            items=input_items,
-            instructions=params.instructions,
-            tools=[t.model_dump(exclude_none=True) for t in params.tools or ()],
-        )
-        return self._fitter.fit(base, history, budget)
-
     async def _unstarted(
         self, tenant: str, params: ResponseCreateParams
     ) -> tuple[ModelProvider, str, list[Item], list[Item]]:
@@ -427,13 +332,8 @@ class ResponseService:
         provider, upstream_model = self._providers.resolve(params.model)
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
-        self._check_sealed(tenant, input_items)
+        self._view.check_sealed(tenant, input_items)
         return provider, upstream_model, history, input_items
-
-    def _check_sealed(self, tenant: str, input_items: list[Item]) -> None:
-        """Refuse input items sealed here that do not open for this tenant."""
-        self._compactions.check(tenant, input_items, "input")
-        self._reasoning.check(tenant, input_items, "input")
 
     async def count_input_tokens(
         self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
@@ -442,7 +342,7 @@ class ResponseService:
         no conversation is claimed): the provider's own count where it has one."""
         provider, upstream_model, history, input_items = await self._unstarted(tenant, params)
         choice = read_responses_choice(params.tool_choice)
-        request, _ = await self._provider_request(
+        request, _ = await self._view.request(
             tenant,
             params,
             provider,
@@ -463,7 +363,7 @@ class ResponseService:
         context = history + input_items
         if not context:
             raise InvalidRequest("There is nothing to compact: send 'input'.", param="input")
-        request, _ = await self._provider_request(
+        request, _ = await self._view.request(
             tenant,
             params,
             provider,
@@ -583,7 +483,7 @@ class ResponseService:
         )
         text = params.text.model_dump(exclude_none=True, by_alias=True) if params.text else {}
         settings["text"] = {
-            "format": _text_format(text),
+            "format": text_format(text),
             "verbosity": text.get("verbosity", "medium"),
         }
         if params.reasoning is not None:
@@ -622,14 +522,6 @@ async def _answer(
         elif isinstance(event, UsageReport):
             usage = event
     return "".join(text), usage
-
-
-def _text_format(text: dict[str, Any]) -> dict[str, Any]:
-    text_format: dict[str, Any] = text.get("format", {"type": "text"})
-    if text_format["type"] == "json_schema":
-        # Open Responses requires `strict` to be echoed; false is OpenAI's default.
-        text_format = {"strict": False, **text_format}
-    return text_format
 
 
 def _conversation_id(params: ResponseCreateParams) -> str | None:
