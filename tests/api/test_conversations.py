@@ -183,6 +183,9 @@ def test_list_conversations_filters_and_paginates(
         "/v1/conversations", params={"metadata[owner]": owner, "metadata[n]": "3"}
     ).json()
     assert [c["id"] for c in one["data"]] == [ids[3]]
+    too_many = {f"metadata[k{n}]": "v" for n in range(17)}
+    refused = http.get("/v1/conversations", params=too_many)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "metadata"
 
 
 def test_export_then_import_round_trip(http: httpx.Client, client: openai.OpenAI) -> None:

@@ -120,6 +120,8 @@ def test_bad_stored_completion_requests_are_400s(server: LiveServer) -> None:
     assert_envelope(httpx.get(url, params={"after": "chatcmpl-nope"}), 400, param="after")
     assert_envelope(httpx.get(url, params={"limit": 0}), 400, param="limit")
     assert_envelope(httpx.get(url, params={"colour": "red"}), 400, param="colour")
+    filters = {f"metadata[k{n}]": "v" for n in range(17)}
+    assert_envelope(httpx.get(url, params=filters), 400, param="metadata")
     too_many = {f"k{n}": "v" for n in range(17)}
     assert_envelope(httpx.post(f"{url}/{made['id']}", json={"metadata": too_many}), 400)
     assert_envelope(httpx.post(f"{url}/{made['id']}", json={}), 400, param="metadata")

@@ -11,6 +11,9 @@ from pydantic import BaseModel
 from threadline.errors import InvalidRequest
 
 _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
+MAX_FILTERS = 16
+"""As many as an object's metadata can hold: more could never all match, and each costs the
+query a clause."""
 
 
 def metadata_filter(request: Request, query: BaseModel) -> dict[str, str]:
@@ -22,4 +25,10 @@ def metadata_filter(request: Request, query: BaseModel) -> dict[str, str]:
                 f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter"
             )
         metadata[match.group(1)] = request.query_params[key]
+    if len(metadata) > MAX_FILTERS:
+        raise InvalidRequest(
+            f"At most {MAX_FILTERS} 'metadata[KEY]' filters can be given (metadata holds at most "
+            f"{MAX_FILTERS} pairs); got {len(metadata)}.",
+            param="metadata",
+        )
     return metadata
