@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -128,3 +132,30 @@ def _data_dir_beside(database: str) -> dict[str, str]:
     if "://" in database:
         return {}
     return {"THREADLINE_DATA_DIR": str(Path(database).parent / "data")}
+
+
+@contextmanager
+def serving_providers(
+    upstream_url: str,
+    directory: Path,
+    providers: dict[str, Any],
+    default: str,
+    *,
+    env: dict[str, str] | None = None,
+    log_level: str = "warning",
+) -> Iterator[LiveServer]:
+    """A server on a SQLite file in `directory` whose providers are `providers` (as
+    THREADLINE_PROVIDERS has them), `default` the one a bare model name goes to."""
+    configured = {
+        "THREADLINE_PROVIDERS": json.dumps(providers),
+        "THREADLINE_DEFAULT_PROVIDER": default,
+        **(env or {}),
+    }
+    with LiveServer(
+        str(directory / "threadline.db"),
+        upstream_url,
+        env=configured,
+        log_path=directory / "log",
+        log_level=log_level,
+    ) as live:
+        yield live

@@ -4,7 +4,6 @@ names its tenant, so each key sees only its own data; the key is never stored or
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from tests.api.test_errors import assert_envelope
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, serving_providers
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +25,9 @@ def byok(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "chat": {"base_url": fake.base_url, "api_key": "operator-key"},
         "claude": {"kind": "anthropic", "base_url": fake.base_url},
     }
-    env = {
-        "THREADLINE_BRING_YOUR_OWN_KEY": "true",
-        "THREADLINE_PROVIDERS": json.dumps(providers),
-        "THREADLINE_DEFAULT_PROVIDER": "chat",
-    }
-    with LiveServer(
-        str(directory / "threadline.db"),
-        fake.base_url,
-        env=env,
-        log_path=directory / "log",
-        log_level="debug",
+    byok_mode = {"THREADLINE_BRING_YOUR_OWN_KEY": "true"}
+    with serving_providers(
+        fake.base_url, directory, providers, "chat", env=byok_mode, log_level="debug"
     ) as live:
         yield live
 

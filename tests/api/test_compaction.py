@@ -4,7 +4,6 @@ sent back as input (by a client that stores nothing), the model sees the summary
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from tests.api.test_tenancy import two_tenants  # noqa: F401 (a fixture)
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.fake_upstream_replies import plan_reply
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, serving_providers
 from threadline.engine.responses.compaction import PROMPT, SUMMARY_HEADING
 
 
@@ -101,10 +100,7 @@ def windowed(
             },
         }
     }
-    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "w"}
-    with LiveServer(
-        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
+    with serving_providers(fake.base_url, directory, providers, "w") as live:
         yield openai.OpenAI(base_url=live.base_url, api_key="any", max_retries=0)
 
 

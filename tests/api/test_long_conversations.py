@@ -5,14 +5,13 @@ its window, as a real one does, so a context that grew past it would fail the tu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import openai
 import pytest
 
 from tests.fake_upstream import FakeUpstream
-from tests.live_server import LiveServer
+from tests.live_server import serving_providers
 from threadline.engine.responses.compaction import SUMMARY_HEADING
 
 TURNS = 2_000
@@ -30,10 +29,7 @@ def small(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for window in (SMALL_WINDOW, COMPACTING_WINDOW)
     }
     providers = {"small": {"base_url": fake.base_url, "api_key": "k", "model_limits": limits}}
-    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "small"}
-    with LiveServer(
-        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
+    with serving_providers(fake.base_url, directory, providers, "small") as live:
         yield openai.OpenAI(base_url=live.base_url, api_key="any", max_retries=0)
 
 

@@ -5,14 +5,13 @@ limits truncation works with."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import openai
 import pytest
 
 from tests.fake_upstream import FakeUpstream
-from tests.live_server import LiveServer
+from tests.live_server import serving_providers
 
 SMALL = "tiny/fake-window-60"
 """The fake refuses more than 60 words; the provider declares a window of 60 tokens."""
@@ -29,10 +28,7 @@ def small(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "model_limits": {"fake-window-60": {"context_window": 60, "max_output_tokens": 10}},
         }
     }
-    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "tiny"}
-    with LiveServer(
-        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
+    with serving_providers(fake.base_url, directory, providers, "tiny") as live:
         yield openai.OpenAI(base_url=live.base_url, api_key="any", max_retries=0)
 
 

@@ -3,13 +3,12 @@ openai-responses `oai`), all on the fake upstream, for the tests of this package
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 
 from tests.fake_upstream import FakeUpstream
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, serving_providers
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,5 @@ def kinds_server(
         "claude": {"kind": "anthropic", "base_url": fake.base_url, "api_key": "sk-ant"},
         "oai": {"kind": "openai-responses", "base_url": fake.base_url, "api_key": "sk-oai"},
     }
-    env = {"THREADLINE_PROVIDERS": json.dumps(providers), "THREADLINE_DEFAULT_PROVIDER": "chat"}
-    with LiveServer(
-        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
+    with serving_providers(fake.base_url, directory, providers, "chat") as live:
         yield live

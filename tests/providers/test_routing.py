@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.fake_upstream import FakeUpstream
-from tests.live_server import LiveServer, free_port
+from tests.live_server import LiveServer, free_port, serving_providers
 from tests.tools.background import BackgroundServer
 from threadline.engine.api_keys import OPEN_TENANT
 from threadline.storage.sql.store import SqlStore
@@ -90,13 +90,8 @@ def routed(
         },
         "plain": "backup/fake-model",
     }
-    env = {
-        "THREADLINE_PROVIDERS": json.dumps(providers),
-        "THREADLINE_DEFAULT_PROVIDER": "main",
-        "THREADLINE_ALIASES": json.dumps(aliases),
-    }
-    with LiveServer(
-        str(directory / "threadline.db"), fake.base_url, env=env, log_path=directory / "log"
+    with serving_providers(
+        fake.base_url, directory, providers, "main", env={"THREADLINE_ALIASES": json.dumps(aliases)}
     ) as live:
         yield live
 
