@@ -201,7 +201,6 @@ async def build_services(settings: Settings) -> Services:
         settings.webhook_key.get_secret_value() if settings.webhook_key else None,
         settings.data_dir,
     )
-    stored_completions = StoredCompletions(store)
     sender = HttpWebhookSender(outbound_policy(settings), timeout=settings.webhook_timeout)
     dispatcher = WebhookDispatcher(
         store,
@@ -229,8 +228,8 @@ async def build_services(settings: Settings) -> Services:
         webhooks=WebhookService(store, sealed, sender),
         webhook_dispatcher=dispatcher,
         webhook_sender=sender,
-        chat=ChatCompletionService(providers, file_inputs, stored_completions),
-        stored_completions=stored_completions,
+        chat=ChatCompletionService(providers, file_inputs, store),
+        stored_completions=StoredCompletions(store),
         embeddings=EmbeddingService(providers),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),

@@ -5,6 +5,7 @@ a JSON file works unchanged, and its history is kept server-side too."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from pathlib import Path
@@ -206,3 +207,33 @@ def test_a_stored_completion_exports_as_a_conversation_that_goes_on(
     client.responses.create(model=MODEL, conversation=conversation_id, input="and then?")
     sent = [m["content"] for m in fake.last_request()["body"]["messages"]]
     assert sent == ["Be brief.", "my name is Ada", "echo: my name is Ada", "and then?"]
+
+
+def test_a_stored_completions_images_and_files_export_as_they_were_sent(
+    client: openai.OpenAI, server: LiveServer
+) -> None:
+    notes = "data:text/plain;base64," + base64.b64encode(b"the word is plum").decode()
+    made = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "look"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "https://example.com/a.png", "detail": "low"},
+                    },
+                    {"type": "file", "file": {"file_data": notes, "filename": "notes.txt"}},
+                ],
+            }
+        ],
+        store=True,
+    )
+    exported = httpx.get(f"{server.base_url}/chat/completions/{made.id}/export")
+    assert exported.status_code == 200, exported.text
+    asked = exported.json()["items"][0]["content"]
+    assert [part["type"] for part in asked] == ["input_text", "input_image", "input_file"]
+    assert asked[1]["detail"] == "low" and asked[2]["filename"] == "notes.txt"
+    imported = httpx.post(f"{server.base_url}/conversations/import", json=exported.json())
+    assert imported.status_code == 200, imported.text

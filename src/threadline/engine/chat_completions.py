@@ -18,7 +18,6 @@ from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.responses.tool_choice import read_chat_choice
-from threadline.engine.stored_completions import StoredCompletions
 from threadline.engine.validation import check_metadata
 from threadline.errors import InvalidRequest, UnsupportedParameter
 from threadline.protocol.chat import (
@@ -48,7 +47,7 @@ from threadline.providers.base import (
     UsageReport,
 )
 from threadline.providers.registry import ProviderRegistry
-from threadline.storage.base import Item, StoredCompletion
+from threadline.storage.base import Item, Store, StoredCompletion
 
 Chunk = dict[str, Any]
 
@@ -156,13 +155,14 @@ class ChatCompletionService:
         self,
         providers: ProviderRegistry,
         file_inputs: FileInputs,
-        stored: StoredCompletions,
+        store: Store,
         *,
         clock: Clock = system_clock,
     ) -> None:
         self._providers = providers
         self._file_inputs = file_inputs
-        self._stored = stored
+        self._store = store
+        """Where `store: true` completions are kept (read back by `stored_completions.py`)."""
         self._clock = clock
 
     async def prepare(
@@ -254,7 +254,7 @@ class ChatCompletionService:
     async def _keep(self, chat: PreparedChat, completion: dict[str, Any]) -> None:
         if chat.kept_messages is None:
             return
-        await self._stored.keep(
+        await self._store.save_completion(
             StoredCompletion(
                 id=chat.id,
                 tenant=chat.tenant,

@@ -1,6 +1,7 @@
 """Stored chat completions (`store: true` on Chat Completions), as OpenAI has them: each kept
-as it was returned with the messages it was asked with, then listed (by model and metadata),
-read, relabelled (its metadata is the only part that changes) and deleted, per tenant.
+(by `chat_completions.py`) as it was returned with the messages it was asked with, then listed
+(by model and metadata), read, relabelled (its metadata is the only part that changes),
+deleted and exported, per tenant.
 
 The messages are listed as OpenAI lists them: each with the id `<completion id>-<index>`, its
 text as `content` and, when it was sent as parts, the parts as `content_parts`.
@@ -12,25 +13,25 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from threadline.engine.conversations.transfer import chat_to_items
+from pydantic import TypeAdapter
+
+from threadline import ids
+from threadline.engine.chat_completions import chat_items
 from threadline.engine.pages import list_page
 from threadline.engine.validation import check_metadata
 from threadline.errors import InvalidRequest, NotFound
 from threadline.protocol.chat import (
+    ChatMessage,
     StoredCompletionsQuery,
     StoredCompletionUpdate,
     StoredMessagesQuery,
 )
-from threadline.protocol.conversations import ChatMessage
-from threadline.storage.base import CompletionFilter, Store, StoredCompletion
+from threadline.storage.base import CompletionFilter, Item, Store, StoredCompletion
 
 
 class StoredCompletions:
     def __init__(self, store: Store) -> None:
         self._store = store
-
-    async def keep(self, completion: StoredCompletion) -> None:
-        await self._store.save_completion(completion)
 
     async def retrieve(self, tenant: str, completion_id: str) -> dict[str, Any]:
         return _shown(await self._record(tenant, completion_id))
@@ -85,9 +86,9 @@ class StoredCompletions:
         its messages and its answer as items, its metadata and creation time, so a history kept
         as chat completions can go on as a conversation."""
         record = await self._record(tenant, completion_id)
+        # Read as they were when the completion was made (they passed then), answer included.
         answer = record.completion["choices"][0]["message"]
-        messages = [ChatMessage.model_validate(_exported(m)) for m in record.messages]
-        messages.append(ChatMessage.model_validate(_exported(answer)))
+        messages = _MESSAGES.validate_python([*record.messages, answer])
         return {
             "object": "conversation.export",
             "version": 1,
@@ -98,7 +99,7 @@ class StoredCompletions:
                 "created_at": int(record.created_at),
                 "metadata": record.metadata,
             },
-            "items": chat_to_items(messages),
+            "items": [_with_id(item) for item in chat_items(messages)],
         }
 
     async def _record(self, tenant: str, completion_id: str) -> StoredCompletion:
@@ -131,19 +132,17 @@ def _message(completion_id: str, index: int, message: dict[str, Any]) -> dict[st
     return shown
 
 
-def _exported(message: dict[str, Any]) -> dict[str, Any]:
-    """A stored message as a conversation import reads one (what it does not keep, such as an
-    assistant message's `refusal` or `annotations`, left out)."""
-    kept = {key: message[key] for key in _EXPORTED if message.get(key) is not None}
-    if "tool_calls" in kept:
-        kept["tool_calls"] = [
-            {"id": call["id"], "type": "function", "function": call["function"]}
-            for call in kept["tool_calls"]
-        ]
-    return kept
+_MESSAGES: TypeAdapter[list[ChatMessage]] = TypeAdapter(list[ChatMessage])
+_ID_PREFIXES = {
+    "message": ids.MESSAGE,
+    "function_call": ids.FUNCTION_CALL,
+    "function_call_output": ids.FUNCTION_CALL_OUTPUT,
+}
 
 
-_EXPORTED = ("role", "content", "tool_calls", "tool_call_id", "name")
+def _with_id(item: Item) -> Item:
+    """An exported item, with the id and status every stored item has."""
+    return {"id": ids.new_id(_ID_PREFIXES[item["type"]]), **item, "status": "completed"}
 
 
 def _not_found(completion_id: str) -> NotFound:
