@@ -21,6 +21,7 @@ from bench import (
     chains,
     compaction,
     counters,
+    export,
     findings,
     open_streams,
     postgres,
@@ -43,6 +44,7 @@ BENCHMARKS = (
     "postgres",
     "background",
     "compaction",
+    "export",
     "profile",
 )
 OUT = ROOT / "bench" / "out"
@@ -132,6 +134,7 @@ def main() -> None:
         "postgres": (postgres.NAME, lambda: postgres.run(ctx)),
         "background": (background.NAME, lambda: _run_async(background.run(ctx))),
         "compaction": (compaction.NAME, lambda: _run_async(compaction.run(ctx))),
+        "export": (export.NAME, lambda: _run_async(export.run(ctx))),
     }
     try:
         for name in selected:

@@ -198,6 +198,13 @@ class Settings(BaseSettings):
         "keeps 30 days); unset: forever. Items that belong to a conversation are kept while "
         "the conversation exists.",
     )
+    export_tombstone_retention: float = Field(
+        default=30 * 86400.0,
+        gt=0,
+        description="Seconds the change feed keeps a deleted object's tombstone, so that an "
+        "incremental export (`threadline export`, `GET /v1/threadline/export`) tells a mirror "
+        "what was deleted. A cursor older than this is refused: export again from the start.",
+    )
     sweep_interval: float = Field(
         default=60.0, description="Seconds between retention and idle-expiry sweeps."
     )

@@ -13,6 +13,7 @@ from threadline.engine.conversations.claims import ConversationPolicy
 from threadline.engine.conversations.service import ConversationService
 from threadline.engine.conversations.transfer import ConversationTransfer
 from threadline.engine.embeddings import EmbeddingService
+from threadline.engine.export import PipelineExport
 from threadline.engine.files.inputs import FileInputs, FileUrlLimits
 from threadline.engine.files.service import FileService
 from threadline.engine.responses.background import BackgroundJobs
@@ -55,6 +56,7 @@ class Services:
     transfer: ConversationTransfer
     sweeper: RetentionSweeper
     stored_completions: StoredCompletions
+    export: PipelineExport
     background: BackgroundJobs
     webhooks: WebhookService
     webhook_dispatcher: WebhookDispatcher
@@ -230,6 +232,7 @@ async def build_services(settings: Settings) -> Services:
         webhook_sender=sender,
         chat=ChatCompletionService(providers, file_inputs, store),
         stored_completions=StoredCompletions(store),
+        export=PipelineExport(store, tombstone_retention=settings.export_tombstone_retention),
         embeddings=EmbeddingService(providers),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),
@@ -237,6 +240,7 @@ async def build_services(settings: Settings) -> Services:
             store,
             response_retention=settings.response_retention,
             idle_ttl=settings.conversation_idle_ttl,
+            tombstone_retention=settings.export_tombstone_retention,
         ),
         auth=Authenticator(store, bring_your_own_key=settings.bring_your_own_key),
         files=FileService(file_store, max_bytes=settings.max_file_bytes),

@@ -32,6 +32,7 @@ from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
     background_jobs,
+    changes,
     chat_completions,
     conversations,
     items,
@@ -84,7 +85,8 @@ def empty_tables(conn: Connection) -> None:
     test of a store without it deletes it)."""
     tables = (background_jobs, response_events, webhook_deliveries, webhook_endpoints, items)
     tables += (responses, conversations, api_keys, chat_completions)
-    for table in (*tables, store_state):
+    # The feed last: the deletes above enter tombstones in it.
+    for table in (*tables, changes, store_state):
         conn.execute(delete(table))
     conn.execute(insert(store_state).values(id=STATE_ROW, history_generation=0))
 

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import bson
 import mongomock
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from tests.storage.mongo_standin_aggregation import refuse_unfaithful, run_pipeline
@@ -282,15 +282,35 @@ class StandInCollection:
         update: Document,
         *,
         projection: Document | None = None,
+        upsert: bool = False,
         return_document: bool = ReturnDocument.BEFORE,
         session: StandInSession | None = None,
     ) -> Document | None:
         async with self.server.operation(session):
             self._before_write(session)
             found = self.engine.find_one_and_update(
-                _wire(filter), _wire(update), projection, return_document=return_document
+                _wire(filter),
+                _wire(update),
+                projection,
+                upsert=upsert,
+                return_document=return_document,
             )
             return None if found is None else _wire(found)
+
+    async def bulk_write(
+        self,
+        requests: list[UpdateOne],
+        *,
+        ordered: bool = True,
+        session: StandInSession | None = None,
+    ) -> Any:
+        async with self.server.operation(session):
+            self._before_write(session)
+            for request in requests:
+                document = request._doc  # what pymongo sends: {"$set": …} or {"$setOnInsert": …}
+                self.engine.update_one(
+                    _wire(request._filter), _wire(document), upsert=bool(request._upsert)
+                )
 
     async def delete_one(self, filter: Document, *, session: StandInSession | None = None) -> Any:
         async with self.server.operation(session):

@@ -23,6 +23,7 @@ from threadline.api.routes import (
     chat_completions,
     conversations,
     embeddings,
+    export,
     files,
     models,
     responses,
@@ -98,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(models.router)
     app.include_router(files.router)
     app.include_router(webhooks.router)
+    app.include_router(export.router)
     app.add_middleware(RefuseWebSockets)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     install_metrics(app, metrics, token)  # after the other middleware: it must be outermost

@@ -10,6 +10,7 @@ from threadline import __version__
 from threadline.cli import config_cmd, conversations, db, db_admin, keys, responses, webhooks
 from threadline.cli.chat import chat
 from threadline.cli.doctor import doctor
+from threadline.cli.export import export
 from threadline.cli.models import models
 from threadline.cli.serve import serve
 
@@ -53,6 +54,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(db.app, name="db")
 db_admin.register(db.app)
+app.command()(export)
 app.add_typer(config_cmd.app, name="config")
 app.command()(doctor)
 

@@ -7,7 +7,8 @@ sweep ends such turns `failed` (running_turns.py), on whichever process sweeps f
 What is deleted: responses created longer ago than `response_retention` (with the input and
 output items they own), except items that are part of a conversation, which live as long as
 their conversation. Conversations are never deleted by the sweeper; idle ones become
-`expired` (and stay readable and exportable).
+`expired` (and stay readable and exportable). The change feed's tombstones are forgotten after
+`export_tombstone_retention`.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ class RetentionSweeper:
         *,
         response_retention: float | None,
         idle_ttl: float | None,
+        tombstone_retention: float | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self._store = store
         self._retention = response_retention
         self._idle_ttl = idle_ttl
+        self._tombstone_retention = tombstone_retention
         self._clock = clock
 
     @property
@@ -69,6 +72,8 @@ class RetentionSweeper:
             # Stored chat completions are kept as long as responses are.
             deleted = await self._store.delete_responses_created_before(now - self._retention)
             completions = await self._store.delete_completions_created_before(now - self._retention)
+        if self._tombstone_retention is not None:
+            await self._store.forget_tombstones(now - self._tombstone_retention)
         if expired or deleted or completions:
             log.info(
                 "sweep: %d conversations expired, %d responses and %d chat completions deleted",

@@ -34,7 +34,7 @@ class StoredCompletions:
         self._store = store
 
     async def retrieve(self, tenant: str, completion_id: str) -> dict[str, Any]:
-        return _shown(await self._record(tenant, completion_id))
+        return completion_object(await self._record(tenant, completion_id))
 
     async def list(
         self, tenant: str, query: StoredCompletionsQuery, metadata: Mapping[str, str]
@@ -46,7 +46,7 @@ class StoredCompletions:
             limit=query.limit,
             order=query.order,
         )
-        return list_page([_shown(c) for c in page.completions], has_more=page.has_more)
+        return list_page([completion_object(c) for c in page.completions], has_more=page.has_more)
 
     async def update(
         self, tenant: str, completion_id: str, params: StoredCompletionUpdate
@@ -56,7 +56,7 @@ class StoredCompletions:
         updated = await self._store.update_completion_metadata(tenant, completion_id, metadata)
         if updated is None:
             raise _not_found(completion_id)
-        return _shown(updated)
+        return completion_object(updated)
 
     async def delete(self, tenant: str, completion_id: str) -> dict[str, Any]:
         if not await self._store.delete_completion(tenant, completion_id):
@@ -109,7 +109,7 @@ class StoredCompletions:
         return record
 
 
-def _shown(record: StoredCompletion) -> dict[str, Any]:
+def completion_object(record: StoredCompletion) -> dict[str, Any]:
     return {**record.completion, "metadata": record.metadata}
 
 

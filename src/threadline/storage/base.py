@@ -61,6 +61,8 @@ What each backend guarantees
 - `load_chain` and `load_conversation` are one round trip to the database whatever the length
   of the history, and cost grows only with the items returned.
 - Item pages are ordered by position; `after` is an item id within the same list.
+- Every change to a response, a conversation, a conversation's items or a stored completion is
+  entered in the tenant's change feed in the same transaction (storage/changes.py).
 
 The chain of a response R is R, R.previous_response_id, its previous, … The context for a turn
 that continues R is the items of every response in the chain, oldest response first, each
@@ -74,6 +76,8 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from threadline.storage.changes import ChangeFeed
 
 Item = dict[str, Any]
 """One OpenAI item as a JSON object in wire form; always carries `id` and `type`."""
@@ -281,7 +285,7 @@ class ApiKeyRecord:
     revoked_at: float | None = None
 
 
-class Store(abc.ABC):
+class Store(ChangeFeed, abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False

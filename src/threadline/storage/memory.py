@@ -45,6 +45,7 @@ from threadline.storage.base import (
     TurnRecord,
     TurnStart,
 )
+from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_keys import MemoryApiKeys
 from threadline.storage.memory_webhooks import MemoryWebhooks
@@ -134,13 +135,14 @@ def _page(
     return ItemPage(items=[row.item() for row in ordered[:limit]], has_more=len(ordered) > limit)
 
 
-class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
+class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChanges, Store):
     writes_in_order = True  # no method awaits: each runs whole, in call order
 
     def __init__(self) -> None:
         MemoryWebhooks.__init__(self)
         MemoryApiKeys.__init__(self)
         MemoryCompletions.__init__(self)
+        MemoryChanges.__init__(self)
         self._seq = itertools.count(1)
         self._rows: dict[int, _Row] = {}
         self._responses: dict[str, _Response] = {}
@@ -172,6 +174,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
             row.response_id, row.position, row.kind = record.id, position, "input"
         where = None if conversation is None else conversation.next_position
         self._responses[record.id] = _Response(record, where, rows, start.owner, start.lease_until)
+        self._response_changed(record)
 
     async def renew_turns(self, owner: str, lease_until: float) -> int:
         running = [r for r in self._responses.values() if r.owner == owner and _running(r.record)]
@@ -188,6 +191,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
         for response in lapsed:
             response.record.status, response.record.error = "failed", _clone(error)
             response.owner = None
+            self._response_changed(response.record)
         return len(lapsed)
 
     async def save_turn(self, turn: TurnRecord) -> None:
@@ -218,6 +222,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
             active_at = record.created_at if record.completed_at is None else record.completed_at
             self._place(conversation, rows, active_at)
         self._responses[record.id] = _Response(record, start, rows)
+        self._response_changed(record)
         if turn.background:
             self._jobs.pop(record.id, None)
             self._write_outbox(record.tenant, record.id, record.status)
@@ -233,6 +238,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
             row.response_id, row.position, row.kind = record.id, position, "input"
         self._responses[record.id] = _Response(record, None, rows)
         self._jobs[record.id] = job
+        self._response_changed(record)
 
     async def count_queued_jobs(self, tenant: str | None = None) -> int:
         return sum(
@@ -258,6 +264,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
             response = self._responses[response_id]
             response.record.status = "in_progress"
             response.owner, response.lease_until = owner, lease_until
+            self._response_changed(response.record)
             taken.append(Job(_copy_response(response.record), orjson.loads(job.request)))
         return taken
 
@@ -289,6 +296,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
                 job.owner = None
                 response.record.status = "queued"
                 again += 1
+            self._response_changed(response.record)
         return again
 
     async def note_job_side_effect(self, response_id: str) -> None:
@@ -306,6 +314,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
             return "requested"
         del self._jobs[response_id]
         response.record.status = "cancelled"
+        self._response_changed(response.record)
         self._write_outbox(tenant, response_id, "cancelled")
         return "cancelled"
 
@@ -386,6 +395,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
         stored = _Conversation(_copy_conversation(conversation), rows=[], next_position=0)
         self._place(stored, rows, active_at=None)
         self._conversations[conversation.id] = stored
+        self._conversation_changed(stored.record)
 
     async def get_conversation(
         self, tenant: str, conversation_id: str
@@ -409,6 +419,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
         record.status = status or record.status
         if status_changed_at is not None:
             record.status_changed_at = status_changed_at
+        self._conversation_changed(record)
         return _copy_conversation(record)
 
     async def delete_conversation(self, tenant: str, conversation_id: str) -> bool:
@@ -422,7 +433,9 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
                 self._release(response)
         for row in conversation.rows:
             del self._rows[row.seq]
+            self._item_left(tenant, row)
         del self._conversations[conversation_id]
+        self._changed("conversation", conversation_id, tenant, deleted=True)
         return True
 
     async def list_conversations(
@@ -518,6 +531,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
         leaving = [row for row in conversation.rows if row.item_id == item_id]
         conversation.rows = [row for row in conversation.rows if row.item_id != item_id]
         for row in leaving:
+            self._item_left(tenant, row)
             # An item a turn owns stays in its response's record (as in the SQL store).
             row.conversation_id = row.conversation_position = None
             if row.response_id is None:
@@ -530,6 +544,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
         idle = [r for r in records if r.status == "active" and r.last_active_at < idle_before]
         for record in idle:
             record.status, record.status_changed_at = "expired", now
+            self._conversation_changed(record)
         return len(idle)
 
     async def delete_responses_created_before(self, cutoff: float) -> int:
@@ -566,16 +581,29 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
         self._rows.update((row.seq, row) for row in rows)
         return rows
 
-    @staticmethod
-    def _place(conversation: _Conversation, rows: list[_Row], active_at: float | None) -> None:
+    def _place(
+        self, conversation: _Conversation, rows: list[_Row], active_at: float | None
+    ) -> None:
+        record = conversation.record
         for row in rows:
-            row.conversation_id = conversation.record.id
+            row.conversation_id = record.id
             row.conversation_position = conversation.next_position
             conversation.next_position += 1
+            self._item_changed(record.tenant, record.id, row.conversation_position, row.item)
         conversation.rows += rows
         if active_at is not None:
-            record = conversation.record
             record.last_active_at = max(record.last_active_at, active_at)
+            self._conversation_changed(record)
+
+    def _response_changed(self, record: ResponseRecord) -> None:
+        self._changed("response", record.id, record.tenant)
+
+    def _conversation_changed(self, record: ConversationRecord) -> None:
+        self._changed("conversation", record.id, record.tenant)
+
+    def _item_left(self, tenant: str, row: _Row) -> None:
+        if row.conversation_id is not None and row.conversation_position is not None:
+            self._item_changed(tenant, row.conversation_id, row.conversation_position, None)
 
     def _release(self, response: _Response) -> None:
         """Delete the response and the items it owns outside any conversation."""
@@ -585,5 +613,6 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, Store):
             else:
                 row.response_id = row.kind = row.position = None
         del self._responses[response.record.id]
+        self._changed("response", response.record.id, response.record.tenant, deleted=True)
         self._jobs.pop(response.record.id, None)
         self._events.pop(response.record.id, None)

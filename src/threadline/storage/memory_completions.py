@@ -7,9 +7,10 @@ import copy
 
 from threadline.errors import Conflict, InvalidRequest
 from threadline.storage.base import CompletionFilter, CompletionPage, Order, StoredCompletion
+from threadline.storage.memory_changes import MemoryChanges
 
 
-class MemoryCompletions:
+class MemoryCompletions(MemoryChanges):
     def __init__(self) -> None:
         self._completions: dict[str, StoredCompletion] = {}
 
@@ -17,6 +18,7 @@ class MemoryCompletions:
         if completion.id in self._completions:
             raise Conflict(f"A chat completion with id '{completion.id}' already exists")
         self._completions[completion.id] = copy.deepcopy(completion)
+        self._changed("chat.completion", completion.id, completion.tenant)
 
     async def get_completion(self, tenant: str, completion_id: str) -> StoredCompletion | None:
         found = self._completion(tenant, completion_id)
@@ -59,18 +61,21 @@ class MemoryCompletions:
         if found is None:
             return None
         found.metadata = dict(metadata)
+        self._changed("chat.completion", completion_id, tenant)
         return copy.deepcopy(found)
 
     async def delete_completion(self, tenant: str, completion_id: str) -> bool:
         if self._completion(tenant, completion_id) is None:
             return False
         del self._completions[completion_id]
+        self._changed("chat.completion", completion_id, tenant, deleted=True)
         return True
 
     async def delete_completions_created_before(self, cutoff: float) -> int:
-        old = [c.id for c in self._completions.values() if c.created_at < cutoff]
-        for completion_id in old:
-            del self._completions[completion_id]
+        old = [c for c in self._completions.values() if c.created_at < cutoff]
+        for completion in old:
+            del self._completions[completion.id]
+            self._changed("chat.completion", completion.id, completion.tenant, deleted=True)
         return len(old)
 
     def _has_completions(self, tenant: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from threadline.errors import Conflict, InvalidRequest
 from threadline.storage.base import CompletionFilter, CompletionPage, Order, StoredCompletion
-from threadline.storage.mongo.connection import MongoConnection
+from threadline.storage.mongo.changes import ChangeMethods, Entry, entry
+from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.documents import Document, metadata_pairs
 from threadline.storage.mongo.schema import CHAT_COMPLETIONS
 
@@ -36,11 +37,21 @@ def _record(document: Document) -> StoredCompletion:
     )
 
 
-class CompletionMethods(MongoConnection):
+def _entry(completion_id: str, tenant: str, *, deleted: bool = False) -> Entry:
+    return entry("chat.completion", completion_id, tenant, deleted=deleted)
+
+
+class CompletionMethods(ChangeMethods):
     async def save_completion(self, completion: StoredCompletion) -> None:
         if await self._db[CHAT_COMPLETIONS].find_one({"_id": completion.id}) is not None:
             raise Conflict(f"A chat completion with id '{completion.id}' already exists")
-        await self._db[CHAT_COMPLETIONS].insert_one(_document(completion))
+        document = _document(completion)
+
+        async def work(session: Session) -> None:
+            await self._db[CHAT_COMPLETIONS].insert_one(document, session=session)
+            await self.enter_changes(session, [_entry(completion.id, completion.tenant)])
+
+        await self.transaction(work)
 
     async def get_completion(self, tenant: str, completion_id: str) -> StoredCompletion | None:
         found = await self._db[CHAT_COMPLETIONS].find_one({"_id": completion_id, "tenant": tenant})
@@ -82,24 +93,50 @@ class CompletionMethods(MongoConnection):
     async def update_completion_metadata(
         self, tenant: str, completion_id: str, metadata: dict[str, str]
     ) -> StoredCompletion | None:
-        changed = await self._db[CHAT_COMPLETIONS].update_one(
-            {"_id": completion_id, "tenant": tenant},
-            {"$set": {"metadata": metadata_pairs(metadata)}},
-        )
-        if not changed.matched_count:
+        async def work(session: Session) -> bool:
+            changed = await self._db[CHAT_COMPLETIONS].update_one(
+                {"_id": completion_id, "tenant": tenant},
+                {"$set": {"metadata": metadata_pairs(metadata)}},
+                session=session,
+            )
+            if changed.matched_count:
+                await self.enter_changes(session, [_entry(completion_id, tenant)])
+            return bool(changed.matched_count)
+
+        if not await self.transaction(work):
             return None
         return await self.get_completion(tenant, completion_id)
 
     async def delete_completion(self, tenant: str, completion_id: str) -> bool:
-        gone = await self._db[CHAT_COMPLETIONS].delete_one({"_id": completion_id, "tenant": tenant})
-        return bool(gone.deleted_count)
+        async def work(session: Session) -> bool:
+            gone = await self._db[CHAT_COMPLETIONS].delete_one(
+                {"_id": completion_id, "tenant": tenant}, session=session
+            )
+            if gone.deleted_count:
+                await self.enter_changes(session, [_entry(completion_id, tenant, deleted=True)])
+            return bool(gone.deleted_count)
+
+        return await self.transaction(work)
 
     async def delete_completions_created_before(self, cutoff: float) -> int:
-        collection, total = self._db[CHAT_COMPLETIONS], 0
+        collection = self._db[CHAT_COMPLETIONS]
+
+        async def sweep_batch(session: Session) -> tuple[int, int]:
+            cursor = collection.find(
+                {"created_at": {"$lt": cutoff}}, projection={"_id": 1, "tenant": 1}, session=session
+            )
+            found = await cursor.limit(_SWEEP_BATCH).to_list()
+            if not found:
+                return 0, 0
+            ids = [d["_id"] for d in found]
+            gone = await collection.delete_many({"_id": {"$in": ids}}, session=session)
+            tombstones = [_entry(d["_id"], d["tenant"], deleted=True) for d in found]
+            await self.enter_changes(session, tombstones)
+            return len(found), gone.deleted_count
+
+        total = 0
         while True:
-            cursor = collection.find({"created_at": {"$lt": cutoff}}, projection={"_id": 1})
-            ids = [found["_id"] for found in await cursor.limit(_SWEEP_BATCH).to_list()]
-            if not ids:
+            selected, deleted = await self.transaction(sweep_batch)
+            if selected == 0:
                 return total
-            gone = await collection.delete_many({"_id": {"$in": ids}})
-            total += gone.deleted_count
+            total += deleted

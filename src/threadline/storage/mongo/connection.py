@@ -20,6 +20,7 @@ from threadline.storage.mongo.documents import Document
 from threadline.storage.mongo.schema import (
     API_KEYS,
     BACKGROUND_JOBS,
+    CHANGES,
     CONVERSATIONS,
     ITEMS,
     RESPONSE_EVENTS,
@@ -65,6 +66,7 @@ class MongoConnection:
         self._events: Collection = self._db[RESPONSE_EVENTS]
         self._endpoints: Collection = self._db[WEBHOOK_ENDPOINTS]
         self._deliveries: Collection = self._db[WEBHOOK_DELIVERIES]
+        self._changes: Collection = self._db[CHANGES]
 
     async def aggregate(self, collection: Collection, pipeline: list[Document]) -> list[Document]:
         """Every document of the aggregation, in one round trip up to MongoDB's 16 MB batch:

@@ -23,7 +23,8 @@ from threadline.storage.base import (
     Order,
 )
 from threadline.storage.mongo import pipelines
-from threadline.storage.mongo.connection import MongoConnection, Session
+from threadline.storage.mongo.changes import ChangeMethods, entry, item_entries
+from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.documents import (
     CONVERSATION_FIELDS,
     Document,
@@ -57,7 +58,11 @@ def conversation_query(tenant: str, flt: ConversationFilter) -> Document:
     return {"$and": clauses}
 
 
-class ConversationMethods(MongoConnection):
+# Conversations expired per transaction (see store.py's SWEEP_BATCH).
+_EXPIRE_BATCH = 500
+
+
+class ConversationMethods(ChangeMethods):
     """Conversations and their items; MongoStore adds responses and API keys."""
 
     async def create_conversation(
@@ -85,6 +90,9 @@ class ConversationMethods(MongoConnection):
                     for position, (item_id, data) in enumerate(serialized)
                 ]
                 await self._items.insert_many(rows, session=session)
+            changed = [entry("conversation", c.id, c.tenant)]
+            changed += item_entries(c.tenant, c.id, range(len(serialized)))
+            await self.enter_changes(session, changed)
 
         await self.transaction(work)
 
@@ -114,12 +122,20 @@ class ConversationMethods(MongoConnection):
             changes["status_changed_at"] = status_changed_at
         if not changes:
             return await self.get_conversation(tenant, conversation_id)
-        updated = await self._conversations.find_one_and_update(
-            {"_id": conversation_id, "tenant": tenant},
-            {"$set": changes},
-            projection=_RECORD_PROJECTION,
-            return_document=ReturnDocument.AFTER,
-        )
+
+        async def work(session: Session) -> Document | None:
+            updated = await self._conversations.find_one_and_update(
+                {"_id": conversation_id, "tenant": tenant},
+                {"$set": changes},
+                projection=_RECORD_PROJECTION,
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if updated is not None:
+                await self.enter_changes(session, [entry("conversation", conversation_id, tenant)])
+            return updated
+
+        updated = await self.transaction(work)
         return None if updated is None else conversation_record(updated)
 
     async def delete_conversation(self, tenant: str, conversation_id: str) -> bool:
@@ -134,6 +150,16 @@ class ConversationMethods(MongoConnection):
             turns = {"conversation_id": conversation_id, "tenant": tenant}
             found = self._responses.find(turns, projection={"_id": 1}, session=session)
             turn_ids = [turn["_id"] for turn in await found.to_list()]
+            placed = await self._items.find(
+                {"conversation_id": conversation_id},
+                projection={"_id": 0, "conversation_position": 1},
+                session=session,
+            ).to_list()
+            positions = [d["conversation_position"] for d in placed]
+            changed = [entry("conversation", conversation_id, tenant, deleted=True)]
+            changed += [entry("response", turn, tenant, deleted=True) for turn in turn_ids]
+            changed += item_entries(tenant, conversation_id, positions, deleted=True)
+            await self.enter_changes(session, changed)
             await self._items.delete_many({"conversation_id": conversation_id}, session=session)
             await self._items.delete_many({"response_id": {"$in": turn_ids}}, session=session)
             await self._jobs.delete_many({"_id": {"$in": turn_ids}}, session=session)
@@ -190,6 +216,9 @@ class ConversationMethods(MongoConnection):
             place_in_conversation(rows, conversation_id, start)
             if rows:
                 await self._items.insert_many(rows, session=session)
+            changed = [entry("conversation", conversation_id, tenant)]
+            changed += item_entries(tenant, conversation_id, range(start, start + len(rows)))
+            await self.enter_changes(session, changed)
             return True
 
         return await self.transaction(work)
@@ -267,6 +296,12 @@ class ConversationMethods(MongoConnection):
         where = {"conversation_id": conversation_id, "tenant": tenant, "item_id": item_id}
 
         async def work(session: Session) -> bool:
+            leaving = await self._items.find(
+                where, projection={"_id": 0, "conversation_position": 1}, session=session
+            ).to_list()
+            positions = [d["conversation_position"] for d in leaving]
+            changed = item_entries(tenant, conversation_id, positions, deleted=True)
+            await self.enter_changes(session, changed)
             # An item a turn owns leaves the conversation but stays in its response's record,
             # as deleting a response keeps its conversation items.
             deleted = await self._items.delete_many(
@@ -282,8 +317,28 @@ class ConversationMethods(MongoConnection):
         return await self.transaction(work)
 
     async def expire_idle_conversations(self, idle_before: float, now: float) -> int:
-        result = await self._conversations.update_many(
-            {"status": "active", "last_active_at": {"$lt": idle_before}},
-            {"$set": {"status": "expired", "status_changed_at": now}},
-        )
-        return result.modified_count
+        idle = {"status": "active", "last_active_at": {"$lt": idle_before}}
+
+        async def expire_batch(session: Session) -> int:
+            found = (
+                await self._conversations.find(
+                    idle, projection={"_id": 1, "tenant": 1}, session=session
+                )
+                .limit(_EXPIRE_BATCH)
+                .to_list()
+            )
+            if not found:
+                return 0
+            await self._conversations.update_many(
+                {**idle, "_id": {"$in": [d["_id"] for d in found]}},
+                {"$set": {"status": "expired", "status_changed_at": now}},
+                session=session,
+            )
+            changed = [entry("conversation", d["_id"], d["tenant"]) for d in found]
+            await self.enter_changes(session, changed)
+            return len(found)
+
+        total = 0
+        while expired := await self.transaction(expire_batch):
+            total += expired
+        return total

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from threadline.errors import Conflict
 from threadline.storage.base import CancelOutcome, Item, Job, QueuedTurn
 from threadline.storage.encoding import dumps
+from threadline.storage.mongo.changes import ChangeMethods, entry
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.documents import (
     Document,
@@ -31,7 +32,7 @@ from threadline.storage.mongo.webhooks import WebhookMethods
 _QUEUE_ORDER = [("seq", 1)]
 
 
-class JobMethods(WebhookMethods):
+class JobMethods(WebhookMethods, ChangeMethods):
     async def enqueue_turn(self, turn: QueuedTurn) -> None:
         record = turn.response
         response = response_document(record, conversation_position=None)
@@ -57,6 +58,7 @@ class JobMethods(WebhookMethods):
             if rows:
                 await self._items.insert_many(rows, session=session)
             await self._jobs.insert_one(job, session=session)
+            await self.enter_changes(session, [entry("response", record.id, record.tenant)])
 
         await self.transaction(work)
 
@@ -103,6 +105,7 @@ class JobMethods(WebhookMethods):
             response = await self._responses.find_one({"_id": response_id}, session=session)
             if response is None:
                 return None
+            await self.enter_changes(session, [entry("response", response_id, response["tenant"])])
             return Job(response_record(response), orjson.loads(job["request"]))
 
         return work
@@ -147,6 +150,7 @@ class JobMethods(WebhookMethods):
                     {"$set": {**changes, "owner": None, "lease_until": None}},
                     session=session,
                 )
+                await self.enter_changes(session, [entry("response", response_id, job["tenant"])])
                 return not job["side_effect"]
 
             again += await self.transaction(work)
@@ -175,6 +179,7 @@ class JobMethods(WebhookMethods):
             await self._responses.update_one(
                 {"_id": response_id}, {"$set": {"status": "cancelled"}}, session=session
             )
+            await self.enter_changes(session, [entry("response", response_id, tenant)])
             await self.write_outbox(session, tenant, response_id, "cancelled")
             return "cancelled"
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from threadline.storage.mongo.documents import Document
@@ -30,6 +31,8 @@ RESPONSE_EVENTS = "response_events"
 WEBHOOK_ENDPOINTS = "webhook_endpoints"
 WEBHOOK_DELIVERIES = "webhook_deliveries"
 CHAT_COMPLETIONS = "chat_completions"
+CHANGES = "changes"
+CHANGE_SEQ_ID = "change_seq"
 META = "threadline_meta"
 SCHEMA_VERSION_ID = "schema_version"
 
@@ -148,11 +151,68 @@ COMPLETION_INDEXES = (
 )
 
 
+CHANGE_INDEXES = (
+    # A tenant's feed in order; forgetting old tombstones.
+    IndexSpec(CHANGES, "tenant_seq", [("tenant", 1), ("seq", 1)], {}),
+    IndexSpec(CHANGES, "deleted_changed_at", [("deleted", 1), ("changed_at", 1)], {}),
+)
+_BACKFILL_BATCH = 1000
+
+
+async def _start_change_feed(db: Database) -> None:
+    """The feed's indexes, and an entry for every object already stored, as of its creation.
+    Entries are only ever inserted here (`$setOnInsert`), so a replica running this step
+    alongside another, or alongside writes that already enter changes, loses nothing."""
+    await _indexes(CHANGE_INDEXES)(db)
+    sources: tuple[tuple[str, str, Document, Callable[[Document], Document]], ...] = (
+        (
+            RESPONSES,
+            "response",
+            {},
+            lambda d: {"changed_at": d.get("completed_at") or d["created_at"]},
+        ),
+        (CONVERSATIONS, "conversation", {}, lambda d: {"changed_at": d["last_active_at"]}),
+        (CHAT_COMPLETIONS, "chat.completion", {}, lambda d: {"changed_at": d["created_at"]}),
+        (
+            ITEMS,
+            "conversation.item",
+            {"conversation_id": {"$exists": True}},
+            lambda d: {
+                "changed_at": d["created_at"],
+                "conversation_id": d["conversation_id"],
+                "position": d["conversation_position"],
+            },
+        ),
+    )
+    seq = 0
+    for collection, kind, query, fields in sources:
+        batch: list[UpdateOne] = []
+        async for document in db[collection].find(query):
+            seq += 1
+            key = (
+                f"{document['conversation_id']}:{document['conversation_position']}"
+                if kind == "conversation.item"
+                else document["_id"]
+            )
+            entry = {"kind": kind, "tenant": document["tenant"], "seq": seq, "deleted": False}
+            entry.setdefault("conversation_id", None)
+            entry.setdefault("position", None)
+            entry.update(fields(document))
+            batch.append(UpdateOne({"_id": f"{kind}:{key}"}, {"$setOnInsert": entry}, upsert=True))
+            if len(batch) == _BACKFILL_BATCH:
+                await db[CHANGES].bulk_write(batch, ordered=False)
+                batch = []
+        if batch:
+            await db[CHANGES].bulk_write(batch, ordered=False)
+    await db[META].update_one({"_id": CHANGE_SEQ_ID}, {"$max": {"seq": seq}}, upsert=True)
+
+
 STEPS = (
     Step(1, "collections' indexes", _create_indexes_v1),
     Step(2, "running turns' leases", _index_running_turns),
     Step(3, "background jobs, their kept events, webhooks", _indexes(BACKGROUND_INDEXES)),
     Step(4, "stored chat completions", _indexes(COMPLETION_INDEXES)),
+    Step(5, "the change feed", _start_change_feed),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

@@ -35,6 +35,7 @@ from threadline.storage.base import (
 )
 from threadline.storage.encoding import dumps
 from threadline.storage.mongo import pipelines
+from threadline.storage.mongo.changes import entry, item_entries
 from threadline.storage.mongo.completions import CompletionMethods
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.conversations import ConversationMethods
@@ -97,6 +98,7 @@ class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
             rows = owned_documents(record, serialized, inputs=len(serialized))
             if rows:
                 await self._items.insert_many(rows, session=session)
+            await self.enter_changes(session, [entry("response", record.id, record.tenant)])
 
         await self.transaction(work)
 
@@ -109,15 +111,26 @@ class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
     async def fail_abandoned_turns(self, now: float, error: dict[str, Any]) -> int:
         # A background job's turn is queued again instead (requeue_abandoned_jobs).
         jobs = await self._jobs.find({"owner": {"$ne": None}}, {"_id": 1}).to_list()
-        ended = await self._responses.update_many(
-            {
-                "status": "in_progress",
-                "lease_until": {"$lt": now},
-                "_id": {"$nin": [job["_id"] for job in jobs]},
-            },
-            {"$set": {"status": "failed", "error": dumps(error), "owner": None}},
-        )
-        return int(ended.modified_count)
+        lapsed = {"status": "in_progress", "lease_until": {"$lt": now}}
+
+        async def work(session: Session) -> int:
+            found = await self._responses.find(
+                {**lapsed, "_id": {"$nin": [job["_id"] for job in jobs]}},
+                projection={"_id": 1, "tenant": 1},
+                session=session,
+            ).to_list()
+            if not found:
+                return 0
+            ended = await self._responses.update_many(
+                {**lapsed, "_id": {"$in": [d["_id"] for d in found]}},
+                {"$set": {"status": "failed", "error": dumps(error), "owner": None}},
+                session=session,
+            )
+            changed = [entry("response", d["_id"], d["tenant"]) for d in found]
+            await self.enter_changes(session, changed)
+            return int(ended.modified_count)
+
+        return await self.transaction(work)
 
     async def save_turn(self, turn: TurnRecord) -> None:
         if turn.started:
@@ -163,10 +176,15 @@ class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
                 )
             await self._insert_response({**response, "conversation_position": start}, session)
             rows = owned_documents(record, serialized, inputs=inputs)
+            changed = [entry("response", record.id, record.tenant)]
             if conversation_id is not None and claimed is not None:
                 place_in_conversation(rows, conversation_id, claimed)
+                placed = range(claimed, claimed + len(rows))
+                changed += item_entries(record.tenant, conversation_id, placed)
+                changed.append(entry("conversation", conversation_id, record.tenant))
             if rows:
                 await self._items.insert_many(rows, session=session)
+            await self.enter_changes(session, changed)
 
         await self.transaction(work)
 
@@ -230,10 +248,15 @@ class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
                         session=session,
                     )
             rows = owned_documents(record, outputs, inputs=0, first=inputs)
-            if start is not None:
-                place_in_conversation(rows, conversation_id or "", start + inputs)
+            changed = [entry("response", record.id, record.tenant)]
+            if start is not None and conversation_id is not None:
+                place_in_conversation(rows, conversation_id, start + inputs)
+                placed = range(start, start + inputs + len(rows))
+                changed += item_entries(record.tenant, conversation_id, placed)
+                changed.append(entry("conversation", conversation_id, record.tenant))
             if rows:
                 await self._items.insert_many(rows, session=session)
+            await self.enter_changes(session, changed)
 
         await self.transaction(work)
 
@@ -260,6 +283,9 @@ class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
                 return False
             await self.forget_jobs(session, [response_id])
             await release_items(self._items, session, {"response_id": response_id})
+            await self.enter_changes(
+                session, [entry("response", response_id, tenant, deleted=True)]
+            )
             return True
 
         return await self.transaction(work)
@@ -305,14 +331,17 @@ class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
     async def delete_responses_created_before(self, cutoff: float) -> int:
         async def sweep_batch(session: Session) -> tuple[int, int]:
             cursor = self._responses.find(
-                {"created_at": {"$lt": cutoff}}, projection={"_id": 1}, session=session
+                {"created_at": {"$lt": cutoff}}, projection={"_id": 1, "tenant": 1}, session=session
             )
-            ids = [found["_id"] for found in await cursor.limit(SWEEP_BATCH).to_list()]
+            found = await cursor.limit(SWEEP_BATCH).to_list()
+            ids = [d["_id"] for d in found]
             if not ids:
                 return 0, 0
             await self.forget_jobs(session, ids)
             await release_items(self._items, session, {"response_id": {"$in": ids}})
             deleted = await self._responses.delete_many({"_id": {"$in": ids}}, session=session)
+            tombstones = [entry("response", d["_id"], d["tenant"], deleted=True) for d in found]
+            await self.enter_changes(session, tombstones)
             return len(ids), deleted.deleted_count
 
         total = 0

@@ -36,7 +36,7 @@ def save_completion(conn: Connection, completion: StoredCompletion) -> None:
 def get_completion(conn: Connection, tenant: str, completion_id: str) -> StoredCompletion | None:
     c = completions.c
     row = conn.execute(select(completions).where(c.id == completion_id, c.tenant == tenant)).first()
-    return None if row is None else _record(row)
+    return None if row is None else completion_record(row)
 
 
 def list_completions(
@@ -73,7 +73,7 @@ def list_completions(
         stmt = stmt.order_by(c.created_at, c.id)
     rows = conn.execute(stmt.limit(limit + 1)).all()
     return CompletionPage(
-        completions=[_record(row) for row in rows[:limit]], has_more=len(rows) > limit
+        completions=[completion_record(row) for row in rows[:limit]], has_more=len(rows) > limit
     )
 
 
@@ -107,7 +107,7 @@ def delete_completions_batch(conn: Connection, cutoff: float, batch: int) -> int
     return conn.execute(delete(completions).where(c.id.in_(ids))).rowcount
 
 
-def _record(row: Row[Any]) -> StoredCompletion:
+def completion_record(row: Row[Any]) -> StoredCompletion:
     m = row._mapping
     return StoredCompletion(
         id=m["id"],

@@ -48,9 +48,11 @@ from threadline.storage.base import (
     WebhookDelivery,
     WebhookEndpointRecord,
 )
+from threadline.storage.changes import ChangePage, ChangePosition
 from threadline.storage.encoding import dumps
 from threadline.storage.sql import (
     api_keys,
+    changes,
     completions,
     conversations,
     jobs,
@@ -260,6 +262,15 @@ class SqlStore(Store):
             if deleted is None:
                 return total
             total += deleted
+
+    # -- change feed --------------------------------------------------------------------------
+    async def read_changes(
+        self, tenant: str, *, after: ChangePosition, since: float | None, limit: int
+    ) -> ChangePage:
+        return await self._db.read(changes.read_changes, tenant, after, since, limit)
+
+    async def forget_tombstones(self, before: float) -> int:
+        return await self._db.write(changes.forget_tombstones, before)
 
     # -- webhooks -----------------------------------------------------------------------------
     async def create_webhook_endpoint(self, endpoint: WebhookEndpointRecord) -> None:

@@ -1,4 +1,4 @@
-"""The SQL schema: ten tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: eleven tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -34,6 +34,10 @@ background response, and the delivery log (`owner`/`lease_until` while a process
 `chat_completions` holds the stored chat completions: the completion as returned and the
 request's messages (`completion`, `messages`, JSON), with the metadata (the only part that
 changes) in a column of its own.
+
+`changes` is the change feed (storage/changes.py): one row per exported object, rewritten by
+triggers on `responses`, `conversations`, `items` and `chat_completions` (migration 0007 holds
+them, and PostgreSQL's `changes_seq` sequence), so no write can bypass it.
 
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
@@ -235,6 +239,23 @@ chat_completions = Table(
     Column("messages", Text, nullable=False),
     Index("ix_chat_completions_tenant_created_at_id", "tenant", "created_at", "id"),
     Index("ix_chat_completions_created_at", "created_at"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("kind", String, primary_key=True),
+    Column("key", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("txid", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("changed_at", Double, nullable=False),
+    Column("conversation_id", String),
+    Column("position", BigInteger),
+    Index("ix_changes_tenant_txid_seq", "tenant", "txid", "seq"),
+    Index("ix_changes_seq", "seq"),
+    Index("ix_changes_deleted_changed_at", "deleted", "changed_at"),
 )
 
 store_state = Table(

@@ -1,0 +1,35 @@
+"""/v1/threadline/export: Threadline's own pipeline export of the caller's tenant, as NDJSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+from starlette.responses import Response, StreamingResponse
+
+from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.routing import JsonRoute
+from threadline.protocol.export import ExportQuery
+
+router = APIRouter(prefix="/v1/threadline", tags=["export"], route_class=JsonRoute)
+
+
+@router.get("/export")
+async def export_changes(
+    services: ServicesDep, tenant: TenantDep, query: Annotated[ExportQuery, Query()]
+) -> Response:
+    """What changed in the tenant's responses, conversations, conversation items and stored
+    chat completions since `cursor` (or everything), one JSON object per line; the last line
+    is the cursor to pass next time. A body without that line was cut short: export again
+    from the same cursor."""
+    export = services.export
+    start = export.start(query.cursor)  # a bad or expired cursor is a 400, before any byte
+    records = export.records(tenant, start, since=query.since, limit=query.limit)
+    return StreamingResponse(_lines(records), media_type="application/x-ndjson")
+
+
+async def _lines(records: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for record in records:
+        yield orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
