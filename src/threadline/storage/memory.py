@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterable
-from operator import attrgetter
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -48,32 +47,15 @@ from threadline.storage.base import (
 from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_keys import MemoryApiKeys
+from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
 from threadline.storage.memory_webhooks import MemoryWebhooks
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class _Row:
-    """One stored item; the same object sits in its response's and its conversation's list."""
-
-    seq: int
-    tenant: str
-    item_id: str
-    data: bytes
-    response_id: str | None = None
-    kind: str | None = None
-    position: int | None = None
-    conversation_id: str | None = None
-    conversation_position: int | None = None
-
-    def item(self) -> Item:
-        return cast(Item, orjson.loads(self.data))
 
 
 @dataclasses.dataclass(slots=True)
 class _Response:
     record: ResponseRecord
     conversation_position: int | None  # where the turn begins in its conversation, as in SQL
-    rows: list[_Row]
+    rows: list[Row]
     owner: str | None = None
     lease_until: float = 0.0
 
@@ -81,7 +63,7 @@ class _Response:
 @dataclasses.dataclass(slots=True)
 class _Conversation:
     record: ConversationRecord
-    rows: list[_Row]
+    rows: list[Row]
     next_position: int
     turn_owner: str | None = None
     turn_lease_until: float = 0.0
@@ -114,27 +96,6 @@ def _copy_conversation(record: ConversationRecord) -> ConversationRecord:
     return dataclasses.replace(record, metadata=dict(record.metadata))
 
 
-# Rows in a response's (conversation's) list always have a position (conversation position).
-_POSITION = attrgetter("position")
-_CONVERSATION_POSITION = attrgetter("conversation_position")
-
-
-def _page(
-    rows: list[_Row], key: Callable[[_Row], Any], after: str | None, limit: int, order: Order
-) -> ItemPage:
-    """`rows` are in ascending `key` order; the cursor rule is the SQL store's."""
-    if after is not None:
-        cursor = next((key(row) for row in rows if row.item_id == after), None)
-        if cursor is None:
-            raise InvalidRequest(f"No item with id '{after}' in this list", param="after")
-        if order == "asc":
-            rows = [row for row in rows if key(row) > cursor]
-        else:
-            rows = [row for row in rows if key(row) < cursor]
-    ordered = rows if order == "asc" else rows[::-1]
-    return ItemPage(items=[row.item() for row in ordered[:limit]], has_more=len(ordered) > limit)
-
-
 class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChanges, Store):
     writes_in_order = True  # no method awaits: each runs whole, in call order
 
@@ -144,7 +105,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
         MemoryCompletions.__init__(self)
         MemoryChanges.__init__(self)
         self._seq = itertools.count(1)
-        self._rows: dict[int, _Row] = {}
+        self._rows: dict[int, Row] = {}
         self._responses: dict[str, _Response] = {}
         self._conversations: dict[str, _Conversation] = {}
         self._jobs: dict[str, _Job] = {}
@@ -351,7 +312,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
         if (response := self._response(tenant, response_id)) is None:
             return None
         inputs = [row for row in response.rows if row.kind == "input"]
-        return _page(inputs, _POSITION, after, limit, order)
+        return page(inputs, POSITION, after, limit, order)
 
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         chain: list[_Response] = []
@@ -369,9 +330,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
         conversation = self._conversation(tenant, oldest.record.conversation_id)
         if conversation is not None and oldest.conversation_position is not None:
             end = oldest.conversation_position
-            context += [
-                row.item() for row in conversation.rows if _CONVERSATION_POSITION(row) < end
-            ]
+            context += [row.item() for row in conversation.rows if CONVERSATION_POSITION(row) < end]
         for response in reversed(chain):
             context += [row.item() for row in response.rows]
         return context
@@ -433,7 +392,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
                 self._release(response)
         for row in conversation.rows:
             del self._rows[row.seq]
-            self._item_left(tenant, row)
+            self._item_left(tenant, row.conversation_id, row.conversation_position)
         del self._conversations[conversation_id]
         self._changed("conversation", conversation_id, tenant, deleted=True)
         return True
@@ -514,7 +473,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
     ) -> ItemPage | None:
         if (conversation := self._conversation(tenant, conversation_id)) is None:
             return None
-        return _page(conversation.rows, _CONVERSATION_POSITION, after, limit, order)
+        return page(conversation.rows, CONVERSATION_POSITION, after, limit, order)
 
     async def get_conversation_item(
         self, tenant: str, conversation_id: str, item_id: str
@@ -531,7 +490,7 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
         leaving = [row for row in conversation.rows if row.item_id == item_id]
         conversation.rows = [row for row in conversation.rows if row.item_id != item_id]
         for row in leaving:
-            self._item_left(tenant, row)
+            self._item_left(tenant, row.conversation_id, row.conversation_position)
             # An item a turn owns stays in its response's record (as in the SQL store).
             row.conversation_id = row.conversation_position = None
             if row.response_id is None:
@@ -574,16 +533,14 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
             return None
         return conversation
 
-    def _new_rows(self, tenant: str, items: Iterable[Item]) -> list[_Row]:
+    def _new_rows(self, tenant: str, items: Iterable[Item]) -> list[Row]:
         """Keep a row per item; every item is serialized before any row is kept, so a bad one
         fails the write before it changes anything."""
-        rows = [_Row(next(self._seq), tenant, item["id"], orjson.dumps(item)) for item in items]
+        rows = [Row(next(self._seq), tenant, item["id"], orjson.dumps(item)) for item in items]
         self._rows.update((row.seq, row) for row in rows)
         return rows
 
-    def _place(
-        self, conversation: _Conversation, rows: list[_Row], active_at: float | None
-    ) -> None:
+    def _place(self, conversation: _Conversation, rows: list[Row], active_at: float | None) -> None:
         record = conversation.record
         for row in rows:
             row.conversation_id = record.id
@@ -594,16 +551,6 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
         if active_at is not None:
             record.last_active_at = max(record.last_active_at, active_at)
             self._conversation_changed(record)
-
-    def _response_changed(self, record: ResponseRecord) -> None:
-        self._changed("response", record.id, record.tenant)
-
-    def _conversation_changed(self, record: ConversationRecord) -> None:
-        self._changed("conversation", record.id, record.tenant)
-
-    def _item_left(self, tenant: str, row: _Row) -> None:
-        if row.conversation_id is not None and row.conversation_position is not None:
-            self._item_changed(tenant, row.conversation_id, row.conversation_position, None)
 
     def _release(self, response: _Response) -> None:
         """Delete the response and the items it owns outside any conversation."""

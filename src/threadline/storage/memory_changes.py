@@ -18,7 +18,7 @@ from threadline.storage.changes import (
 )
 
 if TYPE_CHECKING:
-    from threadline.storage.base import Store
+    from threadline.storage.base import ConversationRecord, ResponseRecord, Store
 
 
 @dataclass(slots=True)
@@ -81,6 +81,16 @@ class MemoryChanges:
             conversation_position=position,
             content=content,
         )
+
+    def _response_changed(self, record: ResponseRecord) -> None:
+        self._changed("response", record.id, record.tenant)
+
+    def _conversation_changed(self, record: ConversationRecord) -> None:
+        self._changed("conversation", record.id, record.tenant)
+
+    def _item_left(self, tenant: str, conversation_id: str | None, position: int | None) -> None:
+        if conversation_id is not None and position is not None:
+            self._item_changed(tenant, conversation_id, position, None)
 
     async def read_changes(
         self, tenant: str, *, after: ChangePosition, since: float | None, limit: int

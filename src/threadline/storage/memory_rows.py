@@ -1,0 +1,52 @@
+"""The item rows of MemoryStore: one per stored item, kept as orjson bytes, and pages of them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any, cast
+
+import orjson
+
+from threadline.errors import InvalidRequest
+from threadline.storage.base import Item, ItemPage, Order
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Row:
+    """One stored item; the same object sits in its response's and its conversation's list."""
+
+    seq: int
+    tenant: str
+    item_id: str
+    data: bytes
+    response_id: str | None = None
+    kind: str | None = None
+    position: int | None = None
+    conversation_id: str | None = None
+    conversation_position: int | None = None
+
+    def item(self) -> Item:
+        return cast(Item, orjson.loads(self.data))
+
+
+# Rows in a response's (conversation's) list always have a position (conversation position).
+POSITION = attrgetter("position")
+CONVERSATION_POSITION = attrgetter("conversation_position")
+
+
+def page(
+    rows: list[Row], key: Callable[[Row], Any], after: str | None, limit: int, order: Order
+) -> ItemPage:
+    """`rows` are in ascending `key` order; the cursor rule is the SQL store's."""
+    if after is not None:
+        cursor = next((key(row) for row in rows if row.item_id == after), None)
+        if cursor is None:
+            raise InvalidRequest(f"No item with id '{after}' in this list", param="after")
+        if order == "asc":
+            rows = [row for row in rows if key(row) > cursor]
+        else:
+            rows = [row for row in rows if key(row) < cursor]
+    ordered = rows if order == "asc" else rows[::-1]
+    return ItemPage(items=[row.item() for row in ordered[:limit]], has_more=len(ordered) > limit)
