@@ -84,3 +84,24 @@ def test_a_conversation_written_through_both_workers_keeps_every_item_in_turn_or
 def test_workers_refuse_an_in_memory_database() -> None:
     result = CliRunner().invoke(app, ["serve", "--workers", "2", "--db", "memory://"])
     assert result.exit_code == 2 and "memory://" in result.output
+
+
+def _requests_counted(client: httpx.Client) -> float:
+    """POST /v1/responses answered 200, as one scrape of /metrics reports it."""
+    scrape = client.get("/metrics").text
+    line = 'threadline_http_requests_total{method="POST",route="/v1/responses",status="200"}'
+    counted = [row.rsplit(" ", 1)[1] for row in scrape.splitlines() if row.startswith(line)]
+    return float(counted[0]) if counted else 0.0
+
+
+def test_metrics_count_the_whole_server_whichever_worker_is_scraped(
+    workers: LiveServer, pinned: dict[int, list[httpx.Client]]
+) -> None:
+    one, two = (lanes[0] for lanes in pinned.values())
+    before = _requests_counted(one)
+    for client, turns in ((one, 3), (two, 2)):
+        for _ in range(turns):
+            made = client.post("/v1/responses", json={"model": MODEL, "input": "count me"})
+            assert made.status_code == 200, made.text
+    assert _requests_counted(one) == _requests_counted(two) == before + 5
+    assert "threadline_workers 2.0" in one.get("/metrics").text.splitlines()

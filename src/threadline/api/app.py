@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.gather(tasks.drain(grace), services.background.stop(grace))
             await services.webhook_dispatcher.stop()
             await services.aclose()
+            metrics.close()
 
     app = FastAPI(
         title="Threadline",

@@ -13,7 +13,15 @@ Names (all prefixed `threadline_`):
     upstream_in_flight{provider}                         gauge
     tokens_total{provider, model, direction}            counter, direction = input | output
 
+    workers                                              gauge, worker processes serving
+
 plus the client library's process and Python collectors.
+
+Under `threadline serve --workers N` every worker counts into files of its own in one
+directory (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`, which `serve`
+sets up), and a scrape, whichever worker answers it, adds them all up: the figures are the
+server's, not one worker's. The process and Python collectors describe one process, so they
+are left out there.
 
 Cost per request and size of a scrape stay bounded: `route` is the route template
 (`/v1/responses/{response_id}`), never the raw path; label values that come from callers (model
@@ -29,6 +37,7 @@ port every upstream call goes through.
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -44,6 +53,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -133,9 +143,11 @@ class Metrics:
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the output
         self.registry = registry = CollectorRegistry()
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
+        self._shared_directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if self._shared_directory is None:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
         self.model_label = BoundedLabel()
         self.code_label = BoundedLabel()
         self.http_requests = Counter(
@@ -187,7 +199,15 @@ class Metrics:
             "Provider calls running now.",
             ["provider"],
             registry=registry,
+            multiprocess_mode="livesum",
         )
+        self.workers = Gauge(
+            "threadline_workers",
+            "Worker processes serving this server.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.workers.set(1)
         self.tokens = Counter(
             "threadline_tokens",
             "Tokens reported by providers, by direction (input or output).",
@@ -218,7 +238,16 @@ class Metrics:
         }
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._shared_directory is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_worker, path=self._shared_directory)  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)
+
+    def close(self) -> None:
+        """This worker is leaving: its gauges stop counting (its counters stay in the sums)."""
+        if self._shared_directory is not None:
+            multiprocess.mark_process_dead(os.getpid(), self._shared_directory)  # type: ignore[no-untyped-call]
 
 
 class MeteredProvider:

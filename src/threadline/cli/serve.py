@@ -9,6 +9,9 @@ processes that each import `threadline.api.asgi`; the command's options reach th
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,7 +77,23 @@ def serve(
         )
         raise typer.Exit(2)
     _export_for_workers(config, {"database_url": db, **overrides})
-    uvicorn.run(WORKER_APP, factory=True, workers=workers, **common)
+    with _shared_metrics_directory():
+        uvicorn.run(WORKER_APP, factory=True, workers=workers, **common)
+
+
+@contextmanager
+def _shared_metrics_directory() -> Iterator[None]:
+    """Where the workers' metrics meet (api/metrics.py), emptied for this run; one the
+    operator set (PROMETHEUS_MULTIPROC_DIR) is theirs to keep and clean."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="threadline-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def _export_for_workers(config: Path | None, overrides: dict[str, Any]) -> None:
