@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.metadata_query import metadata_filter
-from threadline.api.routing import JsonRoute
+from threadline.api.routing import JsonRoute, post_directly
 from threadline.engine.chat_completions import Chunk
 from threadline.errors import ThreadlineError
 from threadline.protocol.chat import (
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/chat/completions", tags=["chat"], route_class=JsonRoute)
 
 
-@router.post("")
+@post_directly(router, "")
 async def create_chat_completion(
     params: ChatCompletionCreateParams,
     services: ServicesDep,

@@ -7,13 +7,13 @@ from starlette.responses import Response
 
 from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
-from threadline.api.routing import JsonRoute
+from threadline.api.routing import JsonRoute, post_directly
 from threadline.protocol.embeddings import EmbeddingCreateParams
 
 router = APIRouter(prefix="/v1/embeddings", tags=["embeddings"], route_class=JsonRoute)
 
 
-@router.post("")
+@post_directly(router, "")
 async def create_embeddings(
     params: EmbeddingCreateParams,
     services: ServicesDep,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from threadline.api import deps
 from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep, TurnTasksDep
 from threadline.api.errors import error_response
 from threadline.api.json import json_response
-from threadline.api.routing import JsonRoute, body_model, json_body
+from threadline.api.routing import JsonRoute, post_directly
 from threadline.api.sse import event_stream, follow_stream
 from threadline.engine.validation import check_includes
 from threadline.errors import (
@@ -30,6 +28,7 @@ from threadline.protocol.responses import (
 router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonRoute)
 
 
+@post_directly(router, "")
 async def create_response(
     params: ResponseCreateParams,
     services: ServicesDep,
@@ -55,30 +54,6 @@ async def create_response(
     if created.failure is not None:
         return error_response(created.failure)
     return json_response(created.response)
-
-
-async def _create_directly(request: Request) -> Response:
-    """`create_response` without FastAPI's dependency solving, a measured share of the CPU of
-    the hottest route (docs/performance.md): the body is read and the dependencies resolved as
-    FastAPI does, in its order (body parsed; dependencies, so a bad key is a 401 first; body
-    validated), and every failure is the error FastAPI would raise."""
-    value = await json_body(request)
-    services = await deps.services(request)
-    tenant = await deps.tenant(request)
-    tasks = await deps.turn_tasks(request)
-    provider_key = await deps.provider_key(request)
-    params = body_model(ResponseCreateParams, value)
-    return await create_response(params, services, tenant, tasks, provider_key)
-
-
-class _DirectCreateRoute(JsonRoute):
-    """FastAPI still reads `create_response`'s signature, for the OpenAPI document."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        return _create_directly
-
-
-router.add_api_route("", create_response, methods=["POST"], route_class_override=_DirectCreateRoute)
 
 
 @router.post("/input_tokens")
