@@ -6,6 +6,8 @@ send."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +81,52 @@ def test_a_tenant_may_have_its_own_default(unstored: LiveServer) -> None:
     assert passed.store is False
     with pytest.raises(openai.NotFoundError):
         other.responses.retrieve(passed.id)
+
+
+def test_an_api_key_may_have_its_own_default(fresh_server: LiveServer) -> None:
+    """Two keys of one tenant (which stores by default): the key made `--no-default-store`
+    stores nothing unless asked; its tenant's other key is unchanged; `keys list` says which."""
+    plain = create_key(fresh_server, "team")
+    minimal = subprocess.run(
+        [
+            *(sys.executable, "-m", "threadline", "keys", "create", "team-minimal"),
+            *("--tenant", "team", "--no-default-store", "--db", fresh_server.database),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "threadline",
+            "keys",
+            "list",
+            "--json",
+            "--db",
+            fresh_server.database,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert {k["name"]: k["default_store"] for k in json.loads(listed)} == {
+        "team": None,
+        "team-minimal": False,
+    }
+    fresh_server.restart()
+    kept = _client(fresh_server, plain).responses.create(model=MODEL, input="kept")
+    assert kept.store is True
+    client = _client(fresh_server, minimal)
+    passed = client.responses.create(model=MODEL, input="not kept")
+    assert passed.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(passed.id)
+    assert client.responses.retrieve(kept.id).id == kept.id  # the same tenant's
+    conversation = client.conversations.create()
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model=MODEL, input="x", conversation=conversation.id)
+    assert "'store': true" in refused.value.message
+    asked = client.responses.create(model=MODEL, input="keep this one", store=True)
+    assert client.responses.retrieve(asked.id).store is True

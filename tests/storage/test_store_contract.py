@@ -878,3 +878,14 @@ def test_open_store_rejects_urls_it_cannot_serve(url: str, message: str) -> None
     with pytest.raises(ValueError, match=message) as raised:
         open_store(url)
     assert "secret" not in str(raised.value)
+
+
+async def test_an_api_key_keeps_its_default_store(store: Store) -> None:
+    minimal = ApiKeyRecord(new_id("key"), A, "minimal", new_id("hash"), 1.0, default_store=False)
+    plain = api_key("plain", at=2.0)
+    await store.create_api_key(minimal)
+    await store.create_api_key(plain)
+    found = await store.find_api_key(minimal.key_hash)
+    assert found is not None and found.default_store is False
+    listed = {k.name: k.default_store for k in await store.list_api_keys()}
+    assert listed == {"minimal": False, "plain": None}

@@ -34,7 +34,14 @@ async def provider_key(request: Request) -> str | None:
     return auth.provider_key(request.headers.get("authorization"))
 
 
+async def key_default_store(request: Request) -> bool | None:
+    """What the caller's API key says an omitted `store` means (None: the tenant's default)."""
+    auth = (await services(request)).auth
+    return (await auth.caller_for(request.headers.get("authorization"))).default_store
+
+
 ServicesDep = Annotated[Services, Depends(services)]
+KeyDefaultStoreDep = Annotated[bool | None, Depends(key_default_store)]
 ProviderKeyDep = Annotated[str | None, Depends(provider_key)]
 TenantDep = Annotated[str, Depends(tenant)]
 TurnTasksDep = Annotated[TurnTasks, Depends(turn_tasks)]

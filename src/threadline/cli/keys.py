@@ -41,6 +41,14 @@ def create(
     tenant: Annotated[
         str | None, typer.Option(help="Tenant that owns what the key creates [default: NAME].")
     ] = None,
+    default_store: Annotated[
+        bool | None,
+        typer.Option(
+            "--default-store/--no-default-store",
+            help="What an omitted `store` means for this key's responses [default: the "
+            "tenant's default_store].",
+        ),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -60,7 +68,7 @@ def create(
         tenant = _tenant_for_open_data(name)
 
     async def action(store: Store) -> str:
-        return (await create_key(store, name, tenant)).secret
+        return (await create_key(store, name, tenant, default_store=default_store)).secret
 
     try:
         secret = run_with_store(settings, action)
@@ -92,6 +100,7 @@ def list_keys(
                         "tenant": k.tenant,
                         "created_at": int(k.created_at),
                         "revoked_at": int(k.revoked_at) if k.revoked_at else None,
+                        "default_store": k.default_store,
                     }
                     for k in keys
                 ],
@@ -99,11 +108,11 @@ def list_keys(
             )
         )
         return
-    table = Table("name", "tenant", "id", "created", "revoked")
+    table = Table("name", "tenant", "id", "created", "revoked", "default store")
     for k in keys:
-        table.add_row(
-            k.name, k.tenant, k.id, _when(k.created_at), _when(k.revoked_at) if k.revoked_at else ""
-        )
+        revoked = _when(k.revoked_at) if k.revoked_at else ""
+        default = "" if k.default_store is None else str(k.default_store).lower()
+        table.add_row(k.name, k.tenant, k.id, _when(k.created_at), revoked, default)
     console.print(table)
 
 

@@ -37,6 +37,15 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request is from: its tenant, and what its key says an omitted `store` means
+    (None: the tenant's default)."""
+
+    tenant: str
+    default_store: bool | None = None
+
+
 @dataclass(slots=True)
 class NewKey:
     record: ApiKeyRecord
@@ -44,7 +53,12 @@ class NewKey:
 
 
 async def create_key(
-    store: Store, name: str, tenant: str | None = None, clock: Clock = system_clock
+    store: Store,
+    name: str,
+    tenant: str | None = None,
+    clock: Clock = system_clock,
+    *,
+    default_store: bool | None = None,
 ) -> NewKey:
     if any(key.name == name for key in await store.list_api_keys()):
         raise Conflict(f"An API key named '{name}' already exists.", param="name")
@@ -55,6 +69,7 @@ async def create_key(
         name=name,
         key_hash=hash_key(secret),
         created_at=clock(),
+        default_store=default_store,
     )
     await store.create_api_key(record)
     return NewKey(record, secret)
@@ -94,29 +109,33 @@ class Authenticator:
     ) -> None:
         self._store = store
         self._cache_seconds = cache_seconds
-        self._tenants: dict[str, tuple[str, float]] = {}
+        self._callers: dict[str, tuple[Caller, float]] = {}
         self._keys_exist: tuple[bool, float] | None = None
         self.bring_your_own_key = bring_your_own_key
         """Whether the bearer is the caller's own provider key (see `provider_key`)."""
 
     async def tenant_for(self, authorization: str | None) -> str:
+        return (await self.caller_for(authorization)).tenant
+
+    async def caller_for(self, authorization: str | None) -> Caller:
         if self.bring_your_own_key:
-            return BYOK_TENANT_PREFIX + hash_key(_required_token(authorization))[:32]
+            return Caller(BYOK_TENANT_PREFIX + hash_key(_required_token(authorization))[:32])
         if not await self._keys_required():
-            return OPEN_TENANT
+            return Caller(OPEN_TENANT)
         token = _required_token(authorization)
         digest = hash_key(token)
         now = time.monotonic()
-        cached = self._tenants.get(digest)
+        cached = self._callers.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
         record = await self._store.find_api_key(digest)
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise AuthenticationFailed("Incorrect API key provided.")
-        if len(self._tenants) > 10_000:
-            self._tenants.clear()
-        self._tenants[digest] = (record.tenant, now + self._cache_seconds)
-        return record.tenant
+        if len(self._callers) > 10_000:
+            self._callers.clear()
+        caller = Caller(record.tenant, record.default_store)
+        self._callers[digest] = (caller, now + self._cache_seconds)
+        return caller
 
     async def _keys_required(self) -> bool:
         now = time.monotonic()

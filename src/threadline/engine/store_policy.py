@@ -1,10 +1,11 @@
-"""What an omitted `store` means: the operator's default, per tenant.
+"""What an omitted `store` means: the operator's default, per tenant (and per API key).
 
 OpenAI stores every response unless told `store: false`; the OpenResponses server stores
 nothing unless told `store: true`. Operators with data-minimisation duties choose the second
-(`default_store = false`), for every tenant or for some. A request that says `store` is taken
-at its word either way. A turn that cannot work unstored (one in a conversation, a background
-one) is refused when the default would leave it unstored, naming what to send.
+(`default_store = false`), for every tenant, for some, or for some API keys (a key's default
+wins over its tenant's). A request that says `store` is taken at its word either way. A turn
+that cannot work unstored (one in a conversation, a background one) is refused when the
+default would leave it unstored, naming what to send.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ class StorePolicy:
     def stores_by_default(self, tenant: str) -> bool:
         return self._per_tenant.get(tenant, self._default)
 
-    def apply(self, tenant: str, params: ResponseCreateParams) -> ResponseCreateParams:
-        """`params` with `store` as this tenant's default when the request left it out."""
+    def apply(
+        self, tenant: str, params: ResponseCreateParams, key_default: bool | None = None
+    ) -> ResponseCreateParams:
+        """`params` with `store` as the caller's default when the request left it out: its
+        key's (`key_default`), else its tenant's."""
         if params.store is not None and "store" in params.model_fields_set:
             return params
-        store = self.stores_by_default(tenant)
+        store = self.stores_by_default(tenant) if key_default is None else key_default
         if not store:
             needs = (
                 "conversation"

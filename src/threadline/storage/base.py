@@ -283,6 +283,8 @@ class ApiKeyRecord:
     key_hash: str
     created_at: float
     revoked_at: float | None = None
+    default_store: bool | None = None
+    """What an omitted `store` means for this key's requests; None: its tenant's default."""
 
 
 class Store(ChangeFeed, abc.ABC):

@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep, TurnTasksDep
+from threadline.api.deps import (
+    KeyDefaultStoreDep,
+    ProviderKeyDep,
+    ServicesDep,
+    TenantDep,
+    TurnTasksDep,
+)
 from threadline.api.errors import error_response
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute, post_directly
@@ -35,14 +41,19 @@ async def create_response(
     tenant: TenantDep,
     tasks: TurnTasksDep,
     provider_key: ProviderKeyDep,
+    default_store: KeyDefaultStoreDep,
 ) -> Response:
     if params.background:
-        queued = await services.responses.enqueue(tenant, params, provider_key=provider_key)
+        queued = await services.responses.enqueue(
+            tenant, params, provider_key=provider_key, default_store=default_store
+        )
         services.background.wake()
         if params.stream:
             return follow_stream(services.background.follow(tenant, queued["id"], after=-1))
         return json_response(queued)
-    turn = await services.responses.prepare(tenant, params, provider_key=provider_key)
+    turn = await services.responses.prepare(
+        tenant, params, provider_key=provider_key, default_store=default_store
+    )
     run = services.responses.run(turn)
     if params.stream:
         return event_stream(tasks, run.events)

@@ -127,12 +127,18 @@ class ResponseService:
         )
 
     async def prepare(
-        self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
+        self,
+        tenant: str,
+        params: ResponseCreateParams,
+        *,
+        provider_key: str | None = None,
+        default_store: bool | None = None,
     ) -> PreparedTurn:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
         raised here, before any event is streamed. `provider_key` is the caller's own key for
-        the upstream (bring-your-own-key): sent in place of the provider's, never stored."""
-        params = self._store_policy.apply(tenant, params)
+        the upstream (bring-your-own-key): sent in place of the provider's, never stored.
+        `default_store` is what the caller's key says an omitted `store` means."""
+        params = self._store_policy.apply(tenant, params, default_store)
         refuse_unsupported(params)
         provider, upstream_model = self._providers.resolve(params.model)
         response_id = ids.new_id(ids.RESPONSE)
@@ -161,11 +167,16 @@ class ResponseService:
         return turn
 
     async def enqueue(
-        self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
+        self,
+        tenant: str,
+        params: ResponseCreateParams,
+        *,
+        provider_key: str | None = None,
+        default_store: bool | None = None,
     ) -> dict[str, Any]:
         """Queue a background turn: validated as `prepare` does (every 4xx now), then stored
         `queued` with its input, as a job any process may take. Returns the queued Response."""
-        params = self._store_policy.apply(tenant, params)
+        params = self._store_policy.apply(tenant, params, default_store)
         refuse_unsupported(params)
         if provider_key is not None:
             raise InvalidRequest(

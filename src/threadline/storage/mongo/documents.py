@@ -149,6 +149,7 @@ def api_key_document(key: ApiKeyRecord) -> Document:
         "key_hash": key.key_hash,
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
+        "default_store": key.default_store,
     }
     if key.revoked_at is None:
         document["active_name"] = key.name
@@ -163,6 +164,7 @@ def api_key_record(document: Document) -> ApiKeyRecord:
         key_hash=document["key_hash"],
         created_at=document["created_at"],
         revoked_at=document.get("revoked_at"),
+        default_store=document.get("default_store"),
     )
 
 

@@ -24,6 +24,7 @@ def create_api_key(conn: Connection, key: ApiKeyRecord) -> None:
         "key_hash": key.key_hash,
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
+        "default_store": key.default_store,
     }
     try:
         conn.execute(insert(api_keys).values(values))
@@ -80,4 +81,5 @@ def _api_key_record(row: Row[Any]) -> ApiKeyRecord:
         key_hash=m["key_hash"],
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+        default_store=m["default_store"],
     )

@@ -155,6 +155,7 @@ api_keys = Table(
     Column("key_hash", String, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
+    Column("default_store", Boolean),
     Index("uq_api_keys_key_hash", "key_hash", unique=True),
     # A revoked key's name may be given to a new key.
     Index(
