@@ -185,7 +185,8 @@ class Settings(BaseSettings):
         description="What an omitted `store` means on `POST /v1/responses`: true stores the "
         "response, as OpenAI does; false stores nothing unless the request sends "
         "`store: true`, as the OpenResponses server does (a turn in a `conversation` or in "
-        "the background then needs `store: true`). Per tenant: `tenant_default_store`.",
+        "the background then needs `store: true`). Per tenant: `tenant_default_store`; per API "
+        "key: `threadline keys create NAME --no-default-store`.",
     )
     tenant_default_store: dict[str, bool] = Field(
         default_factory=dict,
