@@ -199,6 +199,12 @@ class Settings(BaseSettings):
         "keeps 30 days); unset: forever. Items that belong to a conversation are kept while "
         "the conversation exists.",
     )
+    tenant_response_retention: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Per-tenant overrides of `response_retention`, in seconds, e.g. "
+        '`{"acme": 86400, "archive": null}` (null: keep forever; JSON in the environment '
+        "variable).",
+    )
     export_tombstone_retention: float = Field(
         default=30 * 86400.0,
         gt=0,

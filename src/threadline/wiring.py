@@ -240,6 +240,7 @@ async def build_services(settings: Settings) -> Services:
             store,
             response_retention=settings.response_retention,
             idle_ttl=settings.conversation_idle_ttl,
+            tenant_retention=settings.tenant_response_retention,
             tombstone_retention=settings.export_tombstone_retention,
         ),
         auth=Authenticator(store, bring_your_own_key=settings.bring_your_own_key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from tests.api.test_tenancy import create_key
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
@@ -74,3 +76,39 @@ def test_retention_sweep_deletes_old_responses_but_keeps_conversation_items(
         i.content[0].text for i in client.conversations.items.list(conversation.id, order="asc")
     ]
     assert texts == ["kept", "echo: kept"]
+
+
+def test_a_tenant_may_have_its_own_retention(fake: FakeUpstream, tmp_path: Path) -> None:
+    """Responses are kept forever by default, but tenant `brief`'s for 1.5 s; a stored chat
+    completion goes with its tenant's responses."""
+    env = {
+        "THREADLINE_TENANT_RESPONSE_RETENTION": json.dumps({"brief": 1.5, "other": None}),
+        "THREADLINE_SWEEP_INTERVAL": "0.2",
+    }
+    database = str(tmp_path / "t.db")
+    with LiveServer(database, fake.base_url, env=env, log_path=tmp_path / "log") as server:
+        brief_key, lasting_key = create_key(server, "brief"), create_key(server, "lasting")
+        server.restart()
+        brief = openai.OpenAI(base_url=server.base_url, api_key=brief_key, max_retries=0)
+        lasting = openai.OpenAI(base_url=server.base_url, api_key=lasting_key, max_retries=0)
+        passing = brief.responses.create(model=MODEL, input="brief")
+        chat = brief.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "brief"}], store=True
+        )
+        kept = lasting.responses.create(model=MODEL, input="lasting")
+
+        def gone() -> bool:
+            try:
+                brief.responses.retrieve(passing.id)
+            except openai.NotFoundError:
+                pass
+            else:
+                return False
+            try:
+                brief.chat.completions.retrieve(chat.id)
+            except openai.NotFoundError:
+                return True
+            return False
+
+        _wait_until(gone)
+        assert lasting.responses.retrieve(kept.id).id == kept.id

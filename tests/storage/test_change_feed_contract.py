@@ -9,6 +9,7 @@ import asyncio
 import time
 
 import pytest
+from sqlalchemy import text
 
 from tests.storage.test_background_jobs_contract import queued
 from tests.storage.test_completions_contract import completion
@@ -19,8 +20,15 @@ from threadline.storage.sql import SqlStore
 
 
 async def read_all(
-    store: Store, tenant: str = A, after: ChangePosition = FEED_START, since: float | None = None
+    store: Store,
+    tenant: str = A,
+    after: ChangePosition = FEED_START,
+    since: float | None = None,
+    *,
+    settle: bool = True,
 ) -> tuple[list[Change], ChangePosition]:
+    if settle:
+        await settled(store)
     found: list[Change] = []
     while True:
         page = await store.read_changes(tenant, after=after, since=since, limit=3)
@@ -28,6 +36,26 @@ async def read_all(
         if not page.changes:
             return found, page.next
         after = page.next
+
+
+async def settled(store: Store) -> None:
+    """On PostgreSQL, wait until every transaction that started before now has ended: the feed
+    holds back changes newer than any transaction running on the cluster, another test's (in
+    another database) included."""
+    if not (isinstance(store, SqlStore) and store.engine.dialect.name == "postgresql"):
+        return
+    begun = await store.read(
+        lambda c: int(c.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")))
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        horizon = await store.read(
+            lambda c: int(c.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")))
+        )
+        if horizon >= begun:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("a transaction on the test cluster ran for 30 s")
 
 
 def keys(changes: list[Change]) -> list[tuple[str, str, bool]]:
@@ -209,7 +237,7 @@ async def test_a_change_that_commits_late_is_not_skipped_on_postgresql(
             )
         )
         early = await save(sql_store, ["q"], ["a"])
-        seen, position_then = await read_all(sql_store, after=position)
+        seen, position_then = await read_all(sql_store, after=position, settle=False)
         assert seen == []  # not past a transaction still running
     later, _ = await read_all(sql_store, after=position_then)
     assert keys(later) == [("conversation", conv, False), ("response", early, False)]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.storage.test_store_contract import A, B
 from threadline.errors import Conflict, InvalidRequest
-from threadline.storage.base import CompletionFilter, Store, StoredCompletion
+from threadline.storage.base import CompletionFilter, Store, StoredCompletion, TenantScope
 
 
 def completion(
@@ -100,3 +100,15 @@ async def test_old_completions_are_swept(store: Store) -> None:
     assert await store.delete_completions_created_before(200.0) == 1
     assert await store.get_completion(A, old.id) is None
     assert await store.get_completion(B, new.id) == new
+
+
+async def test_a_completion_sweep_reaches_only_the_tenants_in_its_scope(store: Store) -> None:
+    mine, theirs = completion(created_at=10.0), completion(tenant=B, created_at=10.0)
+    for c in (mine, theirs):
+        await store.save_completion(c)
+    assert await store.delete_completions_created_before(60.0, TenantScope(only=B)) == 1
+    assert await store.get_completion(A, mine.id) == mine
+    assert (
+        await store.delete_completions_created_before(60.0, TenantScope(excluding=frozenset({A})))
+        == 0
+    )

@@ -33,6 +33,7 @@ from threadline.storage.base import (
     ResponseRecord,
     Store,
     StoredResponse,
+    TenantScope,
     TurnRecord,
     TurnStart,
 )
@@ -889,3 +890,18 @@ async def test_an_api_key_keeps_its_default_store(store: Store) -> None:
     assert found is not None and found.default_store is False
     listed = {k.name: k.default_store for k in await store.list_api_keys()}
     assert listed == {"minimal": False, "plain": None}
+
+
+async def test_a_retention_sweep_reaches_only_the_tenants_in_its_scope(store: Store) -> None:
+    mine, theirs = (
+        await save(store, ["a"], ["b"], at=100.0),
+        await save(store, ["a"], ["b"], tenant=B, at=100.0),
+    )
+    assert (
+        await store.delete_responses_created_before(200.0, TenantScope(excluding=frozenset({A})))
+        == 1
+    )
+    assert await store.get_response(B, theirs) is None
+    assert await store.get_response(A, mine) is not None
+    assert await store.delete_responses_created_before(200.0, TenantScope(only=B)) == 0
+    assert await store.delete_responses_created_before(200.0, TenantScope(only=A)) == 1

@@ -154,6 +154,8 @@ def sweep(
             store,
             response_retention=settings.response_retention,
             idle_ttl=settings.conversation_idle_ttl,
+            tenant_retention=settings.tenant_response_retention,
+            tombstone_retention=settings.export_tombstone_retention,
         )
         if not sweeper.retention_enabled:
             fail(

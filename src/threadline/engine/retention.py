@@ -4,9 +4,10 @@ retention period.
 Abandoned turns: a turn whose process died stays `in_progress` until its lease lapses; each
 sweep ends such turns `failed` (running_turns.py), on whichever process sweeps first.
 
-What is deleted: responses created longer ago than `response_retention` (with the input and
-output items they own), except items that are part of a conversation, which live as long as
-their conversation. Conversations are never deleted by the sweeper; idle ones become
+What is deleted: responses created longer ago than `response_retention`, or than their
+tenant's own (`tenant_response_retention`), with the input and output items they own, except
+items that are part of a conversation, which live as long as their conversation, and stored
+chat completions as old. Conversations are never deleted by the sweeper; idle ones become
 `expired` (and stay readable and exportable). The change feed's tombstones are forgotten after
 `export_tombstone_retention`.
 """
@@ -14,11 +15,12 @@ their conversation. Conversations are never deleted by the sweeper; idle ones be
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.responses.running_turns import INTERRUPTED_ERROR, SIDE_EFFECTS_RAN_ERROR
-from threadline.storage.base import Store
+from threadline.storage.base import Store, TenantScope
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,13 @@ class RetentionSweeper:
         *,
         response_retention: float | None,
         idle_ttl: float | None,
+        tenant_retention: Mapping[str, float | None] | None = None,
         tombstone_retention: float | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self._store = store
         self._retention = response_retention
+        self._tenant_retention = dict(tenant_retention or {})
         self._idle_ttl = idle_ttl
         self._tombstone_retention = tombstone_retention
         self._clock = clock
@@ -50,7 +54,8 @@ class RetentionSweeper:
     @property
     def retention_enabled(self) -> bool:
         """Whether a sweep deletes or expires anything (ending abandoned turns aside)."""
-        return self._retention is not None or self._idle_ttl is not None
+        kept = (self._retention, *self._tenant_retention.values())
+        return any(r is not None for r in kept) or self._idle_ttl is not None
 
     async def sweep_once(self) -> SweepReport:
         now = self._clock()
@@ -68,10 +73,11 @@ class RetentionSweeper:
             else 0
         )
         deleted = completions = 0
-        if self._retention is not None:
+        for scope, retention in self._scopes():
             # Stored chat completions are kept as long as responses are.
-            deleted = await self._store.delete_responses_created_before(now - self._retention)
-            completions = await self._store.delete_completions_created_before(now - self._retention)
+            cutoff = now - retention
+            deleted += await self._store.delete_responses_created_before(cutoff, scope)
+            completions += await self._store.delete_completions_created_before(cutoff, scope)
         if self._tombstone_retention is not None:
             await self._store.forget_tombstones(now - self._tombstone_retention)
         if expired or deleted or completions:
@@ -82,3 +88,16 @@ class RetentionSweeper:
                 completions,
             )
         return SweepReport(expired, deleted, abandoned, completions)
+
+    def _scopes(self) -> list[tuple[TenantScope, float]]:
+        """Each tenant with its own retention, then every other tenant with the global one
+        (a tenant kept forever, or with no override under a global `None`, is never swept)."""
+        scopes = [
+            (TenantScope(only=tenant), retention)
+            for tenant, retention in sorted(self._tenant_retention.items())
+            if retention is not None
+        ]
+        if self._retention is not None:
+            others = TenantScope(excluding=frozenset(self._tenant_retention))
+            scopes.append((others, self._retention))
+        return scopes

@@ -275,6 +275,22 @@ class CompletionPage:
     has_more: bool
 
 
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    """Which tenants a retention sweep reaches: `only` one, or every tenant but `excluding`."""
+
+    only: str | None = None
+    excluding: frozenset[str] = frozenset()
+
+    def includes(self, tenant: str) -> bool:
+        if self.only is not None:
+            return tenant == self.only
+        return tenant not in self.excluding
+
+
+EVERY_TENANT = TenantScope()
+
+
 @dataclass(slots=True)
 class ApiKeyRecord:
     id: str
@@ -533,9 +549,11 @@ class Store(ChangeFeed, abc.ABC):
         tenants). Returns how many."""
 
     @abc.abstractmethod
-    async def delete_responses_created_before(self, cutoff: float) -> int:
-        """Delete responses created before `cutoff` (all tenants) with the items they own,
-        keeping items that belong to a conversation. Returns how many responses."""
+    async def delete_responses_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
+        """Delete responses created before `cutoff` (of the tenants in `scope`) with the items
+        they own, keeping items that belong to a conversation. Returns how many responses."""
 
     # -- stored chat completions --------------------------------------------------------------
     @abc.abstractmethod
@@ -561,8 +579,11 @@ class Store(ChangeFeed, abc.ABC):
     async def delete_completion(self, tenant: str, completion_id: str) -> bool: ...
 
     @abc.abstractmethod
-    async def delete_completions_created_before(self, cutoff: float) -> int:
-        """Delete stored completions created before `cutoff` (all tenants); how many."""
+    async def delete_completions_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
+        """Delete stored completions created before `cutoff` (of the tenants in `scope`); how
+        many."""
 
     # -- API keys -----------------------------------------------------------------------------
     @abc.abstractmethod

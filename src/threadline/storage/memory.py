@@ -27,6 +27,7 @@ from threadline.errors import (
     ResponseDeleted,
 )
 from threadline.storage.base import (
+    EVERY_TENANT,
     CancelOutcome,
     ConversationClaim,
     ConversationFilter,
@@ -41,6 +42,7 @@ from threadline.storage.base import (
     ResponseRecord,
     Store,
     StoredResponse,
+    TenantScope,
     TurnRecord,
     TurnStart,
 )
@@ -506,8 +508,14 @@ class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChange
             self._conversation_changed(record)
         return len(idle)
 
-    async def delete_responses_created_before(self, cutoff: float) -> int:
-        old = [r for r in self._responses.values() if r.record.created_at < cutoff]
+    async def delete_responses_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
+        old = [
+            r
+            for r in self._responses.values()
+            if r.record.created_at < cutoff and scope.includes(r.record.tenant)
+        ]
         for response in old:
             self._release(response)
         return len(old)

@@ -6,7 +6,14 @@ from __future__ import annotations
 import copy
 
 from threadline.errors import Conflict, InvalidRequest
-from threadline.storage.base import CompletionFilter, CompletionPage, Order, StoredCompletion
+from threadline.storage.base import (
+    EVERY_TENANT,
+    CompletionFilter,
+    CompletionPage,
+    Order,
+    StoredCompletion,
+    TenantScope,
+)
 from threadline.storage.memory_changes import MemoryChanges
 
 
@@ -71,8 +78,14 @@ class MemoryCompletions(MemoryChanges):
         self._changed("chat.completion", completion_id, tenant, deleted=True)
         return True
 
-    async def delete_completions_created_before(self, cutoff: float) -> int:
-        old = [c for c in self._completions.values() if c.created_at < cutoff]
+    async def delete_completions_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
+        old = [
+            c
+            for c in self._completions.values()
+            if c.created_at < cutoff and scope.includes(c.tenant)
+        ]
         for completion in old:
             del self._completions[completion.id]
             self._changed("chat.completion", completion.id, completion.tenant, deleted=True)

@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 from threadline.errors import Conflict, InvalidRequest
-from threadline.storage.base import CompletionFilter, CompletionPage, Order, StoredCompletion
+from threadline.storage.base import (
+    EVERY_TENANT,
+    CompletionFilter,
+    CompletionPage,
+    Order,
+    StoredCompletion,
+    TenantScope,
+)
 from threadline.storage.mongo.changes import ChangeMethods, Entry, entry
 from threadline.storage.mongo.connection import Session
-from threadline.storage.mongo.documents import Document, metadata_pairs
+from threadline.storage.mongo.documents import Document, metadata_pairs, tenants_in
 from threadline.storage.mongo.schema import CHAT_COMPLETIONS
 
 _SWEEP_BATCH = 500
@@ -118,13 +125,14 @@ class CompletionMethods(ChangeMethods):
 
         return await self.transaction(work)
 
-    async def delete_completions_created_before(self, cutoff: float) -> int:
+    async def delete_completions_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
+        old = {"created_at": {"$lt": cutoff}, **tenants_in(scope)}
         collection = self._db[CHAT_COMPLETIONS]
 
         async def sweep_batch(session: Session) -> tuple[int, int]:
-            cursor = collection.find(
-                {"created_at": {"$lt": cutoff}}, projection={"_id": 1, "tenant": 1}, session=session
-            )
+            cursor = collection.find(old, projection={"_id": 1, "tenant": 1}, session=session)
             found = await cursor.limit(_SWEEP_BATCH).to_list()
             if not found:
                 return 0, 0

@@ -23,6 +23,7 @@ from threadline.storage.base import (
     ConversationStatus,
     Item,
     ResponseRecord,
+    TenantScope,
 )
 from threadline.storage.encoding import dumps, response_fields, response_from_fields
 
@@ -166,6 +167,13 @@ def api_key_record(document: Document) -> ApiKeyRecord:
         revoked_at=document.get("revoked_at"),
         default_store=document.get("default_store"),
     )
+
+
+def tenants_in(scope: TenantScope) -> Document:
+    """The filter on `tenant` of a retention sweep's scope."""
+    if scope.only is not None:
+        return {"tenant": scope.only}
+    return {"tenant": {"$nin": sorted(scope.excluding)}} if scope.excluding else {}
 
 
 def owned_documents(

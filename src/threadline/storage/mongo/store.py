@@ -24,12 +24,14 @@ from threadline.errors import (
     ResponseDeleted,
 )
 from threadline.storage.base import (
+    EVERY_TENANT,
     ApiKeyRecord,
     Item,
     ItemPage,
     Order,
     Store,
     StoredResponse,
+    TenantScope,
     TurnRecord,
     TurnStart,
 )
@@ -48,6 +50,7 @@ from threadline.storage.mongo.documents import (
     response_document,
     response_record,
     serialized_items,
+    tenants_in,
 )
 from threadline.storage.mongo.items import (
     claim_positions,
@@ -328,11 +331,13 @@ class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
                 found[document["item_id"]] = item_data(document)
         return found
 
-    async def delete_responses_created_before(self, cutoff: float) -> int:
+    async def delete_responses_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
+        old = {"created_at": {"$lt": cutoff}, **tenants_in(scope)}
+
         async def sweep_batch(session: Session) -> tuple[int, int]:
-            cursor = self._responses.find(
-                {"created_at": {"$lt": cutoff}}, projection={"_id": 1, "tenant": 1}, session=session
-            )
+            cursor = self._responses.find(old, projection={"_id": 1, "tenant": 1}, session=session)
             found = await cursor.limit(SWEEP_BATCH).to_list()
             ids = [d["_id"] for d in found]
             if not ids:

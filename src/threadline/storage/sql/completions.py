@@ -11,7 +11,13 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from threadline.errors import Conflict, InvalidRequest
-from threadline.storage.base import CompletionFilter, CompletionPage, Order, StoredCompletion
+from threadline.storage.base import (
+    CompletionFilter,
+    CompletionPage,
+    Order,
+    StoredCompletion,
+    TenantScope,
+)
 from threadline.storage.encoding import dumps
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.tables import chat_completions as completions
@@ -97,11 +103,14 @@ def delete_completion(conn: Connection, tenant: str, completion_id: str) -> bool
     return deleted.rowcount > 0
 
 
-def delete_completions_batch(conn: Connection, cutoff: float, batch: int) -> int | None:
-    """Delete up to `batch` completions created before `cutoff`; how many, or None if none was
-    left to delete."""
+def delete_completions_batch(
+    conn: Connection, cutoff: float, scope: TenantScope, batch: int
+) -> int | None:
+    """Delete up to `batch` completions created before `cutoff` (of the tenants in `scope`);
+    how many, or None if none was left to delete."""
     c = completions.c
-    ids = list(conn.scalars(select(c.id).where(c.created_at < cutoff).limit(batch)).all())
+    old = select(c.id).where(c.created_at < cutoff, q.tenants_in(c.tenant, scope)).limit(batch)
+    ids = list(conn.scalars(old).all())
     if not ids:
         return None
     return conn.execute(delete(completions).where(c.id.in_(ids))).rowcount

@@ -37,6 +37,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     union_all,
     update,
 )
@@ -44,7 +45,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.expression import cast as sql_cast
 
-from threadline.storage.base import ConversationRecord, ConversationStatus, ResponseRecord
+from threadline.storage.base import (
+    ConversationRecord,
+    ConversationStatus,
+    ResponseRecord,
+    TenantScope,
+)
 from threadline.storage.encoding import response_fields, response_from_fields
 from threadline.storage.sql.tables import (
     STATE_ROW,
@@ -355,6 +361,15 @@ BUMP_HISTORY_GENERATION = (
     .where(store_state.c.id == STATE_ROW)
     .values(history_generation=store_state.c.history_generation + 1)
 )
+
+
+def tenants_in(column: ColumnElement[str], scope: TenantScope) -> ColumnElement[bool]:
+    """The condition on a `tenant` column of a retention sweep's scope."""
+    if scope.only is not None:
+        return column == scope.only
+    if scope.excluding:
+        return column.not_in(sorted(scope.excluding))
+    return true()
 
 
 def response_record(row: Row[Any]) -> ResponseRecord:

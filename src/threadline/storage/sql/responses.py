@@ -22,7 +22,15 @@ from threadline.errors import (
     PreviousResponseInProgress,
     ResponseDeleted,
 )
-from threadline.storage.base import Item, ItemPage, Order, StoredResponse, TurnRecord, TurnStart
+from threadline.storage.base import (
+    Item,
+    ItemPage,
+    Order,
+    StoredResponse,
+    TenantScope,
+    TurnRecord,
+    TurnStart,
+)
 from threadline.storage.sql import jobs, webhooks
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import (
@@ -311,10 +319,13 @@ def get_items(conn: Connection, tenant: str, item_ids: list[str]) -> dict[str, I
     return found
 
 
-def delete_responses_batch(conn: Connection, cutoff: float, batch: int) -> int | None:
-    """Delete up to `batch` responses created before `cutoff` with the items they own; how
-    many were deleted, or None if none was left to delete."""
-    oldest = select(responses.c.id).where(responses.c.created_at < cutoff).limit(batch)
+def delete_responses_batch(
+    conn: Connection, cutoff: float, scope: TenantScope, batch: int
+) -> int | None:
+    """Delete up to `batch` responses created before `cutoff` (of the tenants in `scope`)
+    with the items they own; how many were deleted, or None if none was left to delete."""
+    r = responses.c
+    oldest = select(r.id).where(r.created_at < cutoff, q.tenants_in(r.tenant, scope)).limit(batch)
     ids = list(conn.scalars(oldest).all())
     if not ids:
         return None

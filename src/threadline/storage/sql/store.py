@@ -24,6 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from threadline.storage.base import (
+    EVERY_TENANT,
     ApiKeyRecord,
     CancelOutcome,
     CompletionFilter,
@@ -43,6 +44,7 @@ from threadline.storage.base import (
     Store,
     StoredCompletion,
     StoredResponse,
+    TenantScope,
     TurnRecord,
     TurnStart,
     WebhookDelivery,
@@ -223,10 +225,14 @@ class SqlStore(Store):
             return {}
         return await self._db.read(responses.get_items, tenant, list(dict.fromkeys(item_ids)))
 
-    async def delete_responses_created_before(self, cutoff: float) -> int:
+    async def delete_responses_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
         total = 0
         while True:
-            deleted = await self._db.write(responses.delete_responses_batch, cutoff, SWEEP_BATCH)
+            deleted = await self._db.write(
+                responses.delete_responses_batch, cutoff, scope, SWEEP_BATCH
+            )
             if deleted is None:
                 return total
             total += deleted
@@ -253,11 +259,13 @@ class SqlStore(Store):
     async def delete_completion(self, tenant: str, completion_id: str) -> bool:
         return await self._db.write(completions.delete_completion, tenant, completion_id)
 
-    async def delete_completions_created_before(self, cutoff: float) -> int:
+    async def delete_completions_created_before(
+        self, cutoff: float, scope: TenantScope = EVERY_TENANT
+    ) -> int:
         total = 0
         while True:
             deleted = await self._db.write(
-                completions.delete_completions_batch, cutoff, SWEEP_BATCH
+                completions.delete_completions_batch, cutoff, scope, SWEEP_BATCH
             )
             if deleted is None:
                 return total
