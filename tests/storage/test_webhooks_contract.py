@@ -11,7 +11,8 @@ import orjson
 from tests.storage.test_background_jobs_contract import enqueue, finished, queued
 from tests.storage.test_store_contract import A, B, msg
 from threadline.ids import new_id
-from threadline.storage.base import Store, TurnRecord, WebhookEndpointRecord
+from threadline.storage.base import Store, TurnRecord
+from threadline.storage.webhook_records import WebhookEndpointRecord
 
 ERROR = {"code": "server_error", "message": "interrupted"}
 

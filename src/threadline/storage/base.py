@@ -78,6 +78,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from threadline.storage.changes import ChangeFeed
+from threadline.storage.webhook_records import (
+    DueDelivery,
+    WebhookDelivery,
+    WebhookEndpointRecord,
+)
 
 Item = dict[str, Any]
 """One OpenAI item as a JSON object in wire form; always carries `id` and `type`."""
@@ -167,49 +172,6 @@ CancelOutcome = Literal["cancelled", "requested", "ended", "not_background", "mi
 """What `cancel_job` did: ended a queued job `cancelled`; asked the process running it to
 stop; nothing, because the response had already ended or was not a background one; or there
 is no such response for the tenant."""
-
-
-@dataclass(slots=True)
-class WebhookEndpointRecord:
-    id: str
-    tenant: str
-    name: str
-    url: str
-    event_types: list[str]
-    secret: str
-    """The signing secret, sealed by the engine (the store never sees it in clear)."""
-    secret_hint: str
-    created_at: float
-    updated_at: float
-
-
-@dataclass(slots=True)
-class WebhookDelivery:
-    """One event for one endpoint, from the outbox, with how its delivery is going."""
-
-    id: str
-    event_id: str
-    endpoint_id: str
-    tenant: str
-    event_type: str
-    payload: str
-    """The JSON body, exactly as it is sent and signed."""
-    created_at: float
-    status: Literal["pending", "delivered", "failed"] = "pending"
-    attempts: int = 0
-    next_attempt_at: float | None = None
-    last_status_code: int | None = None
-    last_error: str | None = None
-    delivered_at: float | None = None
-
-
-@dataclass(slots=True)
-class DueDelivery:
-    """A delivery taken to send, with where to and the sealed secret to sign it with."""
-
-    delivery: WebhookDelivery
-    url: str
-    secret: str
 
 
 @dataclass(slots=True)

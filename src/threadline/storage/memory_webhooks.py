@@ -7,8 +7,8 @@ import dataclasses
 from operator import attrgetter
 
 from threadline.errors import Conflict
-from threadline.storage.base import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 from threadline.storage.outbox import deliveries_for
+from threadline.storage.webhook_records import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 
 
 @dataclasses.dataclass(slots=True)

@@ -10,7 +10,7 @@ import time
 import orjson
 
 from threadline import ids
-from threadline.storage.base import WebhookDelivery, WebhookEndpointRecord
+from threadline.storage.webhook_records import WebhookDelivery, WebhookEndpointRecord
 
 ENDING_STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
 

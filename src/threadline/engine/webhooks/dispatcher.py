@@ -16,7 +16,8 @@ import logging
 
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.webhooks.sealing import SealedSecrets
-from threadline.storage.base import DueDelivery, Store
+from threadline.storage.base import Store
+from threadline.storage.webhook_records import DueDelivery
 from threadline.tools.base import WebhookAttempt, WebhookSender
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from threadline.engine.clock import Clock, system_clock
 from threadline.engine.webhooks.sealing import SealedSecrets
 from threadline.engine.webhooks.signing import hint, new_secret
 from threadline.errors import InvalidRequest, NotFound
-from threadline.storage.base import Store, WebhookDelivery, WebhookEndpointRecord
+from threadline.storage.base import Store
+from threadline.storage.webhook_records import WebhookDelivery, WebhookEndpointRecord
 from threadline.tools.base import WebhookSender
 
 EVENT_TYPES = ("response.completed", "response.failed", "response.cancelled", "response.incomplete")

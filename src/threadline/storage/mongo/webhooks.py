@@ -10,10 +10,10 @@ from typing import Any, cast
 
 from pymongo import ReturnDocument
 
-from threadline.storage.base import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 from threadline.storage.mongo.connection import MongoConnection, Session
 from threadline.storage.mongo.documents import Document
 from threadline.storage.outbox import deliveries_for
+from threadline.storage.webhook_records import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 
 _DELIVERY_FIELDS = (
     "event_id",

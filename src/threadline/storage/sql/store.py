@@ -34,7 +34,6 @@ from threadline.storage.base import (
     ConversationPage,
     ConversationRecord,
     ConversationStatus,
-    DueDelivery,
     Item,
     ItemPage,
     Job,
@@ -47,8 +46,6 @@ from threadline.storage.base import (
     TenantScope,
     TurnRecord,
     TurnStart,
-    WebhookDelivery,
-    WebhookEndpointRecord,
 )
 from threadline.storage.changes import ChangePage, ChangePosition
 from threadline.storage.encoding import dumps
@@ -67,6 +64,7 @@ from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
 from threadline.storage.sql.databases import HeldConnection, open_database
 from threadline.storage.sql.items import item_row
+from threadline.storage.webhook_records import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -13,10 +13,10 @@ import orjson
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
-from threadline.storage.base import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 from threadline.storage.outbox import deliveries_for
 from threadline.storage.sql.tables import webhook_deliveries as deliveries
 from threadline.storage.sql.tables import webhook_endpoints as endpoints
+from threadline.storage.webhook_records import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 
 
 def endpoint_values(endpoint: WebhookEndpointRecord) -> dict[str, Any]:
