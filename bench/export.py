@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.context import BenchContext
@@ -78,10 +79,13 @@ async def run(ctx: BenchContext) -> list[Figure]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
 class _Run:
-    def __init__(self, records: int, seconds: float, peak_rss: int, cursor: str, size: int):
-        self.records, self.seconds, self.peak_rss = records, seconds, peak_rss
-        self.cursor, self.bytes = cursor, size
+    records: int
+    seconds: float
+    peak_rss: int
+    cursor: str
+    bytes: int
 
 
 def _export(

@@ -7,7 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from threadline.api.sse import TurnTasks
+from threadline.engine.api_keys import Caller
 from threadline.wiring import Services
+
+_CALLER = "threadline.caller"
 
 # Dependencies are `async def` although they never await: FastAPI runs a plain `def`
 # dependency in its thread pool, a thread hop on every request for nothing.
@@ -23,9 +26,19 @@ async def turn_tasks(request: Request) -> TurnTasks:
     return result
 
 
+async def caller(request: Request) -> Caller:
+    """Who the request is from, resolved once per request (`tenant` and `key_default_store`
+    both need it)."""
+    found: Caller | None = request.scope.get(_CALLER)
+    if found is None:
+        auth = (await services(request)).auth
+        found = await auth.caller_for(request.headers.get("authorization"))
+        request.scope[_CALLER] = found
+    return found
+
+
 async def tenant(request: Request) -> str:
-    auth = (await services(request)).auth
-    return await auth.tenant_for(request.headers.get("authorization"))
+    return (await caller(request)).tenant
 
 
 async def provider_key(request: Request) -> str | None:
@@ -36,8 +49,7 @@ async def provider_key(request: Request) -> str | None:
 
 async def key_default_store(request: Request) -> bool | None:
     """What the caller's API key says an omitted `store` means (None: the tenant's default)."""
-    auth = (await services(request)).auth
-    return (await auth.caller_for(request.headers.get("authorization"))).default_store
+    return (await caller(request)).default_store
 
 
 ServicesDep = Annotated[Services, Depends(services)]
