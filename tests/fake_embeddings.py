@@ -4,11 +4,13 @@ Each text's vector is deterministic and depends on the text alone: `dimensions` 
 default) drawn from its SHA-256, scaled to unit length, so equal texts have equal vectors and a
 test can compute what Threadline should return (`fake_vector`). Token lists are embedded as the
 text of their numbers joined by spaces. `prompt_tokens` counts words (or tokens). The model
-`missing-model` is a 404; the text `fail <status>` answers that status.
+`missing-model` is a 404; the text `fail <status>` answers that status; a text that starts
+`slow <seconds>` is answered that much later (at most 10 s).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from typing import Any
@@ -31,6 +33,13 @@ def fake_vector(text: str, dimensions: int = 8) -> list[float]:
     return [x / norm for x in raw]
 
 
+def _seconds(text: str) -> float:
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        return 0.0
+
+
 def _json(obj: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status, None, "application/json")
 
@@ -46,6 +55,9 @@ async def embeddings(request: Request) -> Response:
     texts = [t if isinstance(t, str) else " ".join(map(str, t)) for t in inputs or ()]
     for text in texts:
         word, _, status = text.partition(" ")
+        if word == "slow":
+            await asyncio.sleep(min(_seconds(status.split(" ")[0]), 10.0))
+            break
         if word == "fail" and status.isdigit():
             return _json(error_body(int(status), f"fake upstream failure {status}"), int(status))
     dimensions = min(int(body.get("dimensions") or 8), 16384)  # a fuzzer cannot wedge the fake

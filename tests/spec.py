@@ -150,13 +150,42 @@ def validate_component(instance: Any, name: str) -> None:
         _validate(OPENAI, instance, name)
 
 
+_OPEN_RESPONSES_ANNOTATIONS = frozenset({"url_citation"})
+"""The annotation types Open Responses defines (its `Annotation` is `UrlCitationBody`)."""
+
+
+def _known_annotations(item: dict[str, Any]) -> dict[str, Any]:
+    """A message with only the annotations Open Responses defines (OpenAI's file citations
+    belong to a hosted tool outside it)."""
+    if item.get("type") != "message" or not isinstance(item.get("content"), list):
+        return item
+    content = [
+        {
+            **part,
+            "annotations": [
+                a for a in part["annotations"] if a.get("type") in _OPEN_RESPONSES_ANNOTATIONS
+            ],
+        }
+        if isinstance(part.get("annotations"), list)
+        else part
+        for part in item["content"]
+    ]
+    return {**item, "content": content}
+
+
 def _in_open_responses_terms(response: dict[str, Any]) -> dict[str, Any]:
     items, tools = _open_responses_types()
     adjusted = {
         **response,
-        "output": [i for i in response.get("output", []) if i.get("type") in items],
+        "output": [
+            _known_annotations(i) for i in response.get("output", []) if i.get("type") in items
+        ],
         "tools": [t for t in response.get("tools", []) if t.get("type") in tools],
     }
+    choice = response.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") not in (*tools, "function", "allowed_tools"):
+        # A hosted tool outside Open Responses (file_search): named by a choice it cannot type.
+        adjusted["tool_choice"] = "auto"
     text_format = (response.get("text") or {}).get("format") or {}
     if text_format.get("type") == "json_schema":
         # Where the specs contradict each other, the echo follows OpenAI's: Open Responses
@@ -193,6 +222,16 @@ def validate_event(event: dict[str, Any]) -> None:
     items, _ = _open_responses_types()
     if isinstance(event.get("item"), dict) and event["item"].get("type") not in items:
         return
+    annotation = event.get("annotation")
+    if isinstance(annotation, dict) and annotation.get("type") not in _OPEN_RESPONSES_ANNOTATIONS:
+        return
+    if isinstance(event.get("item"), dict):
+        event = {**event, "item": _known_annotations(event["item"])}
+    if isinstance(event.get("part"), dict) and isinstance(event["part"].get("annotations"), list):
+        kept = [
+            a for a in event["part"]["annotations"] if a.get("type") in _OPEN_RESPONSES_ANNOTATIONS
+        ]
+        event = {**event, "part": {**event["part"], "annotations": kept}}
     if isinstance(event.get("response"), dict):
         event = {**event, "response": _in_open_responses_terms(event["response"])}
     _validate(OPEN_RESPONSES, event, open_name)

@@ -53,10 +53,19 @@ def _chunks(stream: Any) -> Iterator[bytes]:
         stream.close()
 
 
-_CHECKED_PATHS = ("/v1/responses", "/v1/chat/completions")
+_CHECKED_PATHS = ("/v1/responses", "/v1/chat/completions", "/v1/vector_stores")
 _CHAT_SCHEMAS = {
     "chat.completion": "CreateChatCompletionResponse",
     "chat.completion.chunk": "CreateChatCompletionStreamResponse",
+}
+_VECTOR_STORE_SCHEMAS = {
+    "vector_store": "VectorStoreObject",
+    "vector_store.file": "VectorStoreFileObject",
+    "vector_store.files_batch": "VectorStoreFileBatchObject",
+    "vector_store.search_results.page": "VectorStoreSearchResultsPage",
+    "vector_store.file_content.page": "VectorStoreFileContentResponse",
+    "vector_store.deleted": "DeleteVectorStoreResponse",
+    "vector_store.file.deleted": "DeleteVectorStoreFileResponse",
 }
 
 
@@ -74,6 +83,11 @@ def _check_body(body: Any) -> None:
         validate_component({**body, "choices": choices}, _CHAT_SCHEMAS[body["object"]])
     elif body.get("object") in _CHAT_SCHEMAS:
         validate_component(body, _CHAT_SCHEMAS[body["object"]])
+    elif body.get("object") in _VECTOR_STORE_SCHEMAS:
+        validate_component(body, _VECTOR_STORE_SCHEMAS[body["object"]])
+    elif body.get("object") == "list":
+        for entry in body.get("data") or ():
+            _check_body(entry)
 
 
 class _CheckedEvents(httpx.SyncByteStream):

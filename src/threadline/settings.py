@@ -268,6 +268,25 @@ class Settings(BaseSettings):
         description="Directory for uploaded files (`<data_dir>/files/<tenant>/`); default: the "
         "user's data dir.",
     )
+    vector_store_embedding_model: str = Field(
+        default="text-embedding-3-small",
+        min_length=1,
+        description="The embedding model (or alias) new vector stores embed their chunks and "
+        "queries with, through the provider that serves it. A store keeps the model it was "
+        "created with.",
+    )
+    ingestion_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Vector store files this process ingests at once (extract, chunk, embed); "
+        "any process sharing the database may take the others.",
+    )
+    ingestion_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a file being ingested stays this process's without a renewal; a "
+        "process that died leaves its files to others once the lease lapses.",
+    )
     max_file_bytes: int = Field(
         default=32 * 1024 * 1024,
         ge=1,

@@ -23,6 +23,10 @@ from threadline.engine.retention import RetentionSweeper
 from threadline.engine.sealing import Sealer
 from threadline.engine.store_policy import StorePolicy
 from threadline.engine.stored_completions import StoredCompletions
+from threadline.engine.vector_stores.embedding import Embedder
+from threadline.engine.vector_stores.ingestion import Ingestion
+from threadline.engine.vector_stores.search import VectorSearch
+from threadline.engine.vector_stores.service import VectorStoreService
 from threadline.engine.webhooks.dispatcher import WebhookDispatcher
 from threadline.engine.webhooks.sealing import SealedSecrets
 from threadline.engine.webhooks.service import WebhookService
@@ -63,6 +67,8 @@ class Services:
     webhook_sender: WebhookSender
     auth: Authenticator
     files: FileService
+    vector_stores: VectorStoreService
+    ingestion: Ingestion
     tools: ServerTools
 
     async def aclose(self) -> None:
@@ -174,6 +180,8 @@ async def build_services(settings: Settings) -> Services:
     )
     conversations = ConversationService(store, policy)
     file_store = LocalFileStore(settings.data_dir)
+    embedder = Embedder(providers)
+    search = VectorSearch(store, embedder)
     file_inputs = FileInputs(
         file_store,
         tools.fetcher,
@@ -189,6 +197,7 @@ async def build_services(settings: Settings) -> Services:
         providers,
         policy,
         tools=tools,
+        file_search=search,
         file_inputs=file_inputs,
         running=running,
         queue_limit=settings.background_queue_limit,
@@ -213,6 +222,22 @@ async def build_services(settings: Settings) -> Services:
         retry_seconds=settings.webhook_retry_seconds,
         max_attempts=settings.webhook_max_attempts,
         send_timeout=settings.webhook_timeout,
+    )
+    ingestion = Ingestion(
+        store,
+        file_store,
+        embedder,
+        owner=running.owner,
+        concurrency=settings.ingestion_concurrency,
+        poll_interval=settings.background_poll_interval,
+        lease_seconds=settings.ingestion_lease_seconds,
+    )
+    vector_stores = VectorStoreService(
+        store,
+        file_store,
+        search,
+        embedding_model=settings.vector_store_embedding_model,
+        on_files_added=ingestion.wake,
     )
     return Services(
         settings=settings,
@@ -245,5 +270,7 @@ async def build_services(settings: Settings) -> Services:
         ),
         auth=Authenticator(store, bring_your_own_key=settings.bring_your_own_key),
         files=FileService(file_store, max_bytes=settings.max_file_bytes),
+        vector_stores=vector_stores,
+        ingestion=ingestion,
         tools=tools,
     )

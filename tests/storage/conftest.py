@@ -39,6 +39,10 @@ from threadline.storage.sql.tables import (
     response_events,
     responses,
     store_state,
+    vector_chunks,
+    vector_file_batches,
+    vector_store_files,
+    vector_stores,
     webhook_deliveries,
     webhook_endpoints,
 )
@@ -85,6 +89,7 @@ def empty_tables(conn: Connection) -> None:
     test of a store without it deletes it)."""
     tables = (background_jobs, response_events, webhook_deliveries, webhook_endpoints, items)
     tables += (responses, conversations, api_keys, chat_completions)
+    tables += (vector_chunks, vector_store_files, vector_file_batches, vector_stores)
     # The feed last: the deletes above enter tombstones in it.
     for table in (*tables, changes, store_state):
         conn.execute(delete(table))

@@ -1,4 +1,5 @@
-"""What the SQLite store promises about transactions, now that `sqlite3` runs under it on
+"""What the SQLite store promises about transactions, now that `sqlean` (the `sqlite3` module
+with a current SQLite) runs under it on
 threads of the store's own: every write transaction starts with BEGIN IMMEDIATE, readers never
 open one (and cannot write), and a write waiting for another process's lock holds up neither
 reads nor the event loop. Concurrent writes are committed in groups, and a write that fails
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlean  # type: ignore[import-untyped]
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -56,7 +57,7 @@ def statements_on(engine: Engine) -> Iterator[list[str]]:
 
 def in_driver_transaction(conn: Connection) -> bool:
     dbapi_connection = conn.connection.dbapi_connection
-    assert isinstance(dbapi_connection, sqlite3.Connection)
+    assert isinstance(dbapi_connection, sqlean.Connection)
     return dbapi_connection.in_transaction
 
 
@@ -96,7 +97,9 @@ async def test_reads_go_on_while_a_write_waits_for_another_process(
     sqlite_store: SqlStore, tmp_path: Path
 ) -> None:
     first = await save(sqlite_store, ["q1"], ["a1"])
-    other_process = sqlite3.connect(tmp_path / "threadline.db", isolation_level=None)
+    # The store's SQLite library: two copies of SQLite in one process do not see each other's
+    # locks (POSIX locks are per process), as two processes do.
+    other_process = sqlean.connect(tmp_path / "threadline.db", isolation_level=None)
     try:
         other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
         waiting = asyncio.create_task(save(sqlite_store, ["q2"], ["a2"], previous=first))

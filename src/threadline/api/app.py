@@ -27,6 +27,7 @@ from threadline.api.routes import (
     files,
     models,
     responses,
+    vector_stores,
     webhooks,
 )
 from threadline.api.shutdown import drain_turns_on_stop_signal
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         drain_turns_on_stop_signal(tasks, services.background, settings.shutdown_grace_seconds)
         services.background.start()
         services.webhook_dispatcher.start()
+        services.ingestion.start()
         if await services.store.has_api_keys():
             log.info("API keys are required (Authorization: Bearer <key>)")
         else:
@@ -77,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
             grace = settings.shutdown_grace_seconds
             await asyncio.gather(tasks.drain(grace), services.background.stop(grace))
             await services.webhook_dispatcher.stop()
+            await services.ingestion.stop()
             await services.aclose()
             metrics.close()
 
@@ -101,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(files.router)
     app.include_router(webhooks.router)
     app.include_router(export.router)
+    app.include_router(vector_stores.router)
     app.add_middleware(RefuseWebSockets)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     install_metrics(app, metrics, token)  # after the other middleware: it must be outermost

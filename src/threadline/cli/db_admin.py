@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Annotated
 
+import sqlean  # type: ignore[import-untyped]  # the store's SQLite (engines.py): one per process
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -92,7 +92,7 @@ def backup(
             fail(f"{target} exists", hint="pass --force to replace it", code=USAGE)
         target.unlink()
     _vacuum_into(report.path, target, expected=report.size_bytes or 0)
-    check = sqlite3.connect(target)
+    check = sqlean.connect(target)
     try:
         verdict = check.execute("PRAGMA quick_check").fetchone()[0]
     finally:
@@ -107,7 +107,7 @@ def _vacuum_into(source: Path, target: Path, expected: int) -> None:
     failure: list[BaseException] = []
 
     def copy() -> None:
-        connection = sqlite3.connect(source, timeout=30)
+        connection = sqlean.connect(source, timeout=30)
         try:
             connection.execute("VACUUM INTO ?", (str(target),))
         except BaseException as exc:  # handed to the main thread, which reports it

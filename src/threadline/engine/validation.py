@@ -31,7 +31,7 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
         if tool.type not in _RUN_TOOL_TYPES:
             raise UnsupportedParameter(
                 f"Tool type '{tool.type}' is not supported yet; supported tool types: "
-                "'function', 'mcp', 'web_search'.",
+                "'function', 'mcp', 'web_search', 'file_search'.",
                 param=f"tools[{index}].type",
             )
     choice = params.tool_choice
@@ -61,7 +61,7 @@ def refuse_unsupported(params: ResponseCreateParams) -> None:
         check_metadata(params.metadata)
 
 
-_RUN_TOOL_TYPES = ("function", "mcp", *WEB_SEARCH_TOOL_TYPES)
+_RUN_TOOL_TYPES = ("function", "mcp", "file_search", *WEB_SEARCH_TOOL_TYPES)
 
 
 def _check_hosted_choice(params: ResponseCreateParams, choice: HostedToolChoice) -> None:
@@ -78,6 +78,12 @@ def _check_hosted_choice(params: ResponseCreateParams, choice: HostedToolChoice)
         if not any(t.type in WEB_SEARCH_TOOL_TYPES for t in tools):
             raise InvalidRequest(
                 "tool_choice names web search, which is not in 'tools'.", param="tool_choice"
+            )
+        return
+    if choice.type == "file_search":
+        if not any(t.type == "file_search" for t in tools):
+            raise InvalidRequest(
+                "tool_choice names file search, which is not in 'tools'.", param="tool_choice"
             )
         return
     raise UnsupportedParameter(

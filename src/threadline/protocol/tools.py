@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from threadline.protocol.content import Flag, WireModel
+from threadline.protocol.vector_stores import Filter, RankingOptions
 
 
 class FunctionTool(WireModel):
@@ -79,6 +80,14 @@ class WebSearchTool(WireModel):
     search_content_types: list[str] | None = None
 
 
+class FileSearchTool(WireModel):
+    type: Literal["file_search"]
+    vector_store_ids: list[str] = Field(min_length=1, max_length=16)
+    max_num_results: int | None = Field(default=None, ge=1, le=50)
+    ranking_options: RankingOptions | None = None
+    filters: Filter | None = None
+
+
 class OtherTool(BaseModel):
     """A tool type Threadline does not run yet; kept so the engine can name it in its 400."""
 
@@ -88,7 +97,7 @@ class OtherTool(BaseModel):
 
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    if kind in ("function", "mcp"):
+    if kind in ("function", "mcp", "file_search"):
         return str(kind)
     return "web_search" if kind in WEB_SEARCH_TOOL_TYPES else "other"
 
@@ -97,6 +106,7 @@ Tool = Annotated[
     Annotated[FunctionTool, Tag("function")]
     | Annotated[McpTool, Tag("mcp")]
     | Annotated[WebSearchTool, Tag("web_search")]
+    | Annotated[FileSearchTool, Tag("file_search")]
     | Annotated[OtherTool, Tag("other")],
     Discriminator(_tool_tag),
 ]
@@ -105,6 +115,8 @@ so that the engine can refuse it by name."""
 
 WEB_SEARCH_FUNCTION = "web_search"
 """The function name under which the model sees the web search tool."""
+FILE_SEARCH_FUNCTION = "file_search"
+"""The function name under which the model sees the file search tool."""
 
 _FUNCTION_NAME_LIMIT = 64  # Chat Completions' limit on function names
 

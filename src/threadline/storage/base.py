@@ -78,6 +78,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from threadline.storage.changes import ChangeFeed
+from threadline.storage.vector_stores import VectorStores
 from threadline.storage.webhook_records import (
     DueDelivery,
     WebhookDelivery,
@@ -265,7 +266,7 @@ class ApiKeyRecord:
     """What an omitted `store` means for this key's requests; None: its tenant's default."""
 
 
-class Store(ChangeFeed, abc.ABC):
+class Store(ChangeFeed, VectorStores, abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False

@@ -50,6 +50,7 @@ from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_keys import MemoryApiKeys
 from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
+from threadline.storage.memory_vectors import MemoryVectorStores
 from threadline.storage.memory_webhooks import MemoryWebhooks
 
 
@@ -98,10 +99,13 @@ def _copy_conversation(record: ConversationRecord) -> ConversationRecord:
     return dataclasses.replace(record, metadata=dict(record.metadata))
 
 
-class MemoryStore(MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChanges, Store):
+class MemoryStore(
+    MemoryVectorStores, MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChanges, Store
+):
     writes_in_order = True  # no method awaits: each runs whole, in call order
 
     def __init__(self) -> None:
+        MemoryVectorStores.__init__(self)
         MemoryWebhooks.__init__(self)
         MemoryApiKeys.__init__(self)
         MemoryCompletions.__init__(self)

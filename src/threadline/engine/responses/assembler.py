@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from threadline import ids
-from threadline.engine.responses.citations import url_citations
+from threadline.engine.responses.citations import file_citations, url_citations
 from threadline.engine.responses.events import Event, EventSequencer
 from threadline.providers.base import (
     ReasoningDelta,
@@ -64,6 +64,8 @@ class OutputAssembler:
         self._server_calls: dict[int, ServerCall] = {}
         self.sources: dict[str, str] = {}
         """URL → title of the web pages found so far (cited URLs become annotations)."""
+        self.files: dict[str, str] = {}
+        """Filename → file id of the files file search found (named ones become citations)."""
 
     # -- feeding -------------------------------------------------------------------------------
     def on_reasoning(self, delta: ReasoningDelta) -> list[Event]:
@@ -285,7 +287,8 @@ class OutputAssembler:
             )
         else:
             part = _output_text(text)
-            for number, annotation in enumerate(url_citations(text, self.sources)):
+            cited = url_citations(text, self.sources) + file_citations(text, self.files)
+            for number, annotation in enumerate(cited):
                 part["annotations"].append(annotation)
                 out.append(
                     self._events.event(

@@ -1,8 +1,12 @@
-"""`url_citation` annotations: where an answer cites a page that web search found.
+"""Annotations of where an answer cites what a search found.
 
-A model asked to cite its sources writes their URLs, bare or as Markdown links. Each place the
-text names a found URL becomes one annotation spanning it (the whole `[title](url)` link when
-it is one), with the page's title.
+`url_citation`: a model asked to cite its sources writes their URLs, bare or as Markdown links.
+Each place the text names a found URL becomes one annotation spanning it (the whole
+`[title](url)` link when it is one), with the page's title.
+
+`file_citation`: a model asked to name the files it used writes their filenames. Each file
+named gets one annotation at the end of its first mention (`index`, a position in the text, as
+OpenAI's citations of files carry), with its file id.
 """
 
 from __future__ import annotations
@@ -39,4 +43,23 @@ def url_citations(text: str, sources: Mapping[str, str]) -> list[dict[str, Any]]
             "end_index": end,
         }
         for start, end, url in sorted(spans)
+    ]
+
+
+def file_citations(text: str, files: Mapping[str, str]) -> list[dict[str, Any]]:
+    if not files or not text:
+        return []
+    found: list[tuple[int, str]] = []
+    taken: list[tuple[int, int]] = []
+    # Longer names first, so that a name inside another (a.md in data.md) does not claim it.
+    for filename in sorted(files, key=len, reverse=True):
+        start = text.find(filename)
+        while start != -1 and any(s < start + len(filename) and start < e for s, e in taken):
+            start = text.find(filename, start + 1)
+        if start != -1:
+            taken.append((start, start + len(filename)))
+            found.append((start + len(filename), filename))
+    return [
+        {"type": "file_citation", "file_id": files[name], "filename": name, "index": index}
+        for index, name in sorted(found)
     ]

@@ -40,6 +40,7 @@ from threadline.engine.responses.turn import TurnRun, TurnRunner
 from threadline.engine.sealing import Sealer
 from threadline.engine.store_policy import StorePolicy
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
+from threadline.engine.vector_stores.search import VectorSearch
 from threadline.errors import (
     InvalidRequest,
     NotFound,
@@ -99,6 +100,7 @@ class ResponseService:
         clock: Clock = system_clock,
         *,
         tools: ServerTools | None = None,
+        file_search: VectorSearch | None = None,
         file_inputs: FileInputs | None = None,
         running: RunningTurns | None = None,
         queue_limit: int = 10_000,
@@ -119,6 +121,7 @@ class ResponseService:
         self._conversations = conversations
         self._clock = clock
         self._tools = tools
+        self._file_search = file_search
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
         self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
         self._view = ModelView(providers, self._file_inputs, self._compactions, self._reasoning)
@@ -203,7 +206,7 @@ class ResponseService:
         response_id = ids.new_id(ids.RESPONSE)
         history = await self._unclaimed_history(tenant, params)
         input_items = await normalize_input(self._store, tenant, params.input)
-        self._check_turn(tenant, params, history, input_items)
+        await self._check_turn(tenant, params, history, input_items)
         history_view, input_view = self._compactions.views(tenant, history, input_items)
         check_tool_calls_answered(history_view + input_view)
         conversation_id = _conversation_id(params)
@@ -264,20 +267,31 @@ class ResponseService:
             conversation_id=None if claim is None else claim.conversation_id,
         )
 
-    def _check_turn(
+    async def _check_turn(
         self,
         tenant: str,
         params: ResponseCreateParams,
         history: list[Item],
         input_items: list[Item],
+        *,
+        api_key: str | None = None,
     ) -> tuple[ClientChoice, ServerToolPlan | None]:
         """The checks of a turn's context and tools (each raises its 4xx)."""
         refuse_empty_turn(params, history)
         self._view.check_sealed(tenant, input_items)
         choice = read_responses_choice(params.tool_choice)
-        server_tools = plan_server_tools(
-            PlanContext(tenant, params, history, input_items, self._tools), choice
+        context = PlanContext(
+            tenant,
+            params,
+            history,
+            input_items,
+            self._tools,
+            file_search=self._file_search,
+            api_key=api_key,
         )
+        server_tools = plan_server_tools(context, choice)
+        if server_tools is not None:
+            await server_tools.check()
         return choice, server_tools
 
     async def _prepare_turn(
@@ -294,7 +308,9 @@ class ResponseService:
         api_key: str | None = None,
     ) -> PreparedTurn:
         tenant = record.tenant
-        choice, server_tools = self._check_turn(tenant, params, history, input_items)
+        choice, server_tools = await self._check_turn(
+            tenant, params, history, input_items, api_key=api_key
+        )
         request, dropped = await self._view.request(
             tenant, params, provider, upstream_model, history, input_items, choice, api_key=api_key
         )

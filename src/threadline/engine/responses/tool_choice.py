@@ -16,6 +16,7 @@ from typing import Any
 
 from threadline.protocol.chat import ChatCompletionCreateParams, NamedToolChoice
 from threadline.protocol.tools import (
+    FILE_SEARCH_FUNCTION,
     WEB_SEARCH_FUNCTION,
     WEB_SEARCH_TOOL_TYPES,
     AllowedToolsChoice,
@@ -58,6 +59,8 @@ def read_responses_choice(choice: object) -> ClientChoice:
         extra = choice.model_extra or {}
         if choice.type in WEB_SEARCH_TOOL_TYPES:
             return ClientChoice(server_first=ToolChoice.of(WEB_SEARCH_FUNCTION))
+        if choice.type == "file_search":
+            return ClientChoice(server_first=ToolChoice.of(FILE_SEARCH_FUNCTION))
         if choice.type == "mcp":
             label, name = extra.get("server_label"), extra.get("name")
             first = ToolChoice.of(mcp_function_name(str(label), str(name))) if name else REQUIRED

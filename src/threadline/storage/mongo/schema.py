@@ -32,6 +32,10 @@ WEBHOOK_ENDPOINTS = "webhook_endpoints"
 WEBHOOK_DELIVERIES = "webhook_deliveries"
 CHAT_COMPLETIONS = "chat_completions"
 CHANGES = "changes"
+VECTOR_STORES = "vector_stores"
+VECTOR_STORE_FILES = "vector_store_files"
+VECTOR_FILE_BATCHES = "vector_file_batches"
+VECTOR_CHUNKS = "vector_chunks"
 CHANGE_SEQ_ID = "change_seq"
 META = "threadline_meta"
 SCHEMA_VERSION_ID = "schema_version"
@@ -207,12 +211,23 @@ async def _start_change_feed(db: Database) -> None:
     await db[META].update_one({"_id": CHANGE_SEQ_ID}, {"$max": {"seq": seq}}, upsert=True)
 
 
+VECTOR_INDEXES = (
+    # A tenant's stores; a store's files (and a batch's); the ingestion queue; a file's chunks.
+    IndexSpec(VECTOR_STORES, "tenant_created", [("tenant", 1), ("created_at", 1), ("_id", 1)], {}),
+    IndexSpec(VECTOR_STORE_FILES, "store_created", [("vector_store_id", 1), ("created_at", 1)], {}),
+    IndexSpec(VECTOR_STORE_FILES, "batch", [("batch_id", 1)], {}),
+    IndexSpec(VECTOR_STORE_FILES, "queue", [("status", 1), ("lease_until", 1)], {}),
+    IndexSpec(VECTOR_CHUNKS, "store_file", [("vector_store_id", 1), ("file_id", 1)], {}),
+)
+
+
 STEPS = (
     Step(1, "collections' indexes", _create_indexes_v1),
     Step(2, "running turns' leases", _index_running_turns),
     Step(3, "background jobs, their kept events, webhooks", _indexes(BACKGROUND_INDEXES)),
     Step(4, "stored chat completions", _indexes(COMPLETION_INDEXES)),
     Step(5, "the change feed", _start_change_feed),
+    Step(6, "vector stores", _indexes(VECTOR_INDEXES)),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

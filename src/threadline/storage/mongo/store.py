@@ -60,6 +60,7 @@ from threadline.storage.mongo.items import (
 )
 from threadline.storage.mongo.jobs import JobMethods
 from threadline.storage.mongo.schema import CHAT_COMPLETIONS, upgrade
+from threadline.storage.mongo.vectors import VectorMethods
 
 # Responses deleted per retention transaction: MongoDB aborts transactions that run longer
 # than a minute, and a small one keeps conflicts with concurrent turns short.
@@ -67,7 +68,7 @@ SWEEP_BATCH = 500
 _UNFINISHED = ("in_progress", "queued")
 
 
-class MongoStore(CompletionMethods, JobMethods, ConversationMethods, Store):
+class MongoStore(VectorMethods, CompletionMethods, JobMethods, ConversationMethods, Store):
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
         await upgrade(self._db)

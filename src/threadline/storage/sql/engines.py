@@ -1,8 +1,11 @@
 """Engines for a SQL store: a reader and a writer, tuned per database.
 
-SQLite runs on the standard library's `sqlite3` through SQLAlchemy's synchronous pysqlite
-dialect, driven from threads of the store's own (databases.py), so a whole store operation is
-one call into a thread instead of a thread round trip per statement. SQLite allows one writer
+SQLite runs on `sqlean` (the standard library's `sqlite3` module, built with a current SQLite
+that can load extensions, which many Python builds' `sqlite3` cannot) through SQLAlchemy's
+synchronous pysqlite dialect; every connection loads `sqlite-vec`, whose distance functions
+rank vector-store chunks inside the database. The dialect is driven from threads of the
+store's own (databases.py), so a whole store operation is one call into a thread instead of a
+thread round trip per statement. SQLite allows one writer
 at a time: writes go through a one-connection engine used by one thread, so concurrent writers
 of this process queue in that thread instead of polling a file lock; each write transaction
 starts with BEGIN IMMEDIATE, so a writer in another process (the CLI next to a running server)
@@ -38,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import sqlean  # type: ignore[import-untyped]
+import sqlite_vec  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
@@ -75,10 +80,16 @@ def sqlite_engines(url: URL, *, readers: int) -> tuple[Engine, Engine]:
     require_writable_sqlite_files(Path(url.database or ""))
     sync_url = url.set(drivername="sqlite+pysqlite")
     writer = create_engine(
-        sync_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S, hide_parameters=True
+        sync_url,
+        module=sqlean,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_S,
+        hide_parameters=True,
     )
     reader = create_engine(
         sync_url,
+        module=sqlean,
         pool_size=readers,
         max_overflow=readers,
         pool_timeout=POOL_TIMEOUT_S,
@@ -162,6 +173,9 @@ def _configure_sqlite(engine: Engine, *, begin: str | None, query_only: bool) ->
         # The driver must not issue BEGIN itself: the writer's BEGIN IMMEDIATE replaces it, and
         # readers run without a transaction.
         dbapi_connection.isolation_level = None
+        dbapi_connection.enable_load_extension(True)
+        sqlite_vec.load(dbapi_connection)
+        dbapi_connection.enable_load_extension(False)
         cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",

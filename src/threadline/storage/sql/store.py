@@ -64,6 +64,7 @@ from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
 from threadline.storage.sql.databases import HeldConnection, open_database
 from threadline.storage.sql.items import item_row
+from threadline.storage.sql.vector_methods import SqlVectorStores
 from threadline.storage.webhook_records import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 
 P = ParamSpec("P")
@@ -74,7 +75,7 @@ T = TypeVar("T")
 SWEEP_BATCH = 500
 
 
-class SqlStore(Store):
+class SqlStore(SqlVectorStores, Store):
     def __init__(
         self,
         url: str,

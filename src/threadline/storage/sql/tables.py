@@ -1,4 +1,4 @@
-"""The SQL schema: eleven tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: fifteen tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -39,6 +39,13 @@ changes) in a column of its own.
 triggers on `responses`, `conversations`, `items` and `chat_completions` (migration 0007 holds
 them, and PostgreSQL's `changes_seq` sequence), so no write can bypass it.
 
+`vector_stores`, `vector_store_files` (a file in a store: its ingestion status, its lease
+while a process ingests it, `owner`/`lease_until`), `vector_file_batches` and `vector_chunks`
+(a completed file's chunks, each with its unit-length embedding) hold the vector stores
+(storage/vector_stores.py). Keyword search reads an index migration 0009 adds beside them: an
+FTS5 table kept by triggers on SQLite, a GIN index on the chunks' English `tsvector` on
+PostgreSQL.
+
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
 cached a context can tell, with one cheap read, that it still holds (context_cache.py).
@@ -58,12 +65,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, REAL
 
 # SQLite only makes `INTEGER PRIMARY KEY` an alias of the rowid; PostgreSQL wants 64 bits.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
@@ -258,6 +267,74 @@ changes = Table(
     Index("ix_changes_seq", "seq"),
     Index("ix_changes_deleted_changed_at", "deleted", "changed_at"),
 )
+
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("name", String),
+    Column("description", Text),
+    Column("created_at", Double, nullable=False),
+    Column("last_active_at", Double, nullable=False),
+    Column("embedding_model", String, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("expires_after_days", Integer),
+    Index("ix_vector_stores_tenant_created_at_id", "tenant", "created_at", "id"),
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("vector_store_id", String, ForeignKey("vector_stores.id"), primary_key=True),
+    Column("file_id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("filename", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("status", String, nullable=False),
+    Column("chunking", Text, nullable=False),
+    Column("attributes", Text),
+    Column("usage_bytes", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("batch_id", String),
+    Column("owner", String),
+    Column("lease_until", Double),
+    Index("ix_vector_store_files_status_lease_until", "status", "lease_until"),
+    Index("ix_vector_store_files_batch_id", "batch_id"),
+)
+
+vector_file_batches = Table(
+    "vector_file_batches",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("vector_store_id", String, ForeignKey("vector_stores.id"), nullable=False),
+    Column("tenant", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+)
+
+# float32 little-endian bytes on SQLite (sqlite-vec's vector format); real[] on PostgreSQL.
+Embedding = LargeBinary().with_variant(ARRAY(REAL), "postgresql")
+
+vector_chunks = Table(
+    "vector_chunks",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("vector_store_id", String, nullable=False),
+    Column("file_id", String, nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("embedding", Embedding, nullable=False),
+    Index(
+        "ix_vector_chunks_vector_store_id_file_id_ordinal", "vector_store_id", "file_id", "ordinal"
+    ),
+)
+
+KEYWORD_INDEX = ("vector_chunks_fts", "ix_vector_chunks_search")
+"""The keyword index over the chunks, outside these definitions (SQLAlchemy describes neither
+an FTS5 table nor an expression index on both databases): its names, and the prefix of FTS5's
+shadow tables. Migration 0009 creates it."""
 
 store_state = Table(
     "store_state",

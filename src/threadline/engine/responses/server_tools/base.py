@@ -25,6 +25,7 @@ from typing import Any
 
 from threadline.engine.responses.assembler import OutputAssembler
 from threadline.engine.responses.events import Event
+from threadline.engine.vector_stores.search import VectorSearch
 from threadline.protocol.responses import ResponseCreateParams
 from threadline.storage.base import Item
 from threadline.tools.base import ServerTools, ToolFailure
@@ -54,6 +55,10 @@ class PlanContext:
     history: list[Item]
     input_items: list[Item]
     tools: ServerTools | None
+    file_search: VectorSearch | None = None
+    """Vector store search, for the file_search kind (None where it is not wired)."""
+    api_key: str | None = None
+    """The caller's provider key in bring-your-own-key mode (embedding a search's query)."""
 
 
 class ToolSteps:
@@ -69,6 +74,9 @@ class KindPlan(ABC):
     """One kind's part of a turn."""
 
     kind: ServerToolKind
+
+    async def check(self) -> None:  # noqa: B027 (a hook: most kinds need no check)
+        """The checks that need the store (each raises its 4xx before the turn starts)."""
 
     def prepare(self, steps: ToolSteps) -> AsyncIterator[Event]:
         """Steps before the first model call; nothing by default."""

@@ -23,6 +23,10 @@ class ServerToolPlan:
     functions: dict[str, ServerFunction] = field(default_factory=dict)
     """Filled once the plans are prepared: name → function."""
 
+    async def check(self) -> None:
+        for plan in self.plans:
+            await plan.check()
+
     def collect_functions(self) -> None:
         for plan in self.plans:
             for function in plan.functions():

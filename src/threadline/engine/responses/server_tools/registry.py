@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from threadline.engine.responses.server_tools.base import ServerToolKind
+from threadline.engine.responses.server_tools.file_search import FileSearchKind
 from threadline.engine.responses.server_tools.mcp import McpKind
 from threadline.engine.responses.server_tools.web_search import WebSearchKind
 
-KINDS: tuple[ServerToolKind, ...] = (McpKind(), WebSearchKind())
+KINDS: tuple[ServerToolKind, ...] = (McpKind(), WebSearchKind(), FileSearchKind())
 
 _BY_TOOL = {tool_type: kind for kind in KINDS for tool_type in kind.tool_types}
 _BY_ITEM = {item_type: kind for kind in KINDS for item_type in kind.item_types}
