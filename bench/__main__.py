@@ -28,6 +28,7 @@ from bench import (
     profiling,
     streaming,
     throughput,
+    vector_stores,
 )
 from bench.context import BenchContext
 from bench.load import generator_name
@@ -45,6 +46,7 @@ BENCHMARKS = (
     "background",
     "compaction",
     "export",
+    "vectors",
     "profile",
 )
 OUT = ROOT / "bench" / "out"
@@ -135,6 +137,7 @@ def main() -> None:
         "background": (background.NAME, lambda: _run_async(background.run(ctx))),
         "compaction": (compaction.NAME, lambda: _run_async(compaction.run(ctx))),
         "export": (export.NAME, lambda: _run_async(export.run(ctx))),
+        "vectors": (vector_stores.NAME, lambda: _run_async(vector_stores.run(ctx))),
     }
     try:
         for name in selected:

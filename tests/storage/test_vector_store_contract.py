@@ -236,3 +236,17 @@ async def test_a_store_is_updated_touched_and_deleted_with_all_it_holds(store: S
     await store.create_vector_store(a_store(), [])
     found = await store.search_chunks(query(axis(0), "kept"))
     assert found.by_vector == [] and found.by_keyword == []
+
+
+async def test_expired_stores_are_deleted_by_the_sweep(store: Store) -> None:
+    lasting, expiring = a_store("vs_1"), a_store("vs_2")
+    expiring.expires_after_days = 1
+    await store.create_vector_store(lasting, [a_file("file-a")])
+    await store.create_vector_store(expiring, [a_file("file-b", "vs_2")])
+    assert await store.delete_expired_vector_stores(NOW + 86_399) == 0
+    await store.touch_vector_stores("t1", ["vs_2"], NOW + 3_600)  # used: its clock restarts
+    assert await store.delete_expired_vector_stores(NOW + 86_401) == 0
+    assert await store.delete_expired_vector_stores(NOW + 3_600 + 86_400) == 1
+    assert await store.get_vector_store("t1", "vs_2") is None
+    assert await store.get_vector_file("t1", "vs_2", "file-b") is None
+    assert await store.get_vector_store("t1", "vs_1") is not None

@@ -359,7 +359,6 @@ def test_max_tool_calls_caps_server_calls_per_response(
             "tools[0].connector_id",
         ),
         ({"type": "mcp", "server_label": "dice", "server_url": "ftp://x/"}, "tools[0].server_url"),
-        ({"type": "file_search", "vector_store_ids": ["vs_1"]}, "tools[0].type"),
         ({"type": "code_interpreter", "container": {"type": "auto"}}, "tools[0].type"),
         ({"type": "image_generation"}, "tools[0].type"),
         (

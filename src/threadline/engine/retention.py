@@ -80,6 +80,9 @@ class RetentionSweeper:
             completions += await self._store.delete_completions_created_before(cutoff, scope)
         if self._tombstone_retention is not None:
             await self._store.forget_tombstones(now - self._tombstone_retention)
+        stores = await self._store.delete_expired_vector_stores(now)
+        if stores:
+            log.info("sweep: %d expired vector stores deleted", stores)
         if expired or deleted or completions:
             log.info(
                 "sweep: %d conversations expired, %d responses and %d chat completions deleted",

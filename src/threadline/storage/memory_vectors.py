@@ -109,6 +109,14 @@ class MemoryVectorStores(VectorStores):
             del self._file_batches[batch_id]
         return True
 
+    async def delete_expired_vector_stores(self, now: float) -> int:
+        expired = [
+            r for r in self._vector_stores.values() if (r.expires_at() or float("inf")) <= now
+        ]
+        for record in expired:
+            await self.delete_vector_store(record.tenant, record.id)
+        return len(expired)
+
     async def add_vector_files(
         self, files: list[VectorFileRecord], batch: FileBatchRecord | None = None
     ) -> bool:

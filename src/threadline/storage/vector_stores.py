@@ -199,6 +199,10 @@ class VectorStores(abc.ABC):
         """The store, its files, batches and chunks."""
 
     @abc.abstractmethod
+    async def delete_expired_vector_stores(self, now: float) -> int:
+        """Delete (as `delete_vector_store`) every store whose `expires_at` has passed."""
+
+    @abc.abstractmethod
     async def add_vector_files(
         self, files: list[VectorFileRecord], batch: FileBatchRecord | None = None
     ) -> bool:

@@ -222,6 +222,18 @@ class VectorMethods(MongoConnection, VectorStores):
 
         return await self.transaction(work)
 
+    async def delete_expired_vector_stores(self, now: float) -> int:
+        expiring = (
+            await self._db[VECTOR_STORES].find({"expires_after_days": {"$ne": None}}).to_list()
+        )
+        deleted = 0
+        for document in expiring:
+            record = _store_record(document)
+            expires_at = record.expires_at()
+            if expires_at is not None and expires_at <= now:
+                deleted += await self.delete_vector_store(record.tenant, record.id)
+        return deleted
+
     async def add_vector_files(
         self, files: list[VectorFileRecord], batch: FileBatchRecord | None = None
     ) -> bool:

@@ -59,6 +59,12 @@ class SqlVectorStores(VectorStores):
     async def delete_vector_store(self, tenant: str, vector_store_id: str) -> bool:
         return await self._db.write(vs.delete_vector_store, tenant, vector_store_id)
 
+    async def delete_expired_vector_stores(self, now: float) -> int:
+        deleted = 0
+        for tenant, vector_store_id in await self._db.read(vs.expired_vector_stores, now):
+            deleted += await self.delete_vector_store(tenant, vector_store_id)
+        return deleted
+
     async def add_vector_files(
         self, files: list[VectorFileRecord], batch: FileBatchRecord | None = None
     ) -> bool:

@@ -235,6 +235,17 @@ def delete_vector_store(conn: Connection, tenant: str, vector_store_id: str) -> 
     return True
 
 
+def expired_vector_stores(conn: Connection, now: float) -> list[tuple[str, str]]:
+    c = stores.c
+    rows = conn.execute(
+        select(c.tenant, c.id).where(
+            c.expires_after_days.is_not(None),
+            c.last_active_at + c.expires_after_days * 86_400 <= now,
+        )
+    ).all()
+    return [(row.tenant, row.id) for row in rows]
+
+
 # -- files -------------------------------------------------------------------------------------
 def _attach(
     conn: Connection, file_rows: list[dict[str, Any]], batch_row: dict[str, Any] | None
