@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from threadline.storage.base import Store
+from threadline.storage.sql import SqlStore
 from threadline.storage.vector_stores import (
     Chunk,
     ChunkQuery,
@@ -250,3 +253,26 @@ async def test_expired_stores_are_deleted_by_the_sweep(store: Store) -> None:
     assert await store.get_vector_store("t1", "vs_2") is None
     assert await store.get_vector_file("t1", "vs_2", "file-b") is None
     assert await store.get_vector_store("t1", "vs_1") is not None
+
+
+@pytest.mark.parametrize("cube", [True, False], ids=["cube", "unnest"])
+async def test_postgresql_ranks_the_same_with_cubes_and_without(
+    sql_store: SqlStore, cube: bool
+) -> None:
+    if sql_store.engine.dialect.name != "postgresql":
+        pytest.skip("the cube ranking is PostgreSQL's")
+    await sql_store.search_chunks(query(axis(0)))  # reads whether the migration made cubes
+    assert sql_store.cube_parts, "Debian's PostgreSQL has `cube`: the migration should use it"
+    sql_store.cube_parts = cube
+    wide = [math.sqrt(1 / 300)] * 300  # three cubes of 100
+    other = [math.sqrt(1 / 300)] * 150 + [-math.sqrt(1 / 300)] * 150
+    await sql_store.create_vector_store(a_store(), [a_file("file-a"), a_file("file-b")])
+    await ingest(
+        sql_store,
+        "p1",
+        {"file-a": [Chunk(0, "wide", 1, wide)], "file-b": [Chunk(0, "other", 1, other)]},
+    )
+    found = await sql_store.search_chunks(ChunkQuery("t1", ["vs_1"], wide, [], 10))
+    assert [m.file_id for m in found.by_vector] == ["file-a", "file-b"]
+    assert found.by_vector[0].score == pytest.approx(1.0, abs=1e-5)
+    assert found.by_vector[1].score == pytest.approx(0.0, abs=1e-5)

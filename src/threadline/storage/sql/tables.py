@@ -44,7 +44,8 @@ while a process ingests it, `owner`/`lease_until`), `vector_file_batches` and `v
 (a completed file's chunks, each with its unit-length embedding) hold the vector stores
 (storage/vector_stores.py). Keyword search reads an index migration 0009 adds beside them: an
 FTS5 table kept by triggers on SQLite, a GIN index on the chunks' English `tsvector` on
-PostgreSQL.
+PostgreSQL; there, with the `cube` extension, it also keeps each embedding as cubes of 100
+dimensions, for the vector ranking (`OUTSIDE_DEFINITIONS`).
 
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
@@ -331,10 +332,11 @@ vector_chunks = Table(
     ),
 )
 
-KEYWORD_INDEX = ("vector_chunks_fts", "ix_vector_chunks_search")
-"""The keyword index over the chunks, outside these definitions (SQLAlchemy describes neither
-an FTS5 table nor an expression index on both databases): its names, and the prefix of FTS5's
-shadow tables. Migration 0009 creates it."""
+OUTSIDE_DEFINITIONS = ("vector_chunks_fts", "ix_vector_chunks_search", "part")
+"""What migration 0009 adds that these definitions do not describe (SQLAlchemy has no FTS5
+table, no expression index on both databases, no `cube` type): the keyword index (with the
+prefix of FTS5's shadow tables), and PostgreSQL's `cube` copies of the embeddings
+(`vector_chunks.part1`…`part16`, where the extension could be created)."""
 
 store_state = Table(
     "store_state",

@@ -28,6 +28,8 @@ from threadline.storage.vector_stores import (
 
 class SqlVectorStores(VectorStores):
     _db: Database
+    cube_parts: bool | None = None
+    """Whether this database keeps embeddings as cubes too (read at the first search)."""
 
     async def create_vector_store(
         self,
@@ -155,4 +157,6 @@ class SqlVectorStores(VectorStores):
         return await self._db.write(vs.fail_ingestion, task, owner, error)
 
     async def search_chunks(self, query: ChunkQuery) -> ChunkMatches:
-        return await self._db.read(vector_search.search_chunks, query)
+        if self.cube_parts is None:
+            self.cube_parts = await self._db.read(vector_search.has_cube_parts)
+        return await self._db.read(vector_search.search_chunks, query, self.cube_parts)

@@ -1,5 +1,6 @@
 """Vector stores: stores, their files and batches, the chunks with their embeddings, and the
-keyword index over the chunks (FTS5 on SQLite, a GIN index on PostgreSQL).
+keyword index over the chunks (FTS5 on SQLite, a GIN index on PostgreSQL); on PostgreSQL with
+the `cube` extension, the embeddings also as cubes for a faster exact ranking.
 
 Revision ID: 0009
 Revises: 0008
@@ -32,6 +33,43 @@ _POSTGRES_KEYWORD_INDEX = (
     "CREATE INDEX ix_vector_chunks_search ON vector_chunks "
     "USING gin (to_tsvector('english', text))",
 )
+
+# PostgreSQL's `cube` (a contrib extension, trusted: the database's owner may create it) holds
+# up to 100 dimensions; an embedding of up to 1,600 is kept as up to 16 cubes beside its
+# `real[]`, filled by a trigger, so the exact ranking is a sum of C-computed distances rather
+# than a dot product over unnested arrays (about ten times faster: docs/performance.md).
+_PARTS, _PART_DIMS = 16, 100
+
+
+def _cube_parts() -> tuple[str, ...]:
+    fills = "\n".join(
+        f"    NEW.part{k} := CASE WHEN n > {(k - 1) * _PART_DIMS} THEN "
+        f"cube(NEW.embedding[{(k - 1) * _PART_DIMS + 1}:{k * _PART_DIMS}]::float8[]) END;"
+        for k in range(1, _PARTS + 1)
+    )
+    columns = ", ".join(f"ADD COLUMN part{k} cube" for k in range(1, _PARTS + 1))
+    return (
+        f"ALTER TABLE vector_chunks {columns}",
+        "CREATE FUNCTION threadline_chunk_parts() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "DECLARE n int := cardinality(NEW.embedding);\n"
+        "BEGIN\n"
+        f"  IF n <= {_PARTS * _PART_DIMS} THEN\n{fills}\n  END IF;\n"
+        "  RETURN NEW;\n"
+        "END $$",
+        "CREATE TRIGGER vector_chunks_parts BEFORE INSERT OR UPDATE OF embedding "
+        "ON vector_chunks FOR EACH ROW EXECUTE FUNCTION threadline_chunk_parts()",
+    )
+
+
+def _have_cube() -> bool:
+    """Whether `cube` is (or could now be) installed; a refusal leaves the transaction usable."""
+    bind = op.get_bind()
+    try:
+        with bind.begin_nested():
+            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS cube")
+    except sa.exc.DBAPIError:
+        return False
+    return True
 
 
 def upgrade() -> None:
@@ -116,10 +154,9 @@ def upgrade() -> None:
         "vector_chunks",
         ["vector_store_id", "file_id", "ordinal"],
     )
-    statements = (
-        _POSTGRES_KEYWORD_INDEX
-        if op.get_bind().dialect.name == "postgresql"
-        else _SQLITE_KEYWORD_INDEX
-    )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    statements: tuple[str, ...] = _POSTGRES_KEYWORD_INDEX if postgres else _SQLITE_KEYWORD_INDEX
+    if postgres and _have_cube():
+        statements += _cube_parts()
     for statement in statements:
         op.execute(statement)
