@@ -270,16 +270,28 @@ def test_office_and_html_files_are_read_as_text(client: openai.OpenAI) -> None:
             "<w:p><w:r><w:t>Revenue grew.</w:t></w:r></w:p></w:body></w:document>",
         )
     docx = upload(client, "report.docx", document.getvalue())
+    slides = io.BytesIO()
+    with zipfile.ZipFile(slides, "w") as archive:
+        for number, title in ((10, "Last slide"), (2, "Second slide"), (1, "First slide")):
+            archive.writestr(
+                f"ppt/slides/slide{number}.xml",
+                '<p:sld xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" '
+                'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">'
+                f"<p:cSld><a:p><a:r><a:t>{title}</a:t></a:r></a:p></p:cSld></p:sld>",
+            )
+    pptx = upload(client, "deck.pptx", slides.getvalue())
     html = upload(
         client,
         "page.html",
         b"<html><head><style>p{}</style><script>alert(1)</script></head>"
         b"<body><h1>Title</h1><p>Visible &amp; kept</p></body></html>",
     )
-    store = client.vector_stores.create(name="formats", file_ids=[docx, html])
-    assert ingested(client, store.id).file_counts.completed == 2
+    store = client.vector_stores.create(name="formats", file_ids=[docx, pptx, html])
+    assert ingested(client, store.id).file_counts.completed == 3
     word = client.vector_stores.files.content(vector_store_id=store.id, file_id=docx)
     assert [c.text for c in word] == ["Quarterly report\n\nRevenue grew."]
+    deck = client.vector_stores.files.content(vector_store_id=store.id, file_id=pptx)
+    assert [c.text for c in deck] == ["First slide\n\nSecond slide\n\nLast slide"]
     page = client.vector_stores.files.content(vector_store_id=store.id, file_id=html)
     assert [c.text for c in page] == ["Title\nVisible & kept"]
 

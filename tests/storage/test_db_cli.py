@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from typer.testing import CliRunner, Result
 
 from tests.postgres import POSTGRES_URL, needs_postgres, temporary_database
@@ -29,6 +29,9 @@ from threadline.cli.main import app
 from threadline.storage.factory import sqlalchemy_url
 from threadline.storage.sql import SqlStore
 from threadline.storage.sql.copy import TABLES
+from threadline.storage.sql.tables import vector_chunks
+from threadline.storage.sql.vector_search import embedding_floats
+from threadline.storage.vector_stores import Chunk, ChunkQuery, VectorFileRecord, VectorStoreRecord
 
 runner = CliRunner()
 
@@ -61,9 +64,31 @@ async def populate(url: str) -> dict[str, Any]:
         reply = await save(store, ["follow-up"], ["answer"], previous=turns[5])
         key = api_key("ops")
         await store.create_api_key(key)
+        await a_vector_store(store, "file-1", [Chunk(0, "copied words", 2, [0.6, 0.8])])
         return {"conversation": conv, "reply": reply, "key_hash": key.key_hash}
     finally:
         await store.close()
+
+
+async def a_vector_store(store: SqlStore, file_id: str, chunks: list[Chunk]) -> None:
+    """A vector store `vs_copy` (made on first use) holding `file_id`, ingested as `chunks`."""
+    if await store.get_vector_store(A, "vs_copy") is None:
+        await store.create_vector_store(VectorStoreRecord("vs_copy", A, "docs", 1.0, 1.0, "m"), [])
+    chunking = {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}
+    await store.add_vector_files([VectorFileRecord("vs_copy", file_id, A, "a.txt", 2.0, chunking)])
+    [task] = await store.take_ingestion("p", 3.0, 60.0, 1)
+    assert await store.finish_ingestion(task, "p", chunks, 10)
+
+
+def _plain(table: Table, row: Any) -> tuple[Any, ...]:
+    """A row as both databases agree on it (an embedding as its numbers, not its form)."""
+    if table is not vector_chunks:
+        return tuple(row)
+    return tuple(
+        [round(x, 5) for x in embedding_floats(value)] if name == "embedding" else value
+        for name, value in row._mapping.items()
+        if not name.startswith("part")
+    )
 
 
 async def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -72,7 +97,7 @@ async def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
         return await store.read(
             lambda conn: {
                 table.name: [
-                    tuple(row)
+                    _plain(table, row)
                     for row in conn.execute(select(table).order_by(*table.primary_key.columns))
                 ]
                 for table in TABLES
@@ -94,6 +119,11 @@ async def assert_same_history(url: str, facts: dict[str, Any]) -> None:
         # The copy takes new writes: ids and item numbers do not collide with copied ones.
         await save(store, ["new"], ["turn"], conversation=facts["conversation"], at=3000.0)
         assert (await conversation_texts(store, facts["conversation"]))[-2:] == ["new", "turn"]
+        # The vector store came too, its indexes with it, and takes new chunks.
+        await a_vector_store(store, "file-2", [Chunk(0, "fresh words", 2, [0.8, 0.6])])
+        found = await store.search_chunks(ChunkQuery(A, ["vs_copy"], [0.6, 0.8], ["copied"], 5))
+        assert [m.text for m in found.by_vector] == ["copied words", "fresh words"]
+        assert [m.text for m in found.by_keyword] == ["copied words"]
     finally:
         await store.close()
 

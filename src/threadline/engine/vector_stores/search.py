@@ -26,6 +26,9 @@ from threadline.storage.base import Store
 from threadline.storage.vector_stores import ChunkMatch, ChunkQuery, VectorStoreRecord
 
 RRF_K = 60
+TOUCH_SECONDS = 60.0
+"""A search marks its stores active (`last_active_at`, which expiry counts from) when their
+mark is older than this: a write per minute and store, not one per search."""
 CANDIDATES = 50
 """Chunks each ranking contributes per query (before fusion)."""
 _STOPWORDS = frozenset(
@@ -190,7 +193,10 @@ class VectorSearch:
                     match.file_id, record.filename, round(score, 6), record.attributes, match.text
                 )
             )
-        await self._store.touch_vector_stores(request.tenant, ids, self._clock())
+        now = self._clock()
+        stale = [s.id for s in stores if s.last_active_at < now - TOUCH_SECONDS]
+        if stale:
+            await self._store.touch_vector_stores(request.tenant, stale, now)
         return SearchOutcome(queries, hits)
 
 

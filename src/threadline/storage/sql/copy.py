@@ -11,14 +11,17 @@ transaction on SQLite), in batches of rows in primary key order (each batch star
 last key of the previous one), so a copy taken from a running server is consistent and memory
 stays flat. The destination is written in one transaction: a copy that
 fails leaves it as it was. PostgreSQL's `items.seq` sequence is moved past the copied rows, so
-the next item a server inserts gets a fresh number.
+the next item a server inserts gets a fresh number (and so do vector chunks). Vector stores are
+copied with their files, batches and chunks; the chunks' embeddings change form on the way
+(float32 bytes on SQLite, `real[]` on PostgreSQL), and each destination's keyword index and
+cubes are filled by its own triggers as the rows arrive.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text, tuple_
 from sqlalchemy.engine import Connection
 
 from threadline.storage.sql.migrate import current_revision, head_revision
@@ -29,10 +32,26 @@ from threadline.storage.sql.tables import (
     conversations,
     items,
     responses,
+    vector_chunks,
+    vector_file_batches,
+    vector_store_files,
+    vector_stores,
 )
+from threadline.storage.sql.vector_search import embedding_floats, embedding_value
 
-# Parents before the rows that refer to them (items name responses and conversations).
-TABLES: tuple[Table, ...] = (responses, conversations, items, api_keys, chat_completions)
+# Parents before the rows that refer to them (items name responses and conversations; a
+# vector store's files and batches name it).
+TABLES: tuple[Table, ...] = (
+    responses,
+    conversations,
+    items,
+    api_keys,
+    chat_completions,
+    vector_stores,
+    vector_store_files,
+    vector_file_batches,
+    vector_chunks,
+)
 BATCH_SIZE = 1000
 
 
@@ -78,11 +97,11 @@ async def copy_database(
             after: Any = None
             while rows := await reader.run(_batch, table, after, batch_size):
                 await writer.run(_insert, table, rows)
-                after = rows[-1][_key(table).name]
+                after = tuple(rows[-1][column.name] for column in _key(table))
                 if progress is not None:
                     progress.advance(table.name, len(rows))
         if destination.write_engine.dialect.name == "postgresql":
-            await writer.run(_move_item_sequence)
+            await writer.run(_move_sequences)
     return totals
 
 
@@ -97,9 +116,8 @@ async def _require_current_schema(source: SqlStore) -> None:
         )
 
 
-def _key(table: Table) -> Any:
-    (key,) = table.primary_key.columns  # every table has a one-column key
-    return key
+def _key(table: Table) -> list[Any]:
+    return list(table.primary_key.columns)
 
 
 def _row_counts(conn: Connection) -> dict[str, int]:
@@ -116,20 +134,27 @@ def _delete_all(conn: Connection) -> None:
 
 def _batch(conn: Connection, table: Table, after: Any, size: int) -> list[dict[str, Any]]:
     key = _key(table)
-    stmt = select(table).order_by(key).limit(size)
+    stmt = select(table).order_by(*key).limit(size)
     if after is not None:
-        stmt = stmt.where(key > after)
+        stmt = stmt.where(tuple_(*key) > tuple_(*after) if len(key) > 1 else key[0] > after[0])
     return [dict(row._mapping) for row in conn.execute(stmt)]
 
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if table is vector_chunks:  # float32 bytes on SQLite, real[] on PostgreSQL
+        dialect = conn.dialect.name
+        rows = [
+            {**row, "embedding": embedding_value(dialect, embedding_floats(row["embedding"]))}
+            for row in rows
+        ]
     conn.execute(insert(table), rows)
 
 
-def _move_item_sequence(conn: Connection) -> None:
-    conn.execute(
-        text(
-            "SELECT setval(pg_get_serial_sequence('items', 'seq'), "
-            "COALESCE(MAX(seq), 1), MAX(seq) IS NOT NULL) FROM items"
+def _move_sequences(conn: Connection) -> None:
+    for table, column in (("items", "seq"), ("vector_chunks", "id")):
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                f"COALESCE(MAX({column}), 1), MAX({column}) IS NOT NULL) FROM {table}"
+            )
         )
-    )

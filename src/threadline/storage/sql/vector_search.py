@@ -75,6 +75,14 @@ def _postgres_vector_ranking(
     return sql, {"vector": list(vector)}, [bindparam("vector", type_=ARRAY(REAL))]
 
 
+def embedding_floats(value: Any) -> list[float]:
+    """A vector as a column held it (either form of `embedding_value`)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        return list(struct.unpack(f"<{len(data) // 4}f", data))
+    return [float(x) for x in value]
+
+
 def search_chunks(conn: Connection, query: ChunkQuery, cube: bool = False) -> ChunkMatches:
     """`cube`: whether the embeddings are also kept as cubes (`has_cube_parts`)."""
     postgres = conn.dialect.name == "postgresql"
