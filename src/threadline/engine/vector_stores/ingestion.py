@@ -15,6 +15,7 @@ import contextlib
 import logging
 
 from threadline.engine.clock import Clock, system_clock
+from threadline.engine.polling import PollingLoop
 from threadline.engine.vector_stores.chunking import chunk_text
 from threadline.engine.vector_stores.embedding import Embedder
 from threadline.engine.vector_stores.extraction import ExtractionFailed, extract_text
@@ -44,36 +45,23 @@ class Ingestion:
         self._embedder = embedder
         self._owner = owner
         self._concurrency = concurrency
-        self._poll = poll_interval
         self._lease = lease_seconds
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = PollingLoop(self._ingest_batch, interval=poll_interval, what="ingest files")
 
     def start(self) -> None:
-        self._loop = asyncio.create_task(self._ingest_forever())
+        self._loop.start()
 
     def wake(self) -> None:
         """Files were added here: take them now rather than at the next poll."""
-        self._wake.set()
+        self._loop.wake()
 
     async def stop(self) -> None:
         """Stop ingesting; a file cut short stays leased and is taken again once that lapses."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await self._loop.stop()
 
-    async def _ingest_forever(self) -> None:
-        while True:
-            try:
-                while await self.ingest_due():
-                    pass
-            except Exception:
-                log.warning("ingestion: could not take files", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-            self._wake.clear()
+    async def _ingest_batch(self) -> bool:
+        return await self.ingest_due() > 0
 
     async def ingest_due(self) -> int:
         """Ingest the files due now (up to the concurrency, together); how many were taken."""

@@ -10,11 +10,11 @@ should deduplicate on `webhook-id`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 
 from threadline.engine.clock import Clock, system_clock
+from threadline.engine.polling import PollingLoop
 from threadline.engine.webhooks.sealing import SealedSecrets
 from threadline.storage.base import Store
 from threadline.storage.webhook_records import DueDelivery
@@ -44,38 +44,27 @@ class WebhookDispatcher:
         self._sealed = sealed
         self._sender = sender
         self._owner = owner
-        self._poll = poll_interval
         self._retry = retry_seconds
         self._max_attempts = max_attempts
         self._lease = send_timeout + 30
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = PollingLoop(
+            self._deliver_batch, interval=poll_interval, what="deliver webhooks"
+        )
 
     def start(self) -> None:
-        self._loop = asyncio.create_task(self._deliver_forever())
+        self._loop.start()
 
     def wake(self) -> None:
         """A background response ended here: its deliveries are due now."""
-        self._wake.set()
+        self._loop.wake()
 
     async def stop(self) -> None:
         """Stop sending; a send cut short stays leased, and is due again once that lapses."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await self._loop.stop()
 
-    async def _deliver_forever(self) -> None:
-        while True:
-            try:
-                while await self.deliver_due() == _BATCH:
-                    pass
-            except Exception:
-                log.warning("webhooks: could not deliver the outbox", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-            self._wake.clear()
+    async def _deliver_batch(self) -> bool:
+        return await self.deliver_due() == _BATCH
 
     async def deliver_due(self) -> int:
         """Send the deliveries due now (one batch); how many were taken."""
