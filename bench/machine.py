@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import platform
-import sqlite3
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import sqlean  # type: ignore[import-untyped]
 
 from bench.procs import ROOT, descendants
 
@@ -68,7 +69,7 @@ class Machine:
             cores=os.cpu_count() or 0,
             cpu=cpu_model(),
             python=sys.version.split()[0],
-            sqlite=sqlite3.sqlite_version,
+            sqlite=sqlean.sqlite_version,  # the store's SQLite (storage/sql/engines.py)
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             commit=commit,
             source=source,

@@ -175,7 +175,8 @@ async def run(ctx: BenchContext) -> list[Figure]:
     logs = ctx.workdir / "logs"
     logs.mkdir(exist_ok=True)
     with start_fake(ctx.placement, logs) as fake:
-        embedder = Embedder(_registry(fake))
+        registry = _registry(fake)
+        embedder = Embedder(registry)
         store = SqlStore(f"sqlite:///{ctx.database('vectors')}")
         await store.migrate()
         files = LocalFileStore(Path(ctx.workdir) / "files")
@@ -224,6 +225,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
             )
         finally:
             await store.close()
+            await registry.aclose()
     total = ctx.count(100_000, 10_000)
     postgres = sqlalchemy_url(ctx.postgres_url) if ctx.postgres_url else None
     backends: list[tuple[str, str | None, bool]] = [
