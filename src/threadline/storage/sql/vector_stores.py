@@ -202,7 +202,7 @@ def list_vector_stores(
     ordering = [c.created_at, c.id] if order == "asc" else [c.created_at.desc(), c.id.desc()]
     rows = conn.execute(
         select(stores).where(c.tenant == tenant, *bounds).order_by(*ordering).limit(limit + 1)
-    ).all()[: limit + 1]
+    ).all()
     usage = _usage(conn, [row.id for row in rows[:limit]])
     views = [VectorStoreView(_store_record(row), *usage[row.id]) for row in rows[:limit]]
     return VectorStorePage(views, len(rows) > limit)
