@@ -69,6 +69,26 @@ def test_an_answer_from_file_search_cites_the_file(client: openai.OpenAI) -> Non
     assert answer.tools[0].type == "file_search"
 
 
+def test_results_are_shown_only_when_included(client: openai.OpenAI, fake: FakeUpstream) -> None:
+    store_id, refunds, _ = shop_store(client)
+    answer = client.responses.create(
+        model=MODEL,
+        input=ASK,
+        tools=[tool(store_id)],  # type: ignore[list-item]
+    )
+    call = answer.output[0]
+    assert call.type == "file_search_call" and call.results is None
+    assert call.queries == ["refunds for a returned order"]
+    again = client.responses.retrieve(answer.id, include=["file_search_call.results"])
+    shown = again.output[0]
+    assert shown.type == "file_search_call" and shown.results is not None
+    assert shown.results[0].file_id == refunds
+    assert client.responses.retrieve(answer.id).output[0].results is None  # type: ignore[union-attr]
+    # The model read them all the same, and reads them again on the next turn.
+    client.responses.create(model=MODEL, input="thanks", previous_response_id=answer.id)
+    assert POLICY in fake.last_request()["body"]["messages"][2]["content"]
+
+
 def test_streamed_file_search_follows_openai_event_order(
     client: openai.OpenAI, http: httpx.Client
 ) -> None:
@@ -100,6 +120,7 @@ def test_the_tools_filters_and_result_limit_hold(client: openai.OpenAI) -> None:
                 max_num_results=1,
             )
         ],
+        include=["file_search_call.results"],
     )
     call = answer.output[0]
     assert call.type == "file_search_call"

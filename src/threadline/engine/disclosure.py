@@ -1,58 +1,88 @@
-"""What a reader is shown of an item: a provider's sealed reasoning (a reasoning item's
-`encrypted_content`) stays with the stored item, so stored turns replay it to the provider,
-but leaves the server only when the reader asks for it with
-`include: ["reasoning.encrypted_content"]`, or with the turn that made it when that turn is
-not stored (its client then carries the reasoning itself, as with OpenAI).
+"""What a reader is shown of an item. Items are stored whole; two parts leave the server only
+when the reader's `include` asks for them:
 
-The items given here are never changed: a reader gets copies without the field.
+- a provider's sealed reasoning (a reasoning item's `encrypted_content`): stored turns replay
+  it to the provider, but a reader sees it only with
+  `include: ["reasoning.encrypted_content"]`, or with the turn that made it when that turn is
+  not stored (its client then carries the reasoning itself, as with OpenAI);
+- a file search's `results` (`include: ["file_search_call.results"]`): kept so that later
+  turns replay what the model read; without the include a reader gets `results: null`, as
+  from OpenAI.
+
+The items given here are never changed: a reader gets copies without the parts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from threadline.storage.base import Item
 
 REASONING_SEALS = "reasoning.encrypted_content"
+FILE_SEARCH_RESULTS = "file_search_call.results"
 
 
-def reveals_reasoning(include: Collection[str] | None, *, stored: bool = True) -> bool:
-    """Whether the reader is shown sealed reasoning."""
-    return not stored or (include is not None and REASONING_SEALS in include)
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """Which of the parts a reader may be kept from they are shown."""
+
+    reasoning: bool = False
+    file_search_results: bool = False
+
+    @property
+    def everything(self) -> bool:
+        return self.reasoning and self.file_search_results
 
 
-def shown_item(item: Item, reveal: bool) -> Item:
-    if reveal or item.get("type") != "reasoning" or "encrypted_content" not in item:
-        return item
-    return {key: value for key, value in item.items() if key != "encrypted_content"}
+NOTHING_ASKED = Disclosure()
+"""A reader whose `include` asks for neither part."""
 
 
-def shown_items(items: list[Item], reveal: bool) -> list[Item]:
-    return items if reveal else [shown_item(item, False) for item in items]
+def disclosure(include: Collection[str] | None, *, stored: bool = True) -> Disclosure:
+    """What a reader whose request says `include` (about a turn `stored` or not) is shown."""
+    asked = include or ()
+    return Disclosure(
+        reasoning=not stored or REASONING_SEALS in asked,
+        file_search_results=FILE_SEARCH_RESULTS in asked,
+    )
 
 
-def shown_response(response: dict[str, Any], reveal: bool) -> dict[str, Any]:
+def shown_item(item: Item, shown: Disclosure) -> Item:
+    kind = item.get("type")
+    if kind == "reasoning" and not shown.reasoning and "encrypted_content" in item:
+        return {key: value for key, value in item.items() if key != "encrypted_content"}
+    if kind == "file_search_call" and not shown.file_search_results and item.get("results"):
+        return {**item, "results": None}
+    return item
+
+
+def shown_items(items: list[Item], shown: Disclosure) -> list[Item]:
+    return items if shown.everything else [shown_item(item, shown) for item in items]
+
+
+def shown_response(response: dict[str, Any], shown: Disclosure) -> dict[str, Any]:
     """A Response object (or a compaction's) as the reader is shown it."""
-    if reveal:
+    if shown.everything:
         return response
-    return {**response, "output": shown_items(response["output"], False)}
+    return {**response, "output": shown_items(response["output"], shown)}
 
 
-def shown_page(page: dict[str, Any], reveal: bool) -> dict[str, Any]:
+def shown_page(page: dict[str, Any], shown: Disclosure) -> dict[str, Any]:
     """A list page of items as the reader is shown it."""
-    if reveal:
+    if shown.everything:
         return page
-    return {**page, "data": shown_items(page["data"], False)}
+    return {**page, "data": shown_items(page["data"], shown)}
 
 
-def shown_event(event: dict[str, Any], reveal: bool) -> dict[str, Any]:
+def shown_event(event: dict[str, Any], shown: Disclosure) -> dict[str, Any]:
     """A stream event as the reader is shown it: its item, or its response's output."""
-    if reveal:
+    if shown.everything:
         return event
     if "item" in event:
-        item = shown_item(event["item"], False)
+        item = shown_item(event["item"], shown)
         return event if item is event["item"] else {**event, "item": item}
     if "response" in event:
-        return {**event, "response": shown_response(event["response"], False)}
+        return {**event, "response": shown_response(event["response"], shown)}
     return event

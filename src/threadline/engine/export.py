@@ -22,7 +22,7 @@ from typing import Any
 
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.conversations.claims import conversation_object
-from threadline.engine.disclosure import shown_items, shown_response
+from threadline.engine.disclosure import Disclosure, shown_items, shown_response
 from threadline.engine.responses.response_object import response_object
 from threadline.engine.stored_completions import completion_object
 from threadline.errors import InvalidRequest
@@ -34,6 +34,10 @@ PAGE = 500
 _CURSOR = re.compile(r"^tlx1_(-?\d+)_(-?\d+)_(\d+)$")
 
 Record = dict[str, Any]
+
+EXPORTED = Disclosure(reasoning=False, file_search_results=True)
+"""An export carries every part of the content, but never a provider's sealed reasoning (it
+only opens on this server, and a mirror has no use for it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +138,8 @@ class PipelineExport:
         if change.response is not None and change.input_items is not None:
             response = response_object(change.response.record, change.response.output)
             return head | {
-                "response": shown_response(response, reveal=False),
-                "input_items": shown_items(change.input_items, reveal=False),
+                "response": shown_response(response, EXPORTED),
+                "input_items": shown_items(change.input_items, EXPORTED),
             }
         if change.conversation is not None:
             return head | {"conversation": conversation_object(change.conversation)}

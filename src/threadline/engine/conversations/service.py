@@ -12,7 +12,7 @@ from threadline.engine.conversations.claims import (
     conversation_not_found,
     conversation_object,
 )
-from threadline.engine.disclosure import reveals_reasoning, shown_item, shown_page
+from threadline.engine.disclosure import disclosure, shown_item, shown_page
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page, list_page
 from threadline.engine.validation import check_metadata
@@ -130,7 +130,7 @@ class ConversationService:
         items = await normalize_input(self._store, tenant, params.items, param="items")
         if not await self._store.append_items(tenant, conversation_id, items, self._clock()):
             raise conversation_not_found(conversation_id)
-        return shown_page(list_page(items, has_more=False), reveals_reasoning(include))
+        return shown_page(list_page(items, has_more=False), disclosure(include))
 
     async def list_items(
         self, tenant: str, conversation_id: str, query: ItemsListQuery
@@ -140,7 +140,7 @@ class ConversationService:
         )
         if page is None:
             raise conversation_not_found(conversation_id)
-        return shown_page(item_page(page), reveals_reasoning(query.include))
+        return shown_page(item_page(page), disclosure(query.include))
 
     async def get_item(
         self,
@@ -153,7 +153,7 @@ class ConversationService:
         item = await self._store.get_conversation_item(tenant, conversation_id, item_id)
         if item is None:
             raise _item_not_found(item_id)
-        return shown_item(item, reveals_reasoning(include))
+        return shown_item(item, disclosure(include))
 
     async def delete_item(self, tenant: str, conversation_id: str, item_id: str) -> dict[str, Any]:
         record = await self.record(tenant, conversation_id)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from threadline.engine.conversations.claims import ConversationTurn
+from threadline.engine.disclosure import NOTHING_ASKED, Disclosure
 from threadline.engine.responses.server_tools.plan import ServerToolPlan
 from threadline.providers.base import ModelProvider, ProviderRequest, UsageReport
 from threadline.storage.base import Item, ResponseRecord
@@ -42,5 +43,6 @@ class PreparedTurn:
     """Items that open the output before the model answers (an automatic compaction)."""
     preamble_usage: UsageReport | None = None
     """What the model call that made the preamble used: counted in the turn's usage."""
-    reveals_reasoning: bool = False
-    """Whether the client is shown the provider's sealed reasoning (`engine/disclosure.py`)."""
+    disclosure: Disclosure = NOTHING_ASKED
+    """What the client is shown of sealed reasoning and file search results
+    (`engine/disclosure.py`)."""

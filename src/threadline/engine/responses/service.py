@@ -14,7 +14,7 @@ from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.conversations.claims import ConversationPolicy, ConversationTurn
-from threadline.engine.disclosure import reveals_reasoning, shown_page, shown_response
+from threadline.engine.disclosure import disclosure, shown_page, shown_response
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
@@ -347,7 +347,7 @@ class ResponseService:
             job=job,
             preamble=preamble,
             preamble_usage=preamble_usage,
-            reveals_reasoning=reveals_reasoning(params.include, stored=params.store is not False),
+            disclosure=disclosure(params.include, stored=params.store is not False),
         )
 
     async def _unstarted(
@@ -435,13 +435,13 @@ class ResponseService:
     ) -> dict[str, Any]:
         """The response; one still running here shows its output so far (elsewhere, what is
         stored: `in_progress` and its input)."""
-        reveal = reveals_reasoning(include)
+        shown = disclosure(include)
         if (live := self._running.live(tenant, response_id)) is not None:
-            return shown_response(live, reveal)
+            return shown_response(live, shown)
         stored = await self._store.get_response(tenant, response_id)
         if stored is None:
             raise _response_not_found(response_id)
-        return shown_response(response_object(stored.record, stored.output), reveal)
+        return shown_response(response_object(stored.record, stored.output), shown)
 
     async def delete(self, tenant: str, response_id: str) -> dict[str, Any]:
         if not await self._store.delete_response(tenant, response_id):
@@ -456,7 +456,7 @@ class ResponseService:
         )
         if page is None:
             raise _response_not_found(response_id)
-        return shown_page(item_page(page), reveals_reasoning(query.include))
+        return shown_page(item_page(page), disclosure(query.include))
 
     async def _history(
         self, tenant: str, params: ResponseCreateParams, response_id: str

@@ -70,9 +70,8 @@ class TurnRunner:
         if claim is not None and policy is not None:
             holding = asyncio.create_task(policy.hold(claim))
         try:
-            reveal = turn.reveals_reasoning
             async for event in self._run(run):
-                yield shown_event(event, reveal)
+                yield shown_event(event, turn.disclosure)
         finally:
             if self._running is not None:
                 self._running.end(turn.record.id)

@@ -6,10 +6,10 @@ Event order, as OpenAI streams it: output_item.added, file_search_call.in_progre
 .searching, .completed, output_item.done (a failed search skips .completed).
 
 The item keeps its `queries` and the `results` the model read (file, filename, score, text,
-attributes), so later turns show the model exactly what it was shown. The answer's mentions of
-a result's filename become `file_citation` annotations (engine/responses/citations.py). The
-results are always stored and shown, as every other include is: `include:
-["file_search_call.results"]` is met by default.
+attributes), so later turns show the model exactly what it was shown; a reader sees the
+results only with `include: ["file_search_call.results"]` (engine/disclosure.py). The answer's
+mentions of a result's filename become `file_citation` annotations
+(engine/responses/citations.py).
 """
 
 from __future__ import annotations
