@@ -33,11 +33,12 @@ def check_filter(flt: Filter, param: str = "filters") -> None:
     listed = isinstance(flt.value, list)
     if flt.type in ("in", "nin") and not listed:
         raise InvalidRequest(
-            f"A '{flt.type}' filter compares with a list of values.", param=f"{param}.value"
+            f"The '{flt.type}' filter compares with a list of values.", param=f"{param}.value"
         )
     if flt.type not in ("in", "nin") and listed:
         raise InvalidRequest(
-            f"A '{flt.type}' filter compares with one value, not a list.", param=f"{param}.value"
+            f"The '{flt.type}' filter compares with one value, not a list.",
+            param=f"{param}.value",
         )
 
 

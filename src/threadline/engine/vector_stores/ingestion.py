@@ -95,7 +95,12 @@ class Ingestion:
             await self._fail(task, exc.code, exc.message)
             return
         except ThreadlineError as exc:  # the embedding upstream, after its retries
-            await self._fail(task, "server_error", f"Embedding failed: {exc.message}")
+            await self._fail(
+                task,
+                "server_error",
+                f"Embedding with '{task.embedding_model}' failed: {exc.message} (the model "
+                "vector stores embed with is THREADLINE_VECTOR_STORE_EMBEDDING_MODEL).",
+            )
             return
         except Exception as exc:
             log.warning(

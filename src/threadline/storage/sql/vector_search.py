@@ -16,7 +16,6 @@ through.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -26,9 +25,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import BindParameter
 
+from threadline.storage.vector_ranking import words
 from threadline.storage.vector_stores import ChunkMatch, ChunkMatches, ChunkQuery
-
-_WORD = re.compile(r"\w+")
 
 
 def embedding_value(dialect: str, vector: Sequence[float]) -> Any:
@@ -115,7 +113,7 @@ def search_chunks(conn: Connection, query: ChunkQuery, cube: bool = False) -> Ch
         ).bindparams(*expanding)
         values = {"vector": embedding_value("sqlite", query.vector)}
     vector_rows = conn.execute(by_vector, {**params, **values}).all()
-    terms = sorted({w for keyword in query.keywords for w in _WORD.findall(keyword.lower())})
+    terms = sorted({w for keyword in query.keywords for w in words(keyword)})
     keyword_rows: Sequence[Any] = []
     if terms:
         if postgres:
