@@ -7,6 +7,7 @@
     │   ├── PreviousResponseInProgress  400     (code previous_response_in_progress)
     │   └── ConversationLocked          400     (code conversation_locked)
     ├── AuthenticationFailed            401     invalid_request_error (code invalid_api_key)
+    ├── ModelNotAllowed                 403     invalid_request_error (code model_not_found)
     ├── NotFound                        404     invalid_request_error
     │   ├── ModelNotFound               404     invalid_request_error (code model_not_found)
     │   ├── ConversationDeleted         404     (code conversation_deleted)
@@ -19,6 +20,8 @@
     ├── PayloadTooLarge                 413     invalid_request_error
     ├── HeadersTooLarge                 431     invalid_request_error
     ├── QueueFull                       429     rate_limit_error (code background_queue_full)
+    ├── RateLimited                     429     requests | tokens (code rate_limit_exceeded)
+    ├── QuotaExceeded                   429     insufficient_quota (code insufficient_quota)
     ├── ShuttingDown                    503     server_error (code server_shutting_down)
     └── UpstreamError                   502     upstream_error (or the upstream's own 4xx)
         └── UpstreamTimeout             504     upstream_error (code upstream_timeout)
@@ -42,6 +45,8 @@ class ThreadlineError(Exception):
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
+        self.headers: dict[str, str] = {}
+        """Headers its HTTP answer carries (`Retry-After`, rate limits)."""
 
     def to_error_object(self) -> dict[str, Any]:
         """The `error` object of OpenAI's envelope, also used inside a failed `Response`."""
@@ -193,6 +198,39 @@ class QueueFull(ThreadlineError):
     status_code = 429
     error_type = "rate_limit_error"
     default_code = "background_queue_full"
+
+
+class ModelNotAllowed(ThreadlineError):
+    """The caller's API key may not use the model it named (the key's model allow-list)."""
+
+    status_code = 403
+    error_type = "invalid_request_error"
+    default_code = "model_not_found"
+
+
+class RateLimited(ThreadlineError):
+    """The caller's API key reached its requests or tokens per minute. `error_type` is which
+    (`requests` / `tokens`), as OpenAI reports it."""
+
+    status_code = 429
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, limit: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.error_type = limit
+        self.headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
+
+
+class QuotaExceeded(ThreadlineError):
+    """The caller's API key spent its daily or monthly budget."""
+
+    status_code = 429
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
 
 
 class ShuttingDown(ThreadlineError):

@@ -22,6 +22,16 @@ class ModelLimitSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
 
+class ModelPriceSettings(BaseModel):
+    """A model's price in US dollars per million tokens (`model_prices`)."""
+
+    input: float = Field(ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+    model_config = {"extra": "forbid"}
+
+
 class ProviderSettings(BaseModel):
     """One upstream model API."""
 

@@ -26,6 +26,7 @@ from threadline.provider_settings import (
     AliasSettings,
     DeploymentSettings,
     ModelLimitSettings,
+    ModelPriceSettings,
     ProviderSettings,
 )
 
@@ -204,6 +205,26 @@ class Settings(BaseSettings):
         description="Per-tenant overrides of `response_retention`, in seconds, e.g. "
         '`{"acme": 86400, "archive": null}` (null: keep forever; JSON in the environment '
         "variable).",
+    )
+    model_prices: dict[str, ModelPriceSettings] = Field(
+        default_factory=dict,
+        description="Prices of models in US dollars per million tokens, for the usage ledger "
+        'and key budgets, e.g. `{"my-llama": {"input": 0.2, "output": 0.6}}` '
+        "(`cached_input` too; JSON in the environment variable). Added to and overriding the "
+        "built-in list prices of well-known OpenAI and Anthropic models; any other model costs "
+        "0.",
+    )
+    usage_end_user_metadata_key: str | None = Field(
+        default=None,
+        description="A `metadata` key whose value names the end user in the usage ledger when "
+        "a request sends neither `safety_identifier` nor `user`.",
+    )
+    usage_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between writes of the usage ledger (rows are batched; a process "
+        "killed without a shutdown loses at most this much of the ledger, never a turn).",
     )
     export_tombstone_retention: float = Field(
         default=30 * 86400.0,

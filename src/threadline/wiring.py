@@ -23,6 +23,10 @@ from threadline.engine.retention import RetentionSweeper
 from threadline.engine.sealing import Sealer
 from threadline.engine.store_policy import StorePolicy
 from threadline.engine.stored_completions import StoredCompletions
+from threadline.engine.usage.admission import Gatekeeper
+from threadline.engine.usage.meter import UsageMeter
+from threadline.engine.usage.prices import ModelPrice, PriceTable
+from threadline.engine.usage.reports import UsageReports
 from threadline.engine.vector_stores.embedding import Embedder
 from threadline.engine.vector_stores.ingestion import Ingestion
 from threadline.engine.vector_stores.search import VectorSearch
@@ -70,6 +74,21 @@ class Services:
     vector_stores: VectorStoreService
     ingestion: Ingestion
     tools: ServerTools
+    meter: UsageMeter
+    gatekeeper: Gatekeeper
+    usage: UsageReports
+
+    def start_loops(self) -> None:
+        """Start the work every process does beside requests (background jobs aside, which
+        the app starts and drains itself)."""
+        self.webhook_dispatcher.start()
+        self.ingestion.start()
+        self.meter.start()
+
+    async def stop_loops(self) -> None:
+        await self.webhook_dispatcher.stop()
+        await self.ingestion.stop()
+        await self.meter.stop()
 
     async def aclose(self) -> None:
         await self.webhook_sender.aclose()
@@ -192,6 +211,17 @@ async def build_services(settings: Settings) -> Services:
         ),
     )
     running = RunningTurns(store, lease_seconds=settings.turn_lease_seconds)
+    meter = UsageMeter(
+        store,
+        PriceTable(
+            {
+                model: ModelPrice(price.input, price.output, price.cached_input)
+                for model, price in settings.model_prices.items()
+            }
+        ),
+        end_user_metadata_key=settings.usage_end_user_metadata_key,
+        flush_seconds=settings.usage_flush_seconds,
+    )
     responses = ResponseService(
         store,
         providers,
@@ -203,6 +233,7 @@ async def build_services(settings: Settings) -> Services:
         queue_limit=settings.background_queue_limit,
         tenant_queue_limit=settings.background_tenant_queue_limit,
         store_policy=StorePolicy(settings.default_store, settings.tenant_default_store),
+        meter=meter,
         sealer=Sealer(
             [key.get_secret_value() for key in settings.compaction_keys],
             settings.data_dir / "compaction.key",
@@ -255,10 +286,10 @@ async def build_services(settings: Settings) -> Services:
         webhooks=WebhookService(store, sealed, sender),
         webhook_dispatcher=dispatcher,
         webhook_sender=sender,
-        chat=ChatCompletionService(providers, file_inputs, store),
+        chat=ChatCompletionService(providers, file_inputs, store, meter=meter),
         stored_completions=StoredCompletions(store),
         export=PipelineExport(store, tombstone_retention=settings.export_tombstone_retention),
-        embeddings=EmbeddingService(providers),
+        embeddings=EmbeddingService(providers, meter),
         conversations=conversations,
         transfer=ConversationTransfer(store, conversations, policy),
         sweeper=RetentionSweeper(
@@ -273,4 +304,7 @@ async def build_services(settings: Settings) -> Services:
         vector_stores=vector_stores,
         ingestion=ingestion,
         tools=tools,
+        meter=meter,
+        gatekeeper=Gatekeeper(store),
+        usage=UsageReports(store, meter),
     )

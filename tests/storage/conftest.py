@@ -36,9 +36,11 @@ from threadline.storage.sql.tables import (
     chat_completions,
     conversations,
     items,
+    key_usage_windows,
     response_events,
     responses,
     store_state,
+    usage_records,
     vector_chunks,
     vector_file_batches,
     vector_store_files,
@@ -90,6 +92,7 @@ def empty_tables(conn: Connection) -> None:
     tables = (background_jobs, response_events, webhook_deliveries, webhook_endpoints, items)
     tables += (responses, conversations, api_keys, chat_completions)
     tables += (vector_chunks, vector_store_files, vector_file_batches, vector_stores)
+    tables += (usage_records, key_usage_windows)
     # The feed last: the deletes above enter tombstones in it.
     for table in (*tables, changes, store_state):
         conn.execute(delete(table))

@@ -31,6 +31,7 @@ from threadline.storage.sql import SqlStore
 from threadline.storage.sql.copy import TABLES
 from threadline.storage.sql.tables import vector_chunks
 from threadline.storage.sql.vector_search import embedding_floats
+from threadline.storage.usage import KeyWindows, UsageQuery, UsageRecord
 from threadline.storage.vector_stores import Chunk, ChunkQuery, VectorFileRecord, VectorStoreRecord
 
 runner = CliRunner()
@@ -64,10 +65,16 @@ async def populate(url: str) -> dict[str, Any]:
         reply = await save(store, ["follow-up"], ["answer"], previous=turns[5])
         key = api_key("ops")
         await store.create_api_key(key)
+        await store.record_usage([a_usage_row(key.id, 1.0), a_usage_row(key.id, 2.0)])
+        await store.add_key_usage(key.id, KeyWindows(60.0, 0.0, 0.0), tokens=30, cost=0.25)
         await a_vector_store(store, "file-1", [Chunk(0, "copied words", 2, [0.6, 0.8])])
         return {"conversation": conv, "reply": reply, "key_hash": key.key_hash}
     finally:
         await store.close()
+
+
+def a_usage_row(api_key_id: str, at: float) -> UsageRecord:
+    return UsageRecord(A, api_key_id, "u", "response", "m", "m", None, 10, 0, 5, 0, 0, 1.0, 0.1, at)
 
 
 async def a_vector_store(store: SqlStore, file_id: str, chunks: list[Chunk]) -> None:
@@ -119,6 +126,10 @@ async def assert_same_history(url: str, facts: dict[str, Any]) -> None:
         # The copy takes new writes: ids and item numbers do not collide with copied ones.
         await save(store, ["new"], ["turn"], conversation=facts["conversation"], at=3000.0)
         assert (await conversation_texts(store, facts["conversation"]))[-2:] == ["new", "turn"]
+        # The usage ledger came too, and takes new rows.
+        await store.record_usage([a_usage_row("key", 3.0)])
+        (total,) = await store.summarize_usage(UsageQuery(0.0, 10.0))
+        assert (total.requests, total.input_tokens) == (3, 30)
         # The vector store came too, its indexes with it, and takes new chunks.
         await a_vector_store(store, "file-2", [Chunk(0, "fresh words", 2, [0.8, 0.6])])
         found = await store.search_chunks(ChunkQuery(A, ["vs_copy"], [0.6, 0.8], ["copied"], 5))

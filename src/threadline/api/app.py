@@ -27,6 +27,7 @@ from threadline.api.routes import (
     files,
     models,
     responses,
+    usage,
     vector_stores,
     webhooks,
 )
@@ -55,8 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.turn_tasks = tasks = TurnTasks()
         drain_turns_on_stop_signal(tasks, services.background, settings.shutdown_grace_seconds)
         services.background.start()
-        services.webhook_dispatcher.start()
-        services.ingestion.start()
+        services.start_loops()
         if await services.store.has_api_keys():
             log.info("API keys are required (Authorization: Bearer <key>)")
         else:
@@ -78,8 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
             sweeping.cancel()
             grace = settings.shutdown_grace_seconds
             await asyncio.gather(tasks.drain(grace), services.background.stop(grace))
-            await services.webhook_dispatcher.stop()
-            await services.ingestion.stop()
+            await services.stop_loops()
             await services.aclose()
             metrics.close()
 
@@ -105,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(export.router)
     app.include_router(vector_stores.router)
+    app.include_router(usage.router)
     app.add_middleware(RefuseWebSockets)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     install_metrics(app, metrics, token)  # after the other middleware: it must be outermost

@@ -52,6 +52,7 @@ async def key_default_store(request: Request) -> bool | None:
     return (await caller(request)).default_store
 
 
+CallerDep = Annotated[Caller, Depends(caller)]
 ServicesDep = Annotated[Services, Depends(services)]
 KeyDefaultStoreDep = Annotated[bool | None, Depends(key_default_store)]
 ProviderKeyDep = Annotated[str | None, Depends(provider_key)]

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 def error_response(exc: ThreadlineError, headers: Mapping[str, str] | None = None) -> Response:
     if exc.status_code == 429:
-        headers = {**(headers or {}), "Retry-After": "1"}
+        headers = {"Retry-After": "1", **(headers or {})}
+    if exc.headers:
+        headers = {**(headers or {}), **exc.headers}
     return Response(
         orjson.dumps({"error": exc.to_error_object()}),
         status_code=exc.status_code,

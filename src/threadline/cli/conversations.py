@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-import time
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +24,7 @@ from threadline.cli.target import (
     TenantOption,
     run_on,
 )
+from threadline.cli.times import moment
 from threadline.cli.transcript import markdown_export, print_transcript
 
 app = typer.Typer(
@@ -36,8 +34,6 @@ app = typer.Typer(
 )
 
 ConversationId = Annotated[str, typer.Argument(help="The conversation id (conv_…).")]
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class Status(StrEnum):
@@ -49,26 +45,6 @@ class Status(StrEnum):
 class ExportFormat(StrEnum):
     json = "json"
     markdown = "markdown"
-
-
-def moment(value: str) -> float:
-    """A time as unix seconds: `1700000000`, an ISO date or time (UTC unless it says), or an
-    age such as `30m`, `12h`, `7d`, `2w` (that long ago)."""
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if match := _RELATIVE.match(text):
-        return time.time() - float(match.group(1)) * _SECONDS[match.group(2)]
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"{value!r} is not a time: use unix seconds, an ISO date (2025-01-31), "
-            "or an age (30m, 12h, 7d, 2w)"
-        ) from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _metadata_pair(value: str) -> tuple[str, str]:

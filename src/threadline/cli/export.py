@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 import typer
 
 from threadline.cli.common import ConfigOption, DbOption, err_console, run_with_store, settings_from
-from threadline.cli.conversations import moment
 from threadline.cli.export_sinks import MissingParquet, NdjsonSink, ParquetSink, Sink
 from threadline.cli.output import USAGE, fail
+from threadline.cli.times import moment
 from threadline.engine.export import PipelineExport
 from threadline.errors import InvalidRequest
 from threadline.storage.base import Store

@@ -1,4 +1,4 @@
-"""`threadline keys create|list|revoke|open`"""
+"""`threadline keys create|list|limits|revoke|open`"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from threadline.cli import key_limits as kl
 from threadline.cli.common import (
     ConfigOption,
     DbOption,
@@ -26,7 +27,7 @@ from threadline.engine.api_keys import (
     open_server,
 )
 from threadline.errors import Conflict
-from threadline.storage.base import ApiKeyRecord, Store
+from threadline.storage.base import NO_LIMITS, ApiKeyRecord, Store
 from threadline.storage.local_files import LocalFileStore
 
 app = typer.Typer(
@@ -49,10 +50,20 @@ def create(
             "tenant's default_store].",
         ),
     ] = None,
+    expires_in: kl.ExpiresIn = None,
+    models: kl.Models = None,
+    rpm: kl.Rpm = None,
+    tpm: kl.Tpm = None,
+    daily_budget: kl.DailyBudget = None,
+    monthly_budget: kl.MonthlyBudget = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a key and print its secret (shown once; only a hash is stored).
+
+    Limits are optional: an expiry, the models it may use, requests and tokens per minute,
+    and a spend budget per UTC day or month (by the `model_prices` table); they hold across
+    workers and replicas. `keys limits` changes them later.
 
     The first key closes an open server. What was created without a key belongs to tenant
     'default', which only a key created with `--tenant default` can see: when such things exist
@@ -67,8 +78,20 @@ def create(
     if tenant is None and run_with_store(settings, would_hide):
         tenant = _tenant_for_open_data(name)
 
+    limits = kl.with_options(
+        NO_LIMITS,
+        time.time(),
+        expires_in=expires_in,
+        models=models,
+        rpm=rpm,
+        tpm=tpm,
+        daily_budget=daily_budget,
+        monthly_budget=monthly_budget,
+    )
+
     async def action(store: Store) -> str:
-        return (await create_key(store, name, tenant, default_store=default_store)).secret
+        new = await create_key(store, name, tenant, default_store=default_store, limits=limits)
+        return new.secret
 
     try:
         secret = run_with_store(settings, action)
@@ -101,6 +124,7 @@ def list_keys(
                         "created_at": int(k.created_at),
                         "revoked_at": int(k.revoked_at) if k.revoked_at else None,
                         "default_store": k.default_store,
+                        "limits": kl.limits_json(k.limits),
                     }
                     for k in keys
                 ],
@@ -108,12 +132,67 @@ def list_keys(
             )
         )
         return
-    table = Table("name", "tenant", "id", "created", "revoked", "default store")
+    table = Table(
+        "name", "tenant", "id", "created", "expires", "revoked", "default store", "limits"
+    )
     for k in keys:
         revoked = _when(k.revoked_at) if k.revoked_at else ""
+        expires = _when(k.limits.expires_at) if k.limits.expires_at else ""
         default = "" if k.default_store is None else str(k.default_store).lower()
-        table.add_row(k.name, k.tenant, k.id, _when(k.created_at), revoked, default)
+        table.add_row(
+            k.name,
+            k.tenant,
+            k.id,
+            _when(k.created_at),
+            expires,
+            revoked,
+            default,
+            kl.described(k.limits),
+        )
     console.print(table)
+
+
+@app.command("limits")
+def set_limits(
+    key: Annotated[str, typer.Argument(help="The key's name or id.")],
+    expires_in: kl.ExpiresIn = None,
+    models: kl.Models = None,
+    rpm: kl.Rpm = None,
+    tpm: kl.Tpm = None,
+    daily_budget: kl.DailyBudget = None,
+    monthly_budget: kl.MonthlyBudget = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove every limit first (then set those given).")
+    ] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Change a live key's limits (each option given; the others are kept) and print them
+    as JSON. A running server applies them within a few seconds."""
+
+    async def action(store: Store) -> dict[str, object] | None:
+        found = [k for k in await store.list_api_keys() if key in (k.id, k.name)]
+        live = [k for k in found if k.revoked_at is None]
+        if not live:
+            return None
+        limits = kl.with_options(
+            NO_LIMITS if clear else live[0].limits,
+            time.time(),
+            expires_in=expires_in,
+            models=models,
+            rpm=rpm,
+            tpm=tpm,
+            daily_budget=daily_budget,
+            monthly_budget=monthly_budget,
+        )
+        await store.set_api_key_limits(live[0].id, limits)
+        return kl.limits_json(limits)
+
+    changed = run_with_store(settings_from(config, db), action)
+    if changed is None:
+        err_console.print(f"[red]error:[/red] no active key named '{key}'")
+        raise typer.Exit(1)
+    typer.echo(json.dumps(changed, indent=2))
 
 
 @app.command()

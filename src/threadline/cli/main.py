@@ -13,6 +13,7 @@ from threadline.cli.doctor import doctor
 from threadline.cli.export import export
 from threadline.cli.models import models
 from threadline.cli.serve import serve
+from threadline.cli.usage import usage
 
 app = typer.Typer(
     name="threadline",
@@ -56,6 +57,7 @@ app.add_typer(db.app, name="db")
 db_admin.register(db.app)
 app.command()(export)
 app.add_typer(config_cmd.app, name="config")
+app.command()(usage)
 app.command()(doctor)
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from threadline import ids
 from threadline.engine.clock import Clock, system_clock
+from threadline.engine.usage.meter import ANONYMOUS, Payer
 from threadline.errors import AuthenticationFailed, Conflict
-from threadline.storage.base import ApiKeyRecord, Store
+from threadline.storage.base import NO_LIMITS, ApiKeyRecord, KeyLimits, Store
 from threadline.storage.files import FileStore
 
 log = logging.getLogger("threadline")
@@ -39,11 +40,18 @@ def hash_key(secret: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who a request is from: its tenant, and what its key says an omitted `store` means
+    """Who a request is from: its tenant, its key (None on an open server or with the caller's
+    own provider key) and that key's limits, and what the key says an omitted `store` means
     (None: the tenant's default)."""
 
     tenant: str
     default_store: bool | None = None
+    key_id: str | None = None
+    limits: KeyLimits = NO_LIMITS
+
+    @property
+    def payer(self) -> Payer:
+        return Payer(self.key_id, self.limits.metered) if self.key_id else ANONYMOUS
 
 
 @dataclass(slots=True)
@@ -59,6 +67,7 @@ async def create_key(
     clock: Clock = system_clock,
     *,
     default_store: bool | None = None,
+    limits: KeyLimits = NO_LIMITS,
 ) -> NewKey:
     if any(key.name == name for key in await store.list_api_keys()):
         raise Conflict(f"An API key named '{name}' already exists.", param="name")
@@ -70,6 +79,7 @@ async def create_key(
         key_hash=hash_key(secret),
         created_at=clock(),
         default_store=default_store,
+        limits=limits,
     )
     await store.create_api_key(record)
     return NewKey(record, secret)
@@ -105,9 +115,15 @@ class Authenticator:
     costs no database round trip; a revoked key stops working within `cache_seconds`."""
 
     def __init__(
-        self, store: Store, cache_seconds: float = 5.0, *, bring_your_own_key: bool = False
+        self,
+        store: Store,
+        cache_seconds: float = 5.0,
+        *,
+        bring_your_own_key: bool = False,
+        clock: Clock = system_clock,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._cache_seconds = cache_seconds
         self._callers: dict[str, tuple[Caller, float]] = {}
         self._keys_exist: tuple[bool, float] | None = None
@@ -127,15 +143,15 @@ class Authenticator:
         now = time.monotonic()
         cached = self._callers.get(digest)
         if cached is not None and cached[1] > now:
-            return cached[0]
+            return _unexpired(cached[0], self._clock())
         record = await self._store.find_api_key(digest)
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise AuthenticationFailed("Incorrect API key provided.")
         if len(self._callers) > 10_000:
             self._callers.clear()
-        caller = Caller(record.tenant, record.default_store)
+        caller = Caller(record.tenant, record.default_store, record.id, record.limits)
         self._callers[digest] = (caller, now + self._cache_seconds)
-        return caller
+        return _unexpired(caller, self._clock())
 
     async def _keys_required(self) -> bool:
         now = time.monotonic()
@@ -150,6 +166,13 @@ class Authenticator:
         """The caller's own key for the model provider: the bearer, in bring-your-own-key mode
         (already checked by `tenant_for`); None otherwise."""
         return _bearer_token(authorization) if self.bring_your_own_key else None
+
+
+def _unexpired(caller: Caller, now: float) -> Caller:
+    expires_at = caller.limits.expires_at
+    if expires_at is not None and now >= expires_at:
+        raise AuthenticationFailed("Incorrect API key provided: this key has expired.")
+    return caller
 
 
 def _log_access_change(required: bool) -> None:

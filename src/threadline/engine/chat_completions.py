@@ -18,6 +18,7 @@ from threadline.engine.clock import Clock, system_clock
 from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.responses.tool_choice import read_chat_choice
+from threadline.engine.usage.meter import ANONYMOUS, Charge, Payer, UsageMeter
 from threadline.engine.validation import check_metadata
 from threadline.errors import InvalidRequest, UnsupportedParameter
 from threadline.protocol.chat import (
@@ -79,6 +80,9 @@ class PreparedChat:
     kept_messages: list[dict[str, Any]] | None = None
     """With `store: true`, the messages as they were sent: the completion is kept with them."""
     metadata: dict[str, str] = field(default_factory=dict)
+    payer: Payer = ANONYMOUS
+    end_user: str | None = None
+    started_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -158,7 +162,9 @@ class ChatCompletionService:
         store: Store,
         *,
         clock: Clock = system_clock,
+        meter: UsageMeter | None = None,
     ) -> None:
+        self._meter = meter
         self._providers = providers
         self._file_inputs = file_inputs
         self._store = store
@@ -166,7 +172,12 @@ class ChatCompletionService:
         self._clock = clock
 
     async def prepare(
-        self, tenant: str, params: ChatCompletionCreateParams, *, provider_key: str | None = None
+        self,
+        tenant: str,
+        params: ChatCompletionCreateParams,
+        *,
+        provider_key: str | None = None,
+        payer: Payer = ANONYMOUS,
     ) -> PreparedChat:
         """Validate, resolve the model and the files. Every 4xx is raised here. `provider_key`
         is the caller's own key for the upstream (bring-your-own-key), never stored."""
@@ -222,6 +233,11 @@ class ChatCompletionService:
             include_usage=bool(params.stream and options and options.include_usage),
             kept_messages=kept,
             metadata=dict(params.metadata or {}),
+            payer=payer,
+            end_user=None
+            if self._meter is None
+            else self._meter.end_user(params.user, params.safety_identifier, params.metadata),
+            started_at=self._clock(),
         )
 
     async def complete(self, chat: PreparedChat) -> dict[str, Any]:
@@ -231,6 +247,7 @@ class ChatCompletionService:
         async for event in chat.provider.stream(chat.request):
             answer.on(event)
         completion = _completion(chat, answer)
+        await self._charge(chat, answer)
         await self._keep(chat, completion)
         return completion
 
@@ -249,7 +266,26 @@ class ChatCompletionService:
         if chat.include_usage:
             yield {**head, "choices": [], "usage": answer.usage_object()}
         # Kept before the stream's `[DONE]`: a completion its client saw end is stored.
+        await self._charge(chat, answer)
         await self._keep(chat, _completion(chat, answer))
+
+    async def _charge(self, chat: PreparedChat, answer: _Answer) -> None:
+        if self._meter is None:
+            return
+        await self._meter.charge(
+            Charge(
+                tenant=chat.tenant,
+                payer=chat.payer,
+                kind="chat.completion",
+                model=chat.model,
+                deployment=chat.request.model,
+                usage=answer.usage or UsageReport(0, 0),
+                started_at=chat.started_at,
+                object_id=chat.id,
+                end_user=chat.end_user,
+                tool_calls=len(answer.tool_calls),
+            )
+        )
 
     async def _keep(self, chat: PreparedChat, completion: dict[str, Any]) -> None:
         if chat.kept_messages is None:

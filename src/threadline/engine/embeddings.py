@@ -11,9 +11,11 @@ import base64
 import struct
 from typing import Any
 
+from threadline.engine.clock import Clock, system_clock
+from threadline.engine.usage.meter import ANONYMOUS, Charge, Payer, UsageMeter
 from threadline.errors import InvalidRequest
 from threadline.protocol.embeddings import EmbeddingCreateParams
-from threadline.providers.base import EmbeddingRequest
+from threadline.providers.base import EmbeddingRequest, UsageReport
 from threadline.providers.registry import ProviderRegistry
 
 MAX_INPUTS = 2048
@@ -21,14 +23,28 @@ MAX_INPUTS = 2048
 
 
 class EmbeddingService:
-    def __init__(self, providers: ProviderRegistry) -> None:
+    def __init__(
+        self,
+        providers: ProviderRegistry,
+        meter: UsageMeter | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
         self._providers = providers
+        self._meter = meter
+        self._clock = clock
 
     async def create(
-        self, params: EmbeddingCreateParams, *, provider_key: str | None = None
+        self,
+        params: EmbeddingCreateParams,
+        *,
+        tenant: str,
+        provider_key: str | None = None,
+        payer: Payer = ANONYMOUS,
     ) -> dict[str, Any]:
+        """The embeddings, charged to `payer` in `tenant`'s ledger (nothing else is kept)."""
         inputs = _inputs(params.input)
         provider, upstream_model = self._providers.resolve(params.model)
+        started_at = self._clock()
         result = await provider.embed(
             EmbeddingRequest(
                 model=upstream_model,
@@ -38,6 +54,19 @@ class EmbeddingService:
                 api_key=provider_key,
             )
         )
+        if self._meter is not None:
+            await self._meter.charge(
+                Charge(
+                    tenant=tenant,
+                    payer=payer,
+                    kind="embedding",
+                    model=params.model,
+                    deployment=upstream_model,
+                    usage=UsageReport(result.input_tokens, 0),
+                    started_at=started_at,
+                    end_user=self._meter.end_user(params.user, None, None),
+                )
+            )
         encode = _base64 if params.encoding_format == "base64" else list
         return {
             "object": "list",

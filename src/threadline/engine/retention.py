@@ -9,7 +9,8 @@ tenant's own (`tenant_response_retention`), with the input and output items they
 items that are part of a conversation, which live as long as their conversation, and stored
 chat completions as old. Conversations are never deleted by the sweeper; idle ones become
 `expired` (and stay readable and exportable). The change feed's tombstones are forgotten after
-`export_tombstone_retention`.
+`export_tombstone_retention`. API keys' usage counters are dropped once no limit reads them
+(storage/usage.py); the usage ledger itself is kept.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.responses.running_turns import INTERRUPTED_ERROR, SIDE_EFFECTS_RAN_ERROR
 from threadline.storage.base import Store, TenantScope
+from threadline.storage.usage import WindowName
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,12 @@ class SweepReport:
     deleted_responses: int
     abandoned_turns: int = 0
     deleted_completions: int = 0
+
+
+def stale_windows(now: float) -> dict[WindowName, float]:
+    """Cutoffs past which a key's counters can no longer be read: admission reads the current
+    minute, UTC day and UTC month only (a margin of one more of each)."""
+    return {"minute": now - 120, "day": now - 2 * 86_400, "month": now - 62 * 86_400}
 
 
 class RetentionSweeper:
@@ -80,6 +88,7 @@ class RetentionSweeper:
             completions += await self._store.delete_completions_created_before(cutoff, scope)
         if self._tombstone_retention is not None:
             await self._store.forget_tombstones(now - self._tombstone_retention)
+        await self._store.prune_key_windows(stale_windows(now))
         stores = await self._store.delete_expired_vector_stores(now)
         if stores:
             log.info("sweep: %d expired vector stores deleted", stores)

@@ -13,7 +13,8 @@ What is stored
 - An *API key* maps the SHA-256 hash of a secret to a tenant. The secret itself is never stored.
   A revoked key stays on record: while any key is on record, live or revoked, every request
   needs a live key. Only `forget_revoked_api_keys` (the operator's `threadline keys open`)
-  clears the record and opens the server again.
+  clears the record and opens the server again. A key carries its limits (`KeyLimits`:
+  expiry, allowed models, rates and budgets); its usage is counted in storage/usage.py.
 
 What each backend guarantees
 - Every read and write is scoped to a tenant. Another tenant's object is indistinguishable from
@@ -78,6 +79,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from threadline.storage.changes import ChangeFeed
+from threadline.storage.usage import NO_QUOTA, KeyQuota, UsageLedger
 from threadline.storage.vector_stores import VectorStores
 from threadline.storage.webhook_records import (
     DueDelivery,
@@ -254,6 +256,24 @@ class TenantScope:
 EVERY_TENANT = TenantScope()
 
 
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """What an API key may do: until when, with which models, and how much (None: no bound)."""
+
+    expires_at: float | None = None
+    models: tuple[str, ...] | None = None
+    """The models its requests may name; None: any."""
+    quota: KeyQuota = NO_QUOTA
+
+    @property
+    def metered(self) -> bool:
+        """Whether admission must consult the key's counters."""
+        return self.quota != NO_QUOTA
+
+
+NO_LIMITS = KeyLimits()
+
+
 @dataclass(slots=True)
 class ApiKeyRecord:
     id: str
@@ -264,9 +284,10 @@ class ApiKeyRecord:
     revoked_at: float | None = None
     default_store: bool | None = None
     """What an omitted `store` means for this key's requests; None: its tenant's default."""
+    limits: KeyLimits = NO_LIMITS
 
 
-class Store(ChangeFeed, VectorStores, abc.ABC):
+class Store(ChangeFeed, VectorStores, UsageLedger, abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False
@@ -561,6 +582,10 @@ class Store(ChangeFeed, VectorStores, abc.ABC):
 
     @abc.abstractmethod
     async def revoke_api_key(self, key_id_or_name: str, now: float) -> bool: ...
+
+    @abc.abstractmethod
+    async def set_api_key_limits(self, key_id_or_name: str, limits: KeyLimits) -> bool:
+        """Replace a live key's limits; False when no live key has that id or name."""
 
     @abc.abstractmethod
     async def has_api_keys(self) -> bool:

@@ -50,6 +50,7 @@ from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_keys import MemoryApiKeys
 from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
+from threadline.storage.memory_usage import MemoryUsage
 from threadline.storage.memory_vectors import MemoryVectorStores
 from threadline.storage.memory_webhooks import MemoryWebhooks
 
@@ -100,7 +101,13 @@ def _copy_conversation(record: ConversationRecord) -> ConversationRecord:
 
 
 class MemoryStore(
-    MemoryVectorStores, MemoryWebhooks, MemoryApiKeys, MemoryCompletions, MemoryChanges, Store
+    MemoryVectorStores,
+    MemoryWebhooks,
+    MemoryApiKeys,
+    MemoryCompletions,
+    MemoryChanges,
+    MemoryUsage,
+    Store,
 ):
     writes_in_order = True  # no method awaits: each runs whole, in call order
 
@@ -110,6 +117,7 @@ class MemoryStore(
         MemoryApiKeys.__init__(self)
         MemoryCompletions.__init__(self)
         MemoryChanges.__init__(self)
+        MemoryUsage.__init__(self)
         self._seq = itertools.count(1)
         self._rows: dict[int, Row] = {}
         self._responses: dict[str, _Response] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from threadline.errors import Conflict
-from threadline.storage.base import ApiKeyRecord
+from threadline.storage.base import ApiKeyRecord, KeyLimits
 
 
 class MemoryApiKeys:
@@ -38,6 +38,13 @@ class MemoryApiKeys:
         for key in revoked:
             key.revoked_at = now
         return bool(revoked)
+
+    async def set_api_key_limits(self, key_id_or_name: str, limits: KeyLimits) -> bool:
+        keys = [k for k in self._api_keys.values() if key_id_or_name in (k.id, k.name)]
+        live = [key for key in keys if key.revoked_at is None]
+        for key in live:
+            key.limits = limits
+        return bool(live)
 
     async def has_api_keys(self) -> bool:
         return bool(self._api_keys)

@@ -10,7 +10,8 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep
+from threadline.api.admission import admit, with_headers
+from threadline.api.deps import CallerDep, ProviderKeyDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.metadata_query import metadata_filter
 from threadline.api.routing import JsonRoute, post_directly
@@ -32,18 +33,21 @@ router = APIRouter(prefix="/v1/chat/completions", tags=["chat"], route_class=Jso
 async def create_chat_completion(
     params: ChatCompletionCreateParams,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     provider_key: ProviderKeyDep,
 ) -> Response:
-    chat = await services.chat.prepare(tenant, params, provider_key=provider_key)
+    limits = await admit(services, caller, params.model)
+    chat = await services.chat.prepare(
+        caller.tenant, params, provider_key=provider_key, payer=caller.payer
+    )
     if not params.stream:
-        return json_response(await services.chat.complete(chat))
+        return with_headers(json_response(await services.chat.complete(chat)), limits)
     # A client that leaves stops the upstream call with it (and a completion it did not see
     # end is not stored).
     return StreamingResponse(
         _frames(services.chat.chunks(chat)),
         media_type="text/event-stream; charset=utf-8",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **limits},
     )
 
 

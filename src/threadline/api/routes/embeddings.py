@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep
+from threadline.api.admission import admit, with_headers
+from threadline.api.deps import CallerDep, ProviderKeyDep, ServicesDep
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute, post_directly
 from threadline.protocol.embeddings import EmbeddingCreateParams
@@ -17,8 +18,12 @@ router = APIRouter(prefix="/v1/embeddings", tags=["embeddings"], route_class=Jso
 async def create_embeddings(
     params: EmbeddingCreateParams,
     services: ServicesDep,
-    _caller: TenantDep,
+    caller: CallerDep,
     provider_key: ProviderKeyDep,
 ) -> Response:
-    """The caller is authenticated (`_caller`); embeddings store nothing of theirs."""
-    return json_response(await services.embeddings.create(params, provider_key=provider_key))
+    """Embeddings store nothing of the caller's but a row of its usage ledger."""
+    limits = await admit(services, caller, params.model)
+    created = await services.embeddings.create(
+        params, tenant=caller.tenant, provider_key=provider_key, payer=caller.payer
+    )
+    return with_headers(json_response(created), limits)

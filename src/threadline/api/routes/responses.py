@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from threadline.api.admission import admit, with_headers
 from threadline.api.deps import (
+    CallerDep,
     KeyDefaultStoreDep,
     ProviderKeyDep,
     ServicesDep,
@@ -38,33 +40,36 @@ router = APIRouter(prefix="/v1/responses", tags=["responses"], route_class=JsonR
 async def create_response(
     params: ResponseCreateParams,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     tasks: TurnTasksDep,
     provider_key: ProviderKeyDep,
     default_store: KeyDefaultStoreDep,
 ) -> Response:
+    tenant, payer = caller.tenant, caller.payer
+    limits = await admit(services, caller, params.model)
     if params.background:
         queued = await services.responses.enqueue(
-            tenant, params, provider_key=provider_key, default_store=default_store
+            tenant, params, provider_key=provider_key, default_store=default_store, payer=payer
         )
         services.background.wake()
         if params.stream:
-            return follow_stream(services.background.follow(tenant, queued["id"], after=-1))
-        return json_response(queued)
+            followed = follow_stream(services.background.follow(tenant, queued["id"], after=-1))
+            return with_headers(followed, limits)
+        return with_headers(json_response(queued), limits)
     turn = await services.responses.prepare(
-        tenant, params, provider_key=provider_key, default_store=default_store
+        tenant, params, provider_key=provider_key, default_store=default_store, payer=payer
     )
     run = services.responses.run(turn)
     if params.stream:
-        return event_stream(tasks, run.events)
+        return with_headers(event_stream(tasks, run.events), limits)
     created = await tasks.run_to_end(services.responses.complete(run))
     if created is None:
         # Shutdown ended the turn; its outcome says whether (and where) it was stored.
         stopped = run.outcome.failure if run.outcome is not None else None
-        return error_response(stopped or ShuttingDown())
+        return error_response(stopped or ShuttingDown(), limits)
     if created.failure is not None:
-        return error_response(created.failure)
-    return json_response(created.response)
+        return error_response(created.failure, limits)
+    return with_headers(json_response(created.response), limits)
 
 
 @router.post("/input_tokens")
@@ -82,12 +87,13 @@ async def count_input_tokens(
 
 @router.post("/compact")
 async def compact_response(
-    params: CompactParams, services: ServicesDep, tenant: TenantDep, provider_key: ProviderKeyDep
+    params: CompactParams, services: ServicesDep, caller: CallerDep, provider_key: ProviderKeyDep
 ) -> Response:
+    limits = await admit(services, caller, params.model)
     compacted = await services.responses.compact(
-        tenant, params.as_create(), provider_key=provider_key
+        caller.tenant, params.as_create(), provider_key=provider_key, payer=caller.payer
     )
-    return json_response(compacted)
+    return with_headers(json_response(compacted), limits)
 
 
 @router.get("/{response_id}")

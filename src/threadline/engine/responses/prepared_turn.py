@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from threadline.engine.conversations.claims import ConversationTurn
 from threadline.engine.disclosure import NOTHING_ASKED, Disclosure
 from threadline.engine.responses.server_tools.plan import ServerToolPlan
+from threadline.engine.usage.meter import ANONYMOUS, Payer
 from threadline.providers.base import ModelProvider, ProviderRequest, UsageReport
 from threadline.storage.base import Item, ResponseRecord
 
@@ -43,6 +44,8 @@ class PreparedTurn:
     """Items that open the output before the model answers (an automatic compaction)."""
     preamble_usage: UsageReport | None = None
     """What the model call that made the preamble used: counted in the turn's usage."""
+    payer: Payer = ANONYMOUS
+    """Whom the turn's usage is charged to (engine/usage/meter.py)."""
     disclosure: Disclosure = NOTHING_ASKED
     """What the client is shown of sealed reasoning and file search results
     (`engine/disclosure.py`)."""

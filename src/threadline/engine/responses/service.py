@@ -39,6 +39,7 @@ from threadline.engine.responses.tool_choice import ClientChoice, read_responses
 from threadline.engine.responses.turn import TurnRun, TurnRunner
 from threadline.engine.sealing import Sealer
 from threadline.engine.store_policy import StorePolicy
+from threadline.engine.usage.meter import ANONYMOUS, Charge, Payer, UsageMeter
 from threadline.engine.validation import refuse_empty_turn, refuse_unsupported
 from threadline.engine.vector_stores.search import VectorSearch
 from threadline.errors import (
@@ -81,6 +82,10 @@ _ECHOED = (
 )
 
 
+_PAYER = "threadline_payer"
+"""Where a queued job's request keeps whom its usage is charged to (taken out before the
+request is read as a create request)."""
+
 _ALL = 1_000_000_000
 """A page size no response's input reaches."""
 
@@ -107,6 +112,7 @@ class ResponseService:
         tenant_queue_limit: int | None = None,
         sealer: Sealer | None = None,
         store_policy: StorePolicy | None = None,
+        meter: UsageMeter | None = None,
     ) -> None:
         # Compaction items and providers' sealed reasoning leave sealed under the operator's
         # keys (one of this process only, for an engine built without settings).
@@ -114,6 +120,7 @@ class ResponseService:
         self._compactions = Compactions(sealer)
         self._reasoning = ReasoningSeals(sealer)
         self._store = store
+        self._meter = meter
         self._store_policy = store_policy or StorePolicy()
         self._queue_limit = queue_limit
         self._tenant_queue_limit = tenant_queue_limit or queue_limit
@@ -126,7 +133,13 @@ class ResponseService:
         self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
         self._view = ModelView(providers, self._file_inputs, self._compactions, self._reasoning)
         self._runner = TurnRunner(
-            store, clock, tools, conversations, self._running, reasoning=self._reasoning
+            store,
+            clock,
+            tools,
+            conversations,
+            self._running,
+            reasoning=self._reasoning,
+            meter=meter,
         )
 
     async def prepare(
@@ -136,6 +149,7 @@ class ResponseService:
         *,
         provider_key: str | None = None,
         default_store: bool | None = None,
+        payer: Payer = ANONYMOUS,
     ) -> PreparedTurn:
         """Validate, resolve the model and load the context. Every 4xx a create can give is
         raised here, before any event is streamed. `provider_key` is the caller's own key for
@@ -158,6 +172,7 @@ class ResponseService:
                 input_items,
                 claim,
                 api_key=provider_key,
+                payer=payer,
             )
         except BaseException:
             if claim is not None:
@@ -176,6 +191,7 @@ class ResponseService:
         *,
         provider_key: str | None = None,
         default_store: bool | None = None,
+        payer: Payer = ANONYMOUS,
     ) -> dict[str, Any]:
         """Queue a background turn: validated as `prepare` does (every 4xx now), then stored
         `queued` with its input, as a job any process may take. Returns the queued Response."""
@@ -213,6 +229,7 @@ class ResponseService:
         record = self._new_record(tenant, params, response_id, None, "queued")
         record.conversation_id = conversation_id
         request = params.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        request[_PAYER] = payer.to_json()
         await self._store.enqueue_turn(QueuedTurn(record, input_items, request))
         return response_object(record, [])
 
@@ -221,7 +238,9 @@ class ResponseService:
         conversation's, once its earlier turns ran). Raises `ConversationLocked` while a turn
         started elsewhere holds its conversation, and what a create would raise if the job
         can no longer run (its model gone, its previous response deleted…)."""
-        params = ResponseCreateParams.model_validate(job.request)
+        request = dict(job.request)
+        payer = Payer.from_json(request.pop(_PAYER, None))
+        params = ResponseCreateParams.model_validate(request)
         record = job.response
         provider, upstream_model = self._providers.resolve(params.model)
         page = await self._store.list_input_items(
@@ -232,7 +251,15 @@ class ResponseService:
         history, claim = await self._history(record.tenant, params, record.id)
         try:
             turn = await self._prepare_turn(
-                params, provider, upstream_model, record, history, page.items, claim, control
+                params,
+                provider,
+                upstream_model,
+                record,
+                history,
+                page.items,
+                claim,
+                control,
+                payer=payer,
             )
         except BaseException:
             if claim is not None:
@@ -306,6 +333,7 @@ class ResponseService:
         job: JobControl | None = None,
         *,
         api_key: str | None = None,
+        payer: Payer = ANONYMOUS,
     ) -> PreparedTurn:
         tenant = record.tenant
         choice, server_tools = await self._check_turn(
@@ -347,6 +375,7 @@ class ResponseService:
             job=job,
             preamble=preamble,
             preamble_usage=preamble_usage,
+            payer=payer,
             disclosure=disclosure(params.include, stored=params.store is not False),
         )
 
@@ -382,7 +411,12 @@ class ResponseService:
         return await provider.count_input_tokens(request)
 
     async def compact(
-        self, tenant: str, params: ResponseCreateParams, *, provider_key: str | None = None
+        self,
+        tenant: str,
+        params: ResponseCreateParams,
+        *,
+        provider_key: str | None = None,
+        payer: Payer = ANONYMOUS,
     ) -> dict[str, Any]:
         """`POST /v1/responses/compact`: the model's checkpoint summary of the context,
         returned as the context's user messages and a sealed `compaction` item."""
@@ -401,11 +435,29 @@ class ResponseService:
             check_calls=False,
             api_key=provider_key,
         )
+        started_at = self._clock()
         summary, usage = await _answer(provider, dataclasses.replace(request, incremental=False))
         counts = usage or UsageReport(0, 0)
         kept = self._compactions.user_messages_since_last(context)
+        compaction_id = ids.new_id(ids.RESPONSE)
+        if self._meter is not None:
+            await self._meter.charge(
+                Charge(
+                    tenant=tenant,
+                    payer=payer,
+                    kind="compaction",
+                    model=params.model,
+                    deployment=upstream_model,
+                    usage=counts,
+                    started_at=started_at,
+                    object_id=compaction_id,
+                    end_user=self._meter.end_user(
+                        params.user, params.safety_identifier, params.metadata
+                    ),
+                )
+            )
         return {
-            "id": ids.new_id(ids.RESPONSE),
+            "id": compaction_id,
             "object": "response.compaction",
             "created_at": int(self._clock()),
             "output": [*kept, self._compactions.item(tenant, summary)],

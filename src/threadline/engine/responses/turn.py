@@ -24,6 +24,7 @@ from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.sealed_reasoning import ReasoningSeals
 from threadline.engine.responses.tool_loop import ReasoningBoundary, ToolLoop
 from threadline.engine.responses.turn_end import Stop, TurnEnder, TurnOutcome
+from threadline.engine.usage.meter import UsageMeter
 from threadline.errors import ShuttingDown, ThreadlineError
 from threadline.storage.base import Store
 from threadline.tools.base import ServerTools
@@ -51,12 +52,13 @@ class TurnRunner:
         running: RunningTurns | None = None,
         *,
         reasoning: ReasoningSeals | None = None,
+        meter: UsageMeter | None = None,
     ) -> None:
         self._reasoning = reasoning
         self._tools = tools
         self._conversations = conversations
         self._running = running
-        self._ender = TurnEnder(store, clock, running)
+        self._ender = TurnEnder(store, clock, running, meter)
 
     def run(self, turn: PreparedTurn) -> TurnRun:
         return TurnRun(self, turn)

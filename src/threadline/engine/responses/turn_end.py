@@ -27,6 +27,7 @@ from threadline.engine.responses.events import Event
 from threadline.engine.responses.prepared_turn import PreparedTurn
 from threadline.engine.responses.response_object import response_error
 from threadline.engine.responses.running_turns import SIDE_EFFECTS_RAN_ERROR, RunningTurns
+from threadline.engine.usage.meter import Charge, UsageMeter, tool_calls_in, usage_report
 from threadline.errors import ConversationDeleted, ResponseDeleted, ThreadlineError
 from threadline.providers.base import Finish
 from threadline.storage.base import Item, ResponseRecord, Store, TurnRecord
@@ -85,10 +86,17 @@ def _outcome(
 
 
 class TurnEnder:
-    def __init__(self, store: Store, clock: Clock, running: RunningTurns | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        running: RunningTurns | None,
+        meter: UsageMeter | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._running = running
+        self._meter = meter
 
     async def end(
         self, turn: PreparedTurn, assembler: OutputAssembler, stop: Stop
@@ -97,6 +105,7 @@ class TurnEnder:
         outcome (saved, or failed because it could not be)."""
         record = self._decide(turn.record, stop)
         closing = assembler.finish("completed" if record.status == "completed" else "incomplete")
+        await self._charge(turn, record, assembler.output)
         failure = stop.failure
         try:
             saved = await self._save(turn, record, assembler.output)
@@ -126,6 +135,7 @@ class TurnEnder:
         assembler.finish("incomplete")
         saved = False
         with contextlib.suppress(Exception):
+            await asyncio.shield(self._charge(turn, record, assembler.output))
             saved = await asyncio.shield(self._save(turn, record, assembler.output))
         return _outcome(record, assembler.output, failure, saved)
 
@@ -143,6 +153,31 @@ class TurnEnder:
         status = "queued" if queued else "failed"
         record = dataclasses.replace(turn.record, status=status)
         return TurnOutcome(record, assembler.output, None, saved=False)
+
+    async def _charge(self, turn: PreparedTurn, record: ResponseRecord, output: list[Item]) -> None:
+        """Charge what the turn's model calls used: whatever its end, once it called the
+        model (a turn that failed upstream before any usage was reported costs nothing)."""
+        if self._meter is None or record.usage is None:
+            return
+        settings = record.settings
+        await self._meter.charge(
+            Charge(
+                tenant=record.tenant,
+                payer=turn.payer,
+                kind="response",
+                model=record.model,
+                deployment=turn.request.model,
+                usage=usage_report(record.usage),
+                started_at=record.created_at,
+                object_id=record.id,
+                end_user=self._meter.end_user(
+                    settings.get("user"),
+                    settings.get("safety_identifier"),
+                    settings.get("metadata"),
+                ),
+                tool_calls=tool_calls_in(output),
+            )
+        )
 
     def _decide(self, started: ResponseRecord, stop: Stop) -> ResponseRecord:
         record = dataclasses.replace(started, usage=stop.usage)

@@ -13,6 +13,7 @@ any character, including `.` and `$`, which a field path cannot address.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 import orjson
@@ -22,10 +23,12 @@ from threadline.storage.base import (
     ConversationRecord,
     ConversationStatus,
     Item,
+    KeyLimits,
     ResponseRecord,
     TenantScope,
 )
 from threadline.storage.encoding import dumps, response_fields, response_from_fields
+from threadline.storage.usage import KeyQuota
 
 Document = dict[str, Any]
 
@@ -151,6 +154,7 @@ def api_key_document(key: ApiKeyRecord) -> Document:
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
         "default_store": key.default_store,
+        "limits": limits_document(key.limits),
     }
     if key.revoked_at is None:
         document["active_name"] = key.name
@@ -166,6 +170,29 @@ def api_key_record(document: Document) -> ApiKeyRecord:
         created_at=document["created_at"],
         revoked_at=document.get("revoked_at"),
         default_store=document.get("default_store"),
+        limits=_limits(document.get("limits") or {}),
+    )
+
+
+def limits_document(limits: KeyLimits) -> Document:
+    return {
+        "expires_at": limits.expires_at,
+        "models": None if limits.models is None else list(limits.models),
+        **dataclasses.asdict(limits.quota),
+    }
+
+
+def _limits(document: Document) -> KeyLimits:
+    models = document.get("models")
+    return KeyLimits(
+        expires_at=document.get("expires_at"),
+        models=None if models is None else tuple(models),
+        quota=KeyQuota(
+            requests_per_minute=document.get("requests_per_minute"),
+            tokens_per_minute=document.get("tokens_per_minute"),
+            daily_budget=document.get("daily_budget"),
+            monthly_budget=document.get("monthly_budget"),
+        ),
     )
 
 

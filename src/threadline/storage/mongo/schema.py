@@ -26,6 +26,8 @@ RESPONSES = "responses"
 ITEMS = "items"
 CONVERSATIONS = "conversations"
 API_KEYS = "api_keys"
+USAGE_RECORDS = "usage_records"
+KEY_USAGE_WINDOWS = "key_usage_windows"
 BACKGROUND_JOBS = "background_jobs"
 RESPONSE_EVENTS = "response_events"
 WEBHOOK_ENDPOINTS = "webhook_endpoints"
@@ -220,6 +222,13 @@ VECTOR_INDEXES = (
     IndexSpec(VECTOR_CHUNKS, "store_file", [("vector_store_id", 1), ("file_id", 1)], {}),
 )
 
+USAGE_INDEXES = (
+    # A report's time range, across tenants and within one.
+    IndexSpec(USAGE_RECORDS, "created", [("created_at", 1)], {}),
+    IndexSpec(USAGE_RECORDS, "tenant_created", [("tenant", 1), ("created_at", 1)], {}),
+    IndexSpec(KEY_USAGE_WINDOWS, "window_start", [("window", 1), ("start", 1)], {}),
+)
+
 
 STEPS = (
     Step(1, "collections' indexes", _create_indexes_v1),
@@ -228,6 +237,7 @@ STEPS = (
     Step(4, "stored chat completions", _indexes(COMPLETION_INDEXES)),
     Step(5, "the change feed", _start_change_feed),
     Step(6, "vector stores", _indexes(VECTOR_INDEXES)),
+    Step(7, "the usage ledger and key windows", _indexes(USAGE_INDEXES)),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

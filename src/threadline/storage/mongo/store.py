@@ -28,6 +28,7 @@ from threadline.storage.base import (
     ApiKeyRecord,
     Item,
     ItemPage,
+    KeyLimits,
     Order,
     Store,
     StoredResponse,
@@ -46,6 +47,7 @@ from threadline.storage.mongo.documents import (
     api_key_document,
     api_key_record,
     item_data,
+    limits_document,
     owned_documents,
     response_document,
     response_record,
@@ -60,6 +62,7 @@ from threadline.storage.mongo.items import (
 )
 from threadline.storage.mongo.jobs import JobMethods
 from threadline.storage.mongo.schema import CHAT_COMPLETIONS, upgrade
+from threadline.storage.mongo.usage import UsageMethods
 from threadline.storage.mongo.vectors import VectorMethods
 
 # Responses deleted per retention transaction: MongoDB aborts transactions that run longer
@@ -68,7 +71,9 @@ SWEEP_BATCH = 500
 _UNFINISHED = ("in_progress", "queued")
 
 
-class MongoStore(VectorMethods, CompletionMethods, JobMethods, ConversationMethods, Store):
+class MongoStore(
+    VectorMethods, UsageMethods, CompletionMethods, JobMethods, ConversationMethods, Store
+):
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
         await upgrade(self._db)
@@ -381,6 +386,13 @@ class MongoStore(VectorMethods, CompletionMethods, JobMethods, ConversationMetho
             {"$set": {"revoked_at": now}, "$unset": {"active_name": ""}},
         )
         return result.modified_count > 0
+
+    async def set_api_key_limits(self, key_id_or_name: str, limits: KeyLimits) -> bool:
+        result = await self._api_keys.update_many(
+            {"$or": [{"_id": key_id_or_name}, {"name": key_id_or_name}], "revoked_at": None},
+            {"$set": {"limits": limits_document(limits)}},
+        )
+        return result.matched_count > 0
 
     async def has_api_keys(self) -> bool:
         return await self._api_keys.find_one({}, projection={"_id": 1}) is not None

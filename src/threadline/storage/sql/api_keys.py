@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from threadline.errors import Conflict
-from threadline.storage.base import ApiKeyRecord
+from threadline.storage.base import ApiKeyRecord, KeyLimits
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.tables import api_keys, chat_completions, conversations, responses
+from threadline.storage.usage import KeyQuota
 
 
 def create_api_key(conn: Connection, key: ApiKeyRecord) -> None:
@@ -25,6 +27,7 @@ def create_api_key(conn: Connection, key: ApiKeyRecord) -> None:
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
         "default_store": key.default_store,
+        **limit_values(key.limits),
     }
     try:
         conn.execute(insert(api_keys).values(values))
@@ -56,6 +59,30 @@ def revoke_api_key(conn: Connection, key_id_or_name: str, now: float) -> bool:
     return conn.execute(stmt).rowcount > 0
 
 
+def set_api_key_limits(conn: Connection, key_id_or_name: str, limits: KeyLimits) -> bool:
+    stmt = (
+        update(api_keys)
+        .where(
+            or_(api_keys.c.id == key_id_or_name, api_keys.c.name == key_id_or_name),
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(limit_values(limits))
+    )
+    return conn.execute(stmt).rowcount > 0
+
+
+def limit_values(limits: KeyLimits) -> dict[str, Any]:
+    quota = limits.quota
+    return {
+        "expires_at": limits.expires_at,
+        "models": None if limits.models is None else orjson.dumps(limits.models).decode(),
+        "requests_per_minute": quota.requests_per_minute,
+        "tokens_per_minute": quota.tokens_per_minute,
+        "daily_budget": quota.daily_budget,
+        "monthly_budget": quota.monthly_budget,
+    }
+
+
 def has_api_keys(conn: Connection) -> bool:
     return conn.scalar(q.ANY_API_KEY) is not None
 
@@ -82,4 +109,14 @@ def _api_key_record(row: Row[Any]) -> ApiKeyRecord:
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
         default_store=m["default_store"],
+        limits=KeyLimits(
+            expires_at=m["expires_at"],
+            models=None if m["models"] is None else tuple(orjson.loads(m["models"])),
+            quota=KeyQuota(
+                requests_per_minute=m["requests_per_minute"],
+                tokens_per_minute=m["tokens_per_minute"],
+                daily_budget=m["daily_budget"],
+                monthly_budget=m["monthly_budget"],
+            ),
+        ),
     )

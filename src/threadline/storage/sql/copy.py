@@ -14,7 +14,9 @@ fails leaves it as it was. PostgreSQL's `items.seq` sequence is moved past the c
 the next item a server inserts gets a fresh number (and so do vector chunks). Vector stores are
 copied with their files, batches and chunks; the chunks' embeddings change form on the way
 (float32 bytes on SQLite, `real[]` on PostgreSQL), and each destination's keyword index and
-cubes are filled by its own triggers as the rows arrive.
+cubes are filled by its own triggers as the rows arrive. The usage ledger and the keys'
+usage counters are copied too (PostgreSQL's `usage_records.seq` sequence is moved likewise), so
+budgets carry on where they stood.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from threadline.storage.sql.tables import (
     chat_completions,
     conversations,
     items,
+    key_usage_windows,
     responses,
+    usage_records,
     vector_chunks,
     vector_file_batches,
     vector_store_files,
@@ -51,6 +55,8 @@ TABLES: tuple[Table, ...] = (
     vector_store_files,
     vector_file_batches,
     vector_chunks,
+    usage_records,
+    key_usage_windows,
 )
 BATCH_SIZE = 1000
 
@@ -151,7 +157,7 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
 
 
 def _move_sequences(conn: Connection) -> None:
-    for table, column in (("items", "seq"), ("vector_chunks", "id")):
+    for table, column in (("items", "seq"), ("vector_chunks", "id"), ("usage_records", "seq")):
         conn.execute(
             text(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "

@@ -37,6 +37,7 @@ from threadline.storage.base import (
     Item,
     ItemPage,
     Job,
+    KeyLimits,
     Order,
     QueuedTurn,
     ResponseRecord,
@@ -64,6 +65,7 @@ from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
 from threadline.storage.sql.databases import HeldConnection, open_database
 from threadline.storage.sql.items import item_row
+from threadline.storage.sql.usage import SqlUsageLedger
 from threadline.storage.sql.vector_methods import SqlVectorStores
 from threadline.storage.webhook_records import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 
@@ -75,7 +77,7 @@ T = TypeVar("T")
 SWEEP_BATCH = 500
 
 
-class SqlStore(SqlVectorStores, Store):
+class SqlStore(SqlVectorStores, SqlUsageLedger, Store):
     def __init__(
         self,
         url: str,
@@ -433,6 +435,9 @@ class SqlStore(SqlVectorStores, Store):
 
     async def revoke_api_key(self, key_id_or_name: str, now: float) -> bool:
         return await self._db.write(api_keys.revoke_api_key, key_id_or_name, now)
+
+    async def set_api_key_limits(self, key_id_or_name: str, limits: KeyLimits) -> bool:
+        return await self._db.write(api_keys.set_api_key_limits, key_id_or_name, limits)
 
     async def has_api_keys(self) -> bool:
         return await self._db.read(api_keys.has_api_keys)

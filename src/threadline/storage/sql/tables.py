@@ -1,4 +1,4 @@
-"""The SQL schema: fifteen tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: seventeen tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -46,6 +46,11 @@ while a process ingests it, `owner`/`lease_until`), `vector_file_batches` and `v
 FTS5 table kept by triggers on SQLite, a GIN index on the chunks' English `tsvector` on
 PostgreSQL; there, with the `cube` extension, it also keeps each embedding as cubes of 100
 dimensions, for the vector ranking (`OUTSIDE_DEFINITIONS`).
+
+`usage_records` is the usage ledger (storage/usage.py): one append-only row per model call,
+with its cost. `key_usage_windows` counts each metered key's requests, tokens and spend per
+minute, UTC day and UTC month, for its limits; old windows are pruned by the retention sweep.
+`api_keys` carries each key's limits (`models` a JSON list).
 
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
@@ -166,6 +171,12 @@ api_keys = Table(
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
     Column("default_store", Boolean),
+    Column("expires_at", Double),
+    Column("models", Text),
+    Column("requests_per_minute", Integer),
+    Column("tokens_per_minute", Integer),
+    Column("daily_budget", Double),
+    Column("monthly_budget", Double),
     Index("uq_api_keys_key_hash", "key_hash", unique=True),
     # A revoked key's name may be given to a new key.
     Index(
@@ -330,6 +341,40 @@ vector_chunks = Table(
     Index(
         "ix_vector_chunks_vector_store_id_file_id_ordinal", "vector_store_id", "file_id", "ordinal"
     ),
+)
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("tenant", String, nullable=False),
+    Column("api_key_id", String),
+    Column("end_user", String),
+    Column("kind", String, nullable=False),
+    Column("model", String, nullable=False),
+    Column("deployment", String, nullable=False),
+    Column("object_id", String),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("tool_calls", Integer, nullable=False),
+    Column("latency_ms", Double, nullable=False),
+    Column("cost", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index("ix_usage_records_tenant_created_at", "tenant", "created_at"),
+    Index("ix_usage_records_created_at", "created_at"),
+)
+
+key_usage_windows = Table(
+    "key_usage_windows",
+    metadata,
+    Column("api_key_id", String, primary_key=True),
+    Column("window", String, primary_key=True),
+    Column("start", Double, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    Column("cost", Double, nullable=False),
 )
 
 OUTSIDE_DEFINITIONS = ("vector_chunks_fts", "ix_vector_chunks_search", "part")
