@@ -28,6 +28,7 @@ from bench import (
     profiling,
     streaming,
     throughput,
+    usage,
     vector_stores,
 )
 from bench.context import BenchContext
@@ -47,6 +48,7 @@ BENCHMARKS = (
     "compaction",
     "export",
     "vectors",
+    "usage",
     "profile",
 )
 OUT = ROOT / "bench" / "out"
@@ -138,6 +140,7 @@ def main() -> None:
         "compaction": (compaction.NAME, lambda: _run_async(compaction.run(ctx))),
         "export": (export.NAME, lambda: _run_async(export.run(ctx))),
         "vectors": (vector_stores.NAME, lambda: _run_async(vector_stores.run(ctx))),
+        "usage": (usage.NAME, lambda: _run_async(usage.run(ctx))),
     }
     try:
         for name in selected:

@@ -52,9 +52,15 @@ class HttpConnection:
             await self._writer.wait_closed()
 
     async def request(
-        self, method: str, path: str, body: bytes | None = None, sink: BodySink | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        sink: BodySink | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         head = f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\nAccept: */*\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         self._writer.write(head.encode() + b"\r\n" + (body or b""))

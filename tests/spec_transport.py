@@ -53,7 +53,12 @@ def _chunks(stream: Any) -> Iterator[bytes]:
         stream.close()
 
 
-_CHECKED_PATHS = ("/v1/responses", "/v1/chat/completions", "/v1/vector_stores")
+_CHECKED_PATHS = (
+    "/v1/responses",
+    "/v1/chat/completions",
+    "/v1/vector_stores",
+    "/v1/organization/",
+)
 _CHAT_SCHEMAS = {
     "chat.completion": "CreateChatCompletionResponse",
     "chat.completion.chunk": "CreateChatCompletionStreamResponse",
@@ -85,6 +90,8 @@ def _check_body(body: Any) -> None:
         validate_component(body, _CHAT_SCHEMAS[body["object"]])
     elif body.get("object") in _VECTOR_STORE_SCHEMAS:
         validate_component(body, _VECTOR_STORE_SCHEMAS[body["object"]])
+    elif body.get("object") == "page":
+        validate_component(body, "UsageResponse")  # a usage or cost report
     elif body.get("object") == "list":
         for entry in body.get("data") or ():
             _check_body(entry)

@@ -17,17 +17,18 @@ from tests.api.test_background_responses import wait_for
 from tests.api.test_key_limits import client_for, key_with, keys, priced_server
 from tests.conftest import MODEL
 from tests.live_server import LiveServer
+from tests.spec_transport import checked_http_client
 
 __all__ = ["priced_server"]  # the fixture, imported to be used here
 
 
 def report(server: LiveServer, secret: str, path: str, **params: Any) -> dict[str, Any]:
-    answer = httpx.get(
-        f"{server.base_url}/organization/{path}",
-        params={"start_time": int(time.time()) - 3600, **params},
-        headers={"Authorization": f"Bearer {secret}"},
-        timeout=30,
-    )
+    with checked_http_client(timeout=30) as http:  # bodies checked against OpenAI's schema
+        answer = http.get(
+            f"{server.base_url}/organization/{path}",
+            params={"start_time": int(time.time()) - 3600, **params},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -81,6 +82,11 @@ def test_costs_follow_the_price_table(priced_server: LiveServer) -> None:
     assert cost["object"] == "organization.costs.result"
     assert cost["amount"] == {"value": expected, "currency": "usd"}
     assert cost["line_item"] == MODEL
+    (by_key,) = results(report(priced_server, secret, "costs", group_by=["api_key_id"]))
+    assert by_key["api_key_id"] == json.loads(keys(priced_server, "list", "--json"))[0]["id"]
+    assert by_key["line_item"] is None
+    # No call here is a Batch API job's.
+    assert results(report(priced_server, secret, "usage/completions", batch="true")) == []
 
 
 def test_a_tenant_reads_only_its_own_usage(priced_server: LiveServer) -> None:

@@ -50,4 +50,4 @@ def test_the_log_holds_no_prompt_no_upstream_message_no_query_and_no_key(
     assert "failed upstream" in log  # so are the engine's warnings
     assert MARKER not in log
     assert key not in log
-    assert key.split("-")[-1][:16] not in log
+    assert key.removeprefix("tl-")[:16] not in log

@@ -23,6 +23,7 @@ class UsageReportQuery(WireModel):
     api_key_ids: list[str] | None = None
     user_ids: list[str] | None = None
     project_ids: list[str] | None = None
+    batch: bool | None = None
 
 
 class CostReportQuery(WireModel):
@@ -33,3 +34,4 @@ class CostReportQuery(WireModel):
     limit: int | None = Field(default=None, ge=1, le=180)
     page: str | None = None
     project_ids: list[str] | None = None
+    api_key_ids: list[str] | None = None

@@ -30,7 +30,11 @@ _COMPLETION_GROUPS: dict[str, UsageDimension] = {
     "model": "model",
 }
 _ANSWERS = ("response", "chat.completion", "compaction")
-_COST_GROUPS: dict[str, UsageDimension] = {"project_id": "tenant", "line_item": "model"}
+_COST_GROUPS: dict[str, UsageDimension] = {
+    "project_id": "tenant",
+    "api_key_id": "api_key_id",
+    "line_item": "model",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,8 @@ class UsageReports:
                 ("end_user", params.user_ids),
             ),
         )
+        if params.batch:  # no call here is a Batch API job's
+            only = None
         totals = await self._bucketed(tenant, span, groups, only)
 
         def result(t: UsageTotals) -> dict[str, Any]:
@@ -84,6 +90,7 @@ class UsageReports:
                 counts.update(
                     output_tokens=t.output_tokens,
                     input_cached_tokens=t.cached_tokens,
+                    input_uncached_tokens=t.input_tokens - t.cached_tokens,
                     input_audio_tokens=0,
                     output_audio_tokens=0,
                 )
@@ -102,7 +109,7 @@ class UsageReports:
     async def costs(self, tenant: str, params: CostReportQuery) -> dict[str, Any]:
         groups = _groups(params.group_by, _COST_GROUPS)
         span = self._range(params.start_time, params.end_time, params.bucket_width, params)
-        only = _filters(tenant, params.project_ids, ())
+        only = _filters(tenant, params.project_ids, (("api_key_id", params.api_key_ids),))
         totals = await self._bucketed(tenant, span, groups, only)
 
         def result(t: UsageTotals) -> dict[str, Any]:
