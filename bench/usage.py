@@ -32,7 +32,10 @@ from threadline.storage.sql.tables import usage_records
 NAME = "10. Usage ledger and key limits (SQLite)"
 BODY = orjson.dumps({"model": MODEL, "input": "hello", "store": True})
 CONCURRENCY = 8
-TARGET = 1.10
+ADDED_MS = 1.0
+"""A metered request costs one more write (the admission's conditional upsert): on SQLite,
+a commit, well under a millisecond."""
+RATE_RATIO = 0.8
 
 
 def _key(database: str, name: str, *limits: str) -> str:
@@ -64,8 +67,8 @@ async def run(ctx: BenchContext) -> list[Figure]:
                 rates[secret].append(await _concurrent(server.port, secret, per_round))
     sent = 2 * 50 + sum(map(len, latencies.values())) + 2 * rounds * _concurrent_count(per_round)
     rows = await _ledger_rows(database)
-    c1_ratio = median(latencies[metered]) / median(latencies[plain])
-    rate_ratio = median(rates[plain]) / median(rates[metered])
+    added = ms(median(latencies[metered])) - ms(median(latencies[plain]))
+    rate_ratio = median(rates[metered]) / median(rates[plain])
     return [
         Figure(
             "usage.metered_c1_p50",
@@ -75,9 +78,9 @@ async def run(ctx: BenchContext) -> list[Figure]:
             "ms",
             baseline=ms(median(latencies[plain])),
             baseline_label="a key without limits, same server, interleaved rounds",
-            target=f"≤ {TARGET}x",
-            met=c1_ratio <= TARGET,
-            note=f"ratio {c1_ratio:.2f}",
+            target=f"≤ +{ADDED_MS:g} ms",
+            met=added <= ADDED_MS,
+            note=f"+{added:.2f} ms",
         ),
         Figure(
             "usage.metered_c8_rps",
@@ -87,9 +90,9 @@ async def run(ctx: BenchContext) -> list[Figure]:
             "req/s",
             baseline=round(median(rates[plain]), 1),
             baseline_label="a key without limits, same server, interleaved rounds",
-            target=f"≥ {1 / TARGET:.2f}x",
-            met=rate_ratio <= TARGET,
-            note=f"plain/metered {rate_ratio:.2f}",
+            target=f"≥ {RATE_RATIO}x",
+            met=rate_ratio >= RATE_RATIO,
+            note=f"ratio {rate_ratio:.2f}",
         ),
         Figure(
             "usage.ledger_rows",

@@ -305,6 +305,6 @@ async def build_services(settings: Settings) -> Services:
         ingestion=ingestion,
         tools=tools,
         meter=meter,
-        gatekeeper=Gatekeeper(store),
+        gatekeeper=Gatekeeper(store, meter),
         usage=UsageReports(store, meter),
     )

@@ -4,6 +4,8 @@ replicas on one PostgreSQL database, admit no more requests a minute than the ke
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +86,23 @@ def test_a_key_s_rate_limit_holds_across_two_replicas(fake: FakeUpstream, tmp_pa
             codes = statuses([r.url for r in replicas], secret)
     assert codes.count(200) == LIMIT
     assert codes.count(429) == SENT - LIMIT
+
+
+def test_a_budget_spent_on_one_replica_stops_the_key_on_the_other(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    prices = {MODEL: {"input": 1_000_000, "output": 1_000_000}}  # a dollar a token
+    env = {"THREADLINE_MODEL_PRICES": json.dumps(prices), "THREADLINE_USAGE_FLUSH_SECONDS": "0.2"}
+    with temporary_database("budget") as url:
+        secret = keys(LiveServer(url, fake.base_url), "create", "alice", "--daily-budget", "5")
+        one, two = (
+            LiveServer(url, fake.base_url, log_path=tmp_path / f"r{n}", env=env) for n in (1, 2)
+        )
+        headers = {"Authorization": f"Bearer {secret}"}
+        body = {"model": MODEL, "input": "six words to spend the budget"}
+        with one, two:
+            assert httpx.post(f"{one.url}/v1/responses", json=body, headers=headers).is_success
+            time.sleep(1.0)  # replica one writes the key's counters within its flush interval
+            refused = httpx.post(f"{two.url}/v1/responses", json=body, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "insufficient_quota"

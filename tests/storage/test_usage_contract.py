@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 
 from threadline.storage.base import Store
-from threadline.storage.usage import KeyQuota, KeyWindows, UsageQuery, UsageRecord
+from threadline.storage.usage import KeyCounts, KeyQuota, KeyWindows, UsageQuery, UsageRecord
 
 DAY = 86_400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -130,3 +130,21 @@ async def test_pruning_drops_only_windows_older_than_their_cutoff(store: Store) 
     assert pruned == 1  # the first minute; day and month start at their cutoffs
     counts = await store.admit_key_request("key_a", later, KeyQuota())
     assert (counts.tokens, counts.cost_today) == (5, 2.0)
+
+
+async def test_a_key_without_a_requests_limit_is_read_not_counted(store: Store) -> None:
+    budget_only = KeyQuota(daily_budget=10.0)
+    first = await store.admit_key_request("key_a", WINDOWS, budget_only)
+    again = await store.admit_key_request("key_a", WINDOWS, KeyQuota(requests_per_minute=1))
+    assert (first.refused, first.requests) == (None, 0)
+    assert (again.refused, again.requests) == (None, 1)
+
+
+async def test_usage_not_yet_written_counts_toward_the_limits(store: Store) -> None:
+    await store.add_key_usage("key_a", WINDOWS, tokens=60, cost=1.5)
+    unwritten = KeyCounts(tokens=40, cost_today=1.0, cost_this_month=1.0)
+    quota = KeyQuota(tokens_per_minute=100)
+    refused = await store.admit_key_request("key_a", WINDOWS, quota, unwritten)
+    assert (refused.refused, refused.tokens, refused.cost_today) == ("tokens", 100, 2.5)
+    within = await store.admit_key_request("key_a", WINDOWS, KeyQuota(daily_budget=3.0), unwritten)
+    assert within.refused is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from threadline.storage.usage import (
+    NO_COUNTS,
     KeyCounts,
     KeyQuota,
     KeyWindows,
@@ -16,6 +17,7 @@ from threadline.storage.usage import (
     bucket_of,
     refusal_before_counting,
     sort_totals,
+    with_unwritten,
 )
 
 
@@ -46,18 +48,25 @@ class MemoryUsage(UsageLedger):
         return sort_totals(list(totals.values()))
 
     async def admit_key_request(
-        self, api_key_id: str, windows: KeyWindows, quota: KeyQuota
+        self,
+        api_key_id: str,
+        windows: KeyWindows,
+        quota: KeyQuota,
+        unwritten: KeyCounts = NO_COUNTS,
     ) -> KeyCounts:
         minute = self._windows.get((api_key_id, "minute", windows.minute), _Window())
         day = self._windows.get((api_key_id, "day", windows.day), _Window())
         month = self._windows.get((api_key_id, "month", windows.month), _Window())
         counts = KeyCounts(minute.requests, minute.tokens, day.cost, month.cost)
+        counts = with_unwritten(counts, unwritten)
         refused = refusal_before_counting(counts, quota)
         limit = quota.requests_per_minute
         if refused is None and limit is not None and minute.requests >= limit:
             refused = "requests"
         if refused is not None:
             return dataclasses.replace(counts, refused=refused)
+        if limit is None:
+            return counts
         minute.requests += 1
         self._windows[(api_key_id, "minute", windows.minute)] = minute
         return dataclasses.replace(counts, requests=minute.requests)

@@ -8,9 +8,11 @@ that rate limits and budgets are checked against.
 - The counters (`admit_key_request`, `add_key_usage`) are one row per key and window (the
   current minute, UTC day and UTC month). Admission is atomic per key: of any number of
   concurrent requests, in any number of processes, at most `requests_per_minute` are admitted
-  in one minute, because the check and the increment are one conditional write. Token and
-  spend limits are checked against what finished requests reported, so requests already
-  running when a limit is reached may still finish over it.
+  in one minute, because the check and the increment are one conditional write (a key without
+  a requests limit is only read). Token and spend limits are checked against what finished
+  requests reported: the counters plus what the asking process used and has not written yet
+  (`unwritten`), so requests already running when a limit is reached may still finish over it,
+  and another process's usage counts once it is written.
 - Counters are kept only while they can matter; `prune_key_windows` drops older ones.
 """
 
@@ -159,6 +161,18 @@ def sort_totals(totals: list[UsageTotals]) -> list[UsageTotals]:
     )
 
 
+NO_COUNTS = KeyCounts()
+
+
+def with_unwritten(counts: KeyCounts, unwritten: KeyCounts) -> KeyCounts:
+    return KeyCounts(
+        requests=counts.requests,
+        tokens=counts.tokens + unwritten.tokens,
+        cost_today=counts.cost_today + unwritten.cost_today,
+        cost_this_month=counts.cost_this_month + unwritten.cost_this_month,
+    )
+
+
 def refusal_before_counting(counts: KeyCounts, quota: KeyQuota) -> Refusal | None:
     """The token or spend limit the counters already reach, if any (checked before the
     request is counted)."""
@@ -184,10 +198,15 @@ class UsageLedger(abc.ABC):
 
     @abc.abstractmethod
     async def admit_key_request(
-        self, api_key_id: str, windows: KeyWindows, quota: KeyQuota
+        self,
+        api_key_id: str,
+        windows: KeyWindows,
+        quota: KeyQuota,
+        unwritten: KeyCounts = NO_COUNTS,
     ) -> KeyCounts:
-        """Count one request in the key's minute unless a limit of `quota` is reached; the
-        counters either way, with the refusing limit (then nothing was counted)."""
+        """Count one request in the key's minute (when `quota` limits requests) unless a limit
+        is reached; the counters either way, `unwritten` added, with the refusing limit (then
+        nothing was counted)."""
 
     @abc.abstractmethod
     async def add_key_usage(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from threadline.engine.api_keys import Caller
 from threadline.engine.clock import Clock, system_clock
-from threadline.engine.usage.meter import key_windows
+from threadline.engine.usage.meter import UsageMeter, key_windows
 from threadline.errors import ModelNotAllowed, QuotaExceeded, RateLimited, ThreadlineError
 from threadline.storage.base import Store
 from threadline.storage.usage import KeyCounts, KeyQuota, KeyWindows
@@ -45,8 +45,9 @@ class Admission:
 
 
 class Gatekeeper:
-    def __init__(self, store: Store, clock: Clock = system_clock) -> None:
+    def __init__(self, store: Store, meter: UsageMeter, clock: Clock = system_clock) -> None:
         self._store = store
+        self._meter = meter
         self._clock = clock
 
     async def admit(self, caller: Caller, model: str) -> Admission | None:
@@ -64,7 +65,10 @@ class Gatekeeper:
             return None
         now = self._clock()
         windows = key_windows(now)
-        counts = await self._store.admit_key_request(caller.key_id, windows, limits.quota)
+        unwritten = self._meter.unwritten(caller.key_id, windows)
+        counts = await self._store.admit_key_request(
+            caller.key_id, windows, limits.quota, unwritten
+        )
         admission = Admission(limits.quota, counts, windows, now)
         if counts.refused is not None:
             error = _refusal(admission)

@@ -4,8 +4,9 @@ ledger row (storage/usage.py) with its cost.
 Rows are buffered and written in batches (every `flush_seconds`, and when the process stops),
 so the ledger adds no write to a turn's path. The price of that: a process killed without a
 shutdown loses at most `flush_seconds` of rows. A key with rate or spend limits (`metered`)
-is different: its counters are updated before the charge returns, since the next request, in
-any process, is admitted against them.
+also has its tokens and cost added to its counters, on the same schedule; until then this
+process's admission adds them itself (`unwritten`), so a key's own next request is judged on
+everything it used, and another process sees them within `flush_seconds`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from threadline.engine.clock import Clock, system_clock
 from threadline.engine.usage.prices import PriceTable
 from threadline.providers.base import UsageReport
 from threadline.storage.base import Item, Store
-from threadline.storage.usage import KeyWindows, UsageKind, UsageRecord
+from threadline.storage.usage import KeyCounts, KeyWindows, UsageKind, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,9 @@ class UsageMeter:
         self._flush_seconds = flush_seconds
         self._max_buffered = max_buffered
         self._buffer: list[UsageRecord] = []
+        self._unwritten: dict[tuple[str, KeyWindows], tuple[int, float]] = {}
+        """Metered keys' usage not yet added to their counters: (tokens, cost) by key and
+        the windows it was used in."""
         self._dropped = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -158,11 +162,20 @@ class UsageMeter:
         )
         key = charge.payer.api_key_id
         if charge.payer.metered and key is not None:
-            tokens = usage.input_tokens + usage.output_tokens
-            try:
-                await asyncio.shield(self._store.add_key_usage(key, key_windows(now), tokens, cost))
-            except Exception:
-                log.exception("the usage counters of API key %s could not be updated", key)
+            at = (key, key_windows(now))
+            tokens, spent = self._unwritten.get(at, (0, 0.0))
+            self._unwritten[at] = (tokens + usage.input_tokens + usage.output_tokens, spent + cost)
+
+    def unwritten(self, api_key_id: str, windows: KeyWindows) -> KeyCounts:
+        """What this process charged to the key in these windows and has not written yet."""
+        tokens, today, month = 0, 0.0, 0.0
+        for (key, at), (used, cost) in self._unwritten.items():
+            if key != api_key_id:
+                continue
+            tokens += used if at.minute == windows.minute else 0
+            today += cost if at.day == windows.day else 0.0
+            month += cost if at.month == windows.month else 0.0
+        return KeyCounts(tokens=tokens, cost_today=today, cost_this_month=month)
 
     def _buffer_record(self, record: UsageRecord) -> None:
         if len(self._buffer) >= self._max_buffered:
@@ -175,6 +188,7 @@ class UsageMeter:
 
     async def flush(self) -> None:
         """Write what is buffered; kept for the next flush if the store refuses it."""
+        await self._flush_counters()
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
@@ -184,6 +198,18 @@ class UsageMeter:
             log.exception("usage ledger: %d rows could not be written; retrying", len(batch))
             self._buffer[:0] = batch
             del self._buffer[: max(0, len(self._buffer) - self._max_buffered)]
+
+    async def _flush_counters(self) -> None:
+        while self._unwritten:
+            (key, at), (tokens, cost) = next(iter(self._unwritten.items()))
+            try:
+                await self._store.add_key_usage(key, at, tokens, cost)
+            except Exception:
+                log.exception("the usage counters of API key %s could not be updated", key)
+                return
+            left = self._unwritten.pop((key, at))
+            if left != (tokens, cost):  # charged meanwhile: keep the rest for the next flush
+                self._unwritten[(key, at)] = (left[0] - tokens, left[1] - cost)
 
     def start(self) -> None:
         if self._task is None:

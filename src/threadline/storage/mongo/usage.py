@@ -17,6 +17,7 @@ from threadline.storage.mongo.connection import MongoConnection
 from threadline.storage.mongo.documents import Document
 from threadline.storage.mongo.schema import KEY_USAGE_WINDOWS, USAGE_RECORDS
 from threadline.storage.usage import (
+    NO_COUNTS,
     KeyCounts,
     KeyQuota,
     KeyWindows,
@@ -27,6 +28,7 @@ from threadline.storage.usage import (
     WindowName,
     refusal_before_counting,
     sort_totals,
+    with_unwritten,
 )
 
 _SUMMED = (
@@ -85,7 +87,11 @@ class UsageMethods(MongoConnection, UsageLedger):
         return sort_totals(totals)
 
     async def admit_key_request(
-        self, api_key_id: str, windows: KeyWindows, quota: KeyQuota
+        self,
+        api_key_id: str,
+        windows: KeyWindows,
+        quota: KeyQuota,
+        unwritten: KeyCounts = NO_COUNTS,
     ) -> KeyCounts:
         ids = {_window_id(api_key_id, n, s): n for n, s in windows.starts().items()}
         found = {
@@ -99,16 +105,17 @@ class UsageMethods(MongoConnection, UsageLedger):
             cost_today=day.get("cost", 0.0),
             cost_this_month=month.get("cost", 0.0),
         )
+        counts = with_unwritten(counts, unwritten)
         refused = refusal_before_counting(counts, quota)
         if refused is not None:
             return dataclasses.replace(counts, refused=refused)
         limit = quota.requests_per_minute
-        if limit is not None and limit <= 0:
+        if limit is None:
+            return counts
+        if limit <= 0:
             return dataclasses.replace(counts, refused="requests")
         minute_id = _window_id(api_key_id, "minute", windows.minute)
-        query: Document = {"_id": minute_id}
-        if limit is not None:
-            query["requests"] = {"$lt": limit}
+        query: Document = {"_id": minute_id, "requests": {"$lt": limit}}
         try:
             counted = await self._db[KEY_USAGE_WINDOWS].find_one_and_update(
                 query,

@@ -8,9 +8,22 @@ one key, in any process, are admitted at most `requests_per_minute` times a minu
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Double,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -18,6 +31,7 @@ from threadline.storage.sql.databases import Database
 from threadline.storage.sql.tables import key_usage_windows as windows
 from threadline.storage.sql.tables import usage_records
 from threadline.storage.usage import (
+    NO_COUNTS,
     KeyCounts,
     KeyQuota,
     KeyWindows,
@@ -28,6 +42,7 @@ from threadline.storage.usage import (
     WindowName,
     refusal_before_counting,
     sort_totals,
+    with_unwritten,
 )
 
 _SUMMED = (
@@ -93,38 +108,30 @@ def summarize_usage(conn: Connection, query: UsageQuery) -> list[UsageTotals]:
 
 
 def admit_key_request(
-    conn: Connection, api_key_id: str, at: KeyWindows, quota: KeyQuota
+    conn: Connection, api_key_id: str, at: KeyWindows, quota: KeyQuota, unwritten: KeyCounts
 ) -> KeyCounts:
-    found = {
-        row.window: row
-        for row in conn.execute(
-            select(windows.c.window, windows.c.requests, windows.c.tokens, windows.c.cost).where(
-                windows.c.api_key_id == api_key_id, _in_windows(at)
-            )
-        ).all()
-    }
+    params = {"key": api_key_id, "minute": at.minute, "day": at.day, "month": at.month}
+    found = {row.window: row for row in conn.execute(_READ_WINDOWS, params).all()}
     minute, day, month = (found.get(name) for name in ("minute", "day", "month"))
-    counts = KeyCounts(
-        requests=minute.requests if minute else 0,
-        tokens=minute.tokens if minute else 0,
-        cost_today=day.cost if day else 0.0,
-        cost_this_month=month.cost if month else 0.0,
+    counts = with_unwritten(
+        KeyCounts(
+            requests=minute.requests if minute else 0,
+            tokens=minute.tokens if minute else 0,
+            cost_today=day.cost if day else 0.0,
+            cost_this_month=month.cost if month else 0.0,
+        ),
+        unwritten,
     )
     refused = refusal_before_counting(counts, quota)
     if refused is not None:
         return dataclasses.replace(counts, refused=refused)
     limit = quota.requests_per_minute
-    if limit is not None and limit <= 0:
+    if limit is None:
+        return counts
+    if limit <= 0:
         return dataclasses.replace(counts, refused="requests")
-    upsert = _insert(conn).values(
-        api_key_id=api_key_id, window="minute", start=at.minute, requests=1, tokens=0, cost=0.0
-    )
-    stmt = upsert.on_conflict_do_update(
-        index_elements=[windows.c.api_key_id, windows.c.window, windows.c.start],
-        set_={"requests": windows.c.requests + 1},
-        where=None if limit is None else windows.c.requests < limit,
-    ).returning(windows.c.requests)
-    counted = conn.execute(stmt).first()
+    statement = _statements(conn).count_request
+    counted = conn.execute(statement, {**params, "limit": limit}).first()
     if counted is None:
         return dataclasses.replace(counts, refused="requests")
     return dataclasses.replace(counts, requests=int(counted.requests))
@@ -133,40 +140,77 @@ def admit_key_request(
 def add_key_usage(
     conn: Connection, api_key_id: str, at: KeyWindows, tokens: int, cost: float
 ) -> None:
-    for name, start in at.starts().items():
-        upsert = _insert(conn).values(
-            api_key_id=api_key_id, window=name, start=start, requests=0, tokens=tokens, cost=cost
-        )
-        conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[windows.c.api_key_id, windows.c.window, windows.c.start],
-                set_={"tokens": windows.c.tokens + tokens, "cost": windows.c.cost + cost},
-            )
-        )
+    rows = [
+        {"key": api_key_id, "window": name, "start": start, "tokens": tokens, "cost": cost}
+        for name, start in at.starts().items()
+    ]
+    conn.execute(_statements(conn).add_usage, rows)
 
 
 def prune_key_windows(conn: Connection, before: dict[WindowName, float]) -> int:
     old = or_(
-        *(
-            and_(windows.c.window == name, windows.c.start < cutoff)
-            for name, cutoff in before.items()
-        )
+        *(and_(windows.c.window == n, windows.c.start < cutoff) for n, cutoff in before.items())
     )
     return conn.execute(delete(windows).where(old)).rowcount
 
 
-def _in_windows(at: KeyWindows) -> ColumnElement[bool]:
-    return or_(
+# Admission runs on every request of a metered key: its statements are built once (building
+# them per call cost more CPU than running them).
+_READ_WINDOWS = select(
+    windows.c.window, windows.c.requests, windows.c.tokens, windows.c.cost
+).where(
+    windows.c.api_key_id == bindparam("key", type_=String),
+    or_(
         *(
-            and_(windows.c.window == name, windows.c.start == start)
-            for name, start in at.starts().items()
+            and_(windows.c.window == name, windows.c.start == bindparam(name, type_=Double))
+            for name in ("minute", "day", "month")
         )
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Upserts:
+    count_request: Any
+    add_usage: Any
+
+
+def _upserts(dialect: Any) -> _Upserts:
+    key = [windows.c.api_key_id, windows.c.window, windows.c.start]
+    first_request = dialect.insert(windows).values(
+        api_key_id=bindparam("key", type_=String),
+        window="minute",
+        start=bindparam("minute", type_=Double),
+        requests=1,
+        tokens=0,
+        cost=0.0,
     )
+    count_request = first_request.on_conflict_do_update(
+        index_elements=key,
+        set_={"requests": windows.c.requests + 1},
+        where=windows.c.requests < bindparam("limit", type_=BigInteger),
+    ).returning(windows.c.requests)
+    usage = dialect.insert(windows).values(
+        api_key_id=bindparam("key", type_=String),
+        window=bindparam("window", type_=String),
+        start=bindparam("start", type_=Double),
+        requests=0,
+        tokens=bindparam("tokens", type_=BigInteger),
+        cost=bindparam("cost", type_=Double),
+    )
+    excluded = usage.excluded
+    add_usage = usage.on_conflict_do_update(
+        index_elements=key,
+        set_={"tokens": windows.c.tokens + excluded.tokens, "cost": windows.c.cost + excluded.cost},
+    )
+    return _Upserts(count_request, add_usage)
 
 
-def _insert(conn: Connection) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(windows)
+_UPSERTS = {"sqlite": _upserts(sqlite), "postgresql": _upserts(postgresql)}
+
+
+def _statements(conn: Connection) -> _Upserts:
+    return _UPSERTS[conn.dialect.name]
 
 
 class SqlUsageLedger(UsageLedger):
@@ -181,9 +225,15 @@ class SqlUsageLedger(UsageLedger):
         return await self._db.read(summarize_usage, query)
 
     async def admit_key_request(
-        self, api_key_id: str, windows: KeyWindows, quota: KeyQuota
+        self,
+        api_key_id: str,
+        windows: KeyWindows,
+        quota: KeyQuota,
+        unwritten: KeyCounts = NO_COUNTS,
     ) -> KeyCounts:
-        return await self._db.write(admit_key_request, api_key_id, windows, quota)
+        # Only a requests limit counts anything: a key without one costs a read, no write.
+        run = self._db.read if quota.requests_per_minute is None else self._db.write
+        return await run(admit_key_request, api_key_id, windows, quota, unwritten)
 
     async def add_key_usage(
         self, api_key_id: str, windows: KeyWindows, tokens: int, cost: float
