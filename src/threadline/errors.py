@@ -231,6 +231,8 @@ class QuotaExceeded(ThreadlineError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
+        # Hours away, often: OpenAI's SDKs read this and do not retry in vain.
+        self.headers["x-should-retry"] = "false"
 
 
 class ShuttingDown(ThreadlineError):

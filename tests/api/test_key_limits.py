@@ -88,6 +88,7 @@ def test_a_spent_daily_budget_stops_the_key_with_insufficient_quota(
     assert "daily budget of $5.00" in error["message"]
     retry_after = int(refused.value.response.headers["retry-after"])
     assert 0 < retry_after <= 86_400
+    assert refused.value.response.headers["x-should-retry"] == "false"
 
 
 def test_raising_a_budget_lets_the_key_spend_again(priced_server: LiveServer) -> None:
