@@ -10,6 +10,7 @@ from threadline import __version__
 from threadline.cli import config_cmd, conversations, db, db_admin, keys, responses, webhooks
 from threadline.cli.chat import chat
 from threadline.cli.doctor import doctor
+from threadline.cli.erase import erase
 from threadline.cli.export import export
 from threadline.cli.models import models
 from threadline.cli.serve import serve
@@ -58,6 +59,7 @@ db_admin.register(db.app)
 app.command()(export)
 app.add_typer(config_cmd.app, name="config")
 app.command()(usage)
+app.command()(erase)
 app.command()(doctor)
 
 if __name__ == "__main__":

@@ -383,6 +383,13 @@ class Store(ChangeFeed, VectorStores, UsageLedger, abc.ABC):
         the tenant has no such response."""
 
     @abc.abstractmethod
+    async def scan_responses(
+        self, tenant: str, *, after: str | None, limit: int
+    ) -> list[ResponseRecord]:
+        """The tenant's responses (without items) in id order, those after `after`: for a
+        pass over a whole tenant, such as an erasure."""
+
+    @abc.abstractmethod
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         """Delete a response and the items it owns that are not part of a conversation
         (conversation items stay, the conversation is the user's record). False if absent."""

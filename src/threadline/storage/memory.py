@@ -314,6 +314,16 @@ class MemoryStore(
         output = [row.item() for row in response.rows if row.kind == "output"]
         return StoredResponse(record=_copy_response(response.record), output=output)
 
+    async def scan_responses(
+        self, tenant: str, *, after: str | None, limit: int
+    ) -> list[ResponseRecord]:
+        ids = sorted(
+            i
+            for i, r in self._responses.items()
+            if r.record.tenant == tenant and (after is None or i > after)
+        )
+        return [_copy_response(self._responses[i].record) for i in ids[:limit]]
+
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         if (response := self._response(tenant, response_id)) is None:
             return False

@@ -79,6 +79,15 @@ class MemoryUsage(UsageLedger):
             window.tokens += tokens
             window.cost += cost
 
+    async def anonymize_usage(self, tenant: str, end_user: str, *, dry_run: bool = False) -> int:
+        mine = [
+            i for i, r in enumerate(self._usage) if r.tenant == tenant and r.end_user == end_user
+        ]
+        if not dry_run:
+            for i in mine:
+                self._usage[i] = dataclasses.replace(self._usage[i], end_user=None)
+        return len(mine)
+
     async def prune_key_windows(self, before: dict[WindowName, float]) -> int:
         old = [k for k in self._windows if k[1] in before and k[2] < before[k[1]]]
         for key in old:

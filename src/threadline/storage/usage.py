@@ -215,5 +215,10 @@ class UsageLedger(abc.ABC):
         """Add what a finished request used to the key's minute, day and month."""
 
     @abc.abstractmethod
+    async def anonymize_usage(self, tenant: str, end_user: str, *, dry_run: bool = False) -> int:
+        """Forget `end_user` in the tenant's ledger rows (their totals stay); how many rows
+        (that would be) changed."""
+
+    @abc.abstractmethod
     async def prune_key_windows(self, before: dict[WindowName, float]) -> int:
         """Drop each window kind's counters that start before its cutoff; how many went."""

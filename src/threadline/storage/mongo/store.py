@@ -30,6 +30,7 @@ from threadline.storage.base import (
     ItemPage,
     KeyLimits,
     Order,
+    ResponseRecord,
     Store,
     StoredResponse,
     TenantScope,
@@ -282,6 +283,15 @@ class MongoStore(
             return None
         output = pipelines.items_in_order(documents, "position")
         return StoredResponse(record=response_record(documents[0]), output=output)
+
+    async def scan_responses(
+        self, tenant: str, *, after: str | None, limit: int
+    ) -> list[ResponseRecord]:
+        query: Document = {"tenant": tenant}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self._responses.find(query, sort=[("_id", 1)], limit=limit)
+        return [response_record(found) for found in await cursor.to_list()]
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         async def work(session: Session) -> bool:

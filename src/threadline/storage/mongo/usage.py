@@ -144,6 +144,13 @@ class UsageMethods(MongoConnection, UsageLedger):
                 upsert=True,
             )
 
+    async def anonymize_usage(self, tenant: str, end_user: str, *, dry_run: bool = False) -> int:
+        mine = {"tenant": tenant, "end_user": end_user}
+        if dry_run:
+            return await self._db[USAGE_RECORDS].count_documents(mine)
+        result = await self._db[USAGE_RECORDS].update_many(mine, {"$set": {"end_user": None}})
+        return result.modified_count
+
     async def prune_key_windows(self, before: dict[WindowName, float]) -> int:
         old = [{"window": name, "start": {"$lt": cutoff}} for name, cutoff in before.items()]
         result = await self._db[KEY_USAGE_WINDOWS].delete_many({"$or": old})

@@ -26,6 +26,7 @@ from threadline.storage.base import (
     Item,
     ItemPage,
     Order,
+    ResponseRecord,
     StoredResponse,
     TenantScope,
     TurnRecord,
@@ -220,6 +221,16 @@ def get_response(conn: Connection, tenant: str, response_id: str) -> StoredRespo
         return None
     output = [orjson.loads(row.item_data) for row in rows if row.item_data is not None]
     return StoredResponse(record=q.response_record(rows[0]), output=output)
+
+
+def scan_responses(
+    conn: Connection, tenant: str, after: str | None, limit: int
+) -> list[ResponseRecord]:
+    stmt = select(responses).where(responses.c.tenant == tenant)
+    if after is not None:
+        stmt = stmt.where(responses.c.id > after)
+    rows = conn.execute(stmt.order_by(responses.c.id).limit(limit)).all()
+    return [q.response_record(row) for row in rows]
 
 
 def delete_response(conn: Connection, tenant: str, response_id: str) -> bool:

@@ -206,6 +206,11 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, Store):
     ) -> list[Item] | None:
         return await self._db.read(jobs.read_events, tenant, response_id, after, limit)
 
+    async def scan_responses(
+        self, tenant: str, *, after: str | None, limit: int
+    ) -> list[ResponseRecord]:
+        return await self._db.read(responses.scan_responses, tenant, after, limit)
+
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         return await self._db.write(responses.delete_response, tenant, response_id)
 

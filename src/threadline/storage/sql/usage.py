@@ -23,6 +23,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -153,6 +154,14 @@ def add_key_usage(
     conn.execute(_statements(conn).add_usage, rows)
 
 
+def anonymize_usage(conn: Connection, tenant: str, end_user: str, dry_run: bool) -> int:
+    c = usage_records.c
+    mine = (c.tenant == tenant, c.end_user == end_user)
+    if dry_run:
+        return int(conn.scalar(select(func.count()).where(*mine)) or 0)
+    return conn.execute(update(usage_records).where(*mine).values(end_user=None)).rowcount
+
+
 def prune_key_windows(conn: Connection, before: dict[WindowName, float]) -> int:
     old = or_(
         *(and_(windows.c.window == n, windows.c.start < cutoff) for n, cutoff in before.items())
@@ -245,6 +254,10 @@ class SqlUsageLedger(UsageLedger):
         self, api_key_id: str, windows: KeyWindows, tokens: int, cost: float
     ) -> None:
         await self._db.write(add_key_usage, api_key_id, windows, tokens, cost)
+
+    async def anonymize_usage(self, tenant: str, end_user: str, *, dry_run: bool = False) -> int:
+        run = self._db.read if dry_run else self._db.write
+        return await run(anonymize_usage, tenant, end_user, dry_run)
 
     async def prune_key_windows(self, before: dict[WindowName, float]) -> int:
         return await self._db.write(prune_key_windows, before)

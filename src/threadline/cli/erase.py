@@ -1,0 +1,71 @@
+"""`threadline erase`: delete what one end user produced in a tenant, with a dry run first."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from threadline.cli.common import ConfigOption, DbOption, err_console, run_with_store, settings_from
+from threadline.engine.erasure import EndUser, Erasure, ErasureReceipt
+from threadline.errors import InvalidRequest
+from threadline.storage.base import Store
+
+
+def erase(
+    tenant: Annotated[str, typer.Option(help="The tenant whose end user is erased.")],
+    user: Annotated[str | None, typer.Option(help="The end user, as requests' `user`.")] = None,
+    safety_identifier: Annotated[
+        str | None, typer.Option(help="The end user, as requests' `safety_identifier`.")
+    ] = None,
+    metadata: Annotated[
+        str | None,
+        typer.Option(help="The end user, as KEY=VALUE of requests' and conversations' metadata."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Erase what one end user produced: responses whose request named them, the whole
+    conversations those ran in (and, with --metadata, the conversations and stored chat
+    completions whose metadata names them); their name leaves the usage ledger, whose rows stay
+    for the totals. Prints a receipt (JSON). Files carry no end user and are not touched.
+
+    Run it again after an interruption: it finishes what is left.
+    """
+    who = _end_user(user, safety_identifier, metadata)
+    if not dry_run and not yes:
+        err_console.print(
+            "[red]error:[/red] this deletes for good; run with --dry-run to count first, then "
+            "with --yes to erase"
+        )
+        raise typer.Exit(2)
+
+    async def action(store: Store) -> ErasureReceipt:
+        return await Erasure(store).erase_end_user(tenant, who, dry_run=dry_run)
+
+    receipt = run_with_store(settings_from(config, db), action)
+    typer.echo(json.dumps(receipt.to_json(), indent=2))
+
+
+def _end_user(user: str | None, safety_identifier: str | None, metadata: str | None) -> EndUser:
+    given = [v for v in (user, safety_identifier, metadata) if v is not None]
+    if len(given) != 1:
+        raise typer.BadParameter(
+            "name the end user once: --user, --safety-identifier or --metadata"
+        )
+    try:
+        if user is not None:
+            return EndUser("user", user)
+        if safety_identifier is not None:
+            return EndUser("safety_identifier", safety_identifier)
+        key, sep, value = (metadata or "").partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{metadata!r}: expected KEY=VALUE", param_hint="--metadata")
+        return EndUser("metadata", value, key)
+    except InvalidRequest as exc:
+        raise typer.BadParameter(exc.message) from exc
