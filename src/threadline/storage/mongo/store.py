@@ -290,7 +290,7 @@ class MongoStore(
         query: Document = {"tenant": tenant}
         if after is not None:
             query["_id"] = {"$gt": after}
-        cursor = self._responses.find(query, sort=[("_id", 1)], limit=limit)
+        cursor = self._responses.find(query, sort=[("_id", 1)]).limit(limit)
         return [response_record(found) for found in await cursor.to_list()]
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
