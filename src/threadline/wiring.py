@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from threadline.engine.api_keys import Authenticator
+from threadline.engine.audit import AuditLog
 from threadline.engine.chat_completions import ChatCompletionService
 from threadline.engine.conversations.claims import ConversationPolicy
 from threadline.engine.conversations.service import ConversationService
@@ -77,6 +78,7 @@ class Services:
     meter: UsageMeter
     gatekeeper: Gatekeeper
     usage: UsageReports
+    audit: AuditLog
 
     def start_loops(self) -> None:
         """Start the work every process does beside requests (background jobs aside, which
@@ -307,4 +309,5 @@ async def build_services(settings: Settings) -> Services:
         meter=meter,
         gatekeeper=Gatekeeper(store, meter),
         usage=UsageReports(store, meter),
+        audit=AuditLog(store),
     )

@@ -31,6 +31,7 @@ from threadline.storage.sql import SqlStore
 from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
+    audit_events,
     background_jobs,
     changes,
     chat_completions,
@@ -92,7 +93,7 @@ def empty_tables(conn: Connection) -> None:
     tables = (background_jobs, response_events, webhook_deliveries, webhook_endpoints, items)
     tables += (responses, conversations, api_keys, chat_completions)
     tables += (vector_chunks, vector_store_files, vector_file_batches, vector_stores)
-    tables += (usage_records, key_usage_windows)
+    tables += (usage_records, key_usage_windows, audit_events)
     # The feed last: the deletes above enter tombstones in it.
     for table in (*tables, changes, store_state):
         conn.execute(delete(table))

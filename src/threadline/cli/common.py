@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -42,6 +43,14 @@ def settings_from(config: Path | None, db: str | None, **overrides: Any) -> Sett
     except ConfigError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def operator() -> str:
+    """The audit log's actor for what the command line does: the operator's login name."""
+    try:
+        return f"operator:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in this container
+        return "operator"
 
 
 def run_with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:

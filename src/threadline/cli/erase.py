@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated
 
 import typer
 
-from threadline.cli.common import ConfigOption, DbOption, err_console, run_with_store, settings_from
+from threadline.cli.common import (
+    ConfigOption,
+    DbOption,
+    err_console,
+    operator,
+    run_with_store,
+    settings_from,
+)
+from threadline.engine.audit import AuditLog
 from threadline.engine.erasure import EndUser, Erasure, ErasureReceipt
 from threadline.errors import InvalidRequest
 from threadline.storage.base import Store
@@ -46,7 +55,19 @@ def erase(
         raise typer.Exit(2)
 
     async def action(store: Store) -> ErasureReceipt:
-        return await Erasure(store).erase_end_user(tenant, who, dry_run=dry_run)
+        receipt = await Erasure(store).erase_end_user(tenant, who, dry_run=dry_run)
+        if not dry_run:
+            # The log keeps who was erased only as a digest: it must not keep the name.
+            counts = {
+                "end_user_field": who.field,
+                "end_user_sha256": hashlib.sha256(who.value.encode()).hexdigest(),
+                "responses": receipt.responses,
+                "conversations": receipt.conversations,
+                "chat_completions": receipt.chat_completions,
+                "usage_rows_anonymized": receipt.usage_rows_anonymized,
+            }
+            await AuditLog(store).record(tenant, operator(), "end_user.erased", None, **counts)
+        return receipt
 
     receipt = run_with_store(settings_from(config, db), action)
     typer.echo(json.dumps(receipt.to_json(), indent=2))

@@ -17,6 +17,7 @@ from threadline.cli.common import (
     DbOption,
     console,
     err_console,
+    operator,
     run_with_store,
     settings_from,
 )
@@ -26,6 +27,7 @@ from threadline.engine.api_keys import (
     first_key_would_hide_open_data,
     open_server,
 )
+from threadline.engine.audit import AuditLog
 from threadline.errors import Conflict
 from threadline.storage.base import NO_LIMITS, ApiKeyRecord, Store
 from threadline.storage.local_files import LocalFileStore
@@ -91,6 +93,15 @@ def create(
 
     async def action(store: Store) -> str:
         new = await create_key(store, name, tenant, default_store=default_store, limits=limits)
+        record = new.record
+        await AuditLog(store).record(
+            record.tenant,
+            operator(),
+            "api_key.created",
+            record.id,
+            name=name,
+            **kl.limits_json(limits),
+        )
         return new.secret
 
     try:
@@ -186,7 +197,11 @@ def set_limits(
             monthly_budget=monthly_budget,
         )
         await store.set_api_key_limits(live[0].id, limits)
-        return kl.limits_json(limits)
+        changed = kl.limits_json(limits)
+        await AuditLog(store).record(
+            live[0].tenant, operator(), "api_key.updated", live[0].id, **changed
+        )
+        return changed
 
     changed = run_with_store(settings_from(config, db), action)
     if changed is None:
@@ -204,7 +219,12 @@ def revoke(
     """Revoke a key; requests with it are refused (within a few seconds on a running server)."""
 
     async def action(store: Store) -> bool:
-        return await store.revoke_api_key(key, time.time())
+        found = [k for k in await store.list_api_keys() if key in (k.id, k.name)]
+        if not await store.revoke_api_key(key, time.time()):
+            return False
+        for record in (k for k in found if k.revoked_at is None):
+            await AuditLog(store).record(record.tenant, operator(), "api_key.revoked", record.id)
+        return True
 
     if not run_with_store(settings_from(config, db), action):
         err_console.print(f"[red]error:[/red] no active key named '{key}'")
@@ -233,7 +253,9 @@ def open_(
         raise typer.Exit(2)
 
     async def action(store: Store) -> int:
-        return await open_server(store)
+        forgotten = await open_server(store)
+        await AuditLog(store).record(None, operator(), "server.opened", forgotten=forgotten)
+        return forgotten
 
     try:
         forgotten = run_with_store(settings_from(config, db), action)

@@ -8,6 +8,7 @@ import typer
 
 from threadline import __version__
 from threadline.cli import config_cmd, conversations, db, db_admin, keys, responses, webhooks
+from threadline.cli.audit import audit
 from threadline.cli.chat import chat
 from threadline.cli.doctor import doctor
 from threadline.cli.erase import erase
@@ -60,6 +61,7 @@ app.command()(export)
 app.add_typer(config_cmd.app, name="config")
 app.command()(usage)
 app.command()(erase)
+app.command()(audit)
 app.command()(doctor)
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from threadline.storage.audit import AuditTrail
 from threadline.storage.changes import ChangeFeed
 from threadline.storage.usage import NO_QUOTA, KeyQuota, UsageLedger
 from threadline.storage.vector_stores import VectorStores
@@ -287,7 +288,7 @@ class ApiKeyRecord:
     limits: KeyLimits = NO_LIMITS
 
 
-class Store(ChangeFeed, VectorStores, UsageLedger, abc.ABC):
+class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False

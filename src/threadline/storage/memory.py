@@ -46,6 +46,7 @@ from threadline.storage.base import (
     TurnRecord,
     TurnStart,
 )
+from threadline.storage.memory_audit import MemoryAudit
 from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_keys import MemoryApiKeys
@@ -107,6 +108,7 @@ class MemoryStore(
     MemoryCompletions,
     MemoryChanges,
     MemoryUsage,
+    MemoryAudit,
     Store,
 ):
     writes_in_order = True  # no method awaits: each runs whole, in call order
@@ -118,6 +120,7 @@ class MemoryStore(
         MemoryCompletions.__init__(self)
         MemoryChanges.__init__(self)
         MemoryUsage.__init__(self)
+        MemoryAudit.__init__(self)
         self._seq = itertools.count(1)
         self._rows: dict[int, Row] = {}
         self._responses: dict[str, _Response] = {}

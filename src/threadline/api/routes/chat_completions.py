@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from threadline.api.admission import admit, with_headers
+from threadline.api.audited import audited
 from threadline.api.deps import CallerDep, ProviderKeyDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.metadata_query import metadata_filter
@@ -80,18 +81,22 @@ async def update_stored_completion(
 
 @router.delete("/{completion_id}")
 async def delete_stored_completion(
-    completion_id: str, services: ServicesDep, tenant: TenantDep
+    completion_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return json_response(await services.stored_completions.delete(tenant, completion_id))
+    deleted = await services.stored_completions.delete(caller.tenant, completion_id)
+    await audited(services, caller, "chat_completion.deleted", completion_id)
+    return json_response(deleted)
 
 
 @router.get("/{completion_id}/export")
 async def export_stored_completion(
-    completion_id: str, services: ServicesDep, tenant: TenantDep
+    completion_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
     """Threadline's addition: the completion as a conversation export, for
     `POST /v1/conversations/import`."""
-    return json_response(await services.stored_completions.export(tenant, completion_id))
+    exported = await services.stored_completions.export(caller.tenant, completion_id)
+    await audited(services, caller, "chat_completion.exported", completion_id)
+    return json_response(exported)
 
 
 @router.get("/{completion_id}/messages")

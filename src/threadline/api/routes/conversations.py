@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
-from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.audited import audited
+from threadline.api.deps import CallerDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.metadata_query import metadata_filter
 from threadline.api.routing import JsonRoute
@@ -52,13 +53,17 @@ async def list_conversations(
 @router.post("/import")
 async def import_conversation(
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     document: Annotated[ConversationExport | list[ChatMessage], Body()],
 ) -> Response:
     """Recreate a conversation from an export, or from a list of chat messages."""
+    tenant = caller.tenant
     if isinstance(document, list):
-        return json_response(await services.transfer.import_chat(tenant, document))
-    return json_response(await services.transfer.import_export(tenant, document))
+        created = await services.transfer.import_chat(tenant, document)
+    else:
+        created = await services.transfer.import_export(tenant, document)
+    await audited(services, caller, "conversation.imported", created["id"])
+    return json_response(created)
 
 
 @router.get("/{conversation_id}")
@@ -77,9 +82,11 @@ async def update_conversation(
 
 @router.delete("/{conversation_id}")
 async def delete_conversation(
-    conversation_id: str, services: ServicesDep, tenant: TenantDep
+    conversation_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return json_response(await services.conversations.delete(tenant, conversation_id))
+    deleted = await services.conversations.delete(caller.tenant, conversation_id)
+    await audited(services, caller, "conversation.deleted", conversation_id)
+    return json_response(deleted)
 
 
 @router.post("/{conversation_id}/close")
@@ -91,9 +98,11 @@ async def close_conversation(
 
 @router.get("/{conversation_id}/export")
 async def export_conversation(
-    conversation_id: str, services: ServicesDep, tenant: TenantDep
+    conversation_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return json_response(await services.transfer.export(tenant, conversation_id))
+    exported = await services.transfer.export(caller.tenant, conversation_id)
+    await audited(services, caller, "conversation.exported", conversation_id)
+    return json_response(exported)
 
 
 @router.post("/{conversation_id}/items")
@@ -137,6 +146,8 @@ async def retrieve_item(
 
 @router.delete("/{conversation_id}/items/{item_id}")
 async def delete_item(
-    conversation_id: str, item_id: str, services: ServicesDep, tenant: TenantDep
+    conversation_id: str, item_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return json_response(await services.conversations.delete_item(tenant, conversation_id, item_id))
+    left = await services.conversations.delete_item(caller.tenant, conversation_id, item_id)
+    await audited(services, caller, "conversation.item_deleted", conversation_id, item_id=item_id)
+    return json_response(left)

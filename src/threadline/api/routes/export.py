@@ -9,8 +9,11 @@ import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import Response, StreamingResponse
 
-from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.deps import CallerDep, ServicesDep
+from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
+from threadline.engine.audit import actor_of
+from threadline.protocol.audit import AuditLogQuery
 from threadline.protocol.export import ExportQuery
 
 router = APIRouter(prefix="/v1/threadline", tags=["export"], route_class=JsonRoute)
@@ -18,7 +21,7 @@ router = APIRouter(prefix="/v1/threadline", tags=["export"], route_class=JsonRou
 
 @router.get("/export")
 async def export_changes(
-    services: ServicesDep, tenant: TenantDep, query: Annotated[ExportQuery, Query()]
+    services: ServicesDep, caller: CallerDep, query: Annotated[ExportQuery, Query()]
 ) -> Response:
     """What changed in the tenant's responses, conversations, conversation items and stored
     chat completions since `cursor` (or everything), one JSON object per line; the last line
@@ -26,8 +29,28 @@ async def export_changes(
     from the same cursor."""
     export = services.export
     start = export.start(query.cursor)  # a bad or expired cursor is a 400, before any byte
+    tenant = caller.tenant
     records = export.records(tenant, start, since=query.since, limit=query.limit)
+    await services.audit.record(
+        tenant, actor_of(caller), "tenant.exported", cursor=query.cursor, since=query.since
+    )
     return StreamingResponse(_lines(records), media_type="application/x-ndjson")
+
+
+@router.get("/audit_log")
+async def audit_log(
+    services: ServicesDep, caller: CallerDep, query: Annotated[AuditLogQuery, Query()]
+) -> Response:
+    """The tenant's audit events, newest first: deletions, exports, imports, erasures and key
+    changes, each with its actor (an API key id, `open`, or `operator:<user>`)."""
+    page = await services.audit.page(
+        caller.tenant,
+        after=query.after,
+        limit=query.limit,
+        since=query.since,
+        actions=tuple(query.event_types or ()),
+    )
+    return json_response(page)
 
 
 async def _lines(records: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -8,7 +8,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
-from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.audited import audited
+from threadline.api.deps import CallerDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.errors import InvalidRequest
 
@@ -91,5 +92,7 @@ def _attachment(filename: str) -> str:
 
 
 @router.delete("/{file_id}")
-async def delete_file(file_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    return json_response(await services.files.delete(tenant, file_id))
+async def delete_file(file_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    deleted = await services.files.delete(caller.tenant, file_id)
+    await audited(services, caller, "file.deleted", file_id)
+    return json_response(deleted)

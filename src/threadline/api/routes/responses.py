@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from threadline.api.admission import admit, with_headers
+from threadline.api.audited import audited
 from threadline.api.deps import (
     CallerDep,
     KeyDefaultStoreDep,
@@ -121,8 +122,10 @@ async def retrieve_response(
 
 
 @router.delete("/{response_id}")
-async def delete_response(response_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    return json_response(await services.responses.delete(tenant, response_id))
+async def delete_response(response_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    deleted = await services.responses.delete(caller.tenant, response_id)
+    await audited(services, caller, "response.deleted", response_id)
+    return json_response(deleted)
 
 
 @router.post("/{response_id}/cancel")

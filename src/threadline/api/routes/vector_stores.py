@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from threadline.api.deps import ProviderKeyDep, ServicesDep, TenantDep
+from threadline.api.audited import audited
+from threadline.api.deps import CallerDep, ProviderKeyDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
 from threadline.protocol.vector_stores import (
@@ -57,9 +58,11 @@ async def modify_vector_store(
 
 @router.delete("/{vector_store_id}")
 async def delete_vector_store(
-    vector_store_id: str, services: ServicesDep, tenant: TenantDep
+    vector_store_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return json_response(await services.vector_stores.delete(tenant, vector_store_id))
+    deleted = await services.vector_stores.delete(caller.tenant, vector_store_id)
+    await audited(services, caller, "vector_store.deleted", vector_store_id)
+    return json_response(deleted)
 
 
 @router.post("/{vector_store_id}/search")

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from threadline.api.deps import ServicesDep, TenantDep
+from threadline.api.audited import audited
+from threadline.api.deps import CallerDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
 from threadline.protocol.webhooks import (
@@ -23,11 +24,12 @@ router = APIRouter(prefix="/v1/webhook_endpoints", tags=["webhooks"], route_clas
 
 @router.post("")
 async def create_webhook_endpoint(
-    params: WebhookEndpointCreateParams, services: ServicesDep, tenant: TenantDep
+    params: WebhookEndpointCreateParams, services: ServicesDep, caller: CallerDep
 ) -> Response:
     created = await services.webhooks.create(
-        tenant, name=params.name, url=params.url, event_types=params.event_types
+        caller.tenant, name=params.name, url=params.url, event_types=params.event_types
     )
+    await audited(services, caller, "webhook_endpoint.created", created["id"])
     return json_response(created)
 
 
@@ -65,9 +67,11 @@ async def update_webhook_endpoint(
 
 @router.delete("/{webhook_endpoint_id}")
 async def delete_webhook_endpoint(
-    webhook_endpoint_id: str, services: ServicesDep, tenant: TenantDep
+    webhook_endpoint_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return json_response(await services.webhooks.delete(tenant, webhook_endpoint_id))
+    deleted = await services.webhooks.delete(caller.tenant, webhook_endpoint_id)
+    await audited(services, caller, "webhook_endpoint.deleted", webhook_endpoint_id)
+    return json_response(deleted)
 
 
 @router.post("/{webhook_endpoint_id}/rotate_secret")

@@ -28,6 +28,7 @@ CONVERSATIONS = "conversations"
 API_KEYS = "api_keys"
 USAGE_RECORDS = "usage_records"
 KEY_USAGE_WINDOWS = "key_usage_windows"
+AUDIT_EVENTS = "audit_events"
 BACKGROUND_JOBS = "background_jobs"
 RESPONSE_EVENTS = "response_events"
 WEBHOOK_ENDPOINTS = "webhook_endpoints"
@@ -229,6 +230,11 @@ USAGE_INDEXES = (
     IndexSpec(KEY_USAGE_WINDOWS, "window_start", [("window", 1), ("start", 1)], {}),
 )
 
+AUDIT_INDEXES = (
+    IndexSpec(AUDIT_EVENTS, "tenant_at", [("tenant", 1), ("at", -1), ("_id", -1)], {}),
+    IndexSpec(AUDIT_EVENTS, "at", [("at", -1), ("_id", -1)], {}),
+)
+
 
 STEPS = (
     Step(1, "collections' indexes", _create_indexes_v1),
@@ -238,6 +244,7 @@ STEPS = (
     Step(5, "the change feed", _start_change_feed),
     Step(6, "vector stores", _indexes(VECTOR_INDEXES)),
     Step(7, "the usage ledger and key windows", _indexes(USAGE_INDEXES)),
+    Step(8, "the audit trail", _indexes(AUDIT_INDEXES)),
 )
 SCHEMA_VERSION = STEPS[-1].version
 

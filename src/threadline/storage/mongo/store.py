@@ -39,6 +39,7 @@ from threadline.storage.base import (
 )
 from threadline.storage.encoding import dumps
 from threadline.storage.mongo import pipelines
+from threadline.storage.mongo.audit import AuditMethods
 from threadline.storage.mongo.changes import entry, item_entries
 from threadline.storage.mongo.completions import CompletionMethods
 from threadline.storage.mongo.connection import Session
@@ -73,7 +74,13 @@ _UNFINISHED = ("in_progress", "queued")
 
 
 class MongoStore(
-    VectorMethods, UsageMethods, CompletionMethods, JobMethods, ConversationMethods, Store
+    VectorMethods,
+    UsageMethods,
+    AuditMethods,
+    CompletionMethods,
+    JobMethods,
+    ConversationMethods,
+    Store,
 ):
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:

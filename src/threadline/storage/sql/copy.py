@@ -16,7 +16,7 @@ copied with their files, batches and chunks; the chunks' embeddings change form 
 (float32 bytes on SQLite, `real[]` on PostgreSQL), and each destination's keyword index and
 cubes are filled by its own triggers as the rows arrive. The usage ledger and the keys'
 usage counters are copied too (PostgreSQL's `usage_records.seq` sequence is moved likewise), so
-budgets carry on where they stood.
+budgets carry on where they stood; and the audit trail.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from threadline.storage.sql.migrate import current_revision, head_revision
 from threadline.storage.sql.store import SqlStore
 from threadline.storage.sql.tables import (
     api_keys,
+    audit_events,
     chat_completions,
     conversations,
     items,
@@ -57,6 +58,7 @@ TABLES: tuple[Table, ...] = (
     vector_chunks,
     usage_records,
     key_usage_windows,
+    audit_events,
 )
 BATCH_SIZE = 1000
 

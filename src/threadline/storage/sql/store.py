@@ -61,6 +61,7 @@ from threadline.storage.sql import (
     webhooks,
 )
 from threadline.storage.sql import queries as q
+from threadline.storage.sql.audit import SqlAuditTrail
 from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
 from threadline.storage.sql.databases import HeldConnection, open_database
@@ -77,7 +78,7 @@ T = TypeVar("T")
 SWEEP_BATCH = 500
 
 
-class SqlStore(SqlVectorStores, SqlUsageLedger, Store):
+class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, Store):
     def __init__(
         self,
         url: str,

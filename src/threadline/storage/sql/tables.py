@@ -1,4 +1,4 @@
-"""The SQL schema: seventeen tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: eighteen tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -51,6 +51,8 @@ dimensions, for the vector ranking (`OUTSIDE_DEFINITIONS`).
 with its cost. `key_usage_windows` counts each metered key's requests, tokens and spend per
 minute, UTC day and UTC month, for its limits; old windows are pruned by the retention sweep.
 `api_keys` carries each key's limits (`models` a JSON list).
+
+`audit_events` is the audit trail (storage/audit.py): who did what to which object, when.
 
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
@@ -375,6 +377,20 @@ key_usage_windows = Table(
     Column("requests", BigInteger, nullable=False),
     Column("tokens", BigInteger, nullable=False),
     Column("cost", Double, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("at", Double, nullable=False),
+    Column("tenant", String),
+    Column("actor", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("object_id", String),
+    Column("details", Text, nullable=False),
+    Index("ix_audit_events_tenant_at_id", "tenant", "at", "id"),
+    Index("ix_audit_events_at_id", "at", "id"),
 )
 
 OUTSIDE_DEFINITIONS = ("vector_chunks_fts", "ix_vector_chunks_search", "part")
