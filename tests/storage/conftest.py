@@ -38,6 +38,7 @@ from threadline.storage.sql.tables import (
     conversations,
     items,
     key_usage_windows,
+    legal_holds,
     response_events,
     responses,
     store_state,
@@ -93,7 +94,7 @@ def empty_tables(conn: Connection) -> None:
     tables = (background_jobs, response_events, webhook_deliveries, webhook_endpoints, items)
     tables += (responses, conversations, api_keys, chat_completions)
     tables += (vector_chunks, vector_store_files, vector_file_batches, vector_stores)
-    tables += (usage_records, key_usage_windows, audit_events)
+    tables += (usage_records, key_usage_windows, audit_events, legal_holds)
     # The feed last: the deletes above enter tombstones in it.
     for table in (*tables, changes, store_state):
         conn.execute(delete(table))

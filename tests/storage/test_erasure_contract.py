@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.storage.test_store_contract import A, B, conversation, msg
-from threadline.engine.erasure import EndUser, Erasure
+from threadline.engine.end_users import EndUser
+from threadline.engine.erasure import Erasure
 from threadline.ids import new_id
 from threadline.storage.base import (
     CompletionFilter,

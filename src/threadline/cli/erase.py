@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from threadline.cli import end_user_options as eu
 from threadline.cli.common import (
     ConfigOption,
     DbOption,
@@ -17,21 +18,15 @@ from threadline.cli.common import (
     settings_from,
 )
 from threadline.engine.audit import AuditLog
-from threadline.engine.erasure import EndUser, Erasure, ErasureReceipt
-from threadline.errors import InvalidRequest
+from threadline.engine.erasure import Erasure, ErasureReceipt
 from threadline.storage.base import Store
 
 
 def erase(
     tenant: Annotated[str, typer.Option(help="The tenant whose end user is erased.")],
-    user: Annotated[str | None, typer.Option(help="The end user, as requests' `user`.")] = None,
-    safety_identifier: Annotated[
-        str | None, typer.Option(help="The end user, as requests' `safety_identifier`.")
-    ] = None,
-    metadata: Annotated[
-        str | None,
-        typer.Option(help="The end user, as KEY=VALUE of requests' and conversations' metadata."),
-    ] = None,
+    user: eu.User = None,
+    safety_identifier: eu.SafetyIdentifier = None,
+    metadata: eu.Metadata = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
     ] = False,
@@ -46,7 +41,8 @@ def erase(
 
     Run it again after an interruption: it finishes what is left.
     """
-    who = _end_user(user, safety_identifier, metadata)
+    eu.named_once(user, safety_identifier, metadata)
+    who = eu.end_user(user, safety_identifier, metadata)
     if not dry_run and not yes:
         err_console.print(
             "[red]error:[/red] this deletes for good; run with --dry-run to count first, then "
@@ -65,28 +61,13 @@ def erase(
                 "conversations": receipt.conversations,
                 "chat_completions": receipt.chat_completions,
                 "usage_rows_anonymized": receipt.usage_rows_anonymized,
+                "held": receipt.held,
+                "held_responses": receipt.held_responses,
             }
-            await AuditLog(store).record(tenant, operator(), "end_user.erased", None, **counts)
+            # Refused by a legal hold: recorded too, as an attempt.
+            action = "end_user.erased" if receipt.held is None else "end_user.erasure_held"
+            await AuditLog(store).record(tenant, operator(), action, None, **counts)
         return receipt
 
     receipt = run_with_store(settings_from(config, db), action)
     typer.echo(json.dumps(receipt.to_json(), indent=2))
-
-
-def _end_user(user: str | None, safety_identifier: str | None, metadata: str | None) -> EndUser:
-    given = [v for v in (user, safety_identifier, metadata) if v is not None]
-    if len(given) != 1:
-        raise typer.BadParameter(
-            "name the end user once: --user, --safety-identifier or --metadata"
-        )
-    try:
-        if user is not None:
-            return EndUser("user", user)
-        if safety_identifier is not None:
-            return EndUser("safety_identifier", safety_identifier)
-        key, sep, value = (metadata or "").partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{metadata!r}: expected KEY=VALUE", param_hint="--metadata")
-        return EndUser("metadata", value, key)
-    except InvalidRequest as exc:
-        raise typer.BadParameter(exc.message) from exc

@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from threadline import __version__
-from threadline.cli import config_cmd, conversations, db, db_admin, keys, responses, webhooks
+from threadline.cli import (
+    config_cmd,
+    conversations,
+    db,
+    db_admin,
+    holds,
+    keys,
+    responses,
+    webhooks,
+)
 from threadline.cli.audit import audit
 from threadline.cli.chat import chat
 from threadline.cli.doctor import doctor
@@ -54,6 +63,7 @@ app.add_typer(conversations.app, name="conversations")
 app.add_typer(responses.app, name="responses")
 app.command()(models)
 app.add_typer(keys.app, name="keys")
+app.add_typer(holds.app, name="holds")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(db.app, name="db")
 db_admin.register(db.app)

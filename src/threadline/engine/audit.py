@@ -3,7 +3,8 @@
 Recorded, each once its act succeeded (and before it is reported done): deletions of
 responses, conversations, conversation items, stored chat completions, files, vector stores
 and webhook endpoints; conversation and pipeline exports and imports; API keys created,
-revoked, limited, and the server opened; end users erased. Not recorded: ordinary reads and
+revoked, limited, and the server opened; end users erased (or the attempt, held); legal holds
+placed and released. Not recorded: ordinary reads and
 writes of a turn (the responses themselves are their record). Actors are API keys by id (never
 a secret), `open` for a request to a server without keys, and `operator:<user>` for the
 command line.

@@ -11,45 +11,26 @@ of a `metadata` key (the same names the usage ledger keeps). What goes:
 - their name in the usage ledger: the rows stay, anonymous, so the totals still add up.
 
 Files and vector-store files carry no end user, so they are not found here (delete them by
-id). The pass runs in batches over the tenant's responses, and deleting is idempotent: an
-erasure cut short (a restart, a crash) is finished by running it again; its receipt then
-counts what that run found.
+id). Legal holds (engine/holds.py) win: a hold on the tenant or on this end user keeps
+everything (the receipt says `held`); a held conversation, or a response another hold keeps,
+stays, with the conversation it ran in.
+
+The pass runs in batches over the tenant's responses, and deleting is idempotent: an erasure
+cut short (a restart, a crash) is finished by running it again; its receipt then counts what
+that run found.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from threadline.engine.clock import Clock, system_clock
-from threadline.errors import InvalidRequest
+from threadline.engine.end_users import EndUser
+from threadline.engine.holds import HoldSet
 from threadline.storage.base import CompletionFilter, ConversationFilter, Store
 
-EndUserField = Literal["user", "safety_identifier", "metadata"]
 _PAGE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class EndUser:
-    field: EndUserField
-    value: str
-    metadata_key: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.value:
-            raise InvalidRequest("An end user to erase needs a non-empty value.")
-        if (self.field == "metadata") != (self.metadata_key is not None):
-            raise InvalidRequest(
-                "A metadata key names the end user exactly when field is metadata."
-            )
-
-    def named_in(self, settings: Mapping[str, Any]) -> bool:
-        """Whether a request with these settings (a response's) named this end user."""
-        if self.field == "metadata":
-            metadata = settings.get("metadata") or {}
-            return isinstance(metadata, dict) and metadata.get(self.metadata_key) == self.value
-        return settings.get(self.field) == self.value
 
 
 @dataclass(slots=True)
@@ -65,6 +46,11 @@ class ErasureReceipt:
     chat_completions: int = 0
     usage_rows_anonymized: int = 0
     conversation_ids: list[str] = field(default_factory=list)
+    held: str | None = None
+    """`tenant` or `end_user` when a legal hold kept everything (nothing was deleted)."""
+    held_responses: int = 0
+    """Responses that named the end user but are under a legal hold, kept."""
+    held_conversation_ids: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"object": "erasure.receipt", **asdict(self)}
@@ -80,37 +66,60 @@ class Erasure:
         self, tenant: str, who: EndUser, *, dry_run: bool = False
     ) -> ErasureReceipt:
         receipt = ErasureReceipt(tenant, asdict(who), dry_run, self._clock())
-        conversations = await self._responses(tenant, who, receipt)
+        holds = HoldSet(await self._store.list_holds(tenant))
+        if holds.holds_end_user(who):
+            receipt.held = "tenant" if holds.tenant else "end_user"
+            receipt.finished_at = self._clock()
+            return receipt
+        named, held = await self._responses(tenant, who, holds, receipt)
+        conversations = set(named)
         if who.metadata_key is not None:
             conversations |= await self._conversations_naming(tenant, who)
-        receipt.conversation_ids = sorted(conversations)
+        kept = conversations & (held | holds.conversations)
+        receipt.held_conversation_ids = sorted(kept)
+        receipt.conversation_ids = sorted(conversations - kept)
+        for conversation_id, turns in named.items():
+            if conversation_id in kept:
+                receipt.held_responses += turns
+            else:
+                receipt.responses += turns
         for conversation_id in receipt.conversation_ids:
             if dry_run or await self._store.delete_conversation(tenant, conversation_id):
                 receipt.conversations += 1
         if who.metadata_key is not None:
-            receipt.chat_completions = await self._completions(tenant, who, dry_run)
+            receipt.chat_completions = await self._completions(tenant, who, holds, dry_run)
         receipt.usage_rows_anonymized = await self._store.anonymize_usage(
             tenant, who.value, dry_run=dry_run
         )
         receipt.finished_at = self._clock()
         return receipt
 
-    async def _responses(self, tenant: str, who: EndUser, receipt: ErasureReceipt) -> set[str]:
-        """Delete (or count) the responses that named `who`; the conversations they ran in,
-        which go whole afterwards."""
-        conversations: set[str] = set()
+    async def _responses(
+        self, tenant: str, who: EndUser, holds: HoldSet, receipt: ErasureReceipt
+    ) -> tuple[dict[str, int], set[str]]:
+        """Delete (or count) the responses outside conversations that named `who`. Returns
+        how many of their turns ran in each conversation (which goes whole afterwards), and
+        the conversations that must stay because a held turn runs in them."""
+        named: dict[str, int] = {}
+        held: set[str] = set()
         after = None
         while page := await self._store.scan_responses(tenant, after=after, limit=self._batch):
             after = page[-1].id
             for record in page:
+                kept = holds.holds_response(record)
+                if kept and record.conversation_id is not None:
+                    held.add(record.conversation_id)
                 if not who.named_in(record.settings):
                     continue
-                receipt.responses += 1
                 if record.conversation_id is not None:
-                    conversations.add(record.conversation_id)
-                elif not receipt.dry_run:
-                    await self._store.delete_response(tenant, record.id)
-        return conversations
+                    named[record.conversation_id] = named.get(record.conversation_id, 0) + 1
+                elif kept:
+                    receipt.held_responses += 1
+                else:
+                    receipt.responses += 1
+                    if not receipt.dry_run:
+                        await self._store.delete_response(tenant, record.id)
+        return named, held
 
     async def _conversations_naming(self, tenant: str, who: EndUser) -> set[str]:
         assert who.metadata_key is not None
@@ -124,19 +133,20 @@ class Erasure:
                 return found
             after = page.conversations[-1].id
 
-    async def _completions(self, tenant: str, who: EndUser, dry_run: bool) -> int:
+    async def _completions(self, tenant: str, who: EndUser, holds: HoldSet, dry_run: bool) -> int:
         assert who.metadata_key is not None
         flt = CompletionFilter(metadata={who.metadata_key: who.value})
         count, after = 0, None
         while True:
-            # Deleting, each page is the first one again: `after` may not name a deleted one.
             page = await self._store.list_completions(
                 tenant, flt, after=after, limit=_PAGE, order="asc"
             )
             for completion in page.completions:
-                if dry_run or await self._store.delete_completion(tenant, completion.id):
-                    count += 1
+                if holds.holds_completion(completion.metadata):
+                    after = completion.id  # kept: the next page starts after it
+                elif dry_run:
+                    count, after = count + 1, completion.id
+                elif await self._store.delete_completion(tenant, completion.id):
+                    count += 1  # deleted: `after` may not name it
             if not page.has_more or not page.completions:
                 return count
-            if dry_run:
-                after = page.completions[-1].id

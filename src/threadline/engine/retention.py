@@ -9,7 +9,9 @@ tenant's own (`tenant_response_retention`), with the input and output items they
 items that are part of a conversation, which live as long as their conversation, and stored
 chat completions as old. Conversations are never deleted by the sweeper; idle ones become
 `expired` (and stay readable and exportable). The change feed's tombstones are forgotten after
-`export_tombstone_retention`. API keys' usage counters are dropped once no limit reads them
+`export_tombstone_retention`. Legal holds (engine/holds.py) win: a held tenant is not swept;
+a tenant with held conversations or end users is swept object by object, around them.
+API keys' usage counters are dropped once no limit reads them
 (storage/usage.py); the usage ledger itself is kept.
 """
 
@@ -20,11 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from threadline.engine.clock import Clock, system_clock
+from threadline.engine.holds import HoldSet
 from threadline.engine.responses.running_turns import INTERRUPTED_ERROR, SIDE_EFFECTS_RAN_ERROR
-from threadline.storage.base import Store, TenantScope
+from threadline.storage.base import CompletionFilter, Store, TenantScope
+from threadline.storage.holds import LegalHold
 from threadline.storage.usage import WindowName
 
 log = logging.getLogger(__name__)
+
+_SWEEP_PAGE = 500
 
 
 @dataclass(slots=True)
@@ -33,6 +39,8 @@ class SweepReport:
     deleted_responses: int
     abandoned_turns: int = 0
     deleted_completions: int = 0
+    held: int = 0
+    """Responses and stored chat completions past retention that legal holds kept."""
 
 
 def stale_windows(now: float) -> dict[WindowName, float]:
@@ -80,12 +88,25 @@ class RetentionSweeper:
             if self._idle_ttl is not None
             else 0
         )
-        deleted = completions = 0
-        for scope, retention in self._scopes():
+        deleted = completions = held = 0
+        holds = await self._holds()
+        for scope, retention in self._scopes(frozenset(holds)):
             # Stored chat completions are kept as long as responses are.
             cutoff = now - retention
             deleted += await self._store.delete_responses_created_before(cutoff, scope)
             completions += await self._store.delete_completions_created_before(cutoff, scope)
+        for tenant, kept in sorted(holds.items()):
+            kept_for = self._tenant_retention.get(tenant, self._retention)
+            if kept_for is None:
+                continue
+            counts = await self._sweep_around(tenant, now - kept_for, kept)
+            deleted, completions, held = (
+                deleted + counts[0],
+                completions + counts[1],
+                held + counts[2],
+            )
+        if held:
+            log.info("sweep: %d responses and chat completions past retention kept on hold", held)
         if self._tombstone_retention is not None:
             await self._store.forget_tombstones(now - self._tombstone_retention)
         await self._store.prune_key_windows(stale_windows(now))
@@ -99,17 +120,56 @@ class RetentionSweeper:
                 deleted,
                 completions,
             )
-        return SweepReport(expired, deleted, abandoned, completions)
+        return SweepReport(expired, deleted, abandoned, completions, held)
 
-    def _scopes(self) -> list[tuple[TenantScope, float]]:
+    def _scopes(self, held: frozenset[str]) -> list[tuple[TenantScope, float]]:
         """Each tenant with its own retention, then every other tenant with the global one
-        (a tenant kept forever, or with no override under a global `None`, is never swept)."""
+        (a tenant kept forever, or with no override under a global `None`, is never swept);
+        tenants with holds (`held`) aside, swept around their holds."""
         scopes = [
             (TenantScope(only=tenant), retention)
             for tenant, retention in sorted(self._tenant_retention.items())
-            if retention is not None
+            if retention is not None and tenant not in held
         ]
         if self._retention is not None:
-            others = TenantScope(excluding=frozenset(self._tenant_retention))
+            others = TenantScope(excluding=frozenset(self._tenant_retention) | held)
             scopes.append((others, self._retention))
         return scopes
+
+    async def _holds(self) -> dict[str, HoldSet]:
+        by_tenant: dict[str, list[LegalHold]] = {}
+        for hold in await self._store.list_holds():
+            by_tenant.setdefault(hold.tenant, []).append(hold)
+        return {tenant: HoldSet(holds) for tenant, holds in by_tenant.items()}
+
+    async def _sweep_around(
+        self, tenant: str, cutoff: float, holds: HoldSet
+    ) -> tuple[int, int, int]:
+        """Delete the tenant's responses and stored completions created before `cutoff`, one
+        by one, but those its holds keep: (responses deleted, completions deleted, kept)."""
+        if holds.tenant:
+            return 0, 0, 0
+        deleted = completions = kept = 0
+        after = None
+        while page := await self._store.scan_responses(
+            tenant, after=after, limit=_SWEEP_PAGE, created_before=cutoff
+        ):
+            after = page[-1].id
+            for record in page:
+                if holds.holds_response(record):
+                    kept += 1
+                elif await self._store.delete_response(tenant, record.id):
+                    deleted += 1
+        after = None
+        while True:
+            listed = await self._store.list_completions(
+                tenant, CompletionFilter(), after=after, limit=_SWEEP_PAGE, order="asc"
+            )
+            young = [c for c in listed.completions if c.created_at >= cutoff]
+            for completion in listed.completions[: len(listed.completions) - len(young)]:
+                if holds.holds_completion(completion.metadata):
+                    kept, after = kept + 1, completion.id  # kept: the next page follows it
+                elif await self._store.delete_completion(tenant, completion.id):
+                    completions += 1  # deleted: `after` may not name it
+            if young or not listed.has_more:
+                return deleted, completions, kept

@@ -80,6 +80,7 @@ from typing import Any, Literal
 
 from threadline.storage.audit import AuditTrail
 from threadline.storage.changes import ChangeFeed
+from threadline.storage.holds import LegalHolds
 from threadline.storage.usage import NO_QUOTA, KeyQuota, UsageLedger
 from threadline.storage.vector_stores import VectorStores
 from threadline.storage.webhook_records import (
@@ -288,7 +289,7 @@ class ApiKeyRecord:
     limits: KeyLimits = NO_LIMITS
 
 
-class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, abc.ABC):
+class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, LegalHolds, abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False
@@ -385,10 +386,16 @@ class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, abc.ABC):
 
     @abc.abstractmethod
     async def scan_responses(
-        self, tenant: str, *, after: str | None, limit: int
+        self,
+        tenant: str,
+        *,
+        after: str | None,
+        limit: int,
+        created_before: float | None = None,
     ) -> list[ResponseRecord]:
-        """The tenant's responses (without items) in id order, those after `after`: for a
-        pass over a whole tenant, such as an erasure."""
+        """The tenant's responses (without items) in id order, those after `after` (and
+        created before `created_before`): for a pass over a whole tenant, such as an erasure
+        or a retention sweep that must step around legal holds."""
 
     @abc.abstractmethod
     async def delete_response(self, tenant: str, response_id: str) -> bool:

@@ -49,6 +49,7 @@ from threadline.storage.base import (
 from threadline.storage.memory_audit import MemoryAudit
 from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
+from threadline.storage.memory_holds import MemoryHolds
 from threadline.storage.memory_keys import MemoryApiKeys
 from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
 from threadline.storage.memory_usage import MemoryUsage
@@ -109,6 +110,7 @@ class MemoryStore(
     MemoryChanges,
     MemoryUsage,
     MemoryAudit,
+    MemoryHolds,
     Store,
 ):
     writes_in_order = True  # no method awaits: each runs whole, in call order
@@ -121,6 +123,7 @@ class MemoryStore(
         MemoryChanges.__init__(self)
         MemoryUsage.__init__(self)
         MemoryAudit.__init__(self)
+        MemoryHolds.__init__(self)
         self._seq = itertools.count(1)
         self._rows: dict[int, Row] = {}
         self._responses: dict[str, _Response] = {}
@@ -318,12 +321,19 @@ class MemoryStore(
         return StoredResponse(record=_copy_response(response.record), output=output)
 
     async def scan_responses(
-        self, tenant: str, *, after: str | None, limit: int
+        self,
+        tenant: str,
+        *,
+        after: str | None,
+        limit: int,
+        created_before: float | None = None,
     ) -> list[ResponseRecord]:
         ids = sorted(
             i
             for i, r in self._responses.items()
-            if r.record.tenant == tenant and (after is None or i > after)
+            if r.record.tenant == tenant
+            and (after is None or i > after)
+            and (created_before is None or r.record.created_at < created_before)
         )
         return [_copy_response(self._responses[i].record) for i in ids[:limit]]
 

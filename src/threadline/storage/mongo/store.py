@@ -56,6 +56,7 @@ from threadline.storage.mongo.documents import (
     serialized_items,
     tenants_in,
 )
+from threadline.storage.mongo.holds import HoldMethods
 from threadline.storage.mongo.items import (
     claim_positions,
     item_page,
@@ -77,6 +78,7 @@ class MongoStore(
     VectorMethods,
     UsageMethods,
     AuditMethods,
+    HoldMethods,
     CompletionMethods,
     JobMethods,
     ConversationMethods,
@@ -292,9 +294,16 @@ class MongoStore(
         return StoredResponse(record=response_record(documents[0]), output=output)
 
     async def scan_responses(
-        self, tenant: str, *, after: str | None, limit: int
+        self,
+        tenant: str,
+        *,
+        after: str | None,
+        limit: int,
+        created_before: float | None = None,
     ) -> list[ResponseRecord]:
         query: Document = {"tenant": tenant}
+        if created_before is not None:
+            query["created_at"] = {"$lt": created_before}
         if after is not None:
             query["_id"] = {"$gt": after}
         cursor = self._responses.find(query, sort=[("_id", 1)]).limit(limit)

@@ -16,7 +16,7 @@ copied with their files, batches and chunks; the chunks' embeddings change form 
 (float32 bytes on SQLite, `real[]` on PostgreSQL), and each destination's keyword index and
 cubes are filled by its own triggers as the rows arrive. The usage ledger and the keys'
 usage counters are copied too (PostgreSQL's `usage_records.seq` sequence is moved likewise), so
-budgets carry on where they stood; and the audit trail.
+budgets carry on where they stood; and the audit trail and legal holds.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from threadline.storage.sql.tables import (
     conversations,
     items,
     key_usage_windows,
+    legal_holds,
     responses,
     usage_records,
     vector_chunks,
@@ -59,6 +60,7 @@ TABLES: tuple[Table, ...] = (
     usage_records,
     key_usage_windows,
     audit_events,
+    legal_holds,
 )
 BATCH_SIZE = 1000
 

@@ -224,9 +224,11 @@ def get_response(conn: Connection, tenant: str, response_id: str) -> StoredRespo
 
 
 def scan_responses(
-    conn: Connection, tenant: str, after: str | None, limit: int
+    conn: Connection, tenant: str, after: str | None, limit: int, created_before: float | None
 ) -> list[ResponseRecord]:
     stmt = select(responses).where(responses.c.tenant == tenant)
+    if created_before is not None:
+        stmt = stmt.where(responses.c.created_at < created_before)
     if after is not None:
         stmt = stmt.where(responses.c.id > after)
     rows = conn.execute(stmt.order_by(responses.c.id).limit(limit)).all()

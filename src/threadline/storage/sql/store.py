@@ -65,6 +65,7 @@ from threadline.storage.sql.audit import SqlAuditTrail
 from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
 from threadline.storage.sql.databases import HeldConnection, open_database
+from threadline.storage.sql.holds import SqlLegalHolds
 from threadline.storage.sql.items import item_row
 from threadline.storage.sql.usage import SqlUsageLedger
 from threadline.storage.sql.vector_methods import SqlVectorStores
@@ -78,7 +79,7 @@ T = TypeVar("T")
 SWEEP_BATCH = 500
 
 
-class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, Store):
+class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Store):
     def __init__(
         self,
         url: str,
@@ -208,9 +209,14 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, Store):
         return await self._db.read(jobs.read_events, tenant, response_id, after, limit)
 
     async def scan_responses(
-        self, tenant: str, *, after: str | None, limit: int
+        self,
+        tenant: str,
+        *,
+        after: str | None,
+        limit: int,
+        created_before: float | None = None,
     ) -> list[ResponseRecord]:
-        return await self._db.read(responses.scan_responses, tenant, after, limit)
+        return await self._db.read(responses.scan_responses, tenant, after, limit, created_before)
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         return await self._db.write(responses.delete_response, tenant, response_id)

@@ -1,4 +1,4 @@
-"""The SQL schema: eighteen tables, written once for SQLite and PostgreSQL alike.
+"""The SQL schema: nineteen tables, written once for SQLite and PostgreSQL alike.
 
 Items are the only place content lives. An item row is owned by a response (`response_id`,
 `kind` input/output, `position` within the response), placed in a conversation
@@ -53,6 +53,7 @@ minute, UTC day and UTC month, for its limits; old windows are pruned by the ret
 `api_keys` carries each key's limits (`models` a JSON list).
 
 `audit_events` is the audit trail (storage/audit.py): who did what to which object, when.
+`legal_holds` names what erasure and retention must keep (storage/holds.py).
 
 `store_state` is one row: `history_generation` counts the deletions that can change a stored
 context (a response, a conversation, a conversation item, a retention sweep), so a process that
@@ -391,6 +392,16 @@ audit_events = Table(
     Column("details", Text, nullable=False),
     Index("ix_audit_events_tenant_at_id", "tenant", "at", "id"),
     Index("ix_audit_events_at_id", "at", "id"),
+)
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("tenant", String, primary_key=True),
+    Column("kind", String, primary_key=True),
+    Column("target", String, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("placed_at", Double, nullable=False),
 )
 
 OUTSIDE_DEFINITIONS = ("vector_chunks_fts", "ix_vector_chunks_search", "part")
