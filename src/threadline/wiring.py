@@ -22,6 +22,7 @@ from threadline.engine.responses.running_turns import RunningTurns
 from threadline.engine.responses.service import ResponseService
 from threadline.engine.retention import RetentionSweeper
 from threadline.engine.sealing import Sealer
+from threadline.engine.search import ItemFinder
 from threadline.engine.store_policy import StorePolicy
 from threadline.engine.stored_completions import StoredCompletions
 from threadline.engine.usage.admission import Gatekeeper
@@ -79,6 +80,7 @@ class Services:
     gatekeeper: Gatekeeper
     usage: UsageReports
     audit: AuditLog
+    search: ItemFinder
 
     def start_loops(self) -> None:
         """Start the work every process does beside requests (background jobs aside, which
@@ -310,4 +312,5 @@ async def build_services(settings: Settings) -> Services:
         gatekeeper=Gatekeeper(store, meter),
         usage=UsageReports(store, meter),
         audit=AuditLog(store),
+        search=ItemFinder(store),
     )

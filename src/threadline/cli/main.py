@@ -23,6 +23,7 @@ from threadline.cli.doctor import doctor
 from threadline.cli.erase import erase
 from threadline.cli.export import export
 from threadline.cli.models import models
+from threadline.cli.search import search
 from threadline.cli.serve import serve
 from threadline.cli.usage import usage
 
@@ -72,6 +73,7 @@ app.add_typer(config_cmd.app, name="config")
 app.command()(usage)
 app.command()(erase)
 app.command()(audit)
+app.command()(search)
 app.command()(doctor)
 
 if __name__ == "__main__":

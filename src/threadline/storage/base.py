@@ -81,6 +81,7 @@ from typing import Any, Literal
 from threadline.storage.audit import AuditTrail
 from threadline.storage.changes import ChangeFeed
 from threadline.storage.holds import LegalHolds
+from threadline.storage.item_search import ItemSearch
 from threadline.storage.usage import NO_QUOTA, KeyQuota, UsageLedger
 from threadline.storage.vector_stores import VectorStores
 from threadline.storage.webhook_records import (
@@ -289,7 +290,7 @@ class ApiKeyRecord:
     limits: KeyLimits = NO_LIMITS
 
 
-class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, LegalHolds, abc.ABC):
+class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, LegalHolds, ItemSearch, abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False

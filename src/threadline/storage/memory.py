@@ -50,6 +50,7 @@ from threadline.storage.memory_audit import MemoryAudit
 from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_holds import MemoryHolds
+from threadline.storage.memory_item_search import MemoryItemSearch
 from threadline.storage.memory_keys import MemoryApiKeys
 from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
 from threadline.storage.memory_usage import MemoryUsage
@@ -111,6 +112,7 @@ class MemoryStore(
     MemoryUsage,
     MemoryAudit,
     MemoryHolds,
+    MemoryItemSearch,
     Store,
 ):
     writes_in_order = True  # no method awaits: each runs whole, in call order

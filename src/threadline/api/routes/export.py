@@ -1,4 +1,5 @@
-"""/v1/threadline/export: Threadline's own pipeline export of the caller's tenant, as NDJSON."""
+"""/v1/threadline/: Threadline's own endpoints over the caller's tenant: the pipeline export
+(NDJSON), item search and the audit log."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from threadline.api.routing import JsonRoute
 from threadline.engine.audit import actor_of
 from threadline.protocol.audit import AuditLogQuery
 from threadline.protocol.export import ExportQuery
+from threadline.protocol.search import SearchQuery
 
 router = APIRouter(prefix="/v1/threadline", tags=["export"], route_class=JsonRoute)
 
@@ -35,6 +37,15 @@ async def export_changes(
         tenant, actor_of(caller), "tenant.exported", cursor=query.cursor, since=query.since
     )
     return StreamingResponse(_lines(records), media_type="application/x-ndjson")
+
+
+@router.get("/search")
+async def search_items(
+    services: ServicesDep, caller: CallerDep, query: Annotated[SearchQuery, Query()]
+) -> Response:
+    """The tenant's stored items (messages, tool calls, their outputs) that contain every word
+    of `q`, most relevant first, each with its conversation, response and a snippet."""
+    return json_response(await services.search.search(caller.tenant, query.q, limit=query.limit))
 
 
 @router.get("/audit_log")

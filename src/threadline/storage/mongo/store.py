@@ -57,6 +57,7 @@ from threadline.storage.mongo.documents import (
     tenants_in,
 )
 from threadline.storage.mongo.holds import HoldMethods
+from threadline.storage.mongo.item_search import ItemSearchMethods
 from threadline.storage.mongo.items import (
     claim_positions,
     item_page,
@@ -79,6 +80,7 @@ class MongoStore(
     UsageMethods,
     AuditMethods,
     HoldMethods,
+    ItemSearchMethods,
     CompletionMethods,
     JobMethods,
     ConversationMethods,

@@ -66,6 +66,7 @@ from threadline.storage.sql.cached_contexts import CachedContexts
 from threadline.storage.sql.context_cache import DEFAULT_MAX_BYTES
 from threadline.storage.sql.databases import HeldConnection, open_database
 from threadline.storage.sql.holds import SqlLegalHolds
+from threadline.storage.sql.item_search import SqlItemSearch
 from threadline.storage.sql.items import item_row
 from threadline.storage.sql.usage import SqlUsageLedger
 from threadline.storage.sql.vector_methods import SqlVectorStores
@@ -79,7 +80,7 @@ T = TypeVar("T")
 SWEEP_BATCH = 500
 
 
-class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Store):
+class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, SqlItemSearch, Store):
     def __init__(
         self,
         url: str,

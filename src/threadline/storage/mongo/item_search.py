@@ -1,0 +1,46 @@
+"""Full-text search over items in the MongoDB store (storage/item_search.py).
+
+Items keep their content as JSON text, and a plain replica set's `$text` index would rank the
+JSON's keys as words; so the tenant's items that contain every word (a case-insensitive
+`$regex` on the JSON, no index) are read and checked and ranked in the process, as the memory
+store does: fine for the size a self-hosted deployment searches, slower than the SQL stores'
+indexes on a large tenant."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from threadline.storage.item_search import ItemHit, ItemSearch, item_text
+from threadline.storage.mongo.connection import MongoConnection
+from threadline.storage.mongo.documents import Document, loads_item
+from threadline.storage.vector_ranking import words
+
+_SCANNED = 10_000
+"""At most this many candidate items are read for one search."""
+
+
+class ItemSearchMethods(MongoConnection, ItemSearch):
+    async def search_items(self, tenant: str, query: str, *, limit: int) -> list[ItemHit]:
+        terms = sorted(set(words(query)))
+        if not terms:
+            return []
+        match: Document = {
+            "tenant": tenant,
+            "$and": [{"data": {"$regex": re.escape(t), "$options": "i"}} for t in terms],
+        }
+        cursor = self._items.find(
+            match, {"data": 1, "conversation_id": 1, "response_id": 1, "created_at": 1}
+        ).limit(_SCANNED)
+        scored = []
+        for document in await cursor.to_list():
+            item = loads_item(document["data"])
+            found = Counter(words(item_text(item)))
+            if all(term in found for term in terms):
+                hits = sum(found[t] for t in terms)
+                scored.append((hits, document.get("created_at", 0.0), document, item))
+        scored.sort(key=lambda hit: (-hit[0], -hit[1]))
+        return [
+            ItemHit(item, doc.get("conversation_id"), doc.get("response_id"))
+            for _, _, doc, item in scored[:limit]
+        ]
