@@ -19,8 +19,9 @@ that rate limits and budgets are checked against.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 UsageKind = Literal["response", "chat.completion", "embedding", "compaction"]
 UsageDimension = Literal["tenant", "api_key_id", "end_user", "model", "kind"]
@@ -138,6 +139,36 @@ class UsageTotals:
         self.tool_calls += record.tool_calls
         self.latency_ms += record.latency_ms
         self.cost += record.cost
+
+
+SUMMED = (
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "tool_calls",
+    "latency_ms",
+    "cost",
+)
+"""The fields of `UsageTotals` that add up ledger rows' fields of the same name."""
+
+
+def totals_of(
+    bucket_start: float, group: dict[str, str | None], requests: int, sums: Mapping[str, Any]
+) -> UsageTotals:
+    """A bucket's totals from a backend's sums (`SUMMED`, by name)."""
+    return UsageTotals(
+        bucket_start=bucket_start,
+        group=group,
+        requests=int(requests),
+        input_tokens=int(sums["input_tokens"]),
+        cached_tokens=int(sums["cached_tokens"]),
+        output_tokens=int(sums["output_tokens"]),
+        reasoning_tokens=int(sums["reasoning_tokens"]),
+        tool_calls=int(sums["tool_calls"]),
+        latency_ms=float(sums["latency_ms"]),
+        cost=float(sums["cost"]),
+    )
 
 
 def bucket_of(query: UsageQuery, created_at: float) -> float:

@@ -18,6 +18,7 @@ from threadline.storage.mongo.documents import Document
 from threadline.storage.mongo.schema import KEY_USAGE_WINDOWS, USAGE_RECORDS
 from threadline.storage.usage import (
     NO_COUNTS,
+    SUMMED,
     KeyCounts,
     KeyQuota,
     KeyWindows,
@@ -28,17 +29,8 @@ from threadline.storage.usage import (
     WindowName,
     refusal_before_counting,
     sort_totals,
+    totals_of,
     with_unwritten,
-)
-
-_SUMMED = (
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "tool_calls",
-    "latency_ms",
-    "cost",
 )
 
 
@@ -62,7 +54,7 @@ class UsageMethods(MongoConnection, UsageLedger):
             offset = {"$subtract": ["$created_at", query.start]}
             key["bucket"] = {"$floor": {"$divide": [offset, query.bucket_seconds]}}
         group: Document = {"_id": key, "requests": {"$sum": 1}}
-        group.update({name: {"$sum": f"${name}"} for name in _SUMMED})
+        group.update({name: {"$sum": f"${name}"} for name in SUMMED})
         rows = await self.aggregate(self._db[USAGE_RECORDS], [{"$match": match}, {"$group": group}])
         totals = []
         for row in rows:
@@ -71,17 +63,8 @@ class UsageMethods(MongoConnection, UsageLedger):
             ident: dict[str, Any] = row["_id"] or {}
             start = query.start + float(ident.get("bucket") or 0) * (query.bucket_seconds or 0.0)
             totals.append(
-                UsageTotals(
-                    bucket_start=start,
-                    group={name: ident.get(name) for name in query.group_by},
-                    requests=int(row["requests"]),
-                    input_tokens=int(row["input_tokens"]),
-                    cached_tokens=int(row["cached_tokens"]),
-                    output_tokens=int(row["output_tokens"]),
-                    reasoning_tokens=int(row["reasoning_tokens"]),
-                    tool_calls=int(row["tool_calls"]),
-                    latency_ms=float(row["latency_ms"]),
-                    cost=float(row["cost"]),
+                totals_of(
+                    start, {name: ident.get(name) for name in query.group_by}, row["requests"], row
                 )
             )
         return sort_totals(totals)

@@ -33,6 +33,7 @@ from threadline.storage.sql.tables import key_usage_windows as windows
 from threadline.storage.sql.tables import usage_records
 from threadline.storage.usage import (
     NO_COUNTS,
+    SUMMED,
     KeyCounts,
     KeyQuota,
     KeyWindows,
@@ -43,19 +44,9 @@ from threadline.storage.usage import (
     WindowName,
     refusal_before_counting,
     sort_totals,
+    totals_of,
     with_unwritten,
 )
-
-_SUMMED = (
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "tool_calls",
-    "latency_ms",
-    "cost",
-)
-
 
 _LEDGER_FIELDS = tuple(field.name for field in dataclasses.fields(UsageRecord))
 _INSERT_USAGE = insert(usage_records)
@@ -80,7 +71,7 @@ def summarize_usage(conn: Connection, query: UsageQuery) -> list[UsageTotals]:
         bucket.label("bucket"),
         *groups,
         func.count().label("requests"),
-        *(func.sum(c[name]).label(name) for name in _SUMMED),
+        *(func.sum(c[name]).label(name) for name in SUMMED),
     ).where(c.created_at >= query.start, c.created_at < query.end)
     if query.tenant is not None:
         stmt = stmt.where(c.tenant == query.tenant)
@@ -93,23 +84,12 @@ def summarize_usage(conn: Connection, query: UsageQuery) -> list[UsageTotals]:
         stmt = stmt.group_by(*keys)
     totals = []
     for row in conn.execute(stmt).all():
-        m = row._mapping
+        m = dict(row._mapping)
         if not m["requests"]:
             continue  # an aggregate without GROUP BY over no rows
         start = query.start + float(m["bucket"] or 0) * (query.bucket_seconds or 0.0)
         totals.append(
-            UsageTotals(
-                bucket_start=start,
-                group={name: m[name] for name in query.group_by},
-                requests=int(m["requests"]),
-                input_tokens=int(m["input_tokens"]),
-                cached_tokens=int(m["cached_tokens"]),
-                output_tokens=int(m["output_tokens"]),
-                reasoning_tokens=int(m["reasoning_tokens"]),
-                tool_calls=int(m["tool_calls"]),
-                latency_ms=float(m["latency_ms"]),
-                cost=float(m["cost"]),
-            )
+            totals_of(start, {name: m[name] for name in query.group_by}, m["requests"], m)
         )
     return sort_totals(totals)
 
