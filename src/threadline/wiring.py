@@ -203,18 +203,6 @@ async def build_services(settings: Settings) -> Services:
     )
     conversations = ConversationService(store, policy)
     file_store = LocalFileStore(settings.data_dir)
-    embedder = Embedder(providers)
-    search = VectorSearch(store, embedder)
-    file_inputs = FileInputs(
-        file_store,
-        tools.fetcher,
-        limits=FileUrlLimits(
-            max_parts=settings.file_url_max_parts,
-            max_bytes=settings.file_url_max_request_bytes,
-            timeout=settings.outbound_timeout,
-        ),
-    )
-    running = RunningTurns(store, lease_seconds=settings.turn_lease_seconds)
     meter = UsageMeter(
         store,
         PriceTable(
@@ -226,6 +214,18 @@ async def build_services(settings: Settings) -> Services:
         end_user_metadata_key=settings.usage_end_user_metadata_key,
         flush_seconds=settings.usage_flush_seconds,
     )
+    embedder = Embedder(providers, meter)
+    search = VectorSearch(store, embedder)
+    file_inputs = FileInputs(
+        file_store,
+        tools.fetcher,
+        limits=FileUrlLimits(
+            max_parts=settings.file_url_max_parts,
+            max_bytes=settings.file_url_max_request_bytes,
+            timeout=settings.outbound_timeout,
+        ),
+    )
+    running = RunningTurns(store, lease_seconds=settings.turn_lease_seconds)
     responses = ResponseService(
         store,
         providers,

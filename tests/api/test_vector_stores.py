@@ -15,6 +15,9 @@ import httpx
 import openai
 import pytest
 
+from tests.api.test_usage_reports import report, results
+from tests.live_server import LiveServer
+
 TIMEOUT = 20.0
 
 HANDBOOK = (
@@ -367,3 +370,14 @@ def test_unknown_stores_files_and_batches_are_404(
         answer = http.request(method, path, json=body)
         assert answer.status_code == 404, (method, path, answer.text)
         assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_ingestion_and_search_embeddings_are_charged_to_the_tenant(
+    client: openai.OpenAI, server: LiveServer, handbook_store: str
+) -> None:
+    client.vector_stores.search(vector_store_id=handbook_store, query="laptop repairs")
+    page = report(server, "open", "usage/embeddings", group_by=["model", "api_key_id"])
+    rows = [r for r in results(page) if r["api_key_id"] is None]
+    assert rows, f"no embedding usage charged to the tenant: {results(page)}"
+    assert sum(r["num_model_requests"] for r in rows) >= 3  # two files ingested, one search
+    assert all(r["input_tokens"] > 0 for r in rows)

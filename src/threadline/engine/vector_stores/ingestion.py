@@ -125,7 +125,10 @@ class Ingestion:
         if not pieces:
             return []
         vectors = await self._embedder.embed(
-            task.embedding_model, [p.text for p in pieces], tokens=[p.tokens for p in pieces]
+            task.embedding_model,
+            [p.text for p in pieces],
+            tenant=task.tenant,
+            tokens=[p.tokens for p in pieces],
         )
         return [
             Chunk(ordinal, piece.text, piece.tokens, vector)

@@ -162,7 +162,9 @@ class VectorSearch:
         for store in stores:
             by_model.setdefault(store.embedding_model, []).append(store.id)
         for model, group in by_model.items():
-            vectors = await self._embedder.embed(model, queries, api_key=request.api_key)
+            vectors = await self._embedder.embed(
+                model, queries, tenant=request.tenant, api_key=request.api_key
+            )
             for query, vector in zip(queries, vectors, strict=True):
                 matches = await self._store.search_chunks(
                     ChunkQuery(
