@@ -110,6 +110,7 @@ class RetentionSweeper:
         if self._tombstone_retention is not None:
             await self._store.forget_tombstones(now - self._tombstone_retention)
         await self._store.prune_key_windows(stale_windows(now))
+        await self._store.refresh_search_index()
         stores = await self._store.delete_expired_vector_stores(now)
         if stores:
             log.info("sweep: %d expired vector stores deleted", stores)

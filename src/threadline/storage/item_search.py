@@ -63,4 +63,11 @@ class ItemSearch(abc.ABC):
 
     @abc.abstractmethod
     async def search_items(self, tenant: str, query: str, *, limit: int) -> list[ItemHit]:
-        """At most `limit` hits; none for a query without words."""
+        """At most `limit` hits; none for a query without words. Every item stored before
+        the call is searched."""
+
+    async def refresh_search_index(self) -> int:
+        """Take the items stored since the last refresh into the search index, for a backend
+        that indexes in batches rather than as items are written (SQLite); how many. The
+        retention sweep calls it, so a search rarely has much to take in first."""
+        return 0

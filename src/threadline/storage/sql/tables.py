@@ -53,7 +53,7 @@ minute, UTC day and UTC month, for its limits; old windows are pruned by the ret
 `api_keys` carries each key's limits (`models` a JSON list).
 
 Items are searched by their words through an index migration 0013 adds (`items_fts`, FTS5
-kept by triggers, on SQLite; `ix_items_search`, a GIN index over their `tsvector`, on
+filled in batches by the store, on SQLite; `ix_items_search`, a GIN index over their `tsvector`, on
 PostgreSQL).
 
 `audit_events` is the audit trail (storage/audit.py): who did what to which object, when.
