@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from threadline.cli.times import length
-from threadline.storage.base import KeyLimits
+from threadline.storage.usage import KeyLimits
 
 ExpiresIn = Annotated[
     str | None,

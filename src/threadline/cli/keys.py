@@ -29,8 +29,9 @@ from threadline.engine.api_keys import (
 )
 from threadline.engine.audit import AuditLog
 from threadline.errors import Conflict
-from threadline.storage.base import NO_LIMITS, ApiKeyRecord, Store
+from threadline.storage.base import ApiKeyRecord, Store
 from threadline.storage.local_files import LocalFileStore
+from threadline.storage.usage import NO_LIMITS
 
 app = typer.Typer(
     help="Manage API keys. Once a key exists, every request needs a live one, even after the "

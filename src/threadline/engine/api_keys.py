@@ -22,8 +22,9 @@ from threadline import ids
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.usage.meter import ANONYMOUS, Payer
 from threadline.errors import AuthenticationFailed, Conflict
-from threadline.storage.base import NO_LIMITS, ApiKeyRecord, KeyLimits, Store
+from threadline.storage.base import ApiKeyRecord, Store
 from threadline.storage.files import FileStore
+from threadline.storage.usage import NO_LIMITS, KeyLimits
 
 log = logging.getLogger("threadline")
 

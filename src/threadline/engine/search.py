@@ -33,11 +33,11 @@ class ItemFinder:
     async def search(self, tenant: str, query: str, *, limit: int) -> dict[str, Any]:
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidRequest(
-                f"'q' is {len(query)} characters; at most {MAX_QUERY_CHARS} are searched.",
+                f"The query is {len(query)} characters; at most {MAX_QUERY_CHARS} are searched.",
                 param="q",
             )
         if not words(query):
-            raise InvalidRequest("'q' holds no word to search for.", param="q")
+            raise InvalidRequest("The query holds no word to search for.", param="q")
         hits = await self._store.search_items(tenant, query, limit=limit + 1)
         terms = words(query)
         return {

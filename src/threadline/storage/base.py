@@ -13,8 +13,8 @@ What is stored
 - An *API key* maps the SHA-256 hash of a secret to a tenant. The secret itself is never stored.
   A revoked key stays on record: while any key is on record, live or revoked, every request
   needs a live key. Only `forget_revoked_api_keys` (the operator's `threadline keys open`)
-  clears the record and opens the server again. A key carries its limits (`KeyLimits`:
-  expiry, allowed models, rates and budgets); its usage is counted in storage/usage.py.
+  clears the record and opens the server again. A key's limits (expiry, models, rates,
+  budgets) and its usage are kept as storage/usage.py describes.
 
 What each backend guarantees
 - Every read and write is scoped to a tenant. Another tenant's object is indistinguishable from
@@ -82,7 +82,7 @@ from threadline.storage.audit import AuditTrail
 from threadline.storage.changes import ChangeFeed
 from threadline.storage.holds import LegalHolds
 from threadline.storage.item_search import ItemSearch
-from threadline.storage.usage import NO_QUOTA, KeyQuota, UsageLedger
+from threadline.storage.usage import NO_LIMITS, KeyLimits, UsageLedger
 from threadline.storage.vector_stores import VectorStores
 from threadline.storage.webhook_records import (
     DueDelivery,
@@ -259,24 +259,6 @@ class TenantScope:
 EVERY_TENANT = TenantScope()
 
 
-@dataclass(frozen=True, slots=True)
-class KeyLimits:
-    """What an API key may do: until when, with which models, and how much (None: no bound)."""
-
-    expires_at: float | None = None
-    models: tuple[str, ...] | None = None
-    """The models its requests may name; None: any."""
-    quota: KeyQuota = NO_QUOTA
-
-    @property
-    def metered(self) -> bool:
-        """Whether admission must consult the key's counters."""
-        return self.quota != NO_QUOTA
-
-
-NO_LIMITS = KeyLimits()
-
-
 @dataclass(slots=True)
 class ApiKeyRecord:
     id: str
@@ -394,9 +376,8 @@ class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, LegalHolds, ItemS
         limit: int,
         created_before: float | None = None,
     ) -> list[ResponseRecord]:
-        """The tenant's responses (without items) in id order, those after `after` (and
-        created before `created_before`): for a pass over a whole tenant, such as an erasure
-        or a retention sweep that must step around legal holds."""
+        """The tenant's responses (no items) in id order after `after` (and created before
+        `created_before`): for whole-tenant passes (erasure, a sweep around legal holds)."""
 
     @abc.abstractmethod
     async def delete_response(self, tenant: str, response_id: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from threadline.errors import Conflict
-from threadline.storage.base import ApiKeyRecord, KeyLimits
+from threadline.storage.base import ApiKeyRecord
+from threadline.storage.usage import KeyLimits
 
 
 class MemoryApiKeys:

@@ -77,6 +77,25 @@ class KeyQuota:
 
 NO_QUOTA = KeyQuota()
 
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """What an API key may do: until when, with which models, and how much (None: no bound)."""
+
+    expires_at: float | None = None
+    models: tuple[str, ...] | None = None
+    """The models its requests may name; None: any."""
+    quota: KeyQuota = NO_QUOTA
+
+    @property
+    def metered(self) -> bool:
+        """Whether admission must consult the key's counters."""
+        return self.quota != NO_QUOTA
+
+
+NO_LIMITS = KeyLimits()
+
+
 Refusal = Literal["requests", "tokens", "daily_budget", "monthly_budget"]
 
 

@@ -23,12 +23,11 @@ from threadline.storage.base import (
     ConversationRecord,
     ConversationStatus,
     Item,
-    KeyLimits,
     ResponseRecord,
     TenantScope,
 )
 from threadline.storage.encoding import dumps, response_fields, response_from_fields
-from threadline.storage.usage import KeyQuota
+from threadline.storage.usage import KeyLimits, KeyQuota
 
 Document = dict[str, Any]
 

@@ -28,7 +28,6 @@ from threadline.storage.base import (
     ApiKeyRecord,
     Item,
     ItemPage,
-    KeyLimits,
     Order,
     ResponseRecord,
     Store,
@@ -68,6 +67,7 @@ from threadline.storage.mongo.jobs import JobMethods
 from threadline.storage.mongo.schema import CHAT_COMPLETIONS, upgrade
 from threadline.storage.mongo.usage import UsageMethods
 from threadline.storage.mongo.vectors import VectorMethods
+from threadline.storage.usage import KeyLimits
 
 # Responses deleted per retention transaction: MongoDB aborts transactions that run longer
 # than a minute, and a small one keeps conflicts with concurrent turns short.

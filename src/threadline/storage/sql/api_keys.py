@@ -12,10 +12,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from threadline.errors import Conflict
-from threadline.storage.base import ApiKeyRecord, KeyLimits
+from threadline.storage.base import ApiKeyRecord
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.tables import api_keys, chat_completions, conversations, responses
-from threadline.storage.usage import KeyQuota
+from threadline.storage.usage import KeyLimits, KeyQuota
 
 
 def create_api_key(conn: Connection, key: ApiKeyRecord) -> None:

@@ -37,7 +37,6 @@ from threadline.storage.base import (
     Item,
     ItemPage,
     Job,
-    KeyLimits,
     Order,
     QueuedTurn,
     ResponseRecord,
@@ -70,6 +69,7 @@ from threadline.storage.sql.item_search import SqlItemSearch
 from threadline.storage.sql.items import item_row
 from threadline.storage.sql.usage import SqlUsageLedger
 from threadline.storage.sql.vector_methods import SqlVectorStores
+from threadline.storage.usage import KeyLimits
 from threadline.storage.webhook_records import DueDelivery, WebhookDelivery, WebhookEndpointRecord
 
 P = ParamSpec("P")
