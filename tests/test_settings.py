@@ -78,6 +78,16 @@ def test_an_unknown_log_level_is_a_config_error_naming_the_levels(tmp_path: Path
         load_settings(_config(tmp_path, "t.toml", ""), log_level="loud")
 
 
+def test_a_short_admin_key_is_refused_saying_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="at least 24 characters") as refused:
+        load_settings(_config(tmp_path, "t.toml", 'admin_key = "tiny-secret"'))
+    assert "tiny-secret" not in str(refused.value)  # the message never holds the secret
+    long_enough = "k" * 24
+    given = load_settings(_config(tmp_path, "t.toml", f'admin_key = "{long_enough}"'))
+    assert given.admin_key is not None
+    assert given.admin_key.get_secret_value() == long_enough
+
+
 def _config(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)

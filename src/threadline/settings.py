@@ -43,6 +43,8 @@ __all__ = [
     "load_settings",
 ]
 
+MIN_ADMIN_KEY_CHARS = 24
+
 
 def default_database_path() -> Path:
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -283,6 +285,19 @@ class Settings(BaseSettings):
         description="When set, GET /metrics requires `Authorization: Bearer <metrics_token>`; "
         "unset: /metrics is open to whoever reaches the port.",
     )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="The operator's key for the console at /console (docs/console.md): signing "
+        "in with it shows every tenant's conversations, usage, keys and audit log. At least 24 "
+        "characters; unset, the console is off (its pages say how to turn it on). Not an API "
+        "key: it opens no /v1 endpoint.",
+    )
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a console sign-in lasts before the operator signs in again.",
+    )
     # -- files and server-side tools (docs/tools.md) --------------------------------------------
     data_dir: Path = Field(
         default_factory=lambda: default_database_path().parent,
@@ -395,6 +410,16 @@ class Settings(BaseSettings):
     def _keys_from_text(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("admin_key")
+    @classmethod
+    def _admin_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_KEY_CHARS:
+            raise ValueError(
+                f"admin_key must be at least {MIN_ADMIN_KEY_CHARS} characters "
+                "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'` makes one)"
+            )
         return value
 
     @field_validator("outbound_allowed_hosts", mode="before")

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from threadline import __version__
 from threadline.api.access_log import drop_query_strings_from_access_log
+from threadline.api.console import install_console
 from threadline.api.docs_pages import install_docs_pages
 from threadline.api.errors import install_error_handlers
 from threadline.api.limits import BodySizeLimit
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(export.router)
     app.include_router(vector_stores.router)
     app.include_router(usage.router)
+    install_console(app, settings)
     app.add_middleware(RefuseWebSockets)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     install_metrics(app, metrics, token)  # after the other middleware: it must be outermost

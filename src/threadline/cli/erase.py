@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Annotated
 
@@ -17,7 +16,6 @@ from threadline.cli.common import (
     run_with_store,
     settings_from,
 )
-from threadline.engine.audit import AuditLog
 from threadline.engine.erasure import Erasure, ErasureReceipt
 from threadline.storage.base import Store
 
@@ -51,23 +49,7 @@ def erase(
         raise typer.Exit(2)
 
     async def action(store: Store) -> ErasureReceipt:
-        receipt = await Erasure(store).erase_end_user(tenant, who, dry_run=dry_run)
-        if not dry_run:
-            # The log keeps who was erased only as a digest: it must not keep the name.
-            counts = {
-                "end_user_field": who.field,
-                "end_user_sha256": hashlib.sha256(who.value.encode()).hexdigest(),
-                "responses": receipt.responses,
-                "conversations": receipt.conversations,
-                "chat_completions": receipt.chat_completions,
-                "usage_rows_anonymized": receipt.usage_rows_anonymized,
-                "held": receipt.held,
-                "held_responses": receipt.held_responses,
-            }
-            # Refused by a legal hold: recorded too, as an attempt.
-            action = "end_user.erased" if receipt.held is None else "end_user.erasure_held"
-            await AuditLog(store).record(tenant, operator(), action, None, **counts)
-        return receipt
+        return await Erasure(store).erase_recorded(tenant, who, operator(), dry_run=dry_run)
 
     receipt = run_with_store(settings_from(config, db), action)
     typer.echo(json.dumps(receipt.to_json(), indent=2))

@@ -72,28 +72,3 @@ def with_options(
         models=models_of(models) if models is not None else limits.models,
         quota=quota,
     )
-
-
-def described(limits: KeyLimits) -> str:
-    """The limits in a few words, for `keys list`."""
-    quota = limits.quota
-    parts = []
-    if limits.models is not None:
-        parts.append("models " + ",".join(limits.models))
-    if quota.requests_per_minute is not None:
-        parts.append(f"{quota.requests_per_minute} rpm")
-    if quota.tokens_per_minute is not None:
-        parts.append(f"{quota.tokens_per_minute} tpm")
-    if quota.daily_budget is not None:
-        parts.append(f"${quota.daily_budget:g}/day")
-    if quota.monthly_budget is not None:
-        parts.append(f"${quota.monthly_budget:g}/month")
-    return "; ".join(parts)
-
-
-def limits_json(limits: KeyLimits) -> dict[str, Any]:
-    return {
-        "expires_at": None if limits.expires_at is None else int(limits.expires_at),
-        "models": None if limits.models is None else list(limits.models),
-        **dataclasses.asdict(limits.quota),
-    }

@@ -101,7 +101,7 @@ def create(
             "api_key.created",
             record.id,
             name=name,
-            **kl.limits_json(limits),
+            **limits.to_json(),
         )
         return new.secret
 
@@ -136,7 +136,7 @@ def list_keys(
                         "created_at": int(k.created_at),
                         "revoked_at": int(k.revoked_at) if k.revoked_at else None,
                         "default_store": k.default_store,
-                        "limits": kl.limits_json(k.limits),
+                        "limits": k.limits.to_json(),
                     }
                     for k in keys
                 ],
@@ -159,7 +159,7 @@ def list_keys(
             expires,
             revoked,
             default,
-            kl.described(k.limits),
+            k.limits.described(),
         )
     console.print(table)
 
@@ -198,7 +198,7 @@ def set_limits(
             monthly_budget=monthly_budget,
         )
         await store.set_api_key_limits(live[0].id, limits)
-        changed = kl.limits_json(limits)
+        changed = limits.to_json()
         await AuditLog(store).record(
             live[0].tenant, operator(), "api_key.updated", live[0].id, **changed
         )

@@ -22,9 +22,11 @@ that run found.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from threadline.engine.audit import AuditLog
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.end_users import EndUser
 from threadline.engine.holds import HoldSet
@@ -92,6 +94,28 @@ class Erasure:
             tenant, who.value, dry_run=dry_run
         )
         receipt.finished_at = self._clock()
+        return receipt
+
+    async def erase_recorded(
+        self, tenant: str, who: EndUser, actor: str, *, dry_run: bool = False
+    ) -> ErasureReceipt:
+        """`erase_end_user`, then (unless a dry run) its audit event: `end_user.erased`, or
+        `end_user.erasure_held` for an attempt a legal hold refused. The event names the end
+        user only by a SHA-256 digest: the log must not keep the name it erased."""
+        receipt = await self.erase_end_user(tenant, who, dry_run=dry_run)
+        if not dry_run:
+            counts = {
+                "end_user_field": who.field,
+                "end_user_sha256": hashlib.sha256(who.value.encode()).hexdigest(),
+                "responses": receipt.responses,
+                "conversations": receipt.conversations,
+                "chat_completions": receipt.chat_completions,
+                "usage_rows_anonymized": receipt.usage_rows_anonymized,
+                "held": receipt.held,
+                "held_responses": receipt.held_responses,
+            }
+            action = "end_user.erased" if receipt.held is None else "end_user.erasure_held"
+            await AuditLog(self._store, self._clock).record(tenant, actor, action, None, **counts)
         return receipt
 
     async def _responses(

@@ -19,6 +19,7 @@ that rate limits and budgets are checked against.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -91,6 +92,29 @@ class KeyLimits:
     def metered(self) -> bool:
         """Whether admission must consult the key's counters."""
         return self.quota != NO_QUOTA
+
+    def described(self) -> str:
+        """The limits in a few words (`keys list`, the console)."""
+        quota = self.quota
+        parts = []
+        if self.models is not None:
+            parts.append("models " + ",".join(self.models))
+        if quota.requests_per_minute is not None:
+            parts.append(f"{quota.requests_per_minute} rpm")
+        if quota.tokens_per_minute is not None:
+            parts.append(f"{quota.tokens_per_minute} tpm")
+        if quota.daily_budget is not None:
+            parts.append(f"${quota.daily_budget:g}/day")
+        if quota.monthly_budget is not None:
+            parts.append(f"${quota.monthly_budget:g}/month")
+        return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "expires_at": None if self.expires_at is None else int(self.expires_at),
+            "models": None if self.models is None else list(self.models),
+            **dataclasses.asdict(self.quota),
+        }
 
 
 NO_LIMITS = KeyLimits()

@@ -1,0 +1,74 @@
+"""Erasing one end user's data in a tenant: counted first (a dry run), then erased, with the
+receipt shown (engine/erasure.py does the work and records it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, OperatorDep, field
+from threadline.api.console.rendering import render
+from threadline.engine.api_keys import OPEN_TENANT
+from threadline.engine.end_users import EndUser
+from threadline.engine.erasure import Erasure
+from threadline.errors import InvalidRequest
+
+router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+FIELDS = ("user", "safety_identifier", "metadata")
+
+
+@router.get("/erase")
+async def erase_page(
+    request: Request, operator: OperatorDep, tenant: str = OPEN_TENANT
+) -> Response:
+    return render(
+        request,
+        "erase.html",
+        title="Erase an end user",
+        op=operator,
+        tenants=await operator.tenants(),
+        tenant=tenant,
+        fields=FIELDS,
+        chosen="user",
+        value="",
+        metadata_key="",
+    )
+
+
+@router.post("/erase")
+async def erase(request: Request, operator: OperatorDep, form: FormDep) -> Response:
+    tenant = field(form, "tenant") or OPEN_TENANT
+    chosen = field(form, "field")
+    value = field(form, "value")
+    metadata_key = field(form, "metadata_key")
+    if chosen not in FIELDS:
+        raise InvalidRequest("Name the end user by user, safety_identifier or metadata.")
+    if not value:
+        raise InvalidRequest("Which end user? The value is empty.", param="value")
+    if chosen == "metadata":
+        if not metadata_key:
+            raise InvalidRequest("Name the metadata key.", param="metadata_key")
+        who = EndUser("metadata", value, metadata_key)
+    else:
+        who = EndUser(chosen, value)  # type: ignore[arg-type]
+    dry_run = field(form, "action") != "erase"
+    if not dry_run and field(form, "confirm") != "yes":
+        raise InvalidRequest("Tick the box to confirm: erasing cannot be undone.", param="confirm")
+    services = operator.services
+    # The ledger rows this process still holds would be written after the erasure, with the
+    # end user's name in them: written first, they are found and made anonymous with the rest.
+    await services.meter.flush()
+    receipt = await Erasure(services.store).erase_recorded(tenant, who, ACTOR, dry_run=dry_run)
+    return render(
+        request,
+        "erase.html",
+        title="Erase an end user",
+        op=operator,
+        tenants=await operator.tenants(),
+        tenant=tenant,
+        fields=FIELDS,
+        chosen=chosen,
+        value=value,
+        metadata_key=metadata_key,
+        receipt=receipt,
+    )

@@ -1,0 +1,169 @@
+"""The operator's console, as an operator uses it in a browser: signing in, finding a
+conversation by its words, reading its transcript (content hidden until revealed, and the
+reveal in the audit log), creating a key whose budget then stops it, and erasing an end user."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import openai
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.conftest import MODEL
+from tests.console.conftest import ADMIN_KEY, TENANT, ConsoleServer
+
+
+def client_of(server: ConsoleServer, key: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=server.live.base_url, api_key=key or server.tenant_key, max_retries=0
+    )
+
+
+@pytest.fixture
+def page(browser: Browser) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    return opened
+
+
+def sign_in(page: Page, server: ConsoleServer, then: str = "/console/conversations") -> None:
+    page.goto(server.url + then)
+    page.get_by_label("Admin key").fill(ADMIN_KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(re.escape(then)))
+
+
+def shoot(page: Page, screenshots: Path | None, name: str) -> None:
+    if screenshots is not None:
+        page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+
+
+def test_the_console_asks_for_the_admin_key_and_refuses_any_other(
+    page: Page, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    page.goto(console_server.url + "/console/usage")
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
+    shoot(page, screenshots, "sign-in")
+    page.get_by_label("Admin key").fill(console_server.tenant_key)  # an API key is not enough
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("That is not the admin key.")
+    page.get_by_label("Admin key").fill(ADMIN_KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/console/usage$"))
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(console_server.url + "/console/keys")
+    expect(page).to_have_url(re.compile(r"/console/sign-in"))
+
+
+def test_a_conversation_found_by_its_words_shows_its_content_only_when_revealed_and_audited(
+    page: Page, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    client = client_of(console_server)
+    thread = client.conversations.create(metadata={"customer": "c-17"})
+    client.responses.create(
+        model=MODEL, input="The quokka's password is marmalade", conversation=thread.id
+    )
+    sign_in(page, console_server)
+    page.get_by_label("Tenant").select_option(TENANT)
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("link", name=thread.id)).to_be_visible()
+    shoot(page, screenshots, "conversations")
+
+    page.get_by_label("Search the words of every message").fill("quokka")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_role("link", name=thread.id).first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Conversation {thread.id}")
+    expect(page.get_by_text("text hidden").first).to_be_visible()
+    assert "marmalade" not in page.content()
+    shoot(page, screenshots, "transcript-hidden")
+
+    page.get_by_role("button", name="Reveal content").click()
+    expect(page.get_by_text("The quokka's password is marmalade", exact=True)).to_be_visible()
+    expect(page.get_by_text("echo: The quokka's password is marmalade")).to_be_visible()
+    shoot(page, screenshots, "transcript-revealed")
+
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Tenant").select_option(TENANT)
+    page.get_by_role("button", name="Show").click()
+    row = page.get_by_role("row").filter(has_text=thread.id).filter(has_text="revealed")
+    expect(row).to_contain_text("admin:console")
+    shoot(page, screenshots, "audit-log")
+
+
+def test_a_key_created_with_a_budget_is_refused_once_it_is_spent(
+    page: Page, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    sign_in(page, console_server, "/console/keys")
+    page.get_by_label("Name").fill("budgeted")
+    page.get_by_label("Tenant").fill(TENANT)
+    page.get_by_label("Daily budget (US dollars)").fill("5")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_label("The new key's secret").input_value()
+    assert secret.startswith("tl-")
+    expect(page.get_by_role("row").filter(has_text="budgeted")).to_contain_text("$5/day")
+    shoot(page, screenshots, "keys")
+
+    budgeted = client_of(console_server, secret)
+    # At a dollar a token, the first answer spends the five dollars; the next is refused.
+    budgeted.responses.create(model=MODEL, input="spend it all on one answer")
+    with pytest.raises(openai.RateLimitError) as refused:
+        budgeted.responses.create(model=MODEL, input="and again")
+    assert refused.value.code == "insufficient_quota"
+
+    page.get_by_role("link", name="Usage").click()
+    page.get_by_label("Totals by").select_option("key")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("figure").first).to_be_visible()
+    expect(page.locator("svg rect").first).to_be_attached()
+    shoot(page, screenshots, "usage")
+
+
+def test_erasing_an_end_user_counts_first_then_deletes_their_conversations(
+    page: Page, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    client = client_of(console_server)
+    theirs = client.conversations.create()
+    client.responses.create(
+        model=MODEL, input="forget me", safety_identifier="bob-42", conversation=theirs.id
+    )
+    kept = client.conversations.create()
+    client.responses.create(model=MODEL, input="keep me", conversation=kept.id)
+
+    sign_in(page, console_server, "/console/erase")
+    page.get_by_label("Tenant").select_option(TENANT)
+    page.get_by_label("Named by").select_option("safety_identifier")
+    page.get_by_label("Value").fill("bob-42")
+    page.get_by_role("button", name="Count (dry run)").click()
+    receipt = page.get_by_role("region", name="Would erase")
+    expect(receipt).to_contain_text("Conversations1")
+    assert client.conversations.retrieve(theirs.id).id == theirs.id  # a dry run deletes nothing
+
+    page.get_by_label("I understand erasing cannot be undone").check()
+    page.get_by_role("button", name="Erase", exact=True).click()
+    expect(page.get_by_role("region", name="Erased")).to_contain_text("Conversations1")
+    shoot(page, screenshots, "erase")
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.retrieve(theirs.id)
+    assert client.conversations.retrieve(kept.id).id == kept.id
+    # Their usage stays in the totals, without their name.
+    page.get_by_role("link", name="Usage").click()
+    expect(page.get_by_role("heading", name="Top end users")).to_be_visible()
+    assert "bob-42" not in page.content()
+
+
+def test_the_console_reads_in_dark_mode_and_on_a_phone(
+    browser: Browser, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    context = browser.new_context(color_scheme="dark", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, console_server, "/console/usage")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(13, 17, 23)"
+    # Nothing wider than the phone's screen but the tables, which scroll on their own.
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    shoot(page, screenshots, "usage-dark-phone")
+    context.close()
