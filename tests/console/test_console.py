@@ -93,6 +93,44 @@ def test_a_conversation_found_by_its_words_shows_its_content_only_when_revealed_
     shoot(page, screenshots, "audit-log")
 
 
+def test_a_failed_response_is_found_by_its_status_and_opened_with_its_timings_and_error(
+    page: Page, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    client = client_of(console_server)
+    answered = client.responses.create(model=MODEL, input="hello there")
+    with pytest.raises(openai.APIStatusError):
+        client.responses.create(model=MODEL, input="fail 503")
+    client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "kept chat"}], store=True
+    )
+
+    sign_in(page, console_server, "/console/responses")
+    page.get_by_label("Tenant").select_option(TENANT)
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_role("button", name="Show").click()
+    rows = page.get_by_role("row").filter(has_text="failed")
+    expect(rows.first).to_be_visible()
+    expect(page.get_by_role("link", name=answered.id)).to_have_count(0)
+    shoot(page, screenshots, "responses")
+
+    rows.first.get_by_role("link").first.click()
+    expect(page.get_by_text("fake upstream failure 503")).to_be_visible()
+    page.get_by_role("button", name="Reveal content").click()
+    expect(page.get_by_text("fail 503", exact=True)).to_be_visible()
+
+    page.goto(f"{console_server.url}/console/responses/{answered.id}?tenant={TENANT}")
+    expect(page.get_by_text(re.compile(r"took \d+\.\d{3} s"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\d+ in \(0 cached\)"))).to_be_visible()
+    shoot(page, screenshots, "response")
+
+    page.get_by_role("link", name="Chat completions").click()
+    page.get_by_label("Tenant").select_option(TENANT)
+    page.get_by_role("button", name="Show").click()
+    page.get_by_role("row").nth(1).get_by_role("link").click()
+    page.get_by_role("button", name="Reveal content").click()
+    expect(page.get_by_text("echo: kept chat")).to_be_visible()
+
+
 def test_a_key_created_with_a_budget_is_refused_once_it_is_spent(
     page: Page, console_server: ConsoleServer, screenshots: Path | None
 ) -> None:

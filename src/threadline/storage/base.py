@@ -82,6 +82,7 @@ from threadline.storage.audit import AuditTrail
 from threadline.storage.changes import ChangeFeed
 from threadline.storage.holds import LegalHolds
 from threadline.storage.item_search import ItemSearch
+from threadline.storage.response_listing import ResponseListing
 from threadline.storage.usage import NO_LIMITS, KeyLimits, UsageLedger
 from threadline.storage.vector_stores import VectorStores
 from threadline.storage.webhook_records import (
@@ -272,7 +273,16 @@ class ApiKeyRecord:
     limits: KeyLimits = NO_LIMITS
 
 
-class Store(ChangeFeed, VectorStores, UsageLedger, AuditTrail, LegalHolds, ItemSearch, abc.ABC):
+class Store(
+    ChangeFeed,
+    VectorStores,
+    UsageLedger,
+    AuditTrail,
+    LegalHolds,
+    ItemSearch,
+    ResponseListing,
+    abc.ABC,
+):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False

@@ -52,6 +52,7 @@ from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_holds import MemoryHolds
 from threadline.storage.memory_item_search import MemoryItemSearch
 from threadline.storage.memory_keys import MemoryApiKeys
+from threadline.storage.memory_response_listing import MemoryResponseListing
 from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
 from threadline.storage.memory_usage import MemoryUsage
 from threadline.storage.memory_vectors import MemoryVectorStores
@@ -113,6 +114,7 @@ class MemoryStore(
     MemoryAudit,
     MemoryHolds,
     MemoryItemSearch,
+    MemoryResponseListing,
     Store,
 ):
     writes_in_order = True  # no method awaits: each runs whole, in call order

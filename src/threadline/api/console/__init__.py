@@ -9,7 +9,15 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from threadline.api.console.guard import install_guard_pages
-from threadline.api.console.pages import audit, conversations, erase, keys, sign_in, usage
+from threadline.api.console.pages import (
+    audit,
+    conversations,
+    erase,
+    keys,
+    responses,
+    sign_in,
+    usage,
+)
 from threadline.api.console.session import AdminSessions
 from threadline.settings import Settings
 
@@ -23,5 +31,5 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     install_guard_pages(app)
     static = StaticFiles(directory=str(files("threadline.api.console") / "static"))
     app.mount("/console/static", static, name="console-static")
-    for pages in (sign_in, conversations, usage, keys, erase, audit):
+    for pages in (sign_in, conversations, responses, usage, keys, erase, audit):
         app.include_router(pages.router)

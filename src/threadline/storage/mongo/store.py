@@ -64,6 +64,7 @@ from threadline.storage.mongo.items import (
     release_items,
 )
 from threadline.storage.mongo.jobs import JobMethods
+from threadline.storage.mongo.response_listing import ResponseListingMethods
 from threadline.storage.mongo.schema import CHAT_COMPLETIONS, upgrade
 from threadline.storage.mongo.usage import UsageMethods
 from threadline.storage.mongo.vectors import VectorMethods
@@ -81,6 +82,7 @@ class MongoStore(
     AuditMethods,
     HoldMethods,
     ItemSearchMethods,
+    ResponseListingMethods,
     CompletionMethods,
     JobMethods,
     ConversationMethods,

@@ -49,6 +49,7 @@ from threadline.storage.base import (
 )
 from threadline.storage.changes import ChangePage, ChangePosition
 from threadline.storage.encoding import dumps
+from threadline.storage.response_listing import ResponseFilter, ResponsePage
 from threadline.storage.sql import (
     api_keys,
     changes,
@@ -56,6 +57,7 @@ from threadline.storage.sql import (
     conversations,
     jobs,
     migrate,
+    response_listing,
     responses,
     webhooks,
 )
@@ -221,6 +223,11 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         return await self._db.write(responses.delete_response, tenant, response_id)
+
+    async def list_responses(
+        self, tenant: str, flt: ResponseFilter, *, after: str | None, limit: int
+    ) -> ResponsePage:
+        return await self._db.read(response_listing.list_responses, tenant, flt, after, limit)
 
     async def list_input_items(
         self, tenant: str, response_id: str, *, after: str | None, limit: int, order: Order
