@@ -25,6 +25,7 @@ from threadline.engine.sealing import Sealer
 from threadline.engine.search import ItemFinder
 from threadline.engine.store_policy import StorePolicy
 from threadline.engine.stored_completions import StoredCompletions
+from threadline.engine.tenant_erasure import TenantErasure
 from threadline.engine.usage.admission import Gatekeeper
 from threadline.engine.usage.meter import UsageMeter
 from threadline.engine.usage.prices import ModelPrice, PriceTable
@@ -81,6 +82,7 @@ class Services:
     usage: UsageReports
     audit: AuditLog
     search: ItemFinder
+    tenant_erasure: TenantErasure
 
     def start_loops(self) -> None:
         """Start the work every process does beside requests (background jobs aside, which
@@ -305,6 +307,7 @@ async def build_services(settings: Settings) -> Services:
         ),
         auth=Authenticator(store, bring_your_own_key=settings.bring_your_own_key),
         files=FileService(file_store, max_bytes=settings.max_file_bytes),
+        tenant_erasure=TenantErasure(store, file_store),
         vector_stores=vector_stores,
         ingestion=ingestion,
         tools=tools,

@@ -4,8 +4,10 @@ are gone for every client, the others' stay, and the ledger forgets the name."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import openai
 import pytest
@@ -63,3 +65,42 @@ def test_an_erasure_names_its_end_user_once(fresh_server: LiveServer) -> None:
     assert both.returncode == 2
     bad = erase(fresh_server, "--metadata", "no-equals-sign", "--dry-run")
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
+
+
+def test_erasing_a_tenant_from_the_command_line_counts_first_then_deletes_it_all(
+    fresh_server: LiveServer,
+) -> None:
+    client = openai.OpenAI(base_url=fresh_server.base_url, api_key="open", max_retries=0)
+    alone = client.responses.create(model=MODEL, input="on its own", user="ann")
+    thread = client.conversations.create()
+    client.responses.create(model=MODEL, input="in a thread", conversation=thread.id)
+    uploaded = client.files.create(file=("notes.txt", b"some notes"), purpose="user_data")
+
+    # The files are where the server keeps them: the same data directory.
+    env = {**os.environ, "THREADLINE_DATA_DIR": str(Path(fresh_server.database).parent / "data")}
+
+    def erase_tenant(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "threadline", "erase-tenant", "default", *args]
+        return subprocess.run(
+            [*command, "--db", fresh_server.database],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    counted = json.loads(erase_tenant("--dry-run").stdout)
+    assert (counted["object"], counted["dry_run"]) == ("tenant_erasure.receipt", True)
+    assert (counted["responses"], counted["conversations"], counted["files"]) == (1, 1, 1)
+    assert client.responses.retrieve(alone.id).id == alone.id
+    assert erase_tenant().returncode == 2
+
+    done = erase_tenant("--yes")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["conversations"] == 1
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(alone.id)
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.retrieve(thread.id)
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(uploaded.id)

@@ -171,16 +171,18 @@ def test_erasing_an_end_user_counts_first_then_deletes_their_conversations(
     client.responses.create(model=MODEL, input="keep me", conversation=kept.id)
 
     sign_in(page, console_server, "/console/erase")
-    page.get_by_label("Tenant").select_option(TENANT)
-    page.get_by_label("Named by").select_option("safety_identifier")
-    page.get_by_label("Value").fill("bob-42")
-    page.get_by_role("button", name="Count (dry run)").click()
+    form = page.get_by_role("form", name="An end user")
+    form.get_by_label("Tenant").select_option(TENANT)
+    form.get_by_label("Named by").select_option("safety_identifier")
+    form.get_by_label("Value").fill("bob-42")
+    form.get_by_role("button", name="Count (dry run)").click()
     receipt = page.get_by_role("region", name="Would erase")
     expect(receipt).to_contain_text("Conversations1")
     assert client.conversations.retrieve(theirs.id).id == theirs.id  # a dry run deletes nothing
 
-    page.get_by_label("I understand erasing cannot be undone").check()
-    page.get_by_role("button", name="Erase", exact=True).click()
+    form = page.get_by_role("form", name="An end user")
+    form.get_by_label("I understand erasing cannot be undone").check()
+    form.get_by_role("button", name="Erase", exact=True).click()
     expect(page.get_by_role("region", name="Erased")).to_contain_text("Conversations1")
     shoot(page, screenshots, "erase")
     with pytest.raises(openai.NotFoundError):
@@ -190,6 +192,44 @@ def test_erasing_an_end_user_counts_first_then_deletes_their_conversations(
     page.get_by_role("link", name="Usage").click()
     expect(page.get_by_role("heading", name="Top end users")).to_be_visible()
     assert "bob-42" not in page.content()
+
+
+def test_erasing_a_tenant_needs_its_name_typed_and_leaves_its_key_revoked(
+    page: Page, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    sign_in(page, console_server, "/console/keys")
+    page.get_by_label("Name").fill("leaving-key")
+    page.get_by_label("Tenant").fill("leaving")
+    page.get_by_role("button", name="Create key").click()
+    leaving = client_of(console_server, page.get_by_label("The new key's secret").input_value())
+    thread = leaving.conversations.create()
+    leaving.responses.create(model=MODEL, input="goodbye", conversation=thread.id)
+
+    page.get_by_role("link", name="Erase").click()
+    whole = page.get_by_role("form", name="A whole tenant")
+    whole.get_by_label("Tenant to erase").select_option("leaving")
+    whole.get_by_role("button", name="Count (dry run)").click()
+    expect(page.get_by_role("region", name="Would erase tenant leaving")).to_contain_text(
+        "Conversations1"
+    )
+    whole = page.get_by_role("form", name="A whole tenant")
+    whole.get_by_label("Tenant to erase").select_option("leaving")
+    whole.get_by_label("Type its name to confirm").fill("leavin")  # a slip: refused
+    whole.get_by_role("button", name="Erase tenant").click()
+    expect(page.get_by_role("alert")).to_contain_text("Type the tenant's name (leaving)")
+    assert leaving.conversations.retrieve(thread.id).id == thread.id
+
+    page.goto(console_server.url + "/console/erase")
+    whole = page.get_by_role("form", name="A whole tenant")
+    whole.get_by_label("Tenant to erase").select_option("leaving")
+    whole.get_by_label("Type its name to confirm").fill("leaving")
+    whole.get_by_role("button", name="Erase tenant").click()
+    expect(page.get_by_role("region", name="Erased tenant leaving")).to_contain_text(
+        "API keys revoked1"
+    )
+    shoot(page, screenshots, "erase-tenant")
+    with pytest.raises(openai.AuthenticationError):
+        leaving.conversations.retrieve(thread.id)
 
 
 def test_the_console_reads_in_dark_mode_and_on_a_phone(

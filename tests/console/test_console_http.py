@@ -131,3 +131,24 @@ def test_without_an_admin_key_the_console_is_off_and_says_how_to_turn_it_on(
             assert "THREADLINE_ADMIN_KEY" in page.text
         refused = httpx.post(live.url + "/console/sign-in", data={"admin_key": ""}, timeout=30)
         assert refused.status_code == 404
+
+
+def test_a_key_revoked_in_the_console_is_refused_at_once(
+    signed_in: httpx.Client, console_server: ConsoleServer
+) -> None:
+    token = form_token(signed_in, "/console/keys")
+    created = signed_in.post(
+        "/console/keys", data={"form_token": token, "name": "short-lived", "tenant": "acme"}
+    )
+    secret = re.search(r'value="(tl-[^"]+)"', created.text)
+    key_id = re.search(
+        r"short-lived</td><td>acme</td><td><code>(key_[0-9a-f]+)</code>", created.text
+    )
+    assert secret is not None and key_id is not None
+    bearer = {"Authorization": f"Bearer {secret.group(1)}"}
+    models = console_server.live.base_url + "/models"
+    assert httpx.get(models, headers=bearer, timeout=30).status_code == 200
+
+    revoked = signed_in.post(f"/console/keys/{key_id.group(1)}/revoke", data={"form_token": token})
+    assert revoked.status_code == 303
+    assert httpx.get(models, headers=bearer, timeout=30).status_code == 401

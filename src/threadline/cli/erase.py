@@ -1,4 +1,5 @@
-"""`threadline erase`: delete what one end user produced in a tenant, with a dry run first."""
+"""`threadline erase` and `threadline erase-tenant`: delete what one end user produced in a
+tenant, or a whole tenant, with a dry run first."""
 
 from __future__ import annotations
 
@@ -17,7 +18,23 @@ from threadline.cli.common import (
     settings_from,
 )
 from threadline.engine.erasure import Erasure, ErasureReceipt
+from threadline.engine.tenant_erasure import TenantErasure, TenantErasureReceipt
 from threadline.storage.base import Store
+from threadline.storage.local_files import LocalFileStore
+
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
+]
+Yes = Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")]
+
+
+def _confirmed(dry_run: bool, yes: bool) -> None:
+    if not dry_run and not yes:
+        err_console.print(
+            "[red]error:[/red] this deletes for good; run with --dry-run to count first, then "
+            "with --yes to erase"
+        )
+        raise typer.Exit(2)
 
 
 def erase(
@@ -25,10 +42,8 @@ def erase(
     user: eu.User = None,
     safety_identifier: eu.SafetyIdentifier = None,
     metadata: eu.Metadata = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -41,15 +56,36 @@ def erase(
     """
     eu.named_once(user, safety_identifier, metadata)
     who = eu.end_user(user, safety_identifier, metadata)
-    if not dry_run and not yes:
-        err_console.print(
-            "[red]error:[/red] this deletes for good; run with --dry-run to count first, then "
-            "with --yes to erase"
-        )
-        raise typer.Exit(2)
+    _confirmed(dry_run, yes)
 
     async def action(store: Store) -> ErasureReceipt:
         return await Erasure(store).erase_recorded(tenant, who, operator(), dry_run=dry_run)
 
     receipt = run_with_store(settings_from(config, db), action)
+    typer.echo(json.dumps(receipt.to_json(), indent=2))
+
+
+def erase_tenant(
+    tenant: Annotated[str, typer.Argument(help="The tenant to erase.")],
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Erase a whole tenant: its API keys are revoked, then its responses, conversations,
+    stored chat completions, files, vector stores and webhook endpoints are deleted; its usage
+    rows stay for the totals, without end users' names. Legal holds keep what they hold (a hold
+    on the tenant: everything). Prints a receipt (JSON).
+
+    Run it again after an interruption: it finishes what is left.
+    """
+    _confirmed(dry_run, yes)
+    settings = settings_from(config, db)
+    files = LocalFileStore(settings.data_dir)
+
+    async def action(store: Store) -> TenantErasureReceipt:
+        erasure = TenantErasure(store, files)
+        return await erasure.erase_tenant(tenant, operator(), dry_run=dry_run)
+
+    receipt = run_with_store(settings, action)
     typer.echo(json.dumps(receipt.to_json(), indent=2))

@@ -20,7 +20,7 @@ from threadline.cli import (
 from threadline.cli.audit import audit
 from threadline.cli.chat import chat
 from threadline.cli.doctor import doctor
-from threadline.cli.erase import erase
+from threadline.cli.erase import erase, erase_tenant
 from threadline.cli.export import export
 from threadline.cli.models import models
 from threadline.cli.search import search
@@ -72,6 +72,7 @@ app.command()(export)
 app.add_typer(config_cmd.app, name="config")
 app.command()(usage)
 app.command()(erase)
+app.command("erase-tenant")(erase_tenant)
 app.command()(audit)
 app.command()(search)
 app.command()(doctor)

@@ -154,6 +154,12 @@ class Authenticator:
         self._callers[digest] = (caller, now + self._cache_seconds)
         return _unexpired(caller, self._clock())
 
+    def forget_cached(self) -> None:
+        """Drop every cached answer: a key revoked or changed in this process (the console)
+        takes effect here at once; other processes see it within `cache_seconds`."""
+        self._callers.clear()
+        self._keys_exist = None
+
     async def _keys_required(self) -> bool:
         now = time.monotonic()
         if self._keys_exist is None or self._keys_exist[1] <= now:

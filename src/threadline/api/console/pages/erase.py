@@ -3,9 +3,18 @@ receipt shown (engine/erasure.py does the work and records it)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, OperatorDep, field
+from threadline.api.console.guard import (
+    ACTOR,
+    ConsoleRoute,
+    FormDep,
+    Operator,
+    OperatorDep,
+    field,
+)
 from threadline.api.console.rendering import render
 from threadline.engine.api_keys import OPEN_TENANT
 from threadline.engine.end_users import EndUser
@@ -17,22 +26,30 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 FIELDS = ("user", "safety_identifier", "metadata")
 
 
+async def _erase_page(request: Request, operator: Operator, **shown: Any) -> Response:
+    values: dict[str, Any] = {
+        "tenant": OPEN_TENANT,
+        "chosen": "user",
+        "value": "",
+        "metadata_key": "",
+        **shown,
+    }
+    return render(
+        request,
+        "erase.html",
+        title="Erase",
+        op=operator,
+        tenants=await operator.tenants(),
+        fields=FIELDS,
+        **values,
+    )
+
+
 @router.get("/erase")
 async def erase_page(
     request: Request, operator: OperatorDep, tenant: str = OPEN_TENANT
 ) -> Response:
-    return render(
-        request,
-        "erase.html",
-        title="Erase an end user",
-        op=operator,
-        tenants=await operator.tenants(),
-        tenant=tenant,
-        fields=FIELDS,
-        chosen="user",
-        value="",
-        metadata_key="",
-    )
+    return await _erase_page(request, operator, tenant=tenant)
 
 
 @router.post("/erase")
@@ -59,16 +76,31 @@ async def erase(request: Request, operator: OperatorDep, form: FormDep) -> Respo
     # end user's name in them: written first, they are found and made anonymous with the rest.
     await services.meter.flush()
     receipt = await Erasure(services.store).erase_recorded(tenant, who, ACTOR, dry_run=dry_run)
-    return render(
+    return await _erase_page(
         request,
-        "erase.html",
-        title="Erase an end user",
-        op=operator,
-        tenants=await operator.tenants(),
+        operator,
         tenant=tenant,
-        fields=FIELDS,
         chosen=chosen,
         value=value,
         metadata_key=metadata_key,
         receipt=receipt,
     )
+
+
+@router.post("/erase-tenant")
+async def erase_tenant(request: Request, operator: OperatorDep, form: FormDep) -> Response:
+    """A whole tenant: counted, or erased once its name is typed again to confirm."""
+    tenant = field(form, "tenant")
+    if not tenant:
+        raise InvalidRequest("Which tenant? The name is empty.", param="tenant")
+    dry_run = field(form, "action") != "erase"
+    if not dry_run and field(form, "confirm_tenant") != tenant:
+        raise InvalidRequest(
+            f"Type the tenant's name ({tenant}) to confirm: erasing it cannot be undone.",
+            param="confirm_tenant",
+        )
+    services = operator.services
+    await services.meter.flush()  # as above: no ledger row of this process written after
+    receipt = await services.tenant_erasure.erase_tenant(tenant, ACTOR, dry_run=dry_run)
+    services.auth.forget_cached()  # its revoked keys stop here at once
+    return await _erase_page(request, operator, tenant_receipt=receipt)

@@ -94,5 +94,6 @@ async def revoke(operator: OperatorDep, form: FormDep, key_id: str) -> Response:
     found = [k for k in await store.list_api_keys() if k.id == key_id and k.revoked_at is None]
     if not found or not await store.revoke_api_key(key_id, time.time()):
         raise NotFound(f"No active key has the id '{key_id}'.")
+    operator.services.auth.forget_cached()
     await operator.services.audit.record(found[0].tenant, ACTOR, "api_key.revoked", key_id)
     return RedirectResponse("/console/keys", 303)
