@@ -78,7 +78,11 @@ def console_server(
     directory = tmp_path_factory.mktemp("console")
     database = str(directory / "threadline.db")
     tenant_key = create_key(database, TENANT)
-    env = {"THREADLINE_ADMIN_KEY": ADMIN_KEY, "THREADLINE_MODEL_PRICES": json.dumps(PRICES)}
+    env = {
+        "THREADLINE_ADMIN_KEY": ADMIN_KEY,
+        "THREADLINE_MODEL_PRICES": json.dumps(PRICES),
+        "THREADLINE_OUTBOUND_ALLOW_PRIVATE": "true",  # a webhook endpoint on loopback
+    }
     with LiveServer(database, fake.base_url, env=env, log_path=directory / "server.log") as live:
         yield ConsoleServer(live, tenant_key)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -135,10 +136,11 @@ def test_a_key_created_with_a_budget_is_refused_once_it_is_spent(
     page: Page, console_server: ConsoleServer, screenshots: Path | None
 ) -> None:
     sign_in(page, console_server, "/console/keys")
-    page.get_by_label("Name").fill("budgeted")
-    page.get_by_label("Tenant").fill(TENANT)
-    page.get_by_label("Daily budget (US dollars)").fill("5")
-    page.get_by_role("button", name="Create key").click()
+    create = page.get_by_role("form", name="Create a key")
+    create.get_by_label("Name").fill("budgeted")
+    create.get_by_label("Tenant").fill(TENANT)
+    create.get_by_label("Daily budget (US dollars)").fill("5")
+    create.get_by_role("button", name="Create key").click()
     secret = page.get_by_label("The new key's secret").input_value()
     assert secret.startswith("tl-")
     expect(page.get_by_role("row").filter(has_text="budgeted")).to_contain_text("$5/day")
@@ -150,6 +152,15 @@ def test_a_key_created_with_a_budget_is_refused_once_it_is_spent(
     with pytest.raises(openai.RateLimitError) as refused:
         budgeted.responses.create(model=MODEL, input="and again")
     assert refused.value.code == "insufficient_quota"
+
+    # A larger budget, set in the console, lets the key answer again at once.
+    page.get_by_text("Limits of budgeted…").click()
+    limits = page.get_by_role("form", name="Limits of budgeted")
+    expect(limits.get_by_label("Daily budget (US dollars)")).to_have_value("5.0")
+    limits.get_by_label("Daily budget (US dollars)").fill("1000")
+    limits.get_by_role("button", name="Save limits").click()
+    expect(page.get_by_role("row").filter(has_text="budgeted")).to_contain_text("$1000/day")
+    assert budgeted.responses.create(model=MODEL, input="and again").status == "completed"
 
     page.get_by_role("link", name="Usage").click()
     page.get_by_label("Totals by").select_option("key")
@@ -198,9 +209,10 @@ def test_erasing_a_tenant_needs_its_name_typed_and_leaves_its_key_revoked(
     page: Page, console_server: ConsoleServer, screenshots: Path | None
 ) -> None:
     sign_in(page, console_server, "/console/keys")
-    page.get_by_label("Name").fill("leaving-key")
-    page.get_by_label("Tenant").fill("leaving")
-    page.get_by_role("button", name="Create key").click()
+    create = page.get_by_role("form", name="Create a key")
+    create.get_by_label("Name").fill("leaving-key")
+    create.get_by_label("Tenant").fill("leaving")
+    create.get_by_role("button", name="Create key").click()
     leaving = client_of(console_server, page.get_by_label("The new key's secret").input_value())
     thread = leaving.conversations.create()
     leaving.responses.create(model=MODEL, input="goodbye", conversation=thread.id)
@@ -230,6 +242,34 @@ def test_erasing_a_tenant_needs_its_name_typed_and_leaves_its_key_revoked(
     shoot(page, screenshots, "erase-tenant")
     with pytest.raises(openai.AuthenticationError):
         leaving.conversations.retrieve(thread.id)
+
+
+def test_a_tenant_s_vector_stores_and_webhook_endpoints_are_listed_and_deleted(
+    page: Page, console_server: ConsoleServer, screenshots: Path | None
+) -> None:
+    client = client_of(console_server)
+    docs = client.vector_stores.create(name="handbook")
+    # The SDK has no call for webhook endpoints (OpenAI makes them in its dashboard): raw HTTP.
+    endpoint = httpx.post(
+        console_server.live.base_url + "/webhook_endpoints",
+        headers={"Authorization": f"Bearer {console_server.tenant_key}"},
+        json={
+            "name": "ops",
+            "url": "http://127.0.0.1:9/threadline-hooks",
+            "event_types": ["response.completed"],
+        },
+        timeout=30,
+    )
+    assert endpoint.status_code == 200, endpoint.text
+
+    sign_in(page, console_server, f"/console/resources?tenant={TENANT}")
+    expect(page.get_by_role("row").filter(has_text="handbook")).to_contain_text(docs.id)
+    expect(page.get_by_role("row").filter(has_text="ops")).to_contain_text("threadline-hooks")
+    shoot(page, screenshots, "resources")
+    page.get_by_role("button", name="Delete vector store handbook").click()
+    expect(page.get_by_text("handbook")).to_have_count(0)
+    with pytest.raises(openai.NotFoundError):
+        client.vector_stores.retrieve(docs.id)
 
 
 def test_the_console_reads_in_dark_mode_and_on_a_phone(

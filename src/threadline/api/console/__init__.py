@@ -14,6 +14,7 @@ from threadline.api.console.pages import (
     conversations,
     erase,
     keys,
+    resources,
     responses,
     sign_in,
     usage,
@@ -31,5 +32,5 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     install_guard_pages(app)
     static = StaticFiles(directory=str(files("threadline.api.console") / "static"))
     app.mount("/console/static", static, name="console-static")
-    for pages in (sign_in, conversations, responses, usage, keys, erase, audit):
+    for pages in (sign_in, conversations, responses, usage, keys, resources, erase, audit):
         app.include_router(pages.router)

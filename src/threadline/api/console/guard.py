@@ -85,12 +85,6 @@ OperatorDep = Annotated[Operator, Depends(operator)]
 FormDep = Annotated[FormData, Depends(operator_form)]
 
 
-def field(form: FormData, name: str) -> str:
-    """A text field of the form, stripped ("" when absent or a file)."""
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 class ConsoleRoute(APIRoute):
     """A console page: our errors become an error page with their status and message."""
 

@@ -3,7 +3,6 @@ stays hidden until the operator reveals it (an audited act), export and deletion
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,11 +10,11 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.responses import RedirectResponse
 
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, OperatorDep, field
+from threadline.api.console.fields import DAY, day_start, field, metadata_pairs
+from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.api.console.transcript import transcript
 from threadline.engine.api_keys import OPEN_TENANT
-from threadline.errors import InvalidRequest
 from threadline.storage.base import ConversationFilter, ConversationStatus
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -23,29 +22,6 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 PAGE = 25
 TRANSCRIPT_ITEMS = 500
 STATUSES: tuple[ConversationStatus, ...] = ("active", "closed", "expired")
-DAY = 86400.0
-
-
-def day_start(text: str, param: str) -> float | None:
-    """The UTC midnight a `YYYY-MM-DD` field names (None when empty)."""
-    if not text:
-        return None
-    try:
-        day = datetime.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(f"{param} must be a date (YYYY-MM-DD).", param=param) from None
-    return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp()
-
-
-def metadata_filter(text: str) -> dict[str, str]:
-    """`key=value` pairs, separated by commas."""
-    pairs: dict[str, str] = {}
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidRequest("Metadata filters are key=value pairs.", param="metadata")
-        pairs[key.strip()] = value.strip()
-    return pairs
 
 
 @router.get("/conversations")
@@ -80,7 +56,7 @@ async def conversations(
         return render(request, "conversations.html", **values)
     until = day_start(created_to, "created_to")
     flt = ConversationFilter(
-        metadata=metadata_filter(metadata),
+        metadata=metadata_pairs(metadata),
         status=status if status in STATUSES else None,
         created_after=day_start(created_from, "created_from"),
         created_before=None if until is None else until + DAY,

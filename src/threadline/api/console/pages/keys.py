@@ -1,4 +1,5 @@
-"""API keys of every tenant: created with their limits (the secret shown once), revoked."""
+"""API keys of every tenant: created with their limits (the secret shown once), their limits
+changed, revoked."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse
 
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, Operator, OperatorDep, field
+from threadline.api.console.fields import DAY, date_of, day_start, field, number
+from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, Operator, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.engine.api_keys import create_key
 from threadline.errors import InvalidRequest, NotFound
@@ -16,37 +18,22 @@ from threadline.storage.usage import KeyLimits, KeyQuota
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-DAY = 86400.0
 
-
-def _number(form: FormData, name: str, *, whole: bool, least: float) -> float | None:
-    text = field(form, name)
-    if not text:
-        return None
-    try:
-        value = int(text) if whole else float(text)
-    except ValueError:
-        kind = "a whole number" if whole else "a number"
-        raise InvalidRequest(f"{name} must be {kind}.", param=name) from None
-    if not value >= least:  # NaN too
-        raise InvalidRequest(f"{name} must be at least {least:g}.", param=name)
-    return value
-
-
-def limits_from(form: FormData, now: float) -> KeyLimits:
-    """The limits a key form asks for (an empty field: no limit)."""
-    rpm = _number(form, "rpm", whole=True, least=1)
-    tpm = _number(form, "tpm", whole=True, least=1)
-    expires_days = _number(form, "expires_days", whole=False, least=0.001)
+def limits_from(form: FormData) -> KeyLimits:
+    """The limits a key form asks for (an empty field: no limit). A key expires at the end of
+    the day its form names (UTC)."""
+    rpm = number(form, "rpm", whole=True, least=1)
+    tpm = number(form, "tpm", whole=True, least=1)
+    expires_on = day_start(field(form, "expires_on"), "expires_on")
     models = tuple(m.strip() for m in field(form, "models").split(",") if m.strip())
     return KeyLimits(
-        expires_at=None if expires_days is None else now + expires_days * DAY,
+        expires_at=None if expires_on is None else expires_on + DAY,
         models=models or None,
         quota=KeyQuota(
             requests_per_minute=None if rpm is None else int(rpm),
             tokens_per_minute=None if tpm is None else int(tpm),
-            daily_budget=_number(form, "daily_budget", whole=False, least=0),
-            monthly_budget=_number(form, "monthly_budget", whole=False, least=0),
+            daily_budget=number(form, "daily_budget", whole=False, least=0),
+            monthly_budget=number(form, "monthly_budget", whole=False, least=0),
         ),
     )
 
@@ -64,6 +51,7 @@ async def _keys_page(
         keys=keys,
         created=created,
         now=time.time(),
+        date_of=date_of,
     )
 
 
@@ -78,7 +66,7 @@ async def create(request: Request, operator: OperatorDep, form: FormDep) -> Resp
     name = field(form, "name")
     if not name:
         raise InvalidRequest("A key needs a name.", param="name")
-    limits = limits_from(form, time.time())
+    limits = limits_from(form)
     store = operator.services.store
     new = await create_key(store, name, field(form, "tenant") or None, limits=limits)
     record = new.record
@@ -96,4 +84,21 @@ async def revoke(operator: OperatorDep, form: FormDep, key_id: str) -> Response:
         raise NotFound(f"No active key has the id '{key_id}'.")
     operator.services.auth.forget_cached()
     await operator.services.audit.record(found[0].tenant, ACTOR, "api_key.revoked", key_id)
+    return RedirectResponse("/console/keys", 303)
+
+
+@router.post("/keys/{key_id}/limits")
+async def change_limits(
+    request: Request, operator: OperatorDep, form: FormDep, key_id: str
+) -> Response:
+    """The key's limits, all of them as the form now says (an emptied field: no limit)."""
+    services = operator.services
+    live = [k for k in await services.store.list_api_keys() if k.id == key_id and not k.revoked_at]
+    limits = limits_from(form)
+    if not live or not await services.store.set_api_key_limits(key_id, limits):
+        raise NotFound(f"No active key has the id '{key_id}'.")
+    services.auth.forget_cached()
+    await services.audit.record(
+        live[0].tenant, ACTOR, "api_key.updated", key_id, **limits.to_json()
+    )
     return RedirectResponse("/console/keys", 303)

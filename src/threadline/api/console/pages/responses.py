@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, Operator, OperatorDep, field
+from threadline.api.console.fields import field
+from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, Operator, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.api.console.transcript import Entry, Part, transcript
 from threadline.engine.api_keys import OPEN_TENANT

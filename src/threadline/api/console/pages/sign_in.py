@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.responses import RedirectResponse
 
-from threadline.api.console.guard import ConsoleRoute, FormDep, field, sessions_of
+from threadline.api.console.fields import field
+from threadline.api.console.guard import ConsoleRoute, FormDep, sessions_of
 from threadline.api.console.rendering import render
 from threadline.api.console.session import COOKIE, PATH
 
