@@ -24,6 +24,7 @@ def test_stored_messages_are_found_by_their_words_in_their_tenant_only(
         model=MODEL, input="The invoice for March is overdue", conversation=thread.id
     )
     alice.responses.create(model=MODEL, input="Nothing to see")
+    labelled = alice.conversations.create(metadata={"topic": "Invoice disputes"})
 
     def search(secret: str, q: str) -> httpx.Response:
         return httpx.get(
@@ -40,6 +41,11 @@ def test_stored_messages_are_found_by_their_words_in_their_tenant_only(
         ("assistant", thread.id),
     }
     assert all("invoice for March" in h["snippet"] for h in found["data"])
+    # A conversation's metadata is searched too, and listed first.
+    by_topic = search(alice_secret, "invoice").json()["data"]
+    assert (by_topic[0]["matched"], by_topic[0]["conversation_id"]) == ("metadata", labelled.id)
+    assert by_topic[0]["snippet"] == "topic=Invoice disputes"
+    assert [h["matched"] for h in by_topic[1:]] == ["content", "content"]
     assert search(bob_secret, "march invoice").json()["data"] == []
     refused = search(alice_secret, "?!")
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "q"

@@ -73,7 +73,10 @@ def test_a_conversation_found_by_its_words_shows_its_content_only_when_revealed_
     expect(page.get_by_role("link", name=thread.id)).to_be_visible()
     shoot(page, screenshots, "conversations")
 
-    page.get_by_label("Search the words of every message").fill("quokka")
+    page.get_by_label("Search the words of every message and metadata").fill("c 17")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("row").filter(has_text=thread.id)).to_contain_text("customer=c-17")
+    page.get_by_label("Search the words of every message and metadata").fill("quokka")
     page.get_by_role("button", name="Show").click()
     page.get_by_role("link", name=thread.id).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Conversation {thread.id}")

@@ -94,3 +94,19 @@ async def test_the_most_relevant_items_come_first_up_to_the_limit(store: Store) 
     assert [h.item["content"][0]["text"] for h in best] == [
         "budget budget budget review of the budget"
     ]
+
+
+async def test_conversations_are_found_by_the_words_of_their_metadata(store: Store) -> None:
+    ticket = await conversation(store, metadata={"topic": "Billing dispute", "ticket": "T-4471"})
+    await conversation(store, metadata={"topic": "billing question"})
+    await conversation(store, metadata={"disputed": "billing"})  # a key is not a value
+    await conversation(store, tenant=B, metadata={"topic": "billing dispute"})
+
+    (found,) = await store.search_conversations(A, "DISPUTE billing", limit=10)
+    assert found.id == ticket
+    assert found.metadata["ticket"] == "T-4471"
+    assert [c.id for c in await store.search_conversations(A, "t 4471", limit=10)] == [ticket]
+    assert len(await store.search_conversations(A, "billing", limit=10)) == 3
+    assert len(await store.search_conversations(A, "billing", limit=1)) == 1
+    assert await store.search_conversations(A, "refund", limit=10) == []
+    assert await store.search_conversations(A, " ... ", limit=10) == []

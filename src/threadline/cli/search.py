@@ -35,12 +35,12 @@ def search(
     if as_json:
         typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
         return
-    table = Table("conversation", "response", "item", "snippet")
+    table = Table("conversation", "response", "matched", "snippet")
     for hit in found["data"]:
+        matched = hit["matched"]
+        if matched == "content":
+            matched = f"{hit['item_type']} {hit['role'] or ''}".strip()
         table.add_row(
-            hit["conversation_id"] or "",
-            hit["response_id"] or "",
-            f"{hit['item_type']} {hit['role'] or ''}".strip(),
-            hit["snippet"],
+            hit["conversation_id"] or "", hit["response_id"] or "", matched, hit["snippet"]
         )
     console.print(table)

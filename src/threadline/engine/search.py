@@ -1,7 +1,9 @@
-"""Full-text search over a tenant's stored items (`GET /v1/threadline/search`,
-`threadline search`): each hit named by its item, response and conversation, with a snippet of
-its text around the first word found. The item itself is read through the usual endpoints, so
-what a reader is shown of it (sealed reasoning, file search results) stays decided there."""
+"""Full-text search over a tenant's stored items and conversations' metadata
+(`GET /v1/threadline/search`, `threadline search`): each hit named by its item, response and
+conversation (`matched: content`), or by the conversation whose metadata holds the words
+(`matched: metadata`, first), with a snippet of the text around the first word found. The item
+itself is read through the usual endpoints, so what a reader is shown of it (sealed reasoning,
+file search results) stays decided there."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import re
 from typing import Any
 
 from threadline.errors import InvalidRequest
-from threadline.storage.base import Store
+from threadline.storage.base import ConversationRecord, Store
 from threadline.storage.item_search import ItemHit, item_text
 from threadline.storage.vector_ranking import words
 
@@ -38,19 +40,32 @@ class ItemFinder:
             )
         if not words(query):
             raise InvalidRequest("The query holds no word to search for.", param="q")
-        hits = await self._store.search_items(tenant, query, limit=limit + 1)
         terms = words(query)
-        return {
-            "object": "list",
-            "data": [_hit(h, terms) for h in hits[:limit]],
-            "has_more": len(hits) > limit,
-        }
+        labelled = await self._store.search_conversations(tenant, query, limit=limit + 1)
+        hits = await self._store.search_items(tenant, query, limit=limit + 1)
+        data = [_metadata_hit(c, terms) for c in labelled] + [_hit(h, terms) for h in hits]
+        return {"object": "list", "data": data[:limit], "has_more": len(data) > limit}
+
+
+def _metadata_hit(conversation: ConversationRecord, terms: list[str]) -> dict[str, Any]:
+    pairs = " ".join(f"{key}={value}" for key, value in conversation.metadata.items())
+    return {
+        "object": "search.hit",
+        "matched": "metadata",
+        "item_id": None,
+        "item_type": None,
+        "role": None,
+        "conversation_id": conversation.id,
+        "response_id": None,
+        "snippet": snippet(pairs, terms),
+    }
 
 
 def _hit(hit: ItemHit, terms: list[str]) -> dict[str, Any]:
     item = hit.item
     return {
         "object": "search.hit",
+        "matched": "content",
         "item_id": item.get("id"),
         "item_type": item.get("type"),
         "role": item.get("role"),

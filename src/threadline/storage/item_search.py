@@ -8,6 +8,8 @@ outputs, reasoning summaries) found by the words they contain.
   sealed content or inline file data (`SKIPPED_KEYS`).
 - Hits come best first (each backend's relevance), then newest first; another tenant's items
   are never found.
+- Conversations are found by their metadata too (`search_conversations`): those whose metadata
+  values hold every word of the query, most recently active first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from threadline.storage.vector_ranking import words
+
+if TYPE_CHECKING:
+    from threadline.storage.base import ConversationRecord
 
 Item = dict[str, Any]  # as storage/base.py's (which is built on this module)
 
@@ -51,6 +58,11 @@ def _strings(value: Any, key: str | None = None) -> Iterator[str]:
             yield from _strings(v)
 
 
+def metadata_holds(metadata: dict[str, str], terms: set[str]) -> bool:
+    """Whether the metadata's values hold every one of `terms` (as `words` cuts them)."""
+    return terms <= set(words(" ".join(metadata.values())))
+
+
 @dataclass(frozen=True, slots=True)
 class ItemHit:
     item: Item
@@ -65,6 +77,13 @@ class ItemSearch(abc.ABC):
     async def search_items(self, tenant: str, query: str, *, limit: int) -> list[ItemHit]:
         """At most `limit` hits; none for a query without words. Every item stored before
         the call is searched."""
+
+    @abc.abstractmethod
+    async def search_conversations(
+        self, tenant: str, query: str, *, limit: int
+    ) -> list[ConversationRecord]:
+        """At most `limit` of the tenant's conversations whose metadata values hold every word
+        of the query, most recently active first; none for a query without words."""
 
     async def refresh_search_index(self) -> int:
         """Take the items stored since the last refresh into the search index, for a backend

@@ -3,15 +3,34 @@ ranked by how often the query's words occur."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from typing import Any
 
-from threadline.storage.item_search import ItemHit, ItemSearch, item_text
+from threadline.storage.base import ConversationRecord
+from threadline.storage.item_search import ItemHit, ItemSearch, item_text, metadata_holds
 from threadline.storage.memory_rows import Row
 from threadline.storage.vector_ranking import words
 
 
 class MemoryItemSearch(ItemSearch):
     _rows: dict[int, Row]
+    _conversations: dict[str, Any]
+    """MemoryStore's conversations by id (each with its `record`)."""
+
+    async def search_conversations(
+        self, tenant: str, query: str, *, limit: int
+    ) -> list[ConversationRecord]:
+        terms = set(words(query))
+        if not terms:
+            return []
+        found = [
+            c.record
+            for c in self._conversations.values()
+            if c.record.tenant == tenant and metadata_holds(c.record.metadata, terms)
+        ]
+        found.sort(key=lambda r: (r.last_active_at, r.id), reverse=True)
+        return [dataclasses.replace(r, metadata=dict(r.metadata)) for r in found[:limit]]
 
     async def search_items(self, tenant: str, query: str, *, limit: int) -> list[ItemHit]:
         terms = set(words(query))

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from threadline.storage.item_search import ItemHit, ItemSearch, item_text
+from threadline.storage.base import ConversationRecord
+from threadline.storage.item_search import ItemHit, ItemSearch, item_text, metadata_holds
 from threadline.storage.mongo.connection import MongoConnection
-from threadline.storage.mongo.documents import Document, loads_item
+from threadline.storage.mongo.documents import Document, conversation_record, loads_item
 from threadline.storage.vector_ranking import words
 
 _SCANNED = 10_000
@@ -21,6 +22,26 @@ _SCANNED = 10_000
 
 
 class ItemSearchMethods(MongoConnection, ItemSearch):
+    async def search_conversations(
+        self, tenant: str, query: str, *, limit: int
+    ) -> list[ConversationRecord]:
+        terms = set(words(query))
+        if not terms:
+            return []
+        match: Document = {
+            "tenant": tenant,
+            "$and": [{"metadata.v": {"$regex": re.escape(t), "$options": "i"}} for t in terms],
+        }
+        order = [("last_active_at", -1), ("_id", -1)]
+        found: list[ConversationRecord] = []
+        async for document in self._conversations.find(match, sort=order).limit(_SCANNED):
+            record = conversation_record(document)
+            if metadata_holds(record.metadata, terms):
+                found.append(record)
+                if len(found) == limit:
+                    break
+        return found
+
     async def search_items(self, tenant: str, query: str, *, limit: int) -> list[ItemHit]:
         terms = sorted(set(words(query)))
         if not terms:

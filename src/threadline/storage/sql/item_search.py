@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
-from threadline.storage.item_search import SKIPPED_KEYS, ItemHit, ItemSearch
+from threadline.storage.base import ConversationRecord
+from threadline.storage.item_search import SKIPPED_KEYS, ItemHit, ItemSearch, metadata_holds
+from threadline.storage.sql import queries as q
 from threadline.storage.sql.databases import Database
+from threadline.storage.sql.tables import conversations
 from threadline.storage.vector_ranking import words
 
 _COLUMNS = "items.data, items.conversation_id, items.response_id"
@@ -70,8 +73,40 @@ def search_items(conn: Connection, tenant: str, query: str, limit: int) -> list[
     ]
 
 
+_SCANNED = 10_000
+"""At most this many conversations are read to find `limit` whose metadata matches."""
+
+
+def search_conversations(
+    conn: Connection, tenant: str, query: str, limit: int
+) -> list[ConversationRecord]:
+    """Conversations whose metadata JSON contains each word (a scan of the tenant's rows,
+    narrowed by LIKE), then checked word by word: metadata is small, and there is no index
+    of it to keep up on every write."""
+    terms = set(words(query))
+    if not terms:
+        return []
+    stmt = select(conversations).where(conversations.c.tenant == tenant)
+    for term in terms:  # a `_` in a word matches any one character here: the check below is exact
+        stmt = stmt.where(func.lower(conversations.c.metadata).like(f"%{term}%"))
+    stmt = stmt.order_by(conversations.c.last_active_at.desc(), conversations.c.id.desc())
+    found: list[ConversationRecord] = []
+    for row in conn.execute(stmt.limit(_SCANNED)):
+        record = q.conversation_record(row)
+        if metadata_holds(record.metadata, terms):
+            found.append(record)
+            if len(found) == limit:
+                break
+    return found
+
+
 class SqlItemSearch(ItemSearch):
     _db: Database
+
+    async def search_conversations(
+        self, tenant: str, query: str, *, limit: int
+    ) -> list[ConversationRecord]:
+        return await self._db.read(search_conversations, tenant, query, limit)
 
     async def search_items(self, tenant: str, query: str, *, limit: int) -> list[ItemHit]:
         await self.refresh_search_index()
