@@ -125,6 +125,17 @@ class LiveServer:
         self.stop()
 
 
+def create_api_key(database: str, name: str, *options: str) -> str:
+    """A new API key in `database`, made by `threadline keys create` (its secret)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "threadline", "keys", "create", name, *options, "--db", database],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
 def _data_dir_beside(database: str) -> dict[str, str]:
     """The server's files and keys (webhook.key, compaction.key) beside its SQLite file, not in
     the user's data directory shared by every test and run. Servers on a database URL (replicas

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, create_api_key
 
 ADMIN_KEY = "console-admin-key-for-the-tests-0123456789"
 TENANT = "acme"
@@ -32,16 +30,6 @@ def chromium_path() -> str | None:
     if given:
         return given
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def create_key(database: str, name: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "threadline", "keys", "create", name, "--db", database],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +65,7 @@ def console_server(
 ) -> Iterator[ConsoleServer]:
     directory = tmp_path_factory.mktemp("console")
     database = str(directory / "threadline.db")
-    tenant_key = create_key(database, TENANT)
+    tenant_key = create_api_key(database, TENANT)
     env = {
         "THREADLINE_ADMIN_KEY": ADMIN_KEY,
         "THREADLINE_MODEL_PRICES": json.dumps(PRICES),

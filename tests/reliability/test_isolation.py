@@ -3,8 +3,6 @@ And what the server logs never holds: keys, upstream credentials, message conten
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,19 +12,9 @@ import pytest
 
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, create_api_key
 
 SECRET_CONTENT = "the-launch-code-is-7781"
-
-
-def _create_key(database: str, name: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "threadline", "keys", "create", name, "--db", database],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +23,7 @@ def tenants(
 ) -> Iterator[tuple[LiveServer, httpx.Client, httpx.Client, dict[str, str]]]:
     directory = tmp_path_factory.mktemp("isolation")
     database = str(directory / "t.db")
-    keys = {"alice": _create_key(database, "alice"), "bob": _create_key(database, "bob")}
+    keys = {"alice": create_api_key(database, "alice"), "bob": create_api_key(database, "bob")}
     log = directory / "server.log"
     with LiveServer(database, fake.base_url, log_path=log, log_level="debug") as server:
         alice = httpx.Client(

@@ -48,6 +48,12 @@ class Operator:
     services: Services
     form_token: str
 
+    async def record(
+        self, tenant: str | None, action: str, object_id: str | None = None, **details: Any
+    ) -> None:
+        """An act of the operator's, in the audit log (actor `admin:console`)."""
+        await self.services.audit.record(tenant, ACTOR, action, object_id, **details)
+
     async def tenants(self) -> list[str]:
         """Every tenant a key names, and `default` (an open server's)."""
         keys = await self.services.store.list_api_keys()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.responses import RedirectResponse
 
 from threadline.api.console.fields import DAY, day_start, field, metadata_pairs
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, OperatorDep
+from threadline.api.console.guard import ConsoleRoute, FormDep, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.api.console.transcript import transcript
 from threadline.engine.api_keys import OPEN_TENANT
@@ -104,9 +104,9 @@ async def reveal(
     """The transcript with its content: shown only in answer to this POST, after its audit
     event is written, so no link or reload skips the record."""
     tenant = field(form, "tenant") or OPEN_TENANT
-    await operator.services.conversations.record(tenant, conversation_id)  # 404 first
-    await operator.services.audit.record(tenant, ACTOR, "conversation.revealed", conversation_id)
-    return await _transcript_page(request, operator, tenant, conversation_id, revealed=True)
+    page = await _transcript_page(request, operator, tenant, conversation_id, revealed=True)
+    await operator.record(tenant, "conversation.revealed", conversation_id)  # before it is sent
+    return page
 
 
 @router.get("/conversations/{conversation_id}/export")
@@ -115,7 +115,7 @@ async def export(
 ) -> Response:
     services = operator.services
     exported = await services.transfer.export(tenant, conversation_id)
-    await services.audit.record(tenant, ACTOR, "conversation.exported", conversation_id)
+    await operator.record(tenant, "conversation.exported", conversation_id)
     return Response(
         orjson.dumps(exported, option=orjson.OPT_INDENT_2),
         media_type="application/json",
@@ -130,5 +130,5 @@ async def export(
 async def delete(operator: OperatorDep, form: FormDep, conversation_id: str) -> Response:
     tenant = field(form, "tenant") or OPEN_TENANT
     await operator.services.conversations.delete(tenant, conversation_id)
-    await operator.services.audit.record(tenant, ACTOR, "conversation.deleted", conversation_id)
+    await operator.record(tenant, "conversation.deleted", conversation_id)
     return RedirectResponse(f"/console/conversations?{urlencode({'tenant': tenant})}", 303)

@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse
 
 from threadline.api.console.fields import DAY, date_of, day_start, field, number
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, Operator, OperatorDep
+from threadline.api.console.guard import ConsoleRoute, FormDep, Operator, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.engine.api_keys import create_key
 from threadline.errors import InvalidRequest, NotFound
@@ -70,8 +70,8 @@ async def create(request: Request, operator: OperatorDep, form: FormDep) -> Resp
     store = operator.services.store
     new = await create_key(store, name, field(form, "tenant") or None, limits=limits)
     record = new.record
-    await operator.services.audit.record(
-        record.tenant, ACTOR, "api_key.created", record.id, name=name, **limits.to_json()
+    await operator.record(
+        record.tenant, "api_key.created", record.id, name=name, **limits.to_json()
     )
     return await _keys_page(request, operator, created=(record.name, new.secret))
 
@@ -83,7 +83,7 @@ async def revoke(operator: OperatorDep, form: FormDep, key_id: str) -> Response:
     if not found or not await store.revoke_api_key(key_id, time.time()):
         raise NotFound(f"No active key has the id '{key_id}'.")
     operator.services.auth.forget_cached()
-    await operator.services.audit.record(found[0].tenant, ACTOR, "api_key.revoked", key_id)
+    await operator.record(found[0].tenant, "api_key.revoked", key_id)
     return RedirectResponse("/console/keys", 303)
 
 
@@ -98,7 +98,5 @@ async def change_limits(
     if not live or not await services.store.set_api_key_limits(key_id, limits):
         raise NotFound(f"No active key has the id '{key_id}'.")
     services.auth.forget_cached()
-    await services.audit.record(
-        live[0].tenant, ACTOR, "api_key.updated", key_id, **limits.to_json()
-    )
+    await operator.record(live[0].tenant, "api_key.updated", key_id, **limits.to_json())
     return RedirectResponse("/console/keys", 303)

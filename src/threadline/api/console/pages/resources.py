@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.responses import RedirectResponse
 
 from threadline.api.console.fields import field
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, OperatorDep
+from threadline.api.console.guard import ConsoleRoute, FormDep, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.engine.api_keys import OPEN_TENANT
 
@@ -49,7 +49,7 @@ async def delete_vector_store(
 ) -> Response:
     tenant = field(form, "tenant") or OPEN_TENANT
     await operator.services.vector_stores.delete(tenant, vector_store_id)
-    await operator.services.audit.record(tenant, ACTOR, "vector_store.deleted", vector_store_id)
+    await operator.record(tenant, "vector_store.deleted", vector_store_id)
     return _back(tenant)
 
 
@@ -59,5 +59,5 @@ async def delete_webhook_endpoint(
 ) -> Response:
     tenant = field(form, "tenant") or OPEN_TENANT
     await operator.services.webhooks.delete(tenant, endpoint_id)
-    await operator.services.audit.record(tenant, ACTOR, "webhook_endpoint.deleted", endpoint_id)
+    await operator.record(tenant, "webhook_endpoint.deleted", endpoint_id)
     return _back(tenant)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from threadline.api.console.fields import field
-from threadline.api.console.guard import ACTOR, ConsoleRoute, FormDep, Operator, OperatorDep
+from threadline.api.console.guard import ConsoleRoute, FormDep, Operator, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.api.console.transcript import Entry, Part, transcript
 from threadline.engine.api_keys import OPEN_TENANT
@@ -82,10 +82,9 @@ async def reveal_response(
     request: Request, operator: OperatorDep, form: FormDep, response_id: str
 ) -> Response:
     tenant = field(form, "tenant") or OPEN_TENANT
-    if await operator.services.store.get_response(tenant, response_id) is None:
-        raise NotFound(f"No response with id '{response_id}' in tenant '{tenant}'.")
-    await operator.services.audit.record(tenant, ACTOR, "response.revealed", response_id)
-    return await _response_page(request, operator, tenant, response_id, revealed=True)
+    page = await _response_page(request, operator, tenant, response_id, revealed=True)
+    await operator.record(tenant, "response.revealed", response_id)  # before it is sent
+    return page
 
 
 @router.get("/completions")
@@ -161,7 +160,6 @@ async def reveal_completion(
     request: Request, operator: OperatorDep, form: FormDep, completion_id: str
 ) -> Response:
     tenant = field(form, "tenant") or OPEN_TENANT
-    if await operator.services.store.get_completion(tenant, completion_id) is None:
-        raise NotFound(f"No chat completion with id '{completion_id}' in tenant '{tenant}'.")
-    await operator.services.audit.record(tenant, ACTOR, "chat_completion.revealed", completion_id)
-    return await _completion_page(request, operator, tenant, completion_id, revealed=True)
+    page = await _completion_page(request, operator, tenant, completion_id, revealed=True)
+    await operator.record(tenant, "chat_completion.revealed", completion_id)  # before it is sent
+    return page
