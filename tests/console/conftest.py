@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
@@ -32,16 +33,17 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Chromium for one test. Not for longer: Playwright's synchronous API keeps an event loop
+    of its own running while it is open, and the asyncio tests that share this process (under
+    xdist, any may follow) could not run theirs."""
     path = chromium_path()
     if path is None:
         pytest.skip(
             "the console's browser tests need Chromium (Debian's `chromium` package, or "
             "THREADLINE_TEST_CHROMIUM=/path/to/chrome); none was found"
         )
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
         yield launched
