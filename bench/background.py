@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 
 import orjson
+import sqlean  # type: ignore[import-untyped]  # the server's SQLite (bench/footprint.py)
 
 from bench.context import MODEL, BenchContext
 from bench.http1 import HttpConnection
@@ -52,7 +52,7 @@ async def _send_all(server: Service, bodies: list[bytes]) -> list[str]:
 
 
 def _count_ended(database: str, ids: list[str]) -> int:
-    with contextlib.closing(sqlite3.connect(database)) as db:
+    with contextlib.closing(sqlean.connect(database)) as db:
         db.execute("CREATE TEMP TABLE wanted (id TEXT PRIMARY KEY)")
         db.executemany("INSERT INTO wanted VALUES (?)", [(i,) for i in ids])
         found = db.execute(

@@ -8,9 +8,12 @@ that makes file sizes jump 4 KiB at a time.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+# The server's SQLite (storage/sql/engines.py): the standard library's may be too old to open
+# its tables (FTS5 `contentless_delete`, SQLite 3.43).
+import sqlean as sqlite3  # type: ignore[import-untyped]
 
 
 @dataclass(frozen=True, slots=True)
