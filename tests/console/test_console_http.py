@@ -109,6 +109,18 @@ def test_stored_markup_is_shown_as_text_never_run(
     assert "<b id=x>" not in shown.text
 
 
+def test_a_bad_value_in_a_page_s_address_is_a_page_that_names_it(
+    signed_in: httpx.Client,
+) -> None:
+    page = signed_in.get("/console/usage", params={"days": "many"})
+    assert page.status_code == 400
+    assert "text/html" in page.headers["content-type"]
+    assert "days" in page.text
+    bad_date = signed_in.get("/console/conversations", params={"created_from": "yesterday"})
+    assert bad_date.status_code == 400
+    assert "created_from must be a date" in bad_date.text
+
+
 def test_another_tenant_s_conversation_is_not_found_under_the_wrong_tenant(
     signed_in: httpx.Client, console_server: ConsoleServer
 ) -> None:

@@ -78,6 +78,24 @@ async def test_tool_calls_and_outputs_are_searched_but_not_ids_types_or_sealed_c
     assert await store.search_items(A, "function_call_output", limit=10) == []
 
 
+async def test_inline_images_files_and_part_types_are_not_searched(store: Store) -> None:
+    message = {
+        "id": new_id("msg"),
+        "type": "message",
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": "see the attached chart"},
+            {"type": "input_image", "image_url": "data:image/png;base64,QUJDREVGZ2hpams"},
+            {"type": "input_file", "filename": "q3.pdf", "file_data": "cXVhcnRlcmx5cmVwb3J0"},
+        ],
+    }
+    await stored(store, message)
+    assert len(await store.search_items(A, "attached chart", limit=10)) == 1
+    assert await store.search_items(A, "QUJDREVGZ2hpams", limit=10) == []
+    assert await store.search_items(A, "cXVhcnRlcmx5cmVwb3J0", limit=10) == []
+    assert await store.search_items(A, "input_image", limit=10) == []
+
+
 async def test_deleted_items_are_no_longer_found(store: Store) -> None:
     gone = await stored(store, said("ephemeral words here"))
     kept = await stored(store, said("ephemeral but kept"))

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse
@@ -108,6 +109,10 @@ class ConsoleRoute(APIRoute):
                     title="Refused" if error.status_code < 500 else "Failed",
                     message=error.message,
                 )
+            except RequestValidationError as error:
+                names = ", ".join(str(e["loc"][-1]) for e in error.errors() if e.get("loc"))
+                message = f"This page's address has a value that does not read: {names}."
+                return render(request, "error.html", 400, title="Refused", message=message)
 
         return shown_as_page
 

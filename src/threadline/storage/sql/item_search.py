@@ -1,10 +1,12 @@
-"""Full-text search over items in the SQL store (storage/item_search.py), through the index of
-migration 0013: FTS5 ranked by BM25 on SQLite, `tsvector` ranked by `ts_rank` on PostgreSQL.
+"""Full-text search over items in the SQL store (storage/item_search.py): FTS5 ranked by BM25
+on SQLite (migration 0013), a `tsvector` table ranked by `ts_rank` on PostgreSQL (0014).
 
-On SQLite, items are taken into the FTS5 table in batches (`index_items`: those past its
-highest rowid), at each retention sweep and before each search, not by a trigger on every
-stored turn: a trigger cost each turn about 0.27 ms of the one writer's CPU (json_tree and the
-tokenizer), about a sixth of a turn. PostgreSQL keeps its GIN index itself."""
+Items are taken into the index in batches (`index_items`), at each retention sweep and before
+each search, never in a turn's own transaction: on SQLite a trigger cost each turn about
+0.27 ms of the one writer's CPU (json_tree and the tokenizer), about a sixth of a turn; on
+PostgreSQL the GIN index over an expression of each item's JSON cost every insert its
+`to_tsvector`. SQLite's text is computed in SQL (json_tree); PostgreSQL's is `item_text`, in
+the process."""
 
 from __future__ import annotations
 
@@ -15,7 +17,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
 from threadline.storage.base import ConversationRecord
-from threadline.storage.item_search import SKIPPED_KEYS, ItemHit, ItemSearch, metadata_holds
+from threadline.storage.item_search import (
+    SKIPPED_KEYS,
+    ItemHit,
+    ItemSearch,
+    item_text,
+    metadata_holds,
+)
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.databases import Database
 from threadline.storage.sql.tables import conversations
@@ -27,17 +35,28 @@ _SQLITE = text(
     "WHERE items_fts MATCH :match AND items.tenant = :tenant "
     "ORDER BY bm25(items_fts), items.created_at DESC LIMIT :limit"
 )
-# As migration 0013's index, word for word, so that the planner uses it.
-_VECTOR = (
-    "jsonb_to_tsvector('english', "
-    "(data::jsonb) - 'id' - 'type' - 'role' - 'status' - 'call_id' - 'encrypted_content', "
-    "'[\"string\"]')"
-)
 _POSTGRES = text(
-    f"SELECT {_COLUMNS} FROM items, plainto_tsquery('english', :query) AS q "
-    f"WHERE items.tenant = :tenant AND {_VECTOR} @@ q "
-    f"ORDER BY ts_rank({_VECTOR}, q) DESC, items.created_at DESC LIMIT :limit"
+    f"SELECT {_COLUMNS} FROM item_words JOIN items ON items.seq = item_words.seq, "
+    "plainto_tsquery('english', :query) AS q "
+    "WHERE item_words.tenant = :tenant AND item_words.words @@ q "
+    "ORDER BY ts_rank(item_words.words, q) DESC, items.created_at DESC LIMIT :limit"
 )
+# Items not yet in `item_words`, oldest first. Sequence numbers are taken when a transaction
+# inserts and seen when it commits, so one may appear below the highest already indexed: the
+# scan starts `_LOOKBACK` below it, and skips what is there.
+_LOOKBACK = 10_000
+_UNINDEXED = text(
+    "SELECT items.seq, items.tenant, items.data FROM items "
+    "WHERE items.seq > (SELECT coalesce(max(seq), 0) FROM item_words) - :lookback "
+    "AND NOT EXISTS (SELECT 1 FROM item_words WHERE item_words.seq = items.seq) "
+    "ORDER BY items.seq LIMIT :batch"
+)
+_ADD_WORDS = text(
+    "INSERT INTO item_words (seq, tenant, words) "
+    "VALUES (:seq, :tenant, to_tsvector('english', :text)) ON CONFLICT (seq) DO NOTHING"
+)
+_MAX_TEXT = 200_000
+"""Characters of an item's text that are indexed (PostgreSQL refuses a `tsvector` over 1 MB)."""
 
 
 _SKIPPED_SQL = ", ".join(f"'{key}'" for key in SKIPPED_KEYS)
@@ -52,8 +71,24 @@ _INDEX_ITEMS = text(
 
 
 def index_items(conn: Connection) -> int:
-    """Index up to `INDEX_BATCH` items not yet in `items_fts` (SQLite); how many."""
-    return conn.execute(_INDEX_ITEMS, {"batch": INDEX_BATCH}).rowcount
+    """Index up to `INDEX_BATCH` items not yet indexed; how many were looked at."""
+    if conn.dialect.name == "sqlite":
+        return conn.execute(_INDEX_ITEMS, {"batch": INDEX_BATCH}).rowcount
+    params = {"lookback": _LOOKBACK, "batch": INDEX_BATCH}
+    rows = conn.execute(_UNINDEXED, params).all()
+    if rows:
+        conn.execute(
+            _ADD_WORDS,
+            [
+                {
+                    "seq": row.seq,
+                    "tenant": row.tenant,
+                    "text": item_text(orjson.loads(row.data))[:_MAX_TEXT].replace("\x00", ""),
+                }
+                for row in rows
+            ],
+        )
+    return len(rows)
 
 
 def search_items(conn: Connection, tenant: str, query: str, limit: int) -> list[ItemHit]:
@@ -113,8 +148,6 @@ class SqlItemSearch(ItemSearch):
         return await self._db.read(search_items, tenant, query, limit)
 
     async def refresh_search_index(self) -> int:
-        if self._db.engine.dialect.name != "sqlite":
-            return 0
         taken = 0
         while (batch := await self._db.write(index_items)) > 0:
             taken += batch

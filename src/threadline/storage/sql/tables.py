@@ -52,9 +52,9 @@ with its cost. `key_usage_windows` counts each metered key's requests, tokens an
 minute, UTC day and UTC month, for its limits; old windows are pruned by the retention sweep.
 `api_keys` carries each key's limits (`models` a JSON list).
 
-Items are searched by their words through an index migration 0013 adds (`items_fts`, FTS5
-filled in batches by the store, on SQLite; `ix_items_search`, a GIN index over their `tsvector`, on
-PostgreSQL).
+Items are searched by their words through an index filled in batches by the store: `items_fts`
+(FTS5, migration 0013) on SQLite, `item_words` (a `tsvector` per item under a GIN index,
+migration 0014) on PostgreSQL.
 
 `audit_events` is the audit trail (storage/audit.py): who did what to which object, when.
 `legal_holds` names what erasure and retention must keep (storage/holds.py).
@@ -413,12 +413,14 @@ OUTSIDE_DEFINITIONS = (
     "ix_vector_chunks_search",
     "part",
     "items_fts",
-    "ix_items_search",
+    "item_words",
+    "ix_item_words_words",
 )
-"""What migrations 0009 and 0013 add that these definitions do not describe (SQLAlchemy has no
-FTS5 table, no expression index on both databases, no `cube` type): the keyword indexes of
-chunks and of items (with the prefix of FTS5's shadow tables), and PostgreSQL's `cube` copies of
-the embeddings (`vector_chunks.part1`…`part16`, where the extension could be created)."""
+"""What migrations 0009, 0013 and 0014 add that these definitions do not describe (SQLAlchemy
+has no FTS5 table, no expression index on both databases, no `cube` or `tsvector` type): the
+keyword indexes of chunks and of items (with the prefix of FTS5's shadow tables), and
+PostgreSQL's `cube` copies of the embeddings (`vector_chunks.part1`…`part16`, where the
+extension could be created)."""
 
 store_state = Table(
     "store_state",
