@@ -269,7 +269,11 @@ def test_a_tenant_s_vector_stores_and_webhook_endpoints_are_listed_and_deleted(
     expect(page.get_by_role("row").filter(has_text="handbook")).to_contain_text(docs.id)
     expect(page.get_by_role("row").filter(has_text="ops")).to_contain_text("threadline-hooks")
     shoot(page, screenshots, "resources")
-    page.get_by_role("button", name="Delete vector store handbook").click()
+    row = page.get_by_role("row").filter(has_text="handbook")
+    row.get_by_text("Delete…").click()
+    confirm = page.get_by_role("form", name="Delete vector store handbook")
+    confirm.get_by_label("For good").check()
+    confirm.get_by_role("button", name="Delete").click()
     expect(page.get_by_text("handbook")).to_have_count(0)
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.retrieve(docs.id)

@@ -164,3 +164,21 @@ def test_a_key_revoked_in_the_console_is_refused_at_once(
     revoked = signed_in.post(f"/console/keys/{key_id.group(1)}/revoke", data={"form_token": token})
     assert revoked.status_code == 303
     assert httpx.get(models, headers=bearer, timeout=30).status_code == 401
+
+
+def test_a_delete_without_its_confirmation_is_refused_and_deletes_nothing(
+    signed_in: httpx.Client, console_server: ConsoleServer
+) -> None:
+    bearer = {"Authorization": f"Bearer {console_server.tenant_key}"}
+    conversations = console_server.live.base_url + "/conversations"
+    created = httpx.post(conversations, headers=bearer, json={}, timeout=30).json()
+    token = form_token(signed_in, f"/console/conversations/{created['id']}?tenant=acme")
+    path = f"/console/conversations/{created['id']}/delete"
+    refused = signed_in.post(path, data={"form_token": token, "tenant": "acme"})
+    assert refused.status_code == 400 and "Tick the box" in refused.text
+    kept = httpx.get(f"{conversations}/{created['id']}", headers=bearer, timeout=30)
+    assert kept.status_code == 200
+    done = signed_in.post(path, data={"form_token": token, "tenant": "acme", "confirm": "yes"})
+    assert done.status_code == 303
+    gone = httpx.get(f"{conversations}/{created['id']}", headers=bearer, timeout=30)
+    assert gone.status_code == 404

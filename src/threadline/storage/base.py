@@ -78,11 +78,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from threadline.storage.audit import AuditTrail
 from threadline.storage.changes import ChangeFeed
-from threadline.storage.holds import LegalHolds
-from threadline.storage.item_search import ItemSearch
-from threadline.storage.response_listing import ResponseListing
+from threadline.storage.operator_records import OperatorRecords
 from threadline.storage.usage import NO_LIMITS, KeyLimits, UsageLedger
 from threadline.storage.vector_stores import VectorStores
 from threadline.storage.webhook_records import (
@@ -273,16 +270,7 @@ class ApiKeyRecord:
     limits: KeyLimits = NO_LIMITS
 
 
-class Store(
-    ChangeFeed,
-    VectorStores,
-    UsageLedger,
-    AuditTrail,
-    LegalHolds,
-    ItemSearch,
-    ResponseListing,
-    abc.ABC,
-):
+class Store(ChangeFeed, VectorStores, UsageLedger, OperatorRecords, abc.ABC):
     """Persistence for responses, items, conversations and API keys. See the module docstring."""
 
     writes_in_order: bool = False

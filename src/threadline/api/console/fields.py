@@ -61,3 +61,10 @@ def number(form: FormData, name: str, *, whole: bool, least: float) -> float | N
     if not value >= least:  # NaN too
         raise InvalidRequest(f"{name} must be at least {least:g}.", param=name)
     return value
+
+
+def confirmed(form: FormData, what: str = "deleting") -> None:
+    """Refuse a form whose confirmation box is not ticked (the page requires it; a request
+    without it is refused, not taken as a yes)."""
+    if field(form, "confirm") != "yes":
+        raise InvalidRequest(f"Tick the box to confirm: {what} cannot be undone.", param="confirm")

@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.responses import RedirectResponse
 
-from threadline.api.console.fields import DAY, day_start, field, metadata_pairs
+from threadline.api.console.fields import DAY, confirmed, day_start, field, metadata_pairs
 from threadline.api.console.guard import ConsoleRoute, FormDep, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.api.console.transcript import transcript
@@ -128,6 +128,7 @@ async def export(
 
 @router.post("/conversations/{conversation_id}/delete")
 async def delete(operator: OperatorDep, form: FormDep, conversation_id: str) -> Response:
+    confirmed(form)
     tenant = field(form, "tenant") or OPEN_TENANT
     await operator.services.conversations.delete(tenant, conversation_id)
     await operator.record(tenant, "conversation.deleted", conversation_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from threadline.api.console.fields import field
+from threadline.api.console.fields import confirmed, field
 from threadline.api.console.guard import (
     ACTOR,
     ConsoleRoute,
@@ -69,8 +69,8 @@ async def erase(request: Request, operator: OperatorDep, form: FormDep) -> Respo
     else:
         who = EndUser(chosen, value)  # type: ignore[arg-type]
     dry_run = field(form, "action") != "erase"
-    if not dry_run and field(form, "confirm") != "yes":
-        raise InvalidRequest("Tick the box to confirm: erasing cannot be undone.", param="confirm")
+    if not dry_run:
+        confirmed(form, "erasing")
     services = operator.services
     # The ledger rows this process still holds would be written after the erasure, with the
     # end user's name in them: written first, they are found and made anonymous with the rest.

@@ -6,9 +6,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse
 
-from threadline.api.console.fields import field
+from threadline.api.console.fields import confirmed, field
 from threadline.api.console.guard import ConsoleRoute, FormDep, OperatorDep
 from threadline.api.console.rendering import render
 from threadline.engine.api_keys import OPEN_TENANT
@@ -39,6 +40,12 @@ async def resources(request: Request, operator: OperatorDep, tenant: str = OPEN_
     )
 
 
+def confirmed_tenant(form: FormData) -> str:
+    """The tenant a delete form names, once its box is ticked."""
+    confirmed(form)
+    return field(form, "tenant") or OPEN_TENANT
+
+
 def _back(tenant: str) -> Response:
     return RedirectResponse(f"/console/resources?{urlencode({'tenant': tenant})}", 303)
 
@@ -47,7 +54,7 @@ def _back(tenant: str) -> Response:
 async def delete_vector_store(
     operator: OperatorDep, form: FormDep, vector_store_id: str
 ) -> Response:
-    tenant = field(form, "tenant") or OPEN_TENANT
+    tenant = confirmed_tenant(form)
     await operator.services.vector_stores.delete(tenant, vector_store_id)
     await operator.record(tenant, "vector_store.deleted", vector_store_id)
     return _back(tenant)
@@ -57,7 +64,7 @@ async def delete_vector_store(
 async def delete_webhook_endpoint(
     operator: OperatorDep, form: FormDep, endpoint_id: str
 ) -> Response:
-    tenant = field(form, "tenant") or OPEN_TENANT
+    tenant = confirmed_tenant(form)
     await operator.services.webhooks.delete(tenant, endpoint_id)
     await operator.record(tenant, "webhook_endpoint.deleted", endpoint_id)
     return _back(tenant)
