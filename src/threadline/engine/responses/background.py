@@ -253,7 +253,11 @@ class BackgroundJobs:
     def _cancel_here(job: _Running) -> None:
         if not job.control.cancel_requested:
             job.control.cancel_requested = True
-            job.task.cancel()
+            # Not `task.cancel()` now: a task taken in this same pass has not started, and a
+            # task cancelled before its first step never runs its body, so `_run` would not end
+            # the job `cancelled` (it stayed in progress until its lease lapsed, then ran
+            # again). The task's first step is already scheduled; this comes after it.
+            asyncio.get_running_loop().call_soon(job.task.cancel)
 
     async def _see_cancellations(self) -> None:
         if not self._jobs:
