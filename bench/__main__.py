@@ -21,6 +21,7 @@ from bench import (
     chains,
     compaction,
     counters,
+    encryption,
     export,
     findings,
     open_streams,
@@ -49,6 +50,7 @@ BENCHMARKS = (
     "export",
     "vectors",
     "usage",
+    "encryption",
     "profile",
 )
 OUT = ROOT / "bench" / "out"
@@ -141,6 +143,7 @@ def main() -> None:
         "export": (export.NAME, lambda: _run_async(export.run(ctx))),
         "vectors": (vector_stores.NAME, lambda: _run_async(vector_stores.run(ctx))),
         "usage": (usage.NAME, lambda: _run_async(usage.run(ctx))),
+        "encryption": (encryption.NAME, lambda: _run_async(encryption.run(ctx))),
     }
     try:
         for name in selected:

@@ -60,12 +60,12 @@ async def run(ctx: BenchContext) -> list[Figure]:
         start_threadline(ctx.placement, ctx.workdir, fake, database) as server,
     ):
         for secret in (plain, metered):  # warm both paths
-            await _sequential(server.port, secret, 50)
+            await sequential_turns(server.port, secret, 50)
         for _ in range(rounds):
             for secret in (plain, metered):
-                latencies[secret] += await _sequential(server.port, secret, per_round)
-                rates[secret].append(await _concurrent(server.port, secret, per_round))
-    sent = 2 * 50 + sum(map(len, latencies.values())) + 2 * rounds * _concurrent_count(per_round)
+                latencies[secret] += await sequential_turns(server.port, secret, per_round)
+                rates[secret].append(await concurrent_rate(server.port, secret, per_round))
+    sent = 2 * 50 + sum(map(len, latencies.values())) + 2 * rounds * concurrent_count(per_round)
     rows = await _ledger_rows(database)
     added = ms(median(latencies[metered])) - ms(median(latencies[plain]))
     rate_ratio = median(rates[metered]) / median(rates[plain])
@@ -107,7 +107,8 @@ async def run(ctx: BenchContext) -> list[Figure]:
     ]
 
 
-async def _sequential(port: int, secret: str, count: int) -> list[float]:
+async def sequential_turns(port: int, secret: str, count: int) -> list[float]:
+    """The latency of each of `count` turns, one after another on one connection."""
     connection = await HttpConnection.open("127.0.0.1", port)
     headers = {"Authorization": f"Bearer {secret}"}
     took = []
@@ -123,8 +124,8 @@ async def _sequential(port: int, secret: str, count: int) -> list[float]:
     return took
 
 
-async def _concurrent(port: int, secret: str, count: int) -> float:
-    """Requests per second for `count` requests over `CONCURRENCY` connections."""
+async def concurrent_rate(port: int, secret: str, count: int) -> float:
+    """Requests per second for `count` turns over `CONCURRENCY` connections."""
     headers = {"Authorization": f"Bearer {secret}"}
     connections = [await HttpConnection.open("127.0.0.1", port) for _ in range(CONCURRENCY)]
 
@@ -134,7 +135,7 @@ async def _concurrent(port: int, secret: str, count: int) -> float:
             if reply.status != 200:
                 raise RuntimeError(f"answered {reply.status}: {reply.body[:300]!r}")
 
-    share = _concurrent_count(count) // CONCURRENCY
+    share = concurrent_count(count) // CONCURRENCY
     started = time.perf_counter()
     try:
         await asyncio.gather(*(lane(c, share) for c in connections))
@@ -144,7 +145,7 @@ async def _concurrent(port: int, secret: str, count: int) -> float:
     return share * CONCURRENCY / (time.perf_counter() - started)
 
 
-def _concurrent_count(count: int) -> int:
+def concurrent_count(count: int) -> int:
     return count // CONCURRENCY * CONCURRENCY
 
 

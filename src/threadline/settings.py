@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from threadline.provider_settings import (
@@ -29,6 +29,7 @@ from threadline.provider_settings import (
     ModelPriceSettings,
     ProviderSettings,
 )
+from threadline.storage.encryption import ContentCodec, KeyRing, content_codec
 
 __all__ = [
     "DEFAULT_OPENAI_BASE_URL",
@@ -292,6 +293,26 @@ class Settings(BaseSettings):
         "characters; unset, the console is off (its pages say how to turn it on). Not an API "
         "key: it opens no /v1 endpoint.",
     )
+    audit_reads: bool = Field(
+        default=False,
+        description="Record in the audit log every read of stored content through the API "
+        "(a response, its input items, a conversation's items, a stored chat completion and "
+        "its messages, a file's bytes, a search), with the key that read it. Off by default: "
+        "one more database write per read.",
+    )
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys that encrypt stored message content at rest (docs/encryption.md): "
+        "`id:base64key` entries, comma-separated; the first encrypts, each decrypts what was "
+        "encrypted under it (rotate by putting a new key first, then `threadline db "
+        "reencrypt`). `threadline db encryption-key` makes one. Unset (and no "
+        "encryption_key_file): content is stored as plain JSON. Replicas need the same keys.",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the encryption keys instead, one `id:base64key` per line, "
+        "the encrypting key first (keeps them out of the environment and the config file).",
+    )
     console_session_hours: float = Field(
         default=12.0,
         gt=0,
@@ -405,11 +426,27 @@ class Settings(BaseSettings):
         "downloaded again, on later turns. 0 turns it off.",
     )
 
-    @field_validator("compaction_keys", mode="before")
+    @field_validator("compaction_keys", "encryption_keys", "outbound_allowed_hosts", mode="before")
     @classmethod
-    def _keys_from_text(cls, value: Any) -> Any:
+    def _list_from_text(cls, value: Any) -> Any:
+        """A list given as text (an environment variable) is comma-separated."""
         if isinstance(value, str):
-            return [key.strip() for key in value.split(",") if key.strip()]
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _encryption_keys_readable(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if value:
+            KeyRing.parse(key.get_secret_value() for key in value)  # its messages hold no key
+        return value
+
+    @field_validator("encryption_key_file")
+    @classmethod
+    def _encryption_key_file_usable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None:  # unreadable, or keys given twice: say so at start-up
+            keys = info.data.get("encryption_keys") or []
+            content_codec([key.get_secret_value() for key in keys], value)
         return value
 
     @field_validator("admin_key")
@@ -420,13 +457,6 @@ class Settings(BaseSettings):
                 f"admin_key must be at least {MIN_ADMIN_KEY_CHARS} characters "
                 "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'` makes one)"
             )
-        return value
-
-    @field_validator("outbound_allowed_hosts", mode="before")
-    @classmethod
-    def _hosts_from_text(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [host.strip() for host in value.split(",") if host.strip()]
         return value
 
     @field_validator("log_level", mode="before")
@@ -442,6 +472,12 @@ class Settings(BaseSettings):
     @classmethod
     def _providers_from_mapping(cls, value: Any) -> Any:
         return value or {}
+
+    def content_codec(self) -> ContentCodec:
+        """How the store keeps content: sealed under the encryption keys, if any are set.
+        Raises ValueError (naming no key) for a key file that cannot be used."""
+        keys = [key.get_secret_value() for key in self.encryption_keys]
+        return content_codec(keys, self.encryption_key_file)
 
     def with_environment_provider(self) -> Settings:
         """Add the implicit `openai` provider from OPENAI_API_KEY / OPENAI_BASE_URL when no

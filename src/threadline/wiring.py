@@ -195,6 +195,7 @@ async def build_services(settings: Settings) -> Services:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         context_cache_bytes=settings.context_cache_mb * 1024 * 1024,
+        codec=settings.content_codec(),
     )
     await store.migrate()
     providers = build_providers(settings)
@@ -314,6 +315,6 @@ async def build_services(settings: Settings) -> Services:
         meter=meter,
         gatekeeper=Gatekeeper(store, meter),
         usage=UsageReports(store, meter),
-        audit=AuditLog(store),
+        audit=AuditLog(store, reads=settings.audit_reads),
         search=ItemFinder(store),
     )

@@ -7,14 +7,17 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import pytest
 
 from tests.api.test_key_limits import client_for, key_with, keys
 from tests.conftest import MODEL
-from tests.live_server import LiveServer
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer, create_api_key
 
 
 def audit_page(server: LiveServer, secret: str, **params: Any) -> dict[str, Any]:
@@ -104,3 +107,41 @@ def test_the_operator_reads_every_tenant_s_events_and_erasures_keep_no_name(
     assert erased["details"]["end_user_sha256"] == hashlib.sha256(b"ann").hexdigest()
     assert erased["details"]["responses"] == 1
     assert "ann" not in shown.stdout.replace(hashlib.sha256(b"ann").hexdigest(), "")
+
+
+def test_with_audit_reads_every_read_of_stored_content_names_the_key_that_read_it(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    database = str(tmp_path / "threadline.db")
+    secret = create_api_key(database, "reader")
+    env = {"THREADLINE_AUDIT_READS": "true"}
+    with LiveServer(database, fake.base_url, env=env, log_path=tmp_path / "log") as live:
+        client = client_for(live, secret)
+        thread = client.conversations.create(items=[{"role": "user", "content": "kept"}])
+        answer = client.responses.create(model=MODEL, input="hi", conversation=thread.id)
+        before = [e["type"] for e in audit_page(live, secret)["data"]]
+        assert before == ["api_key.created"]  # a turn's own writes and reads are not recorded
+        client.responses.retrieve(answer.id)
+        client.responses.input_items.list(answer.id)
+        items = client.conversations.items.list(thread.id)
+        client.conversations.items.retrieve(items.data[0].id, conversation_id=thread.id)
+        httpx.get(
+            f"{live.base_url}/threadline/search",
+            params={"q": "kept"},
+            headers={"Authorization": f"Bearer {secret}"},
+        ).raise_for_status()
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve("resp_missing")  # a failed read records nothing
+
+        events = list(reversed(audit_page(live, secret)["data"]))[1:]
+        actor = f"api_key:{key_id(live, 'reader')}"
+    assert [(e["type"], e["object_id"]) for e in events] == [
+        ("response.read", answer.id),
+        ("response.input_items_read", answer.id),
+        ("conversation.items_read", thread.id),
+        ("conversation.item_read", thread.id),
+        ("items.searched", None),
+    ]
+    assert {e["actor"] for e in events} == {actor}
+    assert events[3]["details"] == {"item_id": items.data[0].id}
+    assert events[4]["details"] == {"hits": 1}

@@ -187,3 +187,15 @@ def test_an_open_server_charges_its_default_tenant(server: LiveServer) -> None:
     page = report(server, "any", "usage/completions", group_by=["user_id", "project_id"])
     rows = [r for r in results(page) if r["user_id"] == "anon-user"]
     assert rows and rows[0]["project_id"] == "default"
+
+
+def test_a_time_past_the_year_9999_is_refused_not_overflowed(priced_server: LiveServer) -> None:
+    secret = key_with(priced_server, "alice")
+    for path in ("usage/completions", "usage/embeddings", "costs"):
+        answer = httpx.get(
+            f"{priced_server.base_url}/organization/{path}",
+            params={"start_time": 0, "end_time": 11008574204147793202404917248},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        assert answer.status_code == 400, path
+        assert answer.json()["error"]["param"] == "end_time"

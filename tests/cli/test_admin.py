@@ -202,3 +202,34 @@ def test_help_explains_every_command(cli: Cli) -> None:
         assert command in top
     assert "/export FILE" in cli("chat", "--help").stdout
     assert "THREADLINE_URL" in cli("conversations", "list", "--help").stdout
+
+
+def test_encryption_keys_are_made_checked_and_reencrypt_seals_what_was_stored(
+    cli: Cli,
+) -> None:
+    entry = cli("db", "encryption-key", "--id", "k1").stdout.strip()
+    assert entry.startswith("k1:") and len(entry) == len("k1:") + 43
+    assert "bad id" in cli("db", "encryption-key", "--id", "bad id", code=2).stderr
+    checks = {c["name"]: c for c in json.loads(cli.local("doctor", "--json").stdout)}
+    assert checks["encryption"]["level"] == "info"
+    refused = cli.local("db", "reencrypt", code=2)
+    assert "no encryption key is set" in refused.stderr
+
+    _populate(cli)  # in the clear
+    cli.env["THREADLINE_ENCRYPTION_KEYS"] = entry
+    checks = {c["name"]: c for c in json.loads(cli.local("doctor", "--json").stdout)}
+    assert checks["encryption"]["detail"] == "new content sealed under 'k1' (ring: k1)"
+    done = json.loads(cli.local("db", "reencrypt", "--json").stdout)
+    assert done["key"] == "k1" and done["resealed"]["items"] == 4
+    assert done["resealed"]["responses"] == 2
+    again = json.loads(cli.local("db", "reencrypt", "--json").stdout)
+    assert set(again["resealed"].values()) == {0}
+    with sqlite3.connect(cli.db) as raw:
+        stored = [row[0] for row in raw.execute("select data from items")]
+    assert all(data.startswith("tle1:k1:") for data in stored)
+    assert '"two"' in cli.local("export").stdout  # and read back through the key
+
+    cli.env["THREADLINE_ENCRYPTION_KEYS"] = "k1:" + "A" * 10
+    broken = cli.local("db", "status", code=2)
+    assert "encryption key 'k1' must be 32 bytes" in broken.stderr
+    assert "AAAAAAAAAA" not in broken.stderr

@@ -4,12 +4,16 @@ headers that keep a page's content to itself."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
+import openai
 import pytest
 
+from tests.conftest import MODEL
 from tests.console.conftest import ADMIN_KEY, ConsoleServer
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
@@ -182,3 +186,28 @@ def test_a_delete_without_its_confirmation_is_refused_and_deletes_nothing(
     assert done.status_code == 303
     gone = httpx.get(f"{conversations}/{created['id']}", headers=bearer, timeout=30)
     assert gone.status_code == 404
+
+
+def test_usage_narrowed_to_one_model_shows_that_model_over_time(
+    signed_in: httpx.Client, console_server: ConsoleServer
+) -> None:
+    client = openai.OpenAI(
+        base_url=console_server.live.base_url, api_key=console_server.tenant_key, max_retries=0
+    )
+    client.responses.create(model=MODEL, input="counted under the priced model")
+    client.responses.create(model="other-model", input="counted under another")
+    rows = re.compile(r'<a href="(/console/usage\?[^"]*model=([^"&]+)[^"]*)" title="model')
+
+    def models_listed(page: httpx.Response) -> set[str]:
+        return {unquote(found.group(2)) for found in rows.finditer(page.text)}
+
+    deadline = time.monotonic() + 10  # the ledger is written in batches (usage_flush_seconds)
+    while not {MODEL, "other-model"} <= models_listed(signed_in.get("/console/usage")):
+        assert time.monotonic() < deadline, "the ledger never showed both models"
+        time.sleep(0.2)
+    narrowed = signed_in.get("/console/usage", params={"model": "other-model"})
+    assert models_listed(narrowed) == {"other-model"}
+    assert "Only\nmodel <strong>other-model</strong>" in narrowed.text
+    assert 'href="/console/usage?tenant=&amp;days=30&amp;by=model"' in narrowed.text
+    by_key = signed_in.get("/console/usage", params={"model": "other-model", "by": "key"})
+    assert 'name="model" value="other-model"' in by_key.text  # kept when the form is sent

@@ -64,6 +64,7 @@ def run_with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) 
                 pool_size=settings.database_pool_size,
                 max_overflow=settings.database_max_overflow,
                 context_cache_bytes=settings.context_cache_mb * 1024 * 1024,
+                codec=settings.content_codec(),
             )
             await store.migrate()
         except Exception as exc:  # whatever the driver raises, the operator must fix the setup

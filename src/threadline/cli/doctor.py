@@ -13,6 +13,7 @@ from threadline.cli.common import ConfigOption, DbOption, err_console
 from threadline.cli.doctor_checks import (
     Check,
     check_database,
+    check_encryption,
     check_provider,
     check_provider_config,
     check_server,
@@ -76,4 +77,10 @@ async def _run_checks(settings: Settings) -> list[Check]:
             *(check_provider(name, cfg, settings) for name, cfg in settings.providers.items())
         ),
     )
-    return [*database, *check_provider_config(settings), *providers, server]
+    return [
+        *database,
+        check_encryption(settings),
+        *check_provider_config(settings),
+        *providers,
+        server,
+    ]

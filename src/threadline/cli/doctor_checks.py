@@ -103,6 +103,21 @@ async def _check_keys(settings: Settings) -> Check:
     )
 
 
+def check_encryption(settings: Settings) -> Check:
+    """Whether content is encrypted at rest, and under which key (never the key itself)."""
+    ring = settings.content_codec().ring
+    if ring is None:
+        return Check(
+            "encryption",
+            "info",
+            "message content is stored in the clear",
+            "to encrypt it at rest, set encryption_keys (`threadline db encryption-key` makes "
+            "one) and run `threadline db reencrypt` (docs/encryption.md)",
+        )
+    held = ", ".join(key.id for key in ring.keys)
+    return Check("encryption", "ok", f"new content sealed under '{ring.active.id}' (ring: {held})")
+
+
 def check_provider_config(settings: Settings) -> list[Check]:
     if not settings.providers:
         return [

@@ -12,6 +12,7 @@ from threadline.cli import (
     conversations,
     db,
     db_admin,
+    db_encryption,
     holds,
     keys,
     responses,
@@ -68,6 +69,7 @@ app.add_typer(holds.app, name="holds")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(db.app, name="db")
 db_admin.register(db.app)
+db_encryption.register(db.app)
 app.command()(export)
 app.add_typer(config_cmd.app, name="config")
 app.command()(usage)

@@ -4,10 +4,12 @@ Recorded, each once its act succeeded (and before it is reported done): deletion
 responses, conversations, conversation items, stored chat completions, files, vector stores
 and webhook endpoints; conversation and pipeline exports and imports; API keys created,
 revoked, limited, and the server opened; end users erased (or the attempt, held); legal holds
-placed and released. Not recorded: ordinary reads and
-writes of a turn (the responses themselves are their record). Actors are API keys by id (never
-a secret), `open` for a request to a server without keys, and `operator:<user>` for the
-command line.
+placed and released. With `audit_reads` on, also every read of stored content through the API
+(`record_read`): a response and its input items, a conversation's items, a stored chat
+completion and its messages, a file's bytes, a search. Not recorded: a turn's own reads and
+writes (the responses themselves are their record). Actors are API keys by id (never a
+secret), `open` for a request to a server without keys, and `operator:<user>` for the command
+line.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ def new_event_id(at: float) -> str:
 
 
 class AuditLog:
-    def __init__(self, store: Store, clock: Clock = system_clock) -> None:
+    def __init__(self, store: Store, clock: Clock = system_clock, *, reads: bool = False) -> None:
         self._store = store
         self._clock = clock
+        self.reads = reads
+        """Whether reads of stored content are recorded (`audit_reads`)."""
 
     async def record(
         self,
@@ -46,6 +50,14 @@ class AuditLog:
         at = self._clock()
         event = AuditEvent(new_event_id(at), at, tenant, actor, action, object_id, details)
         await self._store.record_audit(event)
+
+    async def record_read(
+        self, tenant: str, actor: str, action: str, object_id: str | None, **details: Any
+    ) -> None:
+        """Record a read of stored content, when reads are audited (one more write per read,
+        so it is the operator's choice)."""
+        if self.reads:
+            await self.record(tenant, actor, action, object_id, **details)
 
     async def page(
         self,

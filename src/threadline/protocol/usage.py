@@ -10,11 +10,13 @@ from pydantic import Field
 from threadline.protocol.content import WireModel
 
 BucketWidth = Literal["1m", "1h", "1d"]
+LAST_SECOND = 253_402_300_799
+"""9999-12-31T23:59:59Z: a later time is refused (400) rather than overflow a database integer."""
 
 
 class UsageReportQuery(WireModel):
-    start_time: int = Field(ge=0)
-    end_time: int | None = Field(default=None, ge=0)
+    start_time: int = Field(ge=0, le=LAST_SECOND)
+    end_time: int | None = Field(default=None, ge=0, le=LAST_SECOND)
     bucket_width: BucketWidth = "1d"
     group_by: list[str] | None = None
     limit: int | None = Field(default=None, ge=1)
@@ -27,8 +29,8 @@ class UsageReportQuery(WireModel):
 
 
 class CostReportQuery(WireModel):
-    start_time: int = Field(ge=0)
-    end_time: int | None = Field(default=None, ge=0)
+    start_time: int = Field(ge=0, le=LAST_SECOND)
+    end_time: int | None = Field(default=None, ge=0, le=LAST_SECOND)
     bucket_width: Literal["1d"] = "1d"
     group_by: list[str] | None = None
     limit: int | None = Field(default=None, ge=1, le=180)

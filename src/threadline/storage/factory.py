@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from threadline.storage.base import Store
+from threadline.storage.encryption import PLAIN, ContentCodec
 from threadline.storage.memory import MemoryStore
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+aiosqlite:///")
@@ -33,24 +34,33 @@ def open_store(
     pool_size: int = 10,
     max_overflow: int = 10,
     context_cache_bytes: int | None = None,
+    codec: ContentCodec = PLAIN,
 ) -> Store:
     """A store for `database_url`: `sqlite:///relative.db`, `sqlite:////absolute.db`, a file
     path (SQLite), `postgresql://user:pass@host:port/db`, `mongodb://host/db` or
     `mongodb+srv://…` (a replica set; docs/storage-mongodb.md), or `memory://`. The pool sizes
     are per process and apply to PostgreSQL (MongoDB takes `maxPoolSize` in its URL);
-    `context_cache_bytes` (None: the store's default) applies to both SQL databases. Raises
-    ValueError for anything else."""
+    `context_cache_bytes` (None: the store's default) applies to both SQL databases; `codec`
+    seals content when it holds encryption keys (the memory store keeps nothing at rest).
+    Raises ValueError for anything else."""
     if database_url == "memory://":
         return MemoryStore()
     sql_url = sqlalchemy_url(database_url)
     if sql_url is not None:
         from threadline.storage.sql import SqlStore  # noqa: PLC0415  (see _mongo_store)
 
-        cache = {} if context_cache_bytes is None else {"context_cache_bytes": context_cache_bytes}
-        return SqlStore(sql_url, pool_size=pool_size, max_overflow=max_overflow, **cache)
+        if context_cache_bytes is None:
+            return SqlStore(sql_url, pool_size=pool_size, max_overflow=max_overflow, codec=codec)
+        return SqlStore(
+            sql_url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            context_cache_bytes=context_cache_bytes,
+            codec=codec,
+        )
     scheme = _scheme(database_url)
     if scheme in _MONGO_SCHEMES:
-        return _mongo_store(database_url, scheme)
+        return _mongo_store(database_url, scheme, codec)
     raise ValueError(
         f"Unsupported database URL scheme '{scheme}://'; use sqlite:///path/to/file.db, "
         "a file path, postgresql://user:password@host:port/database, "
@@ -154,7 +164,7 @@ def _postgres_url(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _mongo_store(database_url: str, scheme: str) -> Store:
+def _mongo_store(database_url: str, scheme: str, codec: ContentCodec) -> Store:
     """The database is the one the URL's path names, else `threadline`. The client connects
     lazily: a URL that parses is accepted here, and `migrate()` meets the server.
 
@@ -165,7 +175,7 @@ def _mongo_store(database_url: str, scheme: str) -> Store:
     from threadline.storage.mongo import MongoStore  # noqa: PLC0415
 
     try:
-        return MongoStore(database_url)
+        return MongoStore(database_url, codec=codec)
     except (PyMongoError, ValueError) as exc:
         # pymongo's messages name the fault, not the URL, so they hold no password.
         raise ValueError(f"The MongoDB URL ({scheme}://) could not be used: {exc}") from exc

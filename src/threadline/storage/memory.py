@@ -52,6 +52,7 @@ from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_holds import MemoryHolds
 from threadline.storage.memory_item_search import MemoryItemSearch
 from threadline.storage.memory_keys import MemoryApiKeys
+from threadline.storage.memory_resealing import MemoryResealing
 from threadline.storage.memory_response_listing import MemoryResponseListing
 from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
 from threadline.storage.memory_usage import MemoryUsage
@@ -115,6 +116,7 @@ class MemoryStore(
     MemoryHolds,
     MemoryItemSearch,
     MemoryResponseListing,
+    MemoryResealing,
     Store,
 ):
     writes_in_order = True  # no method awaits: each runs whole, in call order

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from threadline.api.admission import admit, with_headers
-from threadline.api.audited import audited
+from threadline.api.audited import audited, read_audited
 from threadline.api.deps import CallerDep, ProviderKeyDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.metadata_query import metadata_filter
@@ -56,20 +56,24 @@ async def create_chat_completion(
 async def list_stored_completions(
     request: Request,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     query: Annotated[StoredCompletionsQuery, Query()],
 ) -> Response:
     """The tenant's stored completions (`store: true`), oldest first by default. Filter by
     `model` and `metadata[key]=value` (repeatable)."""
     metadata = metadata_filter(request, query)
-    return json_response(await services.stored_completions.list(tenant, query, metadata))
+    page = await services.stored_completions.list(caller.tenant, query, metadata)
+    await read_audited(services, caller, "chat_completions.listed", None)
+    return json_response(page)
 
 
 @router.get("/{completion_id}")
 async def retrieve_stored_completion(
-    completion_id: str, services: ServicesDep, tenant: TenantDep
+    completion_id: str, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return json_response(await services.stored_completions.retrieve(tenant, completion_id))
+    found = await services.stored_completions.retrieve(caller.tenant, completion_id)
+    await read_audited(services, caller, "chat_completion.read", completion_id)
+    return json_response(found)
 
 
 @router.post("/{completion_id}")
@@ -103,10 +107,12 @@ async def export_stored_completion(
 async def list_stored_messages(
     completion_id: str,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     query: Annotated[StoredMessagesQuery, Query()],
 ) -> Response:
-    return json_response(await services.stored_completions.messages(tenant, completion_id, query))
+    page = await services.stored_completions.messages(caller.tenant, completion_id, query)
+    await read_audited(services, caller, "chat_completion.messages_read", completion_id)
+    return json_response(page)
 
 
 async def _frames(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:

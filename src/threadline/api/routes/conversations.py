@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
-from threadline.api.audited import audited
+from threadline.api.audited import audited, read_audited
 from threadline.api.deps import CallerDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.api.metadata_query import metadata_filter
@@ -123,11 +123,13 @@ async def create_items(
 async def list_items(
     conversation_id: str,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     query: Annotated[ItemsListQuery, Query()],
 ) -> Response:
     check_includes(query.include)
-    return json_response(await services.conversations.list_items(tenant, conversation_id, query))
+    page = await services.conversations.list_items(caller.tenant, conversation_id, query)
+    await read_audited(services, caller, "conversation.items_read", conversation_id)
+    return json_response(page)
 
 
 @router.get("/{conversation_id}/items/{item_id}")
@@ -135,13 +137,13 @@ async def retrieve_item(
     conversation_id: str,
     item_id: str,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     include: Annotated[list[Includable] | None, Query()] = None,
 ) -> Response:
     check_includes(include)
-    return json_response(
-        await services.conversations.get_item(tenant, conversation_id, item_id, include)
-    )
+    item = await services.conversations.get_item(caller.tenant, conversation_id, item_id, include)
+    await read_audited(services, caller, "conversation.item_read", conversation_id, item_id=item_id)
+    return json_response(item)
 
 
 @router.delete("/{conversation_id}/items/{item_id}")

@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import Response, StreamingResponse
 
+from threadline.api.audited import read_audited
 from threadline.api.deps import CallerDep, ServicesDep
 from threadline.api.json import json_response
 from threadline.api.routing import JsonRoute
@@ -45,7 +46,9 @@ async def search_items(
 ) -> Response:
     """The tenant's stored items (messages, tool calls, their outputs) that contain every word
     of `q`, most relevant first, each with its conversation, response and a snippet."""
-    return json_response(await services.search.search(caller.tenant, query.q, limit=query.limit))
+    found = await services.search.search(caller.tenant, query.q, limit=query.limit)
+    await read_audited(services, caller, "items.searched", None, hits=len(found["data"]))
+    return json_response(found)
 
 
 @router.get("/audit_log")

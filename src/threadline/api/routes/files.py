@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
-from threadline.api.audited import audited
+from threadline.api.audited import audited, read_audited
 from threadline.api.deps import CallerDep, ServicesDep, TenantDep
 from threadline.api.json import json_response
 from threadline.errors import InvalidRequest
@@ -70,10 +70,11 @@ async def retrieve_file(file_id: str, services: ServicesDep, tenant: TenantDep) 
 
 
 @router.get("/{file_id}/content")
-async def file_content(file_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+async def file_content(file_id: str, services: ServicesDep, caller: CallerDep) -> Response:
     """The bytes, as a download and never as a page: the uploader chose the Content-Type, and
     an HTML or SVG file served as such would run its script in the server's origin."""
-    content = await services.files.content(tenant, file_id)
+    content = await services.files.content(caller.tenant, file_id)
+    await read_audited(services, caller, "file.read", file_id)
     return Response(
         content.data,
         media_type="application/octet-stream",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from threadline.api.admission import admit, with_headers
-from threadline.api.audited import audited
+from threadline.api.audited import audited, read_audited
 from threadline.api.deps import (
     CallerDep,
     KeyDefaultStoreDep,
@@ -101,16 +101,18 @@ async def compact_response(
 async def retrieve_response(
     response_id: str,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     include: Annotated[list[Includable] | None, Query()] = None,
     stream: bool = False,
     starting_after: int | None = None,
     include_obfuscation: bool | None = None,
 ) -> Response:
     check_includes(include)
+    tenant = caller.tenant
     # No obfuscation is ever added to delta events, so `include_obfuscation` changes nothing.
     if stream:
         await services.background.check_resumable(tenant, response_id)
+        await read_audited(services, caller, "response.read", response_id, stream=True)
         after = -1 if starting_after is None else starting_after
         return follow_stream(services.background.follow(tenant, response_id, after=after))
     if starting_after is not None:
@@ -118,7 +120,9 @@ async def retrieve_response(
             "'starting_after' resumes a stream: send it with 'stream=true'.",
             param="starting_after",
         )
-    return json_response(await services.responses.retrieve(tenant, response_id, include))
+    found = await services.responses.retrieve(tenant, response_id, include)
+    await read_audited(services, caller, "response.read", response_id)
+    return json_response(found)
 
 
 @router.delete("/{response_id}")
@@ -137,8 +141,10 @@ async def cancel_response(response_id: str, services: ServicesDep, tenant: Tenan
 async def list_input_items(
     response_id: str,
     services: ServicesDep,
-    tenant: TenantDep,
+    caller: CallerDep,
     query: Annotated[ListQuery, Query()],
 ) -> Response:
     check_includes(query.include)
-    return json_response(await services.responses.list_input_items(tenant, response_id, query))
+    page = await services.responses.list_input_items(caller.tenant, response_id, query)
+    await read_audited(services, caller, "response.input_items_read", response_id)
+    return json_response(page)

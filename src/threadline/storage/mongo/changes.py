@@ -127,7 +127,9 @@ class ChangeMethods(MongoConnection):
             projection={"_id": 0, "conversation_id": 1, "conversation_position": 1, "data": 1},
         )
         return {
-            (found["conversation_id"], found["conversation_position"]): item_data(found)
+            (found["conversation_id"], found["conversation_position"]): item_data(
+                found, self._codec
+            )
             for found in await cursor.to_list()
         }
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from threadline.errors import Conflict, InvalidRequest
 from threadline.storage.base import (
     EVERY_TENANT,
@@ -12,6 +14,7 @@ from threadline.storage.base import (
     StoredCompletion,
     TenantScope,
 )
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.mongo.changes import ChangeMethods, Entry, entry
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.documents import Document, metadata_pairs, tenants_in
@@ -20,27 +23,37 @@ from threadline.storage.mongo.schema import CHAT_COMPLETIONS
 _SWEEP_BATCH = 500
 
 
-def _document(completion: StoredCompletion) -> Document:
+def _document(completion: StoredCompletion, codec: ContentCodec) -> Document:
+    # Plain, the content is kept as BSON (as before encryption existed); sealed, as text.
+    content = codec.dump if codec.sealing else _as_is
     return {
         "_id": completion.id,
         "tenant": completion.tenant,
         "created_at": completion.created_at,
         "model": completion.model,
         "metadata": metadata_pairs(completion.metadata),
-        "completion": completion.completion,
-        "messages": completion.messages,
+        "completion": content(completion.completion),
+        "messages": content(completion.messages),
     }
 
 
-def _record(document: Document) -> StoredCompletion:
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _opened(value: Any, codec: ContentCodec) -> Any:
+    return codec.load(value) if isinstance(value, str) else value
+
+
+def _record(document: Document, codec: ContentCodec) -> StoredCompletion:
     return StoredCompletion(
         id=document["_id"],
         tenant=document["tenant"],
         created_at=document["created_at"],
         model=document["model"],
         metadata={pair["k"]: pair["v"] for pair in document["metadata"]},
-        completion=document["completion"],
-        messages=document["messages"],
+        completion=_opened(document["completion"], codec),
+        messages=_opened(document["messages"], codec),
     )
 
 
@@ -52,7 +65,7 @@ class CompletionMethods(ChangeMethods):
     async def save_completion(self, completion: StoredCompletion) -> None:
         if await self._db[CHAT_COMPLETIONS].find_one({"_id": completion.id}) is not None:
             raise Conflict(f"A chat completion with id '{completion.id}' already exists")
-        document = _document(completion)
+        document = _document(completion, self._codec)
 
         async def work(session: Session) -> None:
             await self._db[CHAT_COMPLETIONS].insert_one(document, session=session)
@@ -62,7 +75,7 @@ class CompletionMethods(ChangeMethods):
 
     async def get_completion(self, tenant: str, completion_id: str) -> StoredCompletion | None:
         found = await self._db[CHAT_COMPLETIONS].find_one({"_id": completion_id, "tenant": tenant})
-        return None if found is None else _record(found)
+        return None if found is None else _record(found, self._codec)
 
     async def list_completions(
         self, tenant: str, flt: CompletionFilter, *, after: str | None, limit: int, order: Order
@@ -94,7 +107,8 @@ class CompletionMethods(ChangeMethods):
         cursor = collection.find(query, sort=[("created_at", direction), ("_id", direction)])
         found = await cursor.limit(limit + 1).to_list()
         return CompletionPage(
-            completions=[_record(d) for d in found[:limit]], has_more=len(found) > limit
+            completions=[_record(d, self._codec) for d in found[:limit]],
+            has_more=len(found) > limit,
         )
 
     async def update_completion_metadata(

@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
+from threadline.storage.encryption import PLAIN, ContentCodec
 from threadline.storage.mongo.documents import Document
 from threadline.storage.mongo.schema import (
     API_KEYS,
@@ -43,12 +44,14 @@ class MongoConnection:
         database: str | None = None,
         *,
         client: AsyncMongoClient[Document] | None = None,
+        codec: ContentCodec = PLAIN,
     ) -> None:
         """`url` is a MongoDB connection string (`mongodb://` or `mongodb+srv://`); the
         database is `database`, else the one the URL's path names, else `threadline`.
 
         `client` replaces the client the URL would make (tests pass a stand-in); it stays the
-        caller's to close."""
+        caller's to close. `codec` stores content, sealed when it holds keys (encryption.py)."""
+        self._codec = codec
         self._owns_client = client is None
         self._client: AsyncMongoClient[Document] = (
             AsyncMongoClient(url, appname="threadline") if client is None else client

@@ -70,7 +70,7 @@ class ConversationMethods(ChangeMethods):
     ) -> None:
         c = conversation
         document = conversation_document(c, next_position=len(items))
-        serialized = serialized_items(items)
+        serialized = serialized_items(items, self._codec)
 
         async def work(session: Session) -> None:
             try:
@@ -82,12 +82,11 @@ class ConversationMethods(ChangeMethods):
                     item_document(
                         c.tenant,
                         c.created_at,
-                        item_id,
-                        data,
+                        item,
                         conversation_id=c.id,
                         conversation_position=position,
                     )
-                    for position, (item_id, data) in enumerate(serialized)
+                    for position, item in enumerate(serialized)
                 ]
                 await self._items.insert_many(rows, session=session)
             changed = [entry("conversation", c.id, c.tenant)]
@@ -204,7 +203,7 @@ class ConversationMethods(ChangeMethods):
     async def append_items(
         self, tenant: str, conversation_id: str, items: list[Item], now: float
     ) -> bool:
-        serialized = serialized_items(items)
+        serialized = serialized_items(items, self._codec)
 
         async def work(session: Session) -> bool:
             start = await claim_positions(
@@ -212,7 +211,7 @@ class ConversationMethods(ChangeMethods):
             )
             if start is None:
                 return False
-            rows = [item_document(tenant, now, item_id, data) for item_id, data in serialized]
+            rows = [item_document(tenant, now, item) for item in serialized]
             place_in_conversation(rows, conversation_id, start)
             if rows:
                 await self._items.insert_many(rows, session=session)
@@ -267,7 +266,7 @@ class ConversationMethods(ChangeMethods):
         documents = await self.aggregate(self._conversations, pipeline)
         if not documents:
             return None
-        items = pipelines.items_in_order(documents, "conversation_position")
+        items = pipelines.items_in_order(documents, "conversation_position", self._codec)
         return conversation_record(documents[0]), items
 
     async def list_conversation_items(
@@ -277,7 +276,13 @@ class ConversationMethods(ChangeMethods):
             return None
         members = {"conversation_id": conversation_id}
         return await item_page(
-            self._items, members, "conversation_position", after=after, limit=limit, order=order
+            self._items,
+            self._codec,
+            members,
+            "conversation_position",
+            after=after,
+            limit=limit,
+            order=order,
         )
 
     async def get_conversation_item(
@@ -288,7 +293,7 @@ class ConversationMethods(ChangeMethods):
             projection={"_id": 0, "data": 1},
             sort=[("conversation_position", 1)],
         )
-        return None if found is None else item_data(found)
+        return None if found is None else item_data(found, self._codec)
 
     async def delete_conversation_item(
         self, tenant: str, conversation_id: str, item_id: str

@@ -4,6 +4,8 @@ Item content, response settings, usage and errors are stored as JSON text (orjso
 SQL backends, not as BSON sub-documents: items carry JSON Schemas whose keys (`$ref`, `$defs`)
 MongoDB restricts in field names, and integers up to 2**64 - 1, past BSON's signed int64.
 What the store queries on (ids, tenant, positions, status, times) are plain BSON fields.
+Content goes through the store's `ContentCodec`, sealed when encryption keys are set; an item
+whose data is sealed carries its blind search terms in `words` (encryption.py).
 
 Optional item fields are absent rather than null, so the partial unique indexes on
 (response_id, position) and (conversation_id, conversation_position) cover exactly the items
@@ -14,9 +16,8 @@ any character, including `.` and `$`, which a field path cannot address.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, cast
-
-import orjson
 
 from threadline.storage.base import (
     ApiKeyRecord,
@@ -26,22 +27,30 @@ from threadline.storage.base import (
     ResponseRecord,
     TenantScope,
 )
-from threadline.storage.encoding import dumps, response_fields, response_from_fields
+from threadline.storage.encoding import response_fields, response_from_fields
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.usage import KeyLimits, KeyQuota
 
 Document = dict[str, Any]
 
 
-def serialized_items(items: list[Item]) -> list[tuple[str, str]]:
-    """(item id, JSON text) for each item, all serialized before anything is written."""
-    return [(item["id"], dumps(item)) for item in items]
+@dataclass(frozen=True, slots=True)
+class SerializedItem:
+    id: str
+    data: str
+    words: list[str]
+    """Blind search terms, when `data` is sealed (else empty: the data is searched)."""
+
+
+def serialized_items(items: list[Item], codec: ContentCodec) -> list[SerializedItem]:
+    """Each item as stored, all serialized before anything is written."""
+    return [SerializedItem(item["id"], codec.dump(item), codec.index_words(item)) for item in items]
 
 
 def item_document(
     tenant: str,
     created_at: float,
-    item_id: str,
-    data: str,
+    item: SerializedItem,
     *,
     response_id: str | None = None,
     kind: str | None = None,
@@ -51,10 +60,12 @@ def item_document(
 ) -> Document:
     document: Document = {
         "tenant": tenant,
-        "item_id": item_id,
+        "item_id": item.id,
         "created_at": created_at,
-        "data": data,
+        "data": item.data,
     }
+    if item.words:
+        document["words"] = item.words
     optional = {
         "response_id": response_id,
         "kind": kind,
@@ -66,18 +77,20 @@ def item_document(
     return document
 
 
-def loads_item(data: str) -> Item:
-    return cast(Item, orjson.loads(data))
+def loads_item(data: str, codec: ContentCodec) -> Item:
+    return cast(Item, codec.load(data))
 
 
-def item_data(document: Document) -> Item:
+def item_data(document: Document, codec: ContentCodec) -> Item:
     """The item an item document (or a projection of its `data`) holds."""
-    return loads_item(document["data"])
+    return loads_item(document["data"], codec)
 
 
-def response_document(record: ResponseRecord, conversation_position: int | None) -> Document:
+def response_document(
+    record: ResponseRecord, conversation_position: int | None, codec: ContentCodec
+) -> Document:
     """`previous_response_id` is always present (null at a chain's start): $graphLookup walks it."""
-    return {"_id": record.id, **response_fields(record, conversation_position)}
+    return {"_id": record.id, **response_fields(record, conversation_position, codec)}
 
 
 RESPONSE_FIELDS = (
@@ -97,8 +110,8 @@ RESPONSE_FIELDS = (
 """What a ResponseRecord is read from."""
 
 
-def response_record(document: Document) -> ResponseRecord:
-    return response_from_fields(document["_id"], document)
+def response_record(document: Document, codec: ContentCodec) -> ResponseRecord:
+    return response_from_fields(document["_id"], document, codec)
 
 
 def metadata_pairs(metadata: dict[str, str]) -> list[Document]:
@@ -203,7 +216,7 @@ def tenants_in(scope: TenantScope) -> Document:
 
 
 def owned_documents(
-    record: ResponseRecord, serialized: list[tuple[str, str]], *, inputs: int, first: int = 0
+    record: ResponseRecord, serialized: list[SerializedItem], *, inputs: int, first: int = 0
 ) -> list[Document]:
     """Item documents owned by the response, at positions `first`…; the first `inputs` of them
     are its input, the rest its output."""
@@ -211,11 +224,10 @@ def owned_documents(
         item_document(
             record.tenant,
             record.created_at,
-            item_id,
-            data,
+            item,
             response_id=record.id,
             kind="input" if offset < inputs else "output",
             position=first + offset,
         )
-        for offset, (item_id, data) in enumerate(serialized)
+        for offset, item in enumerate(serialized)
     ]

@@ -2,7 +2,8 @@
 
 Items keep their content as JSON text, and a plain replica set's `$text` index would rank the
 JSON's keys as words; so the tenant's items that contain every word (a case-insensitive
-`$regex` on the JSON, no index) are read and checked and ranked in the process, as the memory
+`$regex` on the JSON, or for sealed content one of the word's blind terms in the item's
+`words` (encryption.py); no index) are read and checked and ranked in the process, as the memory
 store does: fine for the size a self-hosted deployment searches, slower than the SQL stores'
 indexes on a large tenant."""
 
@@ -48,14 +49,22 @@ class ItemSearchMethods(MongoConnection, ItemSearch):
             return []
         match: Document = {
             "tenant": tenant,
-            "$and": [{"data": {"$regex": re.escape(t), "$options": "i"}} for t in terms],
+            "$and": [
+                {
+                    "$or": [
+                        {"data": {"$regex": re.escape(t), "$options": "i"}},
+                        {"words": {"$in": self._codec.query_terms(t)}},
+                    ]
+                }
+                for t in terms
+            ],
         }
         cursor = self._items.find(
             match, {"data": 1, "conversation_id": 1, "response_id": 1, "created_at": 1}
         ).limit(_SCANNED)
         scored = []
         for document in await cursor.to_list():
-            item = loads_item(document["data"])
+            item = loads_item(document["data"], self._codec)
             found = Counter(words(item_text(item)))
             if all(term in found for term in terms):
                 hits = sum(found[t] for t in terms)

@@ -9,6 +9,7 @@ from pymongo import ReturnDocument
 
 from threadline.errors import InvalidRequest
 from threadline.storage.base import ItemPage, Order
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.mongo.connection import Collection, Session
 from threadline.storage.mongo.documents import Document, item_data
 
@@ -55,6 +56,7 @@ async def release_items(items: Collection, session: Session, owned_by: Document)
 
 async def item_page(
     items: Collection,
+    codec: ContentCodec,
     members: Document,
     key: str,
     *,
@@ -75,4 +77,4 @@ async def item_page(
     direction = 1 if order == "asc" else -1
     cursor = items.find(query, projection={"_id": 0, "data": 1}, sort=[(key, direction)])
     found = await cursor.limit(limit + 1).to_list()
-    return ItemPage(items=[item_data(d) for d in found[:limit]], has_more=len(found) > limit)
+    return ItemPage(items=[item_data(d, codec) for d in found[:limit]], has_more=len(found) > limit)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
@@ -35,15 +34,15 @@ _QUEUE_ORDER = [("seq", 1)]
 class JobMethods(WebhookMethods, ChangeMethods):
     async def enqueue_turn(self, turn: QueuedTurn) -> None:
         record = turn.response
-        response = response_document(record, conversation_position=None)
-        serialized = serialized_items(turn.input_items)
+        response = response_document(record, None, self._codec)
+        serialized = serialized_items(turn.input_items, self._codec)
         job = {
             "_id": record.id,
             "tenant": record.tenant,
             "conversation_id": record.conversation_id,
             # ObjectIds grow within a process (and with time across processes).
             "seq": ObjectId(),
-            "request": dumps(turn.request),
+            "request": self._codec.dump(turn.request),
             "owner": None,
             "side_effect": False,
             "cancel_requested": False,
@@ -106,7 +105,7 @@ class JobMethods(WebhookMethods, ChangeMethods):
             if response is None:
                 return None
             await self.enter_changes(session, [entry("response", response_id, response["tenant"])])
-            return Job(response_record(response), orjson.loads(job["request"]))
+            return Job(response_record(response, self._codec), self._codec.load(job["request"]))
 
         return work
 
@@ -168,7 +167,7 @@ class JobMethods(WebhookMethods, ChangeMethods):
                 return "missing"
             job = await self._jobs.find_one({"_id": response_id}, session=session)
             if job is None:
-                background = orjson.loads(response["settings"]).get("background")
+                background = self._codec.load(response["settings"]).get("background")
                 return "ended" if background else "not_background"
             if job["owner"] is not None:
                 await self._jobs.update_one(
@@ -194,7 +193,7 @@ class JobMethods(WebhookMethods, ChangeMethods):
             {
                 "response_id": response_id,
                 "sequence_number": event["sequence_number"],
-                "data": dumps(event),
+                "data": self._codec.dump(event),
             }
             for event in events
         ]
@@ -211,7 +210,8 @@ class JobMethods(WebhookMethods, ChangeMethods):
             {"response_id": response_id, "sequence_number": {"$gt": after}},
             sort=[("sequence_number", 1)],
         )
-        return [orjson.loads(document["data"]) for document in await kept.limit(limit).to_list()]
+        events = await kept.limit(limit).to_list()
+        return [self._codec.load(document["data"]) for document in events]
 
     async def forget_jobs(self, session: Session, response_ids: list[str]) -> None:
         """Delete the jobs and kept events of responses about to be deleted."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from threadline.storage.base import Item
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.mongo.documents import (
     CONVERSATION_FIELDS,
     RESPONSE_FIELDS,
@@ -134,7 +135,7 @@ def chain_context(tenant: str, response_id: str) -> Pipeline:
     ]
 
 
-def chain_items(documents: list[Document]) -> list[Item]:
+def chain_items(documents: list[Document], codec: ContentCodec) -> list[Item]:
     """The context from `chain_context`'s documents: the conversation prefix, then each
     response's items, oldest response first, each in position order."""
     keyed: list[tuple[tuple[int, int, int], str]] = []
@@ -146,7 +147,7 @@ def chain_items(documents: list[Document]) -> list[Item]:
             owned = document["owned"]
             keyed.append(((1, -document["depth"], owned["position"]), owned["data"]))
     keyed.sort(key=lambda pair: pair[0])
-    return [loads_item(data) for _, data in keyed]
+    return [loads_item(data, codec) for _, data in keyed]
 
 
 def response_with_output(tenant: str, response_id: str) -> Pipeline:
@@ -190,8 +191,8 @@ def conversation_with_items(tenant: str, conversation_id: str) -> Pipeline:
     ]
 
 
-def items_in_order(documents: list[Document], key: str) -> list[Item]:
+def items_in_order(documents: list[Document], key: str, codec: ContentCodec) -> list[Item]:
     """The items of `response_with_output` / `conversation_with_items` documents, by `key`."""
     found = [document["item"] for document in documents if "item" in document]
     found.sort(key=lambda item: item[key])
-    return [item_data(item) for item in found]
+    return [item_data(item, codec) for item in found]

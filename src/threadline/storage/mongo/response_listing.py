@@ -26,5 +26,5 @@ class ResponseListingMethods(MongoConnection, ResponseListing):
             ]
         order = [("created_at", -1), ("_id", -1)]
         found = await self._responses.find(query, sort=order).limit(limit + 1).to_list()
-        records = [response_record(document) for document in found[:limit]]
+        records = [response_record(document, self._codec) for document in found[:limit]]
         return ResponsePage(records, len(found) > limit)

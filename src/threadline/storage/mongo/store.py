@@ -64,6 +64,7 @@ from threadline.storage.mongo.items import (
     release_items,
 )
 from threadline.storage.mongo.jobs import JobMethods
+from threadline.storage.mongo.resealing import ResealingMethods
 from threadline.storage.mongo.response_listing import ResponseListingMethods
 from threadline.storage.mongo.schema import CHAT_COMPLETIONS, upgrade
 from threadline.storage.mongo.usage import UsageMethods
@@ -86,6 +87,7 @@ class MongoStore(
     CompletionMethods,
     JobMethods,
     ConversationMethods,
+    ResealingMethods,
     Store,
 ):
     # -- lifecycle ----------------------------------------------------------------------------
@@ -102,9 +104,9 @@ class MongoStore(
     # -- responses ----------------------------------------------------------------------------
     async def start_turn(self, start: TurnStart) -> None:
         record = start.response
-        response = response_document(record, conversation_position=None)
+        response = response_document(record, None, self._codec)
         response.update(owner=start.owner, lease_until=start.lease_until)
-        serialized = serialized_items(start.input_items)
+        serialized = serialized_items(start.input_items, self._codec)
         conversation_id = record.conversation_id
 
         async def work(session: Session) -> None:
@@ -162,8 +164,8 @@ class MongoStore(
         record = turn.response
         # Serialized before the transaction opens: an item JSON cannot hold fails the save
         # before anything is written.
-        response = response_document(record, conversation_position=None)
-        serialized = serialized_items([*turn.input_items, *turn.output_items])
+        response = response_document(record, None, self._codec)
+        serialized = serialized_items([*turn.input_items, *turn.output_items], self._codec)
         inputs = len(turn.input_items)
         conversation_id = record.conversation_id
         active_at = record.completed_at if record.completed_at is not None else record.created_at
@@ -213,8 +215,8 @@ class MongoStore(
 
     async def _finish_turn(self, turn: TurnRecord) -> None:
         record = turn.response
-        fields = response_document(record, conversation_position=None)
-        outputs = serialized_items(turn.output_items)
+        fields = response_document(record, None, self._codec)
+        outputs = serialized_items(turn.output_items, self._codec)
         inputs = len(turn.input_items)
         conversation_id = record.conversation_id
         active_at = record.completed_at if record.completed_at is not None else record.created_at
@@ -294,8 +296,8 @@ class MongoStore(
         documents = await self.aggregate(self._responses, pipeline)
         if not documents:
             return None
-        output = pipelines.items_in_order(documents, "position")
-        return StoredResponse(record=response_record(documents[0]), output=output)
+        output = pipelines.items_in_order(documents, "position", self._codec)
+        return StoredResponse(record=response_record(documents[0], self._codec), output=output)
 
     async def scan_responses(
         self,
@@ -311,7 +313,7 @@ class MongoStore(
         if after is not None:
             query["_id"] = {"$gt": after}
         cursor = self._responses.find(query, sort=[("_id", 1)]).limit(limit)
-        return [response_record(found) for found in await cursor.to_list()]
+        return [response_record(found, self._codec) for found in await cursor.to_list()]
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         async def work(session: Session) -> bool:
@@ -339,7 +341,7 @@ class MongoStore(
             return None
         members = {"response_id": response_id, "kind": "input"}
         return await item_page(
-            self._items, members, "position", after=after, limit=limit, order=order
+            self._items, self._codec, members, "position", after=after, limit=limit, order=order
         )
 
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
@@ -349,7 +351,7 @@ class MongoStore(
             return None
         if any(d.get("depth") == 0 and d.get("status") in _UNFINISHED for d in documents):
             raise PreviousResponseInProgress(response_id)
-        return pipelines.chain_items(documents)
+        return pipelines.chain_items(documents, self._codec)
 
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
         if not item_ids:
@@ -364,7 +366,7 @@ class MongoStore(
         found: dict[str, Item] = {}
         for document in await cursor.to_list():
             if document["item_id"] not in found:
-                found[document["item_id"]] = item_data(document)
+                found[document["item_id"]] = item_data(document, self._codec)
         return found
 
     async def delete_responses_created_before(

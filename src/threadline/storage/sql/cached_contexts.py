@@ -12,9 +12,8 @@ items on SQLite, measured), to save a statement only on the rare stale copy.
 
 from __future__ import annotations
 
-import orjson
-
 from threadline.storage.base import ConversationRecord, Item, TurnRecord
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import conversations, responses
 from threadline.storage.sql.context_cache import (
     CachedContext,
@@ -26,8 +25,9 @@ from threadline.storage.sql.databases import Database
 
 
 class CachedContexts:
-    def __init__(self, db: Database, max_bytes: int) -> None:
+    def __init__(self, db: Database, codec: ContentCodec, max_bytes: int) -> None:
         self._db = db
+        self._codec = codec
         self._cache = ContextCache(max_bytes)
         self._generation: int | None = None
         """The latest generation this process has read: a safe tag for a context created
@@ -42,6 +42,7 @@ class CachedContexts:
         cached = self._cache.get(key)
         state = await self._db.read(
             responses.load_chain_unless_cached,
+            self._codec,
             tenant,
             response_id,
             None if cached is None else cached.generation,
@@ -67,7 +68,7 @@ class CachedContexts:
         if cached is not None and cached.next_position is not None:
             tag = (cached.generation, cached.next_position)
         state = await self._db.read(
-            conversations.load_conversation_unless_cached, tenant, conversation_id, tag
+            conversations.load_conversation_unless_cached, self._codec, tenant, conversation_id, tag
         )
         if state is None:
             self._cache.drop(key)
@@ -104,7 +105,7 @@ class CachedContexts:
             return
         # Parsed back from the stored text: the cache holds what a reload would give, never
         # the caller's objects.
-        own = tuple(orjson.loads(row["data"]) for row in rows)
+        own = tuple(self._codec.load(row["data"]) for row in rows)
         size = sum(len(row["data"]) for row in rows)
         if conversation is not None and start is not None:
             extended = _extended(before, own, size, next_position=start + len(rows))

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import cast
 
-import orjson
 from sqlalchemy import BigInteger, and_, delete, literal, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from threadline.storage.base import Item, StoredResponse
 from threadline.storage.changes import Change, ChangeKind, ChangePage, ChangePosition
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.completions import completion_record
 from threadline.storage.sql.tables import changes, chat_completions, conversations, items, responses
@@ -34,7 +34,12 @@ def _horizon(conn: Connection) -> ColumnElement[int]:
 
 
 def read_changes(
-    conn: Connection, tenant: str, after: ChangePosition, since: float | None, limit: int
+    conn: Connection,
+    codec: ContentCodec,
+    tenant: str,
+    after: ChangePosition,
+    since: float | None,
+    limit: int,
 ) -> ChangePage:
     c = changes.c
     placed = and_(
@@ -74,22 +79,24 @@ def read_changes(
             changed_at=row.changed_at,
             conversation_id=row.conversation_id,
             conversation_position=row.position,
-            item=None if row.deleted or row.data is None else orjson.loads(row.data),
+            item=None if row.deleted or row.data is None else codec.load(row.data),
         )
         for row in conn.execute(stmt)
     ]
-    _attach_objects(conn, tenant, found)
+    _attach_objects(conn, codec, tenant, found)
     return ChangePage(found, found[-1].position if found else after)
 
 
-def _attach_objects(conn: Connection, tenant: str, found: list[Change]) -> None:
+def _attach_objects(
+    conn: Connection, codec: ContentCodec, tenant: str, found: list[Change]
+) -> None:
     """Each live entry's object, a query per kind (and one for the responses' items)."""
     live: dict[str, dict[str, Change]] = {}
     for change in found:
         if not change.deleted:
             live.setdefault(change.kind, {})[change.key] = change
     if wanted := live.get("response"):
-        _attach_responses(conn, tenant, wanted)
+        _attach_responses(conn, codec, tenant, wanted)
     if wanted := live.get("conversation"):
         rows = conn.execute(
             select(conversations).where(
@@ -105,14 +112,16 @@ def _attach_objects(conn: Connection, tenant: str, found: list[Change]) -> None:
             )
         )
         for row in rows:
-            wanted[row.id].completion = completion_record(row)
+            wanted[row.id].completion = completion_record(row, codec)
 
 
-def _attach_responses(conn: Connection, tenant: str, wanted: dict[str, Change]) -> None:
+def _attach_responses(
+    conn: Connection, codec: ContentCodec, tenant: str, wanted: dict[str, Change]
+) -> None:
     rows = conn.execute(
         select(responses).where(responses.c.tenant == tenant, responses.c.id.in_(list(wanted)))
     )
-    records = {row.id: q.response_record(row) for row in rows}
+    records = {row.id: q.response_record(row, codec) for row in rows}
     inputs: dict[str, list[Item]] = {key: [] for key in records}
     outputs: dict[str, list[Item]] = {key: [] for key in records}
     owned = conn.execute(
@@ -122,7 +131,7 @@ def _attach_responses(conn: Connection, tenant: str, wanted: dict[str, Change]) 
     )
     for row in owned:
         kept = inputs if row.kind == "input" else outputs
-        kept[row.response_id].append(orjson.loads(row.data))
+        kept[row.response_id].append(codec.load(row.data))
     for key, record in records.items():
         change = wanted[key]
         change.response = StoredResponse(record=record, output=outputs[key])

@@ -19,34 +19,42 @@ from threadline.storage.base import (
     TenantScope,
 )
 from threadline.storage.encoding import dumps
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.tables import chat_completions as completions
 
 
-def save_completion(conn: Connection, completion: StoredCompletion) -> None:
-    values = {
+def completion_values(completion: StoredCompletion, codec: ContentCodec) -> dict[str, Any]:
+    """The row of a completion, built (and sealed) before the write is queued."""
+    return {
         "id": completion.id,
         "tenant": completion.tenant,
         "created_at": completion.created_at,
         "model": completion.model,
         "metadata": dumps(completion.metadata),
-        "completion": dumps(completion.completion),
-        "messages": dumps(completion.messages),
+        "completion": codec.dump(completion.completion),
+        "messages": codec.dump(completion.messages),
     }
+
+
+def save_completion(conn: Connection, values: dict[str, Any]) -> None:
     try:
         conn.execute(insert(completions).values(values))
     except IntegrityError as exc:
-        raise Conflict(f"A chat completion with id '{completion.id}' already exists") from exc
+        raise Conflict(f"A chat completion with id '{values['id']}' already exists") from exc
 
 
-def get_completion(conn: Connection, tenant: str, completion_id: str) -> StoredCompletion | None:
+def get_completion(
+    conn: Connection, codec: ContentCodec, tenant: str, completion_id: str
+) -> StoredCompletion | None:
     c = completions.c
     row = conn.execute(select(completions).where(c.id == completion_id, c.tenant == tenant)).first()
-    return None if row is None else completion_record(row)
+    return None if row is None else completion_record(row, codec)
 
 
 def list_completions(
     conn: Connection,
+    codec: ContentCodec,
     tenant: str,
     flt: CompletionFilter,
     *,
@@ -79,12 +87,13 @@ def list_completions(
         stmt = stmt.order_by(c.created_at, c.id)
     rows = conn.execute(stmt.limit(limit + 1)).all()
     return CompletionPage(
-        completions=[completion_record(row) for row in rows[:limit]], has_more=len(rows) > limit
+        completions=[completion_record(row, codec) for row in rows[:limit]],
+        has_more=len(rows) > limit,
     )
 
 
 def update_metadata(
-    conn: Connection, tenant: str, completion_id: str, metadata: dict[str, str]
+    conn: Connection, codec: ContentCodec, tenant: str, completion_id: str, metadata: dict[str, str]
 ) -> StoredCompletion | None:
     c = completions.c
     changed = conn.execute(
@@ -94,7 +103,7 @@ def update_metadata(
     )
     if changed.rowcount == 0:
         return None
-    return get_completion(conn, tenant, completion_id)
+    return get_completion(conn, codec, tenant, completion_id)
 
 
 def delete_completion(conn: Connection, tenant: str, completion_id: str) -> bool:
@@ -116,7 +125,7 @@ def delete_completions_batch(
     return conn.execute(delete(completions).where(c.id.in_(ids))).rowcount
 
 
-def completion_record(row: Row[Any]) -> StoredCompletion:
+def completion_record(row: Row[Any], codec: ContentCodec) -> StoredCompletion:
     m = row._mapping
     return StoredCompletion(
         id=m["id"],
@@ -124,6 +133,6 @@ def completion_record(row: Row[Any]) -> StoredCompletion:
         created_at=m["created_at"],
         model=m["model"],
         metadata=orjson.loads(m["metadata"]),
-        completion=orjson.loads(m["completion"]),
-        messages=orjson.loads(m["messages"]),
+        completion=codec.load(m["completion"]),
+        messages=codec.load(m["messages"]),
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +25,7 @@ from threadline.storage.base import (
     Order,
 )
 from threadline.storage.encoding import dumps
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import jobs
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import claim_positions, item_page, place_in_conversation
@@ -192,13 +192,13 @@ def release_conversation(conn: Connection, tenant: str, conversation_id: str, ow
 
 
 def load_conversation(
-    conn: Connection, tenant: str, conversation_id: str
+    conn: Connection, codec: ContentCodec, tenant: str, conversation_id: str
 ) -> tuple[ConversationRecord, list[Item]] | None:
     loaded = _conversation_texts(conn, tenant, conversation_id)
     if loaded is None:
         return None
     record, texts = loaded
-    return record, [orjson.loads(text) for text in texts]
+    return record, [codec.load(text) for text in texts]
 
 
 def _conversation_texts(
@@ -225,7 +225,11 @@ class ConversationState:
 
 
 def load_conversation_unless_cached(
-    conn: Connection, tenant: str, conversation_id: str, cached: tuple[int, int] | None
+    conn: Connection,
+    codec: ContentCodec,
+    tenant: str,
+    conversation_id: str,
+    cached: tuple[int, int] | None,
 ) -> ConversationState | None:
     """The conversation row, and its items unless `cached` (generation, next_position) says
     the caller's copy is current: no item deleted anywhere since (generation), none appended
@@ -251,13 +255,14 @@ def load_conversation_unless_cached(
         q.conversation_record(first),
         int(first.next_position),
         generation,
-        [orjson.loads(text) for text in texts],
+        [codec.load(text) for text in texts],
         sum(len(text) for text in texts),
     )
 
 
 def list_conversation_items(
     conn: Connection,
+    codec: ContentCodec,
     tenant: str,
     conversation_id: str,
     *,
@@ -270,11 +275,11 @@ def list_conversation_items(
     )
     members = item_table.c.conversation_id == conversation_id
     key = item_table.c.conversation_position
-    return item_page(conn, owner, members, key, after=after, limit=limit, order=order)
+    return item_page(conn, codec, owner, members, key, after=after, limit=limit, order=order)
 
 
 def get_conversation_item(
-    conn: Connection, tenant: str, conversation_id: str, item_id: str
+    conn: Connection, codec: ContentCodec, tenant: str, conversation_id: str, item_id: str
 ) -> Item | None:
     stmt = (
         select(item_table.c.data)
@@ -287,7 +292,7 @@ def get_conversation_item(
         .limit(1)
     )
     data = conn.scalar(stmt)
-    return None if data is None else orjson.loads(data)
+    return None if data is None else codec.load(data)
 
 
 def delete_conversation_item(

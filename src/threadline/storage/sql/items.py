@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Select, delete, func, null, select, update
 from sqlalchemy.engine import Connection
 
 from threadline.errors import InvalidRequest
 from threadline.storage.base import Item, ItemPage, Order
-from threadline.storage.encoding import dumps
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql.queries import CLAIM_POSITIONS
 from threadline.storage.sql.tables import items as item_table
 
 
 def item_row(
+    codec: ContentCodec,
     tenant: str,
     created_at: float,
     item: Item,
@@ -41,7 +41,7 @@ def item_row(
         "conversation_id": conversation_id,
         "conversation_position": conversation_position,
         "created_at": created_at,
-        "data": dumps(item),
+        "data": codec.dump(item),
     }
 
 
@@ -88,6 +88,7 @@ def release_items(conn: Connection, *owned_by: ColumnElement[bool]) -> None:
 
 def item_page(
     conn: Connection,
+    codec: ContentCodec,
     owner: Select[Any],
     members: ColumnElement[bool],
     key: Any,
@@ -119,4 +120,4 @@ def item_page(
         if cursor is not None:
             stmt = stmt.where(key < cursor)
     data = conn.scalars(stmt.limit(limit + 1)).all()
-    return ItemPage(items=[orjson.loads(d) for d in data[:limit]], has_more=len(data) > limit)
+    return ItemPage(items=[codec.load(d) for d in data[:limit]], has_more=len(data) > limit)

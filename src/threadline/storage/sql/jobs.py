@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from threadline.errors import Conflict
 from threadline.storage.base import CancelOutcome, Item, Job
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import queries as q
 from threadline.storage.sql import webhooks
 from threadline.storage.sql.tables import background_jobs as jobs
@@ -49,7 +49,7 @@ def count_queued(conn: Connection, tenant: str | None) -> int:
 
 
 def take_jobs(
-    conn: Connection, owner: str, now: float, lease_until: float, limit: int
+    conn: Connection, codec: ContentCodec, owner: str, now: float, lease_until: float, limit: int
 ) -> list[Job]:
     earlier = jobs.alias("earlier")
     waiting_behind = exists().where(
@@ -73,10 +73,10 @@ def take_jobs(
         .values(status="in_progress", owner=owner, lease_until=lease_until)
     )
     records = {
-        row.id: q.response_record(row)
+        row.id: q.response_record(row, codec)
         for row in conn.execute(select(responses).where(responses.c.id.in_(ids))).all()
     }
-    return [Job(records[row.response_id], orjson.loads(row.request)) for row in taken]
+    return [Job(records[row.response_id], codec.load(row.request)) for row in taken]
 
 
 def requeue_jobs(conn: Connection, which: ColumnElement[bool], error: str) -> int:
@@ -125,7 +125,9 @@ def note_side_effect(conn: Connection, response_id: str) -> None:
     conn.execute(update(jobs).where(jobs.c.response_id == response_id).values(side_effect=True))
 
 
-def cancel_job(conn: Connection, tenant: str, response_id: str) -> CancelOutcome:
+def cancel_job(
+    conn: Connection, codec: ContentCodec, tenant: str, response_id: str
+) -> CancelOutcome:
     found = conn.execute(
         select(responses.c.status, responses.c.settings, jobs.c.owner, jobs.c.seq)
         .select_from(responses.outerjoin(jobs, jobs.c.response_id == responses.c.id))
@@ -135,7 +137,7 @@ def cancel_job(conn: Connection, tenant: str, response_id: str) -> CancelOutcome
     if found is None:
         return "missing"
     if found.seq is None:
-        background = bool(orjson.loads(found.settings).get("background"))
+        background = bool(codec.load(found.settings).get("background"))
         return "ended" if background else "not_background"
     if found.owner is not None:
         conn.execute(
@@ -162,7 +164,7 @@ def append_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def read_events(
-    conn: Connection, tenant: str, response_id: str, after: int, limit: int
+    conn: Connection, codec: ContentCodec, tenant: str, response_id: str, after: int, limit: int
 ) -> list[Item] | None:
     found = conn.scalar(
         select(responses.c.id).where(responses.c.id == response_id, responses.c.tenant == tenant)
@@ -175,7 +177,7 @@ def read_events(
         .order_by(events.c.sequence_number)
         .limit(limit)
     ).all()
-    return [orjson.loads(data) for data in rows]
+    return [codec.load(data) for data in rows]
 
 
 def forget(conn: Connection, response_ids: Any) -> None:

@@ -52,6 +52,7 @@ from threadline.storage.base import (
     TenantScope,
 )
 from threadline.storage.encoding import response_fields, response_from_fields
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
@@ -372,13 +373,15 @@ def tenants_in(column: ColumnElement[str], scope: TenantScope) -> ColumnElement[
     return true()
 
 
-def response_record(row: Row[Any]) -> ResponseRecord:
+def response_record(row: Row[Any], codec: ContentCodec) -> ResponseRecord:
     mapping = cast(Mapping[str, Any], row._mapping)
-    return response_from_fields(mapping["id"], mapping)
+    return response_from_fields(mapping["id"], mapping, codec)
 
 
-def response_values(record: ResponseRecord, conversation_position: int | None) -> dict[str, Any]:
-    return {"id": record.id, **response_fields(record, conversation_position)}
+def response_values(
+    record: ResponseRecord, conversation_position: int | None, codec: ContentCodec
+) -> dict[str, Any]:
+    return {"id": record.id, **response_fields(record, conversation_position, codec)}
 
 
 def conversation_record(row: Row[Any]) -> ConversationRecord:

@@ -6,13 +6,19 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.response_listing import ResponseFilter, ResponsePage
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.tables import responses
 
 
 def list_responses(
-    conn: Connection, tenant: str, flt: ResponseFilter, after: str | None, limit: int
+    conn: Connection,
+    codec: ContentCodec,
+    tenant: str,
+    flt: ResponseFilter,
+    after: str | None,
+    limit: int,
 ) -> ResponsePage:
     stmt = select(responses).where(responses.c.tenant == tenant)
     if flt.status is not None:
@@ -35,4 +41,4 @@ def list_responses(
         )
     order = (responses.c.created_at.desc(), responses.c.id.desc())
     rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).all()
-    return ResponsePage([q.response_record(row) for row in rows[:limit]], len(rows) > limit)
+    return ResponsePage([q.response_record(row, codec) for row in rows[:limit]], len(rows) > limit)

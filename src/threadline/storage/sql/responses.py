@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +31,7 @@ from threadline.storage.base import (
     TurnRecord,
     TurnStart,
 )
+from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import jobs, webhooks
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import (
@@ -63,10 +63,10 @@ class PreparedTurn:
     inputs: int
 
 
-def start_row(start: TurnStart) -> dict[str, Any]:
+def start_row(start: TurnStart, codec: ContentCodec) -> dict[str, Any]:
     """The running turn's response row, built on the caller's side (the record goes on
     changing while the write waits its turn)."""
-    row = q.response_values(start.response, conversation_position=None)
+    row = q.response_values(start.response, None, codec)
     row.update(owner=start.owner, lease_until=start.lease_until)
     return row
 
@@ -99,11 +99,12 @@ def fail_abandoned_turns(conn: Connection, now: float, error: str) -> int:
     return int(ended.rowcount)
 
 
-def prepare_turn(turn: TurnRecord) -> PreparedTurn:
+def prepare_turn(turn: TurnRecord, codec: ContentCodec) -> PreparedTurn:
     record = turn.response
     inputs = len(turn.input_items)
     rows = [
         item_row(
+            codec,
             record.tenant,
             record.created_at,
             item,
@@ -116,7 +117,7 @@ def prepare_turn(turn: TurnRecord) -> PreparedTurn:
     return PreparedTurn(
         tenant=record.tenant,
         response_id=record.id,
-        response_row=q.response_values(record, conversation_position=None),
+        response_row=q.response_values(record, None, codec),
         item_rows=rows,
         conversation_id=record.conversation_id,
         append=turn.append_to_conversation,
@@ -214,17 +215,24 @@ def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     return start
 
 
-def get_response(conn: Connection, tenant: str, response_id: str) -> StoredResponse | None:
+def get_response(
+    conn: Connection, codec: ContentCodec, tenant: str, response_id: str
+) -> StoredResponse | None:
     params = {"tenant": tenant, "response_id": response_id}
     rows = conn.execute(q.RESPONSE_WITH_OUTPUT, params).all()
     if not rows:
         return None
-    output = [orjson.loads(row.item_data) for row in rows if row.item_data is not None]
-    return StoredResponse(record=q.response_record(rows[0]), output=output)
+    output = [codec.load(row.item_data) for row in rows if row.item_data is not None]
+    return StoredResponse(record=q.response_record(rows[0], codec), output=output)
 
 
 def scan_responses(
-    conn: Connection, tenant: str, after: str | None, limit: int, created_before: float | None
+    conn: Connection,
+    codec: ContentCodec,
+    tenant: str,
+    after: str | None,
+    limit: int,
+    created_before: float | None,
 ) -> list[ResponseRecord]:
     stmt = select(responses).where(responses.c.tenant == tenant)
     if created_before is not None:
@@ -232,7 +240,7 @@ def scan_responses(
     if after is not None:
         stmt = stmt.where(responses.c.id > after)
     rows = conn.execute(stmt.order_by(responses.c.id).limit(limit)).all()
-    return [q.response_record(row) for row in rows]
+    return [q.response_record(row, codec) for row in rows]
 
 
 def delete_response(conn: Connection, tenant: str, response_id: str) -> bool:
@@ -250,6 +258,7 @@ def delete_response(conn: Connection, tenant: str, response_id: str) -> bool:
 
 def list_input_items(
     conn: Connection,
+    codec: ContentCodec,
     tenant: str,
     response_id: str,
     *,
@@ -262,12 +271,14 @@ def list_input_items(
     )
     members = and_(item_table.c.response_id == response_id, item_table.c.kind == "input")
     key = item_table.c.position
-    return item_page(conn, owner, members, key, after=after, limit=limit, order=order)
+    return item_page(conn, codec, owner, members, key, after=after, limit=limit, order=order)
 
 
-def load_chain(conn: Connection, tenant: str, response_id: str) -> list[Item] | None:
+def load_chain(
+    conn: Connection, codec: ContentCodec, tenant: str, response_id: str
+) -> list[Item] | None:
     texts = _chain_texts(conn, tenant, response_id)
-    return None if texts is None else [orjson.loads(text) for text in texts]
+    return None if texts is None else [codec.load(text) for text in texts]
 
 
 def _chain_texts(conn: Connection, tenant: str, response_id: str) -> list[str] | None:
@@ -293,7 +304,11 @@ class ChainState:
 
 
 def load_chain_unless_cached(
-    conn: Connection, tenant: str, response_id: str, cached_generation: int | None
+    conn: Connection,
+    codec: ContentCodec,
+    tenant: str,
+    response_id: str,
+    cached_generation: int | None,
 ) -> ChainState:
     """The chain's context, unless the caller's copy, read at `cached_generation`, is still
     current. With a copy, the generation alone is read first: it is current on nearly every
@@ -314,11 +329,13 @@ def load_chain_unless_cached(
         raise PreviousResponseInProgress(response_id)
     generation = None if marker.k1 is None else int(marker.k1)
     texts = [row.data for row in rows[1:]]
-    items = [orjson.loads(text) for text in texts]
+    items = [codec.load(text) for text in texts]
     return ChainState(generation, True, items, sum(len(text) for text in texts))
 
 
-def get_items(conn: Connection, tenant: str, item_ids: list[str]) -> dict[str, Item]:
+def get_items(
+    conn: Connection, codec: ContentCodec, tenant: str, item_ids: list[str]
+) -> dict[str, Item]:
     stmt = (
         select(item_table.c.item_id, item_table.c.data)
         .where(item_table.c.tenant == tenant, item_table.c.item_id.in_(item_ids))
@@ -328,7 +345,7 @@ def get_items(conn: Connection, tenant: str, item_ids: list[str]) -> dict[str, I
     for item_id, data in conn.execute(stmt).all():
         # An id sent back by a client can be stored twice; the first write is the original.
         if item_id not in found:
-            found[item_id] = orjson.loads(data)
+            found[item_id] = codec.load(data)
     return found
 
 

@@ -49,6 +49,7 @@ from threadline.storage.base import (
 )
 from threadline.storage.changes import ChangePage, ChangePosition
 from threadline.storage.encoding import dumps
+from threadline.storage.encryption import PLAIN, ContentCodec
 from threadline.storage.response_listing import ResponseFilter, ResponsePage
 from threadline.storage.sql import (
     api_keys,
@@ -69,6 +70,7 @@ from threadline.storage.sql.databases import HeldConnection, open_database
 from threadline.storage.sql.holds import SqlLegalHolds
 from threadline.storage.sql.item_search import SqlItemSearch
 from threadline.storage.sql.items import item_row
+from threadline.storage.sql.resealing import SqlResealing
 from threadline.storage.sql.usage import SqlUsageLedger
 from threadline.storage.sql.vector_methods import SqlVectorStores
 from threadline.storage.usage import KeyLimits
@@ -82,7 +84,15 @@ T = TypeVar("T")
 SWEEP_BATCH = 500
 
 
-class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, SqlItemSearch, Store):
+class SqlStore(
+    SqlVectorStores,
+    SqlUsageLedger,
+    SqlAuditTrail,
+    SqlLegalHolds,
+    SqlItemSearch,
+    SqlResealing,
+    Store,
+):
     def __init__(
         self,
         url: str,
@@ -90,14 +100,17 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
         pool_size: int = 10,
         max_overflow: int = 10,
         context_cache_bytes: int = DEFAULT_MAX_BYTES,
+        codec: ContentCodec = PLAIN,
     ) -> None:
         """`url` is a SQLAlchemy URL, e.g. `sqlite+aiosqlite:////srv/threadline.db` (any SQLite
         driver name: the store uses the standard library's) or
         `postgresql+asyncpg://user:pass@host/db`; the pool sizes apply to PostgreSQL.
-        `context_cache_bytes` bounds the contexts kept in memory (0: none; context_cache.py)."""
+        `context_cache_bytes` bounds the contexts kept in memory (0: none; context_cache.py);
+        `codec` stores content, sealed when it holds keys (encryption.py)."""
         self._db = open_database(make_url(url), pool_size=pool_size, max_overflow=max_overflow)
         self.writes_in_order = self._db.writes_in_order
-        self._contexts = CachedContexts(self._db, context_cache_bytes)
+        self._codec = codec
+        self._contexts = CachedContexts(self._db, codec, context_cache_bytes)
 
     @property
     def engine(self) -> Engine:
@@ -141,14 +154,15 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
 
     # -- responses ----------------------------------------------------------------------------
     async def save_turn(self, turn: TurnRecord) -> None:
-        prepared = responses.prepare_turn(turn)
+        prepared = responses.prepare_turn(turn, self._codec)
         start = await self._db.write(responses.save_turn, prepared)
         if self._contexts.enabled:
             self._contexts.remember_turn(turn, prepared, start)
 
     async def start_turn(self, start: TurnStart) -> None:
-        rows = _input_rows(start.response, start.input_items)
-        await self._db.write(responses.start_turn, responses.start_row(start), rows)
+        rows = self._input_rows(start.response, start.input_items)
+        row = responses.start_row(start, self._codec)
+        await self._db.write(responses.start_turn, row, rows)
 
     async def renew_turns(self, owner: str, lease_until: float) -> int:
         return await self._db.write(responses.renew_turns, owner, lease_until)
@@ -157,18 +171,18 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
         return await self._db.write(responses.fail_abandoned_turns, now, dumps(error))
 
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
-        return await self._db.read(responses.get_response, tenant, response_id)
+        return await self._db.read(responses.get_response, self._codec, tenant, response_id)
 
     # -- background jobs ----------------------------------------------------------------------
     async def enqueue_turn(self, turn: QueuedTurn) -> None:
         record = turn.response
-        response_row = q.response_values(record, conversation_position=None)
-        rows = _input_rows(record, turn.input_items)
+        response_row = q.response_values(record, None, self._codec)
+        rows = self._input_rows(record, turn.input_items)
         job_row = {
             "response_id": record.id,
             "tenant": record.tenant,
             "conversation_id": record.conversation_id,
-            "request": dumps(turn.request),
+            "request": self._codec.dump(turn.request),
             "owner": None,
             "side_effect": False,
             "cancel_requested": False,
@@ -181,7 +195,7 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     async def take_jobs(
         self, owner: str, *, now: float, lease_until: float, limit: int
     ) -> list[Job]:
-        return await self._db.write(jobs.take_jobs, owner, now, lease_until, limit)
+        return await self._db.write(jobs.take_jobs, self._codec, owner, now, lease_until, limit)
 
     async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:
         return await self._db.write(jobs.requeue_job, response_id, dumps(error))
@@ -193,14 +207,18 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
         await self._db.write(jobs.note_side_effect, response_id)
 
     async def cancel_job(self, tenant: str, response_id: str) -> CancelOutcome:
-        return await self._db.write(jobs.cancel_job, tenant, response_id)
+        return await self._db.write(jobs.cancel_job, self._codec, tenant, response_id)
 
     async def cancel_requested_jobs(self, owner: str) -> list[str]:
         return await self._db.read(jobs.cancel_requested, owner)
 
     async def append_response_events(self, response_id: str, events: list[Item]) -> None:
         rows = [
-            {"response_id": response_id, "sequence_number": e["sequence_number"], "data": dumps(e)}
+            {
+                "response_id": response_id,
+                "sequence_number": e["sequence_number"],
+                "data": self._codec.dump(e),
+            }
             for e in events
         ]
         if rows:
@@ -209,7 +227,7 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     async def response_events(
         self, tenant: str, response_id: str, *, after: int, limit: int
     ) -> list[Item] | None:
-        return await self._db.read(jobs.read_events, tenant, response_id, after, limit)
+        return await self._db.read(jobs.read_events, self._codec, tenant, response_id, after, limit)
 
     async def scan_responses(
         self,
@@ -219,7 +237,9 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
         limit: int,
         created_before: float | None = None,
     ) -> list[ResponseRecord]:
-        return await self._db.read(responses.scan_responses, tenant, after, limit, created_before)
+        return await self._db.read(
+            responses.scan_responses, self._codec, tenant, after, limit, created_before
+        )
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         return await self._db.write(responses.delete_response, tenant, response_id)
@@ -227,24 +247,33 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     async def list_responses(
         self, tenant: str, flt: ResponseFilter, *, after: str | None, limit: int
     ) -> ResponsePage:
-        return await self._db.read(response_listing.list_responses, tenant, flt, after, limit)
+        return await self._db.read(
+            response_listing.list_responses, self._codec, tenant, flt, after, limit
+        )
 
     async def list_input_items(
         self, tenant: str, response_id: str, *, after: str | None, limit: int, order: Order
     ) -> ItemPage | None:
         return await self._db.read(
-            responses.list_input_items, tenant, response_id, after=after, limit=limit, order=order
+            responses.list_input_items,
+            self._codec,
+            tenant,
+            response_id,
+            after=after,
+            limit=limit,
+            order=order,
         )
 
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
         if not self._contexts.enabled:
-            return await self._db.read(responses.load_chain, tenant, response_id)
+            return await self._db.read(responses.load_chain, self._codec, tenant, response_id)
         return await self._contexts.load_chain(tenant, response_id)
 
     async def get_items(self, tenant: str, item_ids: list[str]) -> dict[str, Item]:
         if not item_ids:
             return {}
-        return await self._db.read(responses.get_items, tenant, list(dict.fromkeys(item_ids)))
+        wanted = list(dict.fromkeys(item_ids))
+        return await self._db.read(responses.get_items, self._codec, tenant, wanted)
 
     async def delete_responses_created_before(
         self, cutoff: float, scope: TenantScope = EVERY_TENANT
@@ -260,22 +289,31 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
 
     # -- stored chat completions --------------------------------------------------------------
     async def save_completion(self, completion: StoredCompletion) -> None:
-        await self._db.write(completions.save_completion, completion)
+        values = completions.completion_values(completion, self._codec)
+        await self._db.write(completions.save_completion, values)
 
     async def get_completion(self, tenant: str, completion_id: str) -> StoredCompletion | None:
-        return await self._db.read(completions.get_completion, tenant, completion_id)
+        return await self._db.read(completions.get_completion, self._codec, tenant, completion_id)
 
     async def list_completions(
         self, tenant: str, flt: CompletionFilter, *, after: str | None, limit: int, order: Order
     ) -> CompletionPage:
         return await self._db.read(
-            completions.list_completions, tenant, flt, after=after, limit=limit, order=order
+            completions.list_completions,
+            self._codec,
+            tenant,
+            flt,
+            after=after,
+            limit=limit,
+            order=order,
         )
 
     async def update_completion_metadata(
         self, tenant: str, completion_id: str, metadata: dict[str, str]
     ) -> StoredCompletion | None:
-        return await self._db.write(completions.update_metadata, tenant, completion_id, metadata)
+        return await self._db.write(
+            completions.update_metadata, self._codec, tenant, completion_id, metadata
+        )
 
     async def delete_completion(self, tenant: str, completion_id: str) -> bool:
         return await self._db.write(completions.delete_completion, tenant, completion_id)
@@ -296,7 +334,7 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     async def read_changes(
         self, tenant: str, *, after: ChangePosition, since: float | None, limit: int
     ) -> ChangePage:
-        return await self._db.read(changes.read_changes, tenant, after, since, limit)
+        return await self._db.read(changes.read_changes, self._codec, tenant, after, since, limit)
 
     async def forget_tombstones(self, before: float) -> int:
         return await self._db.write(changes.forget_tombstones, before)
@@ -341,7 +379,14 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     ) -> None:
         c = conversation
         rows = [
-            item_row(c.tenant, c.created_at, item, conversation_id=c.id, conversation_position=i)
+            item_row(
+                self._codec,
+                c.tenant,
+                c.created_at,
+                item,
+                conversation_id=c.id,
+                conversation_position=i,
+            )
             for i, item in enumerate(items)
         ]
         values = conversations.conversation_values(c, next_position=len(rows))
@@ -387,14 +432,19 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     async def append_items(
         self, tenant: str, conversation_id: str, items: list[Item], now: float
     ) -> bool:
-        rows = [item_row(tenant, now, item, conversation_id=conversation_id) for item in items]
+        rows = [
+            item_row(self._codec, tenant, now, item, conversation_id=conversation_id)
+            for item in items
+        ]
         return await self._db.write(conversations.append_items, tenant, conversation_id, rows, now)
 
     async def load_conversation(
         self, tenant: str, conversation_id: str
     ) -> tuple[ConversationRecord, list[Item]] | None:
         if not self._contexts.enabled:
-            return await self._db.read(conversations.load_conversation, tenant, conversation_id)
+            return await self._db.read(
+                conversations.load_conversation, self._codec, tenant, conversation_id
+            )
         return await self._contexts.load_conversation(tenant, conversation_id)
 
     async def claim_conversation(
@@ -419,6 +469,7 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     ) -> ItemPage | None:
         return await self._db.read(
             conversations.list_conversation_items,
+            self._codec,
             tenant,
             conversation_id,
             after=after,
@@ -430,7 +481,7 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
         self, tenant: str, conversation_id: str, item_id: str
     ) -> Item | None:
         return await self._db.read(
-            conversations.get_conversation_item, tenant, conversation_id, item_id
+            conversations.get_conversation_item, self._codec, tenant, conversation_id, item_id
         )
 
     async def delete_conversation_item(
@@ -468,15 +519,20 @@ class SqlStore(SqlVectorStores, SqlUsageLedger, SqlAuditTrail, SqlLegalHolds, Sq
     async def forget_revoked_api_keys(self) -> int:
         return await self._db.write(api_keys.forget_revoked_api_keys)
 
-
-def _input_rows(record: ResponseRecord, items: list[Item]) -> list[dict[str, Any]]:
-    """The rows of a starting response's input items."""
-    return [
-        item_row(
-            record.tenant, record.created_at, item, response_id=record.id, kind="input", position=i
-        )
-        for i, item in enumerate(items)
-    ]
+    def _input_rows(self, record: ResponseRecord, items: list[Item]) -> list[dict[str, Any]]:
+        """The rows of a starting response's input items."""
+        return [
+            item_row(
+                self._codec,
+                record.tenant,
+                record.created_at,
+                item,
+                response_id=record.id,
+                kind="input",
+                position=i,
+            )
+            for i, item in enumerate(items)
+        ]
 
 
 def _ping(conn: Connection) -> None:

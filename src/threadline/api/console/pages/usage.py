@@ -1,10 +1,12 @@
 """Usage: requests, tokens, cost and latency by day, and the totals by model, key or end user,
-for one tenant or every tenant."""
+for one tenant or every tenant; narrowed to one model, key or end user, the charts show that
+one's usage over time."""
 
 from __future__ import annotations
 
 import time
 from typing import Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
@@ -23,6 +25,8 @@ GROUPINGS: dict[str, UsageDimension] = {
     "user": "end_user",
     "tenant": "tenant",
 }
+NARROWING: dict[str, UsageDimension] = {"model": "model", "key": "api_key_id", "user": "end_user"}
+"""Query parameters that narrow the page to one value of a dimension."""
 TOP = 20
 Measure = Literal["requests", "tokens", "cost", "latency"]
 
@@ -58,7 +62,14 @@ def daily_charts(totals: list[UsageTotals], start: float, days: int) -> list[Bar
 
 @router.get("/usage")
 async def usage(
-    request: Request, operator: OperatorDep, tenant: str = "", days: int = 30, by: str = "model"
+    request: Request,
+    operator: OperatorDep,
+    tenant: str = "",
+    days: int = 30,
+    by: str = "model",
+    model: str = "",
+    key: str = "",
+    user: str = "",
 ) -> Response:
     days = days if days in PERIODS else 30
     by = by if by in GROUPINGS else "model"
@@ -66,15 +77,27 @@ async def usage(
     start = (int(now) // DAY - days + 1) * DAY
     scope = tenant or None
     reports = operator.services.usage
-    daily = await reports.totals(UsageQuery(start, now + 1, scope, DAY))
-    grouped = await reports.totals(UsageQuery(start, now + 1, scope, None, (GROUPINGS[by],)))
+    chosen = {"model": model, "key": key, "user": user}
+    narrowed = {name: value for name, value in chosen.items() if value}
+    only = tuple((NARROWING[name], (value,)) for name, value in narrowed.items())
+    daily = await reports.totals(UsageQuery(start, now + 1, scope, DAY, (), only))
+    grouped = await reports.totals(UsageQuery(start, now + 1, scope, None, (GROUPINGS[by],), only))
     grouped.sort(key=lambda t: (-t.cost, -(t.input_tokens + t.output_tokens), -t.requests))
-    users = await reports.totals(UsageQuery(start, now + 1, scope, None, ("end_user",)))
+    users = await reports.totals(UsageQuery(start, now + 1, scope, None, ("end_user",), only))
     top_users = sorted(
         (t for t in users if t.group.get("end_user")),
         key=lambda t: (-t.cost, -(t.input_tokens + t.output_tokens)),
     )[:TOP]
     keys = await operator.services.store.list_api_keys()
+    page = {"tenant": tenant, "days": days, "by": by, **narrowed}
+
+    def narrowed_to(name: str, value: str) -> str:
+        """This page, narrowed to one model, key, end user (or tenant)."""
+        return "/console/usage?" + urlencode({**page, name: value})
+
+    def widened(name: str) -> str:
+        return "/console/usage?" + urlencode({k: v for k, v in page.items() if k != name})
+
     return render(
         request,
         "usage.html",
@@ -91,4 +114,7 @@ async def usage(
         charts=daily_charts(daily, start, days),
         grouped=grouped[:TOP],
         top_users=top_users,
+        narrowed=narrowed,
+        narrowed_to=narrowed_to,
+        widened=widened,
     )
