@@ -24,8 +24,11 @@ from bench.context import MODEL, BenchContext
 from bench.http1 import HttpConnection
 from bench.procs import Service, start_fake, start_threadline
 from bench.results import Figure, median, ms
+from threadline.settings import Settings
 
 NAME = "6. Background responses (SQLite)"
+_CONCURRENCY = Settings.model_fields["background_concurrency"].default
+"""Jobs the server runs at once: its default."""
 LANES = 16
 
 
@@ -170,7 +173,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
         Figure(
             "background.drain.rate",
             NAME,
-            f"{jobs} jobs queued then drained (8 at a time): jobs per second",
+            f"{jobs} jobs queued then drained ({_CONCURRENCY} at a time): jobs per second",
             rate,
             "/s",
             baseline=baseline_rate,

@@ -132,10 +132,12 @@ class Settings(BaseSettings):
         "(`server_interrupted`) once its lease lapses, and its conversation takes turns again.",
     )
     background_concurrency: int = Field(
-        default=8,
+        default=64,
         ge=1,
         description="Background responses this process runs at once; more wait in the queue "
-        "(any process sharing the database may take them).",
+        "(any process sharing the database may take them). A running job mostly waits on its "
+        "provider, so this bounds the model calls in flight from the queue, not CPU; lower it "
+        "to stay under a provider's concurrency limit.",
     )
     background_queue_limit: int = Field(
         default=10_000,

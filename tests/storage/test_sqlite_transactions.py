@@ -175,3 +175,17 @@ async def test_a_failing_write_fails_alone_and_its_group_is_kept(sqlite_store: S
         await duplicate
     await asyncio.gather(*before, *after)
     assert await conversation_texts(sqlite_store, conv) == ["c0", "b", "B", "a", "A"]
+
+
+async def test_looking_at_an_empty_queue_or_outbox_takes_no_write_transaction(
+    sqlite_store: SqlStore,
+) -> None:
+    # Every process looks at both at each poll (twice a second by default) and whenever a
+    # background turn ends: an idle server never takes the database's write lock for it.
+    with statements_on(sqlite_store.write_engine) as seen:
+        assert await sqlite_store.take_jobs("worker", now=1.0, lease_until=2.0, limit=8) == []
+        assert (
+            await sqlite_store.take_webhook_deliveries("worker", now=1.0, lease_until=2.0, limit=8)
+            == []
+        )
+    assert seen == []

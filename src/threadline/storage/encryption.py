@@ -285,9 +285,10 @@ class ContentCodec:
                 "the key with that id is not the one that sealed it"
             ) from None
         aead = AESGCM(secret)
-        if len(self._opened) >= _OPENED_KEYS:
-            self._opened.pop(next(iter(self._opened)))
-        self._opened[(key_id, wrapped)] = aead
+        with self._lock:  # readers open values in several threads
+            if len(self._opened) >= _OPENED_KEYS:
+                self._opened.pop(next(iter(self._opened)))
+            self._opened[(key_id, wrapped)] = aead
         return aead
 
 

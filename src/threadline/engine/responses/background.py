@@ -76,7 +76,7 @@ class BackgroundJobs:
         responses: ResponseService,
         running: RunningTurns,
         *,
-        concurrency: int = 8,
+        concurrency: int = 64,
         poll_interval: float = 0.5,
         flush_interval: float = 0.05,
         clock: Clock = system_clock,

@@ -48,6 +48,13 @@ def count_queued(conn: Connection, tenant: str | None) -> int:
     return int(conn.scalar(waiting) or 0)
 
 
+def any_free(conn: Connection) -> bool:
+    """Whether a job waits to be taken (a read: a look at an empty queue, at every poll of
+    every process, takes no write transaction). One waiting behind an earlier job of its
+    conversation counts: the take then finds nothing, as it would have."""
+    return conn.scalar(select(jobs.c.seq).where(jobs.c.owner.is_(None)).limit(1)) is not None
+
+
 def take_jobs(
     conn: Connection, codec: ContentCodec, owner: str, now: float, lease_until: float, limit: int
 ) -> list[Job]:

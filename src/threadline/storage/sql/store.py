@@ -195,6 +195,8 @@ class SqlStore(
     async def take_jobs(
         self, owner: str, *, now: float, lease_until: float, limit: int
     ) -> list[Job]:
+        if not await self._db.read(jobs.any_free):
+            return []
         return await self._db.write(jobs.take_jobs, self._codec, owner, now, lease_until, limit)
 
     async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:
@@ -360,6 +362,8 @@ class SqlStore(
     async def take_webhook_deliveries(
         self, owner: str, *, now: float, lease_until: float, limit: int
     ) -> list[DueDelivery]:
+        if not await self._db.read(webhooks.any_due, now):
+            return []
         return await self._db.write(webhooks.take_deliveries, owner, now, lease_until, limit)
 
     async def record_webhook_attempt(self, delivery: WebhookDelivery) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from threadline.storage.outbox import deliveries_for
@@ -131,16 +131,25 @@ def delete_endpoint(conn: Connection, tenant: str, endpoint_id: str) -> bool:
     return gone.rowcount == 1
 
 
+def _due(now: float) -> Select[tuple[str]]:
+    return select(deliveries.c.id).where(
+        deliveries.c.status == "pending",
+        deliveries.c.next_attempt_at <= now,
+        or_(deliveries.c.owner.is_(None), deliveries.c.lease_until < now),
+    )
+
+
+def any_due(conn: Connection, now: float) -> bool:
+    """Whether a delivery is due (a read, so that a look at an empty outbox takes no write
+    transaction: every process looks at each poll and each background turn's end)."""
+    return conn.scalar(_due(now).limit(1)) is not None
+
+
 def take_deliveries(
     conn: Connection, owner: str, now: float, lease_until: float, limit: int
 ) -> list[DueDelivery]:
     due = (
-        select(deliveries.c.id)
-        .where(
-            deliveries.c.status == "pending",
-            deliveries.c.next_attempt_at <= now,
-            or_(deliveries.c.owner.is_(None), deliveries.c.lease_until < now),
-        )
+        _due(now)
         .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
