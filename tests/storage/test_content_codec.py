@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,17 @@ def test_keys_come_from_a_file_the_first_line_sealing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot read"):
         content_codec([], tmp_path / "missing")
     assert content_codec([], None).sealing is False
+
+
+def test_a_forked_process_seals_under_a_data_key_of_its_own() -> None:
+    codec = sealing(K1)
+    parent = codec.dump(VALUE).rsplit(":", 1)[0]
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the wrapped data key it sealed under, then leave
+        os.write(writer, codec.dump(VALUE).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(reader, 4096).decode()
+    assert child.rsplit(":", 1)[0] != parent
+    assert codec.load(child) == VALUE

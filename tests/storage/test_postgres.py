@@ -6,14 +6,18 @@ connections that a database restart closed, and writes that deadlock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 from tests.postgres import needs_postgres, temporary_database, terminate_connections
 from tests.storage.test_store_contract import A, conversation, conversation_texts, msg, save
+from threadline.ids import new_id
+from threadline.storage.base import ResponseRecord, TurnRecord, TurnStart
 from threadline.storage.factory import sqlalchemy_url
 from threadline.storage.sql import SqlStore, engines
 from threadline.storage.sql.migrate import head_revision
@@ -112,3 +116,96 @@ async def test_writes_that_deadlock_are_run_again_and_both_succeed(
     for conversation_id in conversations:
         record = await first.get_conversation(A, conversation_id)
         assert record is not None and record.last_active_at == 100.0 + 2
+
+
+@pytest.fixture
+async def pg_store() -> AsyncIterator[SqlStore]:
+    with temporary_database("round_trips") as url:
+        sa_url = sqlalchemy_url(url)
+        assert sa_url is not None
+        store = SqlStore(sa_url, pool_size=2, max_overflow=0)
+        await store.migrate()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+@contextlib.contextmanager
+def round_trips(store: SqlStore) -> Iterator[list[str]]:
+    """What the store sends PostgreSQL: each statement's verb, and BEGIN and COMMIT (a read
+    runs in autocommit, so it sends neither)."""
+    sent: list[str] = []
+    engine = store.write_engine  # the reader is a view of its pool: its events reach here
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        sent.append(sql.strip().split(None, 1)[0].upper())
+
+    def begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            sent.append("BEGIN")
+
+    listeners = [("before_cursor_execute", statement), ("begin", begin)]
+    listeners.append(("commit", lambda _conn: sent.append("COMMIT")))
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        yield sent
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+
+
+async def test_round_trips_per_turn_are_one_to_read_the_context_and_one_transaction_per_write(
+    pg_store: SqlStore,
+) -> None:
+    """Measured for issue 20's target (one round trip to read a turn's context, one to write
+    it): the read is one; each write, the turn's start and its end, is one transaction of two
+    statements (four round trips with BEGIN and COMMIT), three or four in a conversation."""
+    first = await save(pg_store, ["hello"], ["hi"])
+
+    async def turn(previous: str | None, conversation_id: str | None) -> list[list[str]]:
+        record = ResponseRecord(
+            new_id("resp"),
+            A,
+            1000.0,
+            "in_progress",
+            "m",
+            {},
+            previous_response_id=previous,
+            conversation_id=conversation_id,
+        )
+        phases = []
+        with round_trips(pg_store) as sent:
+            if conversation_id is not None:
+                await pg_store.load_conversation(A, conversation_id)
+            else:
+                assert previous is not None
+                await pg_store.load_chain(A, previous)
+            phases.append(list(sent))
+            sent.clear()
+            await pg_store.start_turn(TurnStart(record, [msg("in")], "owner", 2000.0))
+            phases.append(list(sent))
+            sent.clear()
+            record.status, record.completed_at = "completed", 1001.0
+            done = TurnRecord(
+                record,
+                [msg("in")],
+                [msg("out")],
+                append_to_conversation=conversation_id is not None,
+                started=True,
+            )
+            await pg_store.save_turn(done)
+            phases.append(list(sent))
+        return phases
+
+    read, start, end = await turn(first, None)
+    assert len(read) == 1 and read[0] in ("WITH", "SELECT")
+    assert start == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    assert end == ["BEGIN", "UPDATE", "INSERT", "COMMIT"]
+
+    conv = await conversation(pg_store, "c0")
+    read, start, end = await turn(None, conv)
+    assert read == ["SELECT"]
+    assert start == ["BEGIN", "SELECT", "INSERT", "INSERT", "COMMIT"]
+    assert end == ["BEGIN", "UPDATE", "UPDATE", "UPDATE", "INSERT", "COMMIT"]

@@ -6,8 +6,10 @@ replayable stream events. Ids, tenants, times, statuses, models, usage and metad
 the clear: the stores filter, order and account by them.
 
 The envelope: each process draws a random AES-256-GCM data key, wraps it under the key ring's
-first key (the key-encryption key), and seals values under the data key with a fresh 96-bit
-nonce each. A sealed value is text, so every column and document field keeps its type:
+first key (the key-encryption key), and seals values under the data key, each with its own
+96-bit nonce: a random prefix drawn with the data key and a counter (NIST SP 800-38D's
+deterministic construction; the data key is this process's alone, so no nonce repeats). A
+sealed value is text, so every column and document field keeps its type:
 
     tle1:<key id>:<wrapped data key>:<nonce + ciphertext + tag>      (base64url, unpadded)
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import os
 import re
 import threading
@@ -53,8 +56,8 @@ _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _WRAP_CONTEXT = b"threadline data key v1"
 _INDEX_CONTEXT = b"threadline search index v1"
 _SEALS_PER_DATA_KEY = 1 << 24
-"""Values sealed under one data key before the process draws another: random 96-bit nonces
-stay far below the 2**32 messages per key that NIST allows them."""
+"""Values sealed under one data key before the process draws another, to keep what one key
+protects small (the counter would allow 2**64)."""
 _OPENED_KEYS = 4096
 """Unwrapped data keys kept per process (one per process start per key, in practice)."""
 
@@ -152,12 +155,15 @@ def new_key_entry(key_id: str) -> str:
 
 
 class _DataKey:
-    __slots__ = ("aead", "header", "uses")
+    __slots__ = ("aead", "header", "pid", "prefix", "sealed")
 
     def __init__(self, aead: AESGCM, header: str) -> None:
         self.aead = aead
         self.header = header
-        self.uses = 0
+        self.pid = os.getpid()
+        self.prefix = os.urandom(_NONCE - 8)
+        self.sealed = itertools.count()
+        """Values sealed so far: the nonce's counter (`next` is atomic under the GIL)."""
 
 
 class ContentCodec:
@@ -238,18 +244,22 @@ class ContentCodec:
 
     # -- envelope -----------------------------------------------------------------------------
     def _seal(self, raw: bytes) -> str:
-        data_key = self._current
-        if data_key is None or data_key.uses >= _SEALS_PER_DATA_KEY:
-            data_key = self._draw_data_key()
-        data_key.uses += 1
-        nonce = os.urandom(_NONCE)
+        data_key = self._current or self._draw_data_key(None)
+        count = next(data_key.sealed)
+        # A forked child must not go on with its parent's counter under the same key.
+        if count >= _SEALS_PER_DATA_KEY or data_key.pid != os.getpid():
+            data_key = self._draw_data_key(data_key)
+            count = next(data_key.sealed)
+        nonce = data_key.prefix + count.to_bytes(8, "big")
         return data_key.header + _b64(nonce + data_key.aead.encrypt(nonce, raw, None))
 
-    def _draw_data_key(self) -> _DataKey:
+    def _draw_data_key(self, spent: _DataKey | None) -> _DataKey:
+        """A new data key in place of `spent` (None: the first), unless another thread drew
+        one meanwhile."""
         assert self.ring is not None
         with self._lock:
             current = self._current
-            if current is not None and current.uses < _SEALS_PER_DATA_KEY:
+            if current is not None and current is not spent:
                 return current
             secret = AESGCM.generate_key(bit_length=256)
             nonce = os.urandom(_NONCE)

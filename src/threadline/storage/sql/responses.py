@@ -31,7 +31,7 @@ from threadline.storage.base import (
     TurnRecord,
     TurnStart,
 )
-from threadline.storage.encryption import ContentCodec
+from threadline.storage.encryption import PLAIN, ContentCodec
 from threadline.storage.sql import jobs, webhooks
 from threadline.storage.sql import queries as q
 from threadline.storage.sql.items import (
@@ -102,9 +102,12 @@ def fail_abandoned_turns(conn: Connection, now: float, error: str) -> int:
 def prepare_turn(turn: TurnRecord, codec: ContentCodec) -> PreparedTurn:
     record = turn.response
     inputs = len(turn.input_items)
+    # A started turn's input rows were inserted when it started: here they only count and
+    # feed the context cache, so they are not sealed again.
+    input_codec = PLAIN if turn.started else codec
     rows = [
         item_row(
-            codec,
+            input_codec if i < inputs else codec,
             record.tenant,
             record.created_at,
             item,
