@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from threadline.settings import ConfigError, load_settings
+from threadline.settings_loading import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from threadline.api.app import create_app
-from threadline.settings import load_settings
+from threadline.settings_loading import load_settings
 
 
 def app_from_environment() -> FastAPI:

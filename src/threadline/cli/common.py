@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from threadline.settings import ConfigError, Settings, load_settings
+from threadline.settings import Settings
+from threadline.settings_loading import ConfigError, load_settings
 from threadline.storage.base import Store
 from threadline.storage.factory import (
     open_store,

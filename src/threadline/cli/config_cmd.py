@@ -15,7 +15,8 @@ from rich.text import Text
 from threadline.cli.common import ConfigOption, DbOption, settings_from
 from threadline.cli.output import USAGE, JsonOption, fail, out, print_json
 from threadline.cli.output import table as output_table
-from threadline.settings import ProviderSettings, Settings, load_config_file
+from threadline.settings import ProviderSettings, Settings
+from threadline.settings_loading import load_config_file
 from threadline.storage.factory import redacted
 
 app = typer.Typer(help="The configuration in effect.", no_args_is_help=True)

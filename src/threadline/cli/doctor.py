@@ -19,7 +19,8 @@ from threadline.cli.doctor_checks import (
     check_server,
 )
 from threadline.cli.output import JsonOption, out, print_json
-from threadline.settings import ConfigError, Settings, load_settings
+from threadline.settings import Settings
+from threadline.settings_loading import ConfigError, load_settings
 
 _MARKS = {
     "ok": ("✓", "green"),
