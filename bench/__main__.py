@@ -67,6 +67,12 @@ def _arguments() -> argparse.Namespace:
         default=os.environ.get("THREADLINE_TEST_POSTGRES_URL"),
         help="PostgreSQL database for benchmark 5 (default $THREADLINE_TEST_POSTGRES_URL)",
     )
+    parser.add_argument(
+        "--open-streams",
+        type=int,
+        metavar="N",
+        help="streams benchmark 4 opens at once (default 500; issue 20's target is 10,000)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--rev", help="measure this git revision's src/ instead of the tree")
     parser.add_argument(
@@ -122,7 +128,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="threadline-bench-"))
     if args.rev:
         _use_revision(args.rev, workdir)
-    ctx = BenchContext(placement, workdir, args.quick, args.postgres_url)
+    ctx = BenchContext(placement, workdir, args.quick, args.postgres_url, args.open_streams)
     report = Report(
         machine=Machine.describe(args.rev),
         load_generator=generator_name(),

@@ -17,6 +17,8 @@ class BenchContext:
     """Databases and process logs of this run (a temporary directory on the data disk)."""
     quick: bool
     postgres_url: str | None = None
+    open_streams: int | None = None
+    """Streams benchmark 4 opens at once (None: its default)."""
 
     def database(self, name: str) -> str:
         return str(self.workdir / f"{name}.db")

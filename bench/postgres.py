@@ -1,4 +1,5 @@
-"""Benchmark 5: the PostgreSQL backend, 2 server workers, concurrency 16.
+"""Benchmark 5: the PostgreSQL backend, 2 server workers (two processes sharing one database, as
+two replicas would), concurrency 16 and 64.
 
 Runs only with a database URL (`--postgres-url` or $THREADLINE_TEST_POSTGRES_URL); the
 server migrates that database and adds rows to it, nothing is deleted. The baseline is the
@@ -15,6 +16,7 @@ from bench.throughput import RESPONSES_BODY, UPSTREAM_BODY, measure
 
 NAME = "5. PostgreSQL backend"
 WORKERS = 2
+C64_TARGET = 1500
 
 
 def _not_run(reason: str) -> list[Figure]:
@@ -29,7 +31,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     if "--workers" not in serve_help():
         return _not_run("`threadline serve` has no --workers option yet")
     with start_fake(ctx.placement, ctx.workdir) as fake:
-        direct = measure(ctx, fake, "/v1/chat/completions", UPSTREAM_BODY, 16)
+        direct = {c: measure(ctx, fake, "/v1/chat/completions", UPSTREAM_BODY, c) for c in (16, 64)}
         try:
             # Two workers on the one server CPU would only take turns: let them use all CPUs.
             server = start_threadline(
@@ -42,12 +44,13 @@ def run(ctx: BenchContext) -> list[Figure]:
         except RuntimeError as exc:
             return _not_run(f"the server did not start on PostgreSQL: {exc}")
         with server:
-            result = measure(ctx, server, "/v1/responses", RESPONSES_BODY, 16)
+            result = {c: measure(ctx, server, "/v1/responses", RESPONSES_BODY, c) for c in (16, 64)}
     return figures(result, direct)
 
 
-def figures(result: LoadResult, direct: LoadResult) -> list[Figure]:
+def figures(results: dict[int, LoadResult], directs: dict[int, LoadResult]) -> list[Figure]:
     label = "fake upstream direct"
+    result, direct = results[16], directs[16]
     return [
         Figure(
             "postgres.c16.rps",
@@ -75,6 +78,27 @@ def figures(result: LoadResult, direct: LoadResult) -> list[Figure]:
             result.p99_ms,
             "ms",
             direct.p99_ms,
+            label,
+        ),
+        Figure(
+            "postgres.c64.rps",
+            NAME,
+            f"throughput, c=64, {WORKERS} workers",
+            results[64].rps,
+            "req/s",
+            directs[64].rps,
+            label,
+            target="≥ 1,500 req/s (issue 20, two replicas)",
+            met=results[64].rps >= C64_TARGET,
+            note="server processes not pinned",
+        ),
+        Figure(
+            "postgres.c64.p99",
+            NAME,
+            f"p99 latency, c=64, {WORKERS} workers",
+            results[64].p99_ms,
+            "ms",
+            directs[64].p99_ms,
             label,
         ),
     ]

@@ -64,10 +64,11 @@ class Settings(BaseSettings):
         "overflow, times processes (replicas x workers), under the server's max_connections.",
     )
     database_max_overflow: int = Field(
-        default=10,
+        default=0,
         ge=0,
-        description="Extra PostgreSQL connections a process may open under load, closed when "
-        "returned.",
+        description="Extra PostgreSQL connections a process may open under load, each closed "
+        "when returned: under steady load they are opened and closed again and again, which "
+        "costs more than waiting for a pooled one (docs/deployment.md).",
     )
     context_cache_mb: int = Field(
         default=32,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,7 +70,10 @@ async def save(
     append: bool = True,
     at: float = 1000.0,
     response_id: str | None = None,
+    started: bool = False,
 ) -> str:
+    """Save a completed turn: whole, or (`started`) as the server does, stored `in_progress`
+    with its input first, then ended."""
     record = ResponseRecord(
         id=response_id or new_id("resp"),
         tenant=tenant,
@@ -83,7 +87,11 @@ async def save(
         completed_at=at + 1,
     )
     inputs_, outputs_ = [msg(t) for t in inputs], [msg(t) for t in outputs]
-    await store.save_turn(TurnRecord(record, inputs_, outputs_, append_to_conversation=append))
+    if started:
+        running = dataclasses.replace(record, status="in_progress", usage=None, completed_at=None)
+        await store.start_turn(TurnStart(running, inputs_, owner="p1", lease_until=at + 600))
+    turn = TurnRecord(record, inputs_, outputs_, append_to_conversation=append, started=started)
+    await store.save_turn(turn)
     return record.id
 
 
@@ -350,6 +358,44 @@ async def test_a_started_turn_whose_response_was_deleted_is_not_saved(store: Sto
     assert await store.get_response(A, record.id) is None
 
 
+async def test_a_started_conversation_turn_whose_response_was_deleted_adds_nothing(
+    store: Store,
+) -> None:
+    conv = await conversation(store, "c0")
+    record = running(conversation=conv)
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    assert await store.delete_response(A, record.id)
+    with pytest.raises(ResponseDeleted):
+        await store.save_turn(
+            TurnRecord(
+                ended(record), [msg("q")], [msg("a")], append_to_conversation=True, started=True
+            )
+        )
+    assert await conversation_texts(store, conv) == ["c0"]
+    await save(store, ["q2"], ["a2"], conversation=conv, started=True)
+    assert await conversation_texts(store, conv) == ["c0", "q2", "a2"]
+
+
+async def test_a_failed_started_conversation_turn_frees_the_conversation_and_adds_nothing(
+    store: Store,
+) -> None:
+    conv = await conversation(store, "c0")
+    record = running(conversation=conv)
+    assert await store.claim_conversation(A, conv, record.id, now=1.0, lease_until=900.0) == (
+        "claimed"
+    )
+    await store.start_turn(TurnStart(record, [msg("q")], owner="p1", lease_until=600.0))
+    failed = ended(record, status="failed")
+    await store.save_turn(TurnRecord(failed, [msg("q")], [msg("partial")], started=True))
+    assert await conversation_texts(store, conv) == ["c0"]
+    assert await store.claim_conversation(A, conv, new_id("resp"), now=2.0, lease_until=9.0) == (
+        "claimed"
+    )
+    stored = await response(store, record.id)
+    assert stored.record.status == "failed" and texts(stored.output) == ["partial"]
+    assert texts(await store.load_chain(A, record.id)) == ["c0", "q", "partial"]
+
+
 async def test_a_started_turn_whose_conversation_was_deleted_is_not_saved(store: Store) -> None:
     conv = await conversation(store, "c0")
     record = running(conversation=conv)
@@ -368,12 +414,16 @@ async def test_a_started_turn_whose_conversation_was_deleted_is_not_saved(store:
 
 
 # -- conversations ----------------------------------------------------------------------------
-async def test_concurrent_turns_on_one_conversation_stay_contiguous(store: Store) -> None:
+@pytest.mark.parametrize("started", [False, True], ids=["whole", "started"])
+async def test_concurrent_turns_on_one_conversation_stay_contiguous(
+    store: Store, started: bool
+) -> None:
     conv = await conversation(store, "seed")
     writes = []
     for n in range(25):
         inputs, outputs = [f"t{n}-in"], [f"t{n}-out-a", f"t{n}-out-b"]
-        writes.append(save(store, inputs, outputs, conversation=conv, at=1000.0 + n))
+        at = 1000.0 + n
+        writes.append(save(store, inputs, outputs, conversation=conv, at=at, started=started))
         batch = [msg(f"a{n}-x"), msg(f"a{n}-y")]
         writes.append(store.append_items(A, conv, batch, now=1000.0 + n))
     await asyncio.gather(*writes)

@@ -32,7 +32,7 @@ def open_store(
     database_url: str,
     *,
     pool_size: int = 10,
-    max_overflow: int = 10,
+    max_overflow: int = 0,
     context_cache_bytes: int | None = None,
     codec: ContentCodec = PLAIN,
 ) -> Store:

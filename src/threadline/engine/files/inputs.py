@@ -62,7 +62,15 @@ class _FetchBudget:
         self.limits = limits
         self.parts = limits.max_parts
         self.bytes = limits.max_bytes
-        self.deadline = asyncio.get_running_loop().time() + limits.timeout
+        self._deadline: float | None = None
+
+    @property
+    def deadline(self) -> float:
+        """The loop time by which every download must be done, set at the first one (nearly
+        every request has none: a budget costs nothing until it is used)."""
+        if self._deadline is None:
+            self._deadline = asyncio.get_running_loop().time() + self.limits.timeout
+        return self._deadline
 
 
 class FileInputs:

@@ -27,6 +27,8 @@ as before; only the code is shared. A write that PostgreSQL aborts as a deadlock
 serialization failure) is run again, whole, in a new transaction, up to `PG_WRITE_ATTEMPTS`
 times: two writes that lock the same rows in opposite orders (a conversation deleted while a
 retention sweep deletes its old turns) both succeed instead of one failing.
+`write_statement(fn, ...)` runs a write of one statement in autocommit: its own transaction,
+without the BEGIN and COMMIT round trips (a turn's start and end: turn_statements.py).
 
 `snapshot()` and `transaction()` hold one connection across several calls, for work that
 interleaves two databases (copy.py); the server's operations never use them.
@@ -80,10 +82,14 @@ class HeldConnection(abc.ABC):
 
 
 class Database(abc.ABC):
+    """Runs store operations, each a function of a sync `Connection`; see the module docstring."""
+
     writes_in_order: bool = False
     """True when writes run in submission order (SQLite's one writer thread)."""
 
-    """Runs store operations, each a function of a sync `Connection`; see the module docstring."""
+    statement_writes: bool = False
+    """True when `write_statement` saves round trips over `write` (PostgreSQL), so that a write
+    worth putting in one statement should be (turn_statements.py)."""
 
     @property
     @abc.abstractmethod
@@ -106,6 +112,12 @@ class Database(abc.ABC):
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """`fn(connection, ...)` in one write transaction, committed if `fn` returns."""
+
+    async def write_statement(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, ...)`, which sends exactly one statement, as its own transaction."""
+        return await self.write(fn, *args, **kwargs)
 
     @abc.abstractmethod
     def snapshot(self) -> AbstractAsyncContextManager[HeldConnection]:
@@ -329,6 +341,8 @@ class _ThreadHeldConnection(HeldConnection):
 
 # -- PostgreSQL: asyncpg through SQLAlchemy's async engine -------------------------------------
 class ServerDatabase(Database):
+    statement_writes = True
+
     def __init__(self, url: URL, *, pool_size: int, max_overflow: int) -> None:
         self._reader, self._writer = server_engines(
             url, pool_size=pool_size, max_overflow=max_overflow
@@ -351,9 +365,24 @@ class ServerDatabase(Database):
     async def write(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        return await self._retried(self._writer.begin, fn, *args, **kwargs)
+
+    async def write_statement(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        # In autocommit the statement is its own transaction: no BEGIN or COMMIT round trip.
+        return await self._retried(self._reader.connect, fn, *args, **kwargs)
+
+    async def _retried(
+        self,
+        connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+        fn: Callable[Concatenate[Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         for attempt in range(1, PG_WRITE_ATTEMPTS + 1):
             try:
-                async with self._writer.begin() as conn:
+                async with connect() as conn:
                     return await conn.run_sync(fn, *args, **kwargs)
             except DBAPIError as exc:
                 if attempt == PG_WRITE_ATTEMPTS or _sqlstate(exc) not in _PG_RETRYABLE:

@@ -173,7 +173,7 @@ def _conversation_with_items(*, with_generation: bool = False) -> Select[Any]:
     )
 
 
-def _released_by_owner() -> ColumnElement[str | None]:
+def released_by_owner() -> ColumnElement[str | None]:
     """`turn_owner`, cleared if it is `:claim_owner` (a turn being saved lets go of its claim
     in the statement that places it)."""
     c = conversations.c
@@ -197,7 +197,7 @@ def _claim_positions() -> ReturningUpdate[int]:
         .values(
             next_position=c.next_position + bindparam("count", type_=BigInteger),
             last_active_at=latest(c.last_active_at, active_at),
-            turn_owner=_released_by_owner(),
+            turn_owner=released_by_owner(),
         )
         .returning(c.next_position)
     )
@@ -222,7 +222,7 @@ def _release_claim() -> ReturningUpdate[int]:
         .where(
             *_claimed_conversation(),
         )
-        .values(turn_owner=_released_by_owner())
+        .values(turn_owner=released_by_owner())
         .returning(c.next_position)
     )
 

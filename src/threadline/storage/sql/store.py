@@ -60,6 +60,7 @@ from threadline.storage.sql import (
     migrate,
     response_listing,
     responses,
+    turn_statements,
     webhooks,
 )
 from threadline.storage.sql import queries as q
@@ -98,7 +99,7 @@ class SqlStore(
         url: str,
         *,
         pool_size: int = 10,
-        max_overflow: int = 10,
+        max_overflow: int = 0,
         context_cache_bytes: int = DEFAULT_MAX_BYTES,
         codec: ContentCodec = PLAIN,
     ) -> None:
@@ -155,14 +156,20 @@ class SqlStore(
     # -- responses ----------------------------------------------------------------------------
     async def save_turn(self, turn: TurnRecord) -> None:
         prepared = responses.prepare_turn(turn, self._codec)
-        start = await self._db.write(responses.save_turn, prepared)
+        if self._db.statement_writes and turn.started and not turn.background:
+            start = await self._db.write_statement(turn_statements.end_turn, prepared)
+        else:
+            start = await self._db.write(responses.save_turn, prepared)
         if self._contexts.enabled:
             self._contexts.remember_turn(turn, prepared, start)
 
     async def start_turn(self, start: TurnStart) -> None:
         rows = self._input_rows(start.response, start.input_items)
         row = responses.start_row(start, self._codec)
-        await self._db.write(responses.start_turn, row, rows)
+        if self._db.statement_writes:
+            await self._db.write_statement(turn_statements.start_turn, row, rows)
+        else:
+            await self._db.write(responses.start_turn, row, rows)
 
     async def renew_turns(self, owner: str, lease_until: float) -> int:
         return await self._db.write(responses.renew_turns, owner, lease_until)
