@@ -29,7 +29,8 @@ from bench.streaming import responses_body, upstream_body
 NAME = "4. Many open streams (SQLite)"
 CHUNK_DELAY = 0.2
 RSS_TARGET = 300 * 1024 * 1024
-# Issue 20's targets for 10,000 streams (`--open-streams 10000`).
+# Issue 20's targets for 10,000 streams (`--open-streams 10000`); the delay between events is
+# counted over the upstream's own `CHUNK_DELAY`.
 MANY = 10_000
 RSS_TARGET_MANY = 1024 * 1024 * 1024
 GAP_P99_TARGET_MANY = 0.020
@@ -154,8 +155,11 @@ def figures(count: int, idle_rss: int, peak_rss: int, tl: Outcome, direct: Outco
             "ms",
             ms(percentile(direct.gaps, 99)) if direct.gaps else None,
             label,
-            target=f"≤ {ms(GAP_P99_TARGET_MANY):g} ms" if many else "",
-            met=(p99 is not None and p99 <= GAP_P99_TARGET_MANY) if many else None,
+            target=f"≤ {ms(CHUNK_DELAY + GAP_P99_TARGET_MANY):g} ms (20 over the upstream's)"
+            if many
+            else "",
+            met=(p99 is not None and p99 - CHUNK_DELAY <= GAP_P99_TARGET_MANY) if many else None,
+            note="" if p99 is None else f"{ms(p99 - CHUNK_DELAY):.1f} ms over the upstream's gap",
         ),
         Figure(
             "open_streams.completed",
