@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -16,10 +17,13 @@ from sqlalchemy.engine import Connection
 
 from tests.postgres import needs_postgres, temporary_database, terminate_connections
 from tests.storage.test_store_contract import A, conversation, conversation_texts, msg, save
+from threadline.errors import ConversationDeleted, ResponseDeleted
 from threadline.ids import new_id
 from threadline.storage.base import ResponseRecord, TurnRecord, TurnStart
 from threadline.storage.factory import sqlalchemy_url
 from threadline.storage.sql import SqlStore, engines
+from threadline.storage.sql import conversations as sql_conversations
+from threadline.storage.sql import responses as sql_responses
 from threadline.storage.sql.migrate import head_revision
 
 pytestmark = needs_postgres
@@ -209,3 +213,68 @@ async def test_round_trips_per_turn_are_one_to_read_the_context_and_one_per_writ
     assert read == ["SELECT"]
     assert start == ["WITH"]
     assert end == ["WITH"]
+
+
+async def _end_while_held(
+    store: SqlStore, delete: Any, *args: Any, conversation_id: str, response: ResponseRecord
+) -> BaseException | None:
+    """End a started conversation turn while another transaction runs `delete(*args)` and
+    holds its locks; commit it once the end waits; what the end raised."""
+    record = dataclasses.replace(response, status="completed", completed_at=1001.0)
+    turn = TurnRecord(record, [msg("q")], [msg("a")], append_to_conversation=True, started=True)
+    async with store.transaction() as held:
+        await held.run(delete, *args)
+        ending = asyncio.ensure_future(store.save_turn(turn))
+        await asyncio.sleep(0.3)
+        assert not ending.done()  # waiting for the deletion's locks
+    try:
+        await ending
+    except Exception as exc:
+        return exc
+    return None
+
+
+async def _started_conversation_turn(store: SqlStore) -> tuple[str, ResponseRecord]:
+    conv = await conversation(store, "c0")
+    record = ResponseRecord(new_id("resp"), A, 1000.0, "in_progress", "m", {}, conversation_id=conv)
+    assert await store.claim_conversation(A, conv, record.id, now=1.0, lease_until=9e9) == "claimed"
+    await store.start_turn(TurnStart(record, [msg("q")], "owner", 2000.0))
+    return conv, record
+
+
+async def test_a_turn_ending_while_its_conversation_is_deleted_says_the_conversation_was(
+    pg_store: SqlStore,
+) -> None:
+    conv, record = await _started_conversation_turn(pg_store)
+    raised = await _end_while_held(
+        pg_store,
+        sql_conversations.delete_conversation,
+        A,
+        conv,
+        conversation_id=conv,
+        response=record,
+    )
+    assert isinstance(raised, ConversationDeleted)
+    assert await pg_store.get_response(A, record.id) is None
+
+
+async def test_a_turn_ending_while_its_response_is_deleted_leaves_the_conversation_untouched(
+    pg_store: SqlStore,
+) -> None:
+    conv, record = await _started_conversation_turn(pg_store)
+    before = await pg_store.get_conversation(A, conv)
+    raised = await _end_while_held(
+        pg_store,
+        sql_responses.delete_response,
+        A,
+        record.id,
+        conversation_id=conv,
+        response=record,
+    )
+    assert isinstance(raised, ResponseDeleted)
+    assert await conversation_texts(pg_store, conv) == ["c0"]
+    after = await pg_store.get_conversation(A, conv)
+    assert after == before
+    # Its claim was not let go (nothing of the turn was written): the next turn waits for it.
+    other = new_id("resp")
+    assert await pg_store.claim_conversation(A, conv, other, now=2.0, lease_until=3.0) == "locked"

@@ -9,8 +9,10 @@ statement's text, and the server's prepared plan of it, are the same whatever th
 
 Every part of a statement is joined to the part it depends on, so that nothing is written when
 the turn may not be: a start in a deleted conversation inserts no response and no items; an end
-whose response was deleted, or whose conversation was, places and inserts nothing. The counts
-the statement returns say which, and the caller raises as the transactional form does
+whose response was deleted, or whose conversation was, even while the statement ran, claims,
+places and inserts nothing (both rows are locked first, so a deletion under way is waited
+for). What the statement returns says which, and the caller raises as the transactional form
+does
 (responses.py, which SQLite uses: there a transaction costs no round trips, and SQLite has no
 data-modifying CTEs).
 
@@ -138,21 +140,45 @@ def _finish(start: ColumnElement[Any] | None, after: CTE | None) -> CTE:
     return finish.returning(r.id).cte("finished")
 
 
-def _claim(*, append: bool) -> CTE:
+def _locked_rows() -> tuple[CTE, CTE]:
+    """The turn's conversation and response, locked in that order (the order of the
+    transactional form): a deletion of either that is under way is waited for, after which
+    the row is not there, so nothing else of the statement writes."""
+    c, r = conversations.c, responses.c
+    # FOR NO KEY UPDATE: the lock the UPDATEs take anyway, which a deletion waits for but a
+    # concurrent insert of items referring to the row (FOR KEY SHARE) does not. MATERIALIZED:
+    # each is run once, as itself, whatever PostgreSQL would otherwise inline.
+    conversation = (
+        select(c.id)
+        .where(c.id == _CONVERSATION_ID, c.tenant == _TENANT)
+        .with_for_update(key_share=True)
+        .cte("locked_conversation")
+        .prefix_with("MATERIALIZED")
+    )
+    response = (
+        select(r.id)
+        .where(r.id == _ID, r.tenant == _TENANT, exists(select(conversation)))
+        .with_for_update(key_share=True)
+        .cte("locked_response")
+        .prefix_with("MATERIALIZED")
+    )
+    return conversation, response
+
+
+def _claim(locked: CTE, *, append: bool) -> CTE:
     """Release the turn's claim on its conversation; appended, also move `next_position` on by
     `count` and mark it active at `active_at`. Returns where the turn starts (appended) or where
-    the conversation stood. Only while the response is still there."""
+    the conversation stood. Only if the response was `locked`."""
     c = conversations.c
     count = _bind("count", BigInteger)
     values: dict[str, Any] = {"turn_owner": q.released_by_owner()}
     if append:
         values["next_position"] = c.next_position + count
         values["last_active_at"] = q.latest(c.last_active_at, _bind("active_at", Double))
-    response = select(responses.c.id).where(responses.c.id == _ID, responses.c.tenant == _TENANT)
     start = (c.next_position - count) if append else c.next_position
     return (
         update(conversations)
-        .where(c.id == _CONVERSATION_ID, c.tenant == _TENANT, exists(response))
+        .where(c.id == _CONVERSATION_ID, c.tenant == _TENANT, exists(select(locked)))
         .values(values)
         .returning(start.label("start"))
         .cte("claim")
@@ -163,13 +189,15 @@ def _end(*, in_conversation: bool, append: bool) -> Select[Any]:
     """End a started turn: finish its response and insert its output; in a conversation,
     release the turn's claim, and, appended, place its input and output at the end of it,
     contiguously. Returns how many responses were finished, where the turn starts in the
-    conversation (or where the conversation stood) and whether the conversation is there."""
+    conversation (or where the conversation stood), and whether the conversation is there."""
     if not in_conversation:
         finished = _finish(None, None)
         outputs = _insert_items("output", finished, None)
         counted = select(func.count()).select_from(finished).scalar_subquery()
-        return select(counted, literal(None, BigInteger), literal(True)).add_cte(outputs)
-    claim = _claim(append=append)
+        nothing = literal(None, BigInteger)
+        return select(counted, nothing, literal(True)).add_cte(outputs)
+    locked_conversation, locked = _locked_rows()
+    claim = _claim(locked, append=append)
     start = select(claim.c.start).scalar_subquery()
     finished = _finish(start if append else None, claim)
     parts = [_insert_items("output", finished, start if append else None)]
@@ -182,10 +210,8 @@ def _end(*, in_conversation: bool, append: bool) -> Select[Any]:
             .cte("placed_inputs")
         )
         parts.append(placed)
-    c = conversations.c
-    there = exists(select(c.id).where(c.id == _CONVERSATION_ID, c.tenant == _TENANT))
     counted = select(func.count()).select_from(finished).scalar_subquery()
-    return select(counted, start, there).add_cte(*parts)
+    return select(counted, start, exists(select(locked_conversation))).add_cte(*parts)
 
 
 START_ALONE = _start(in_conversation=False)
@@ -246,8 +272,8 @@ def end_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     else:
         statement = END_APPENDED if turn.append else END_RELEASED
     finished, start, conversation_there = conn.execute(statement, params).one()
-    if not conversation_there:
-        raise ConversationDeleted(turn.conversation_id or "")
-    if not finished:
+    if not finished:  # then nothing was written
+        if not conversation_there:
+            raise ConversationDeleted(turn.conversation_id or "")
         raise ResponseDeleted(turn.response_id)
-    return int(start) if turn.append else None
+    return int(start) if turn.append and turn.conversation_id is not None else None
