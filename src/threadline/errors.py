@@ -246,6 +246,22 @@ class ShuttingDown(ThreadlineError):
         )
 
 
+class StorageBusy(ThreadlineError):
+    """No database connection came free in time: every pooled one stayed busy (a database that
+    stopped answering, or a pool too small for the load)."""
+
+    status_code = 503
+    default_code = "database_busy"
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(
+            f"The server waited {waited:g} s for a database connection and none came free; "
+            "retry the request. If this goes on, the database is not answering or the "
+            "connection pool (database_pool_size) is too small for the load."
+        )
+        self.headers["Retry-After"] = "1"
+
+
 class UpstreamError(ThreadlineError):
     """The model provider failed. `status_code` is 502, or the provider's own 4xx."""
 

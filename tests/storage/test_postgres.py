@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from tests.postgres import needs_postgres, temporary_database, terminate_connections
 from tests.storage.test_store_contract import A, conversation, conversation_texts, msg, save
-from threadline.errors import ConversationDeleted, ResponseDeleted
+from threadline.errors import ConversationDeleted, ResponseDeleted, StorageBusy
 from threadline.ids import new_id
 from threadline.storage.base import ResponseRecord, TurnRecord, TurnStart
 from threadline.storage.factory import sqlalchemy_url
@@ -278,3 +278,25 @@ async def test_a_turn_ending_while_its_response_is_deleted_leaves_the_conversati
     # Its claim was not let go (nothing of the turn was written): the next turn waits for it.
     other = new_id("resp")
     assert await pg_store.claim_conversation(A, conv, other, now=2.0, lease_until=3.0) == "locked"
+
+
+async def test_an_operation_that_finds_no_free_connection_in_time_is_a_503_to_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engines, "POOL_TIMEOUT_S", 0.2)
+    with temporary_database("busy") as url:
+        sa_url = sqlalchemy_url(url)
+        assert sa_url is not None
+        store = SqlStore(sa_url, pool_size=1, max_overflow=0)
+        await store.migrate()
+        try:
+            async with store.transaction():  # holds the pool's one connection
+                with pytest.raises(StorageBusy) as read:
+                    await store.get_response(A, "resp_x")
+                with pytest.raises(StorageBusy):
+                    await save(store, ["q"], ["a"])
+            assert read.value.status_code == 503 and read.value.headers["Retry-After"] == "1"
+            assert "database_pool_size" in str(read.value)
+            assert await store.get_response(A, "resp_x") is None  # free again
+        finally:
+            await store.close()

@@ -26,7 +26,8 @@ PostgreSQL (`ServerDatabase`): the function runs in SQLAlchemy's greenlet bridge
 as before; only the code is shared. A write that PostgreSQL aborts as a deadlock victim (or a
 serialization failure) is run again, whole, in a new transaction, up to `PG_WRITE_ATTEMPTS`
 times: two writes that lock the same rows in opposite orders (a conversation deleted while a
-retention sweep deletes its old turns) both succeed instead of one failing.
+retention sweep deletes its old turns) both succeed instead of one failing. An operation that
+finds no pooled connection free within the pool's timeout raises `StorageBusy` (503, retry).
 `write_statement(fn, ...)` runs a write of one statement in autocommit: its own transaction,
 without the BEGIN and COMMIT round trips (a turn's start and end: turn_statements.py).
 
@@ -49,8 +50,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from threadline.errors import StorageBusy
+from threadline.storage.sql import engines
 from threadline.storage.sql.engines import server_engines, sqlite_engines
 
 P = ParamSpec("P")
@@ -347,6 +351,7 @@ class ServerDatabase(Database):
         self._reader, self._writer = server_engines(
             url, pool_size=pool_size, max_overflow=max_overflow
         )
+        self._pool_timeout = engines.POOL_TIMEOUT_S
 
     @property
     def engine(self) -> Engine:
@@ -359,8 +364,11 @@ class ServerDatabase(Database):
     async def read(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        async with self._reader.connect() as conn:
-            return await conn.run_sync(fn, *args, **kwargs)
+        try:
+            async with self._reader.connect() as conn:
+                return await conn.run_sync(fn, *args, **kwargs)
+        except PoolTimeout:
+            raise StorageBusy(self._pool_timeout) from None
 
     async def write(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -384,6 +392,8 @@ class ServerDatabase(Database):
             try:
                 async with connect() as conn:
                     return await conn.run_sync(fn, *args, **kwargs)
+            except PoolTimeout:
+                raise StorageBusy(self._pool_timeout) from None
             except DBAPIError as exc:
                 if attempt == PG_WRITE_ATTEMPTS or _sqlstate(exc) not in _PG_RETRYABLE:
                     raise
