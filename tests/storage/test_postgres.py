@@ -122,17 +122,24 @@ async def test_writes_that_deadlock_are_run_again_and_both_succeed(
         assert record is not None and record.last_active_at == 100.0 + 2
 
 
-@pytest.fixture
-async def pg_store() -> AsyncIterator[SqlStore]:
-    with temporary_database("round_trips") as url:
+@contextlib.asynccontextmanager
+async def migrated_store(name: str, *, pool_size: int) -> AsyncIterator[SqlStore]:
+    """A store with `pool_size` connections and no overflow, on a fresh migrated database."""
+    with temporary_database(name) as url:
         sa_url = sqlalchemy_url(url)
         assert sa_url is not None
-        store = SqlStore(sa_url, pool_size=2, max_overflow=0)
+        store = SqlStore(sa_url, pool_size=pool_size, max_overflow=0)
         await store.migrate()
         try:
             yield store
         finally:
             await store.close()
+
+
+@pytest.fixture
+async def pg_store() -> AsyncIterator[SqlStore]:
+    async with migrated_store("round_trips", pool_size=2) as store:
+        yield store
 
 
 @contextlib.contextmanager
@@ -284,19 +291,12 @@ async def test_an_operation_that_finds_no_free_connection_in_time_is_a_503_to_re
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(engines, "POOL_TIMEOUT_S", 0.2)
-    with temporary_database("busy") as url:
-        sa_url = sqlalchemy_url(url)
-        assert sa_url is not None
-        store = SqlStore(sa_url, pool_size=1, max_overflow=0)
-        await store.migrate()
-        try:
-            async with store.transaction():  # holds the pool's one connection
-                with pytest.raises(StorageBusy) as read:
-                    await store.get_response(A, "resp_x")
-                with pytest.raises(StorageBusy):
-                    await save(store, ["q"], ["a"])
-            assert read.value.status_code == 503 and read.value.headers["Retry-After"] == "1"
-            assert "database_pool_size" in str(read.value)
-            assert await store.get_response(A, "resp_x") is None  # free again
-        finally:
-            await store.close()
+    async with migrated_store("busy", pool_size=1) as store:
+        async with store.transaction():  # holds the pool's one connection
+            with pytest.raises(StorageBusy) as read:
+                await store.get_response(A, "resp_x")
+            with pytest.raises(StorageBusy):
+                await save(store, ["q"], ["a"])
+        assert read.value.status_code == 503 and read.value.headers["Retry-After"] == "1"
+        assert "database_pool_size" in str(read.value)
+        assert await store.get_response(A, "resp_x") is None  # free again
