@@ -124,11 +124,12 @@ class Settings(BaseSettings):
     )
     background_concurrency: int = Field(
         default=64,
-        ge=1,
+        ge=0,
         description="Background responses this process runs at once; more wait in the queue "
         "(any process sharing the database may take them). A running job mostly waits on its "
         "provider, so this bounds the model calls in flight from the queue, not CPU; lower it "
-        "to stay under a provider's concurrency limit.",
+        "to stay under a provider's concurrency limit. 0: this process only queues them, and "
+        "other processes sharing the database run them (API-only replicas beside workers).",
     )
     background_queue_limit: int = Field(
         default=10_000,

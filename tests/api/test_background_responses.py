@@ -188,6 +188,24 @@ def test_one_tenant_cannot_fill_the_queue_for_another(fake: FakeUpstream, tmp_pa
         assert wait_for(patient, waiting.id, _ENDED).status == "completed"
 
 
+def test_a_queue_only_process_leaves_its_background_responses_to_a_worker_process(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    database = str(tmp_path / "t.db")
+    queue_only = {
+        "THREADLINE_BACKGROUND_CONCURRENCY": "0",
+        "THREADLINE_BACKGROUND_POLL_INTERVAL": "0.1",
+    }
+    with LiveServer(database, fake.base_url, env=queue_only, log_path=tmp_path / "api") as api:
+        client = openai.OpenAI(base_url=api.base_url, api_key="k", max_retries=0)
+        queued = client.responses.create(model=MODEL, input="run elsewhere", background=True)
+        time.sleep(0.5)  # five of its polls: it takes nothing
+        assert client.responses.retrieve(queued.id).status == "queued"
+        with LiveServer(database, fake.base_url, log_path=tmp_path / "worker"):
+            done = wait_for(client, queued.id, _ENDED)
+        assert done.status == "completed" and done.output_text == "echo: run elsewhere"
+
+
 def test_a_background_response_survives_a_killed_server(fake: FakeUpstream, tmp_path: Path) -> None:
     env = {"THREADLINE_TURN_LEASE_SECONDS": "1", "THREADLINE_SWEEP_INTERVAL": "0.2"}
     with LiveServer(

@@ -174,6 +174,17 @@ def test_doctor_without_any_provider_fails_with_the_way_out(cli: Cli) -> None:
     assert "no provider is configured" in done.stdout and "OPENAI_API_KEY" in done.stdout
 
 
+def test_doctor_says_a_queue_only_process_needs_another_to_run_background_responses(
+    cli: Cli,
+) -> None:
+    cli.env["THREADLINE_BACKGROUND_CONCURRENCY"] = "0"
+    checks = {c["name"]: c for c in json.loads(cli.local("doctor", "--json").stdout)}
+    assert checks["background"]["level"] == "warn"
+    assert "another process sharing this database" in checks["background"]["detail"]
+    alone = cli("doctor", "--db", "memory://", code=1)
+    assert "✗ background: background_concurrency is 0 and memory://" in alone.stdout
+
+
 def test_keys_create_list_and_revoke(cli: Cli) -> None:
     secret = cli.local("keys", "create", "ci-bot").stdout.strip()
     assert len(secret) > 20

@@ -12,6 +12,7 @@ from rich.text import Text
 from threadline.cli.common import ConfigOption, DbOption, err_console
 from threadline.cli.doctor_checks import (
     Check,
+    check_background,
     check_database,
     check_encryption,
     check_provider,
@@ -82,6 +83,7 @@ async def _run_checks(settings: Settings) -> list[Check]:
         *database,
         check_encryption(settings),
         *check_provider_config(settings),
+        *filter(None, [check_background(settings)]),
         *providers,
         server,
     ]

@@ -151,6 +151,27 @@ def check_provider_config(settings: Settings) -> list[Check]:
     return [Check("providers", "ok", f"{len(settings.providers)} configured, default '{default}'")]
 
 
+def check_background(settings: Settings) -> Check | None:
+    """A process that runs no background responses (`background_concurrency = 0`) relies on
+    another one sharing its database; None when it runs them itself."""
+    if settings.background_concurrency > 0:
+        return None
+    if settings.database_url == "memory://":
+        return Check(
+            "background",
+            "fail",
+            "background_concurrency is 0 and memory:// is shared with no other process: "
+            "background responses would wait forever",
+            "set background_concurrency above 0, or use a database other processes share",
+        )
+    return Check(
+        "background",
+        "warn",
+        "background_concurrency is 0: background responses created here wait for another "
+        "process sharing this database to run them",
+    )
+
+
 def check_provider_key(name: str, config: ProviderSettings) -> Check | None:
     """A key variable the provider names but the environment lacks; None when all is set."""
     if config.api_key is None and config.api_key_env and not os.environ.get(config.api_key_env):

@@ -16,7 +16,12 @@ from rich.markup import escape
 
 from threadline import __version__
 from threadline.cli.common import err_console, run_with_store
-from threadline.cli.doctor_checks import Check, check_provider_config, check_provider_key
+from threadline.cli.doctor_checks import (
+    Check,
+    check_background,
+    check_provider_config,
+    check_provider_key,
+)
 from threadline.cli.output import USAGE, fail
 from threadline.settings import Settings
 from threadline.storage.base import Store
@@ -90,4 +95,6 @@ def startup_problems(settings: Settings) -> list[Check]:
     ]
     if settings.database_url == "memory://":
         checks.append(Check("database", "warn", "memory:// keeps nothing across restarts"))
+    if (queue_only := check_background(settings)) is not None:
+        checks.append(queue_only)
     return [c for c in checks if c.level in ("warn", "fail")]

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,7 +100,8 @@ class BackgroundJobs:
 
     # -- the worker ---------------------------------------------------------------------------
     def start(self) -> None:
-        self._loop = asyncio.create_task(self._take_forever())
+        if self._concurrency > 0:
+            self._loop = asyncio.create_task(self._take_forever())
 
     def wake(self) -> None:
         """A job was queued here: take it now rather than at the next poll."""
@@ -126,10 +128,15 @@ class BackgroundJobs:
         return len(self._jobs)
 
     async def _take_forever(self) -> None:
+        looked = -math.inf
         while not self._stopping:
             try:
                 await self._take()
-                await self._see_cancellations()
+                # Cancellations asked through another process are looked for once a poll
+                # interval, not at every wake: a busy queue wakes this loop at every job's end.
+                if self._clock() - looked >= self._poll:
+                    looked = self._clock()
+                    await self._see_cancellations()
             except Exception:
                 log.warning("background jobs: could not poll the queue", exc_info=True)
             with contextlib.suppress(TimeoutError):

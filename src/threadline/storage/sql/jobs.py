@@ -11,10 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from threadline.errors import Conflict
 from threadline.storage.base import CancelOutcome, Item, Job
@@ -55,33 +66,50 @@ def any_free(conn: Connection) -> bool:
     return conn.scalar(select(jobs.c.seq).where(jobs.c.owner.is_(None)).limit(1)) is not None
 
 
-def take_jobs(
-    conn: Connection, codec: ContentCodec, owner: str, now: float, lease_until: float, limit: int
-) -> list[Job]:
+# The statements of a take and of a job's end, built once: a busy queue runs them for every
+# job, on the one writer thread (SQLite) where each statement built per call cost its
+# construction and cache key.
+_IDS: BindParameter[str] = bindparam("ids", expanding=True)
+_OWNER = bindparam("owner", type_=String)
+
+
+def _free_jobs() -> Select[tuple[str, str]]:
     earlier = jobs.alias("earlier")
     waiting_behind = exists().where(
         earlier.c.conversation_id == jobs.c.conversation_id, earlier.c.seq < jobs.c.seq
     )
-    free = (
+    return (
         select(jobs.c.response_id, jobs.c.request)
         .where(jobs.c.owner.is_(None), ~waiting_behind)
         .order_by(jobs.c.seq)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True, of=jobs)
     )
-    taken = conn.execute(free).all()
+
+
+_FREE_JOBS = _free_jobs()
+_OWN_JOBS = update(jobs).where(jobs.c.response_id.in_(_IDS)).values(owner=_OWNER)
+_START_JOBS = (
+    update(responses)
+    .where(responses.c.id.in_(_IDS))
+    .values(status="in_progress", owner=_OWNER, lease_until=bindparam("lease_until"))
+)
+_TAKEN_RESPONSES = select(responses).where(responses.c.id.in_(_IDS))
+_END_JOB = delete(jobs).where(jobs.c.response_id == bindparam("response_id", type_=String))
+
+
+def take_jobs(
+    conn: Connection, codec: ContentCodec, owner: str, now: float, lease_until: float, limit: int
+) -> list[Job]:
+    taken = conn.execute(_FREE_JOBS, {"limit": limit}).all()
     if not taken:
         return []
     ids = [row.response_id for row in taken]
-    conn.execute(update(jobs).where(jobs.c.response_id.in_(ids)).values(owner=owner))
-    conn.execute(
-        update(responses)
-        .where(responses.c.id.in_(ids))
-        .values(status="in_progress", owner=owner, lease_until=lease_until)
-    )
+    conn.execute(_OWN_JOBS, {"ids": ids, "owner": owner})
+    conn.execute(_START_JOBS, {"ids": ids, "owner": owner, "lease_until": lease_until})
     records = {
         row.id: q.response_record(row, codec)
-        for row in conn.execute(select(responses).where(responses.c.id.in_(ids))).all()
+        for row in conn.execute(_TAKEN_RESPONSES, {"ids": ids}).all()
     }
     return [Job(records[row.response_id], codec.load(row.request)) for row in taken]
 
@@ -163,7 +191,7 @@ def cancel_requested(conn: Connection, owner: str) -> list[str]:
 
 
 def end_job(conn: Connection, response_id: str) -> None:
-    conn.execute(delete(jobs).where(jobs.c.response_id == response_id))
+    conn.execute(_END_JOB, {"response_id": response_id})
 
 
 def append_events(conn: Connection, rows: list[dict[str, Any]]) -> None:

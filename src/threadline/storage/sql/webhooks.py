@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, String, and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from threadline.storage.outbox import deliveries_for
@@ -87,9 +87,14 @@ def _delivery_values(delivery: WebhookDelivery) -> dict[str, Any]:
     }
 
 
+_TENANT_ENDPOINTS = select(endpoints).where(endpoints.c.tenant == bindparam("tenant", type_=String))
+"""Built once: every background job's end runs it (a statement built per call costs the
+writer thread its construction and cache key each time)."""
+
+
 def write_outbox(conn: Connection, tenant: str, response_id: str, status: str) -> None:
     """Queue the deliveries of "`response_id` ended `status`" (in the caller's transaction)."""
-    mine = conn.execute(select(endpoints).where(endpoints.c.tenant == tenant)).all()
+    mine = conn.execute(_TENANT_ENDPOINTS, {"tenant": tenant}).all()
     rows = deliveries_for([_endpoint(row) for row in mine], response_id, status)
     if rows:
         conn.execute(deliveries.insert(), [_delivery_values(row) for row in rows])
