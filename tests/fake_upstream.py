@@ -65,6 +65,8 @@ concatenated ``text`` parts), trimmed:
   non-streaming: a truncated body, then abort.
 - ``garbage``        stream: a ``data:`` line that is not JSON (then ``[DONE]``);
   non-streaming: 200 with an invalid JSON body.
+- ``set cookie``     non-streaming: the default echo, with ``Set-Cookie: session=fake-secret``
+  (a client that kept cookies would send it back on its next request).
 
 ``response_format`` (unless ``describe``/``long``/``call``/``reason``, and also after tool
 results): ``json_schema`` → an instance of the schema (string "x", integer 1, number 1.5,
@@ -327,7 +329,9 @@ async def chat_completions(request: Request) -> Response:
         )
     if reply.mode == "reset":
         return _TruncatedResponse()
-    return _json(renderer.completion())
+    cookie = {"set-cookie": "session=fake-secret; Path=/"}
+    asked = last_user_text(body["messages"]).strip() == "set cookie"
+    return _json(renderer.completion(), headers=cookie if asked else None)
 
 
 async def list_models(request: Request) -> Response:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
 from tests.conftest import MODEL
+from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
 
 AUTH_CACHE_SECONDS = 5.5
@@ -158,3 +160,16 @@ def test_the_first_key_says_what_it_would_hide_and_can_take_the_open_tenant(
     fresh_server.restart()
     ops = openai.OpenAI(base_url=fresh_server.base_url, api_key=owner, max_retries=0)
     assert ops.conversations.retrieve(made_while_open.id).id == made_while_open.id
+
+
+def test_a_cookie_the_provider_set_is_never_sent_back_for_this_or_another_tenant(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    # By name, not 127.0.0.1: a cookie jar refuses cookies from bare IP addresses anyway.
+    upstream = fake.base_url.replace("127.0.0.1", "localhost")
+    with LiveServer(str(tmp_path / "t.db"), upstream, log_path=tmp_path / "log") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client.responses.create(model=MODEL, input="set cookie")
+        assert client.responses.create(model=MODEL, input="after").output_text == "echo: after"
+    sent = next(r for r in reversed(fake.requests) if "after" in str(r["body"]["messages"]))
+    assert "cookie" not in sent["headers"]

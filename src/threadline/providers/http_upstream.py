@@ -88,6 +88,9 @@ class HttpUpstream:
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
                 proxy=self._proxy,
+                # One session serves every tenant: a cookie one answer set must not ride on
+                # another tenant's request (and no jar is one less step on every call).
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
