@@ -14,10 +14,11 @@ from starlette.types import ASGIApp
 from threadline import __version__
 from threadline.api.access_log import drop_query_strings_from_access_log
 from threadline.api.console import install_console
+from threadline.api.direct_dispatch import DirectDispatch
 from threadline.api.docs_pages import install_docs_pages
 from threadline.api.errors import install_error_handlers
 from threadline.api.limits import BodySizeLimit
-from threadline.api.metrics import Metrics, install_metrics
+from threadline.api.metrics import Metrics, MetricsMiddleware, install_metrics
 from threadline.api.openapi import install_openapi
 from threadline.api.request_id import RequestIds
 from threadline.api.routes import (
@@ -110,12 +111,24 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RefuseWebSockets)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     install_metrics(app, metrics, token)  # after the other middleware: it must be outermost
-    _wrap_whole_stack(app, RequestIds)
+    _wrap_whole_stack(app, lambda stack: RequestIds(_direct_routes(stack, app, metrics, settings)))
     return app
 
 
+def _direct_routes(stack: ASGIApp, app: FastAPI, metrics: Metrics, settings: Settings) -> ASGIApp:
+    def direct_path(handler: ASGIApp) -> ASGIApp:
+        # The middleware of the stack that a direct route still needs (websockets never
+        # reach it: it takes POSTs only).
+        limited = BodySizeLimit(handler, max_bytes=settings.max_request_bytes)
+        return MetricsMiddleware(limited, metrics=metrics, routes_of=app)
+
+    hot = [responses.router, chat_completions.router, embeddings.router]
+    return DirectDispatch(stack, app, hot, direct_path)
+
+
 def _wrap_whole_stack(app: FastAPI, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
-    """Put `wrapper` outside Starlette's own error middleware, which `add_middleware` cannot."""
+    """Put `wrapper` outside Starlette's own error middleware, which `add_middleware` cannot.
+    The stack is built at the first request, once every route is in place."""
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: wrapper(build())  # type: ignore[method-assign]
 
