@@ -55,7 +55,7 @@ def create_conversation(
     except IntegrityError as exc:
         raise Conflict(f"A conversation with id '{values['id']}' already exists") from exc
     if item_rows:
-        conn.execute(q.INSERT_ITEMS, item_rows)
+        q.INSERT_ITEMS.run(conn, item_rows)
 
 
 def get_conversation(
@@ -144,7 +144,7 @@ def append_items(
         return False
     place_in_conversation(item_rows, conversation_id, start)
     if item_rows:
-        conn.execute(q.INSERT_ITEMS, item_rows)
+        q.INSERT_ITEMS.run(conn, item_rows)
     return True
 
 

@@ -44,11 +44,11 @@ def enqueue_turn(
     job_row: dict[str, Any],
 ) -> None:
     try:
-        conn.execute(q.INSERT_RESPONSE, response_row)
+        q.INSERT_RESPONSE.run(conn, response_row)
     except IntegrityError as exc:
         raise Conflict(f"A response with id '{response_row['id']}' already exists") from exc
     if item_rows:
-        conn.execute(q.INSERT_ITEMS, item_rows)
+        q.INSERT_ITEMS.run(conn, item_rows)
     conn.execute(jobs.insert(), job_row)
 
 

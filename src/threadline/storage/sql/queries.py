@@ -22,7 +22,6 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Double,
-    Insert,
     Integer,
     Row,
     Select,
@@ -53,6 +52,7 @@ from threadline.storage.base import (
 )
 from threadline.storage.encoding import response_fields, response_from_fields
 from threadline.storage.encryption import ContentCodec
+from threadline.storage.sql.driver_statements import DriverStatement
 from threadline.storage.sql.tables import (
     STATE_ROW,
     api_keys,
@@ -297,7 +297,7 @@ NEXT_POSITION = select(conversations.c.next_position).where(
 )
 # Spelled as a literal so that SQLite's planner matches the partial index on running turns.
 _RUNNING = responses.c.status == literal_column("'in_progress'")
-FINISH_RESPONSE = (
+FINISH_RESPONSE = DriverStatement(
     update(responses)
     .where(
         responses.c.id == bindparam("finish_id", type_=String),
@@ -349,9 +349,10 @@ RENEW_CLAIM = _renew_claim()
 CONVERSATION_EXISTS = select(conversations.c.id).where(
     conversations.c.id == _CONVERSATION_ID, conversations.c.tenant == _TENANT
 )
-# Executed with the row's values as parameters (one dict, or a list of them for items).
-INSERT_RESPONSE: Insert = insert(responses)
-INSERT_ITEMS: Insert = insert(items)
+# Executed with the row's values as parameters (one dict, or a list of them for items), as
+# driver SQL (driver_statements.py) like FINISH_RESPONSE: every turn runs them.
+INSERT_RESPONSE = DriverStatement(insert(responses))
+INSERT_ITEMS = DriverStatement(insert(items))
 LIVE_API_KEY = select(api_keys).where(
     api_keys.c.key_hash == bindparam("key_hash", type_=String), api_keys.c.revoked_at.is_(None)
 )

@@ -82,11 +82,11 @@ def start_turn(conn: Connection, row: dict[str, Any], item_rows: list[dict[str, 
         if row["conversation_position"] is None:
             raise ConversationDeleted(conversation_id)
     try:
-        conn.execute(q.INSERT_RESPONSE, row)
+        q.INSERT_RESPONSE.run(conn, row)
     except IntegrityError as exc:
         raise Conflict(f"A response with id '{row['id']}' already exists") from exc
     if item_rows:
-        conn.execute(q.INSERT_ITEMS, item_rows)
+        q.INSERT_ITEMS.run(conn, item_rows)
 
 
 def renew_turns(conn: Connection, owner: str, lease_until: float) -> int:
@@ -140,11 +140,11 @@ def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     start = _end_in_conversation(conn, turn)
     turn.response_row["conversation_position"] = start
     try:
-        conn.execute(q.INSERT_RESPONSE, turn.response_row)
+        q.INSERT_RESPONSE.run(conn, turn.response_row)
     except IntegrityError as exc:
         raise Conflict(f"A response with id '{turn.response_id}' already exists") from exc
     if rows:
-        conn.execute(q.INSERT_ITEMS, rows)
+        q.INSERT_ITEMS.run(conn, rows)
     return start if turn.append else None
 
 
@@ -185,8 +185,8 @@ def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     # A turn not appended keeps the position its start noted.
     start = where if turn.append else None
     row = turn.response_row
-    finished = conn.execute(
-        q.FINISH_RESPONSE,
+    finished = q.FINISH_RESPONSE.run(
+        conn,
         {
             "finish_id": turn.response_id,
             "finish_tenant": turn.tenant,
@@ -214,7 +214,7 @@ def _finish_turn(conn: Connection, turn: PreparedTurn) -> int | None:
             },
         )
     if outputs:
-        conn.execute(q.INSERT_ITEMS, outputs)
+        q.INSERT_ITEMS.run(conn, outputs)
     return start
 
 

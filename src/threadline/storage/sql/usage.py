@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from threadline.storage.sql.databases import Database
+from threadline.storage.sql.driver_statements import DriverStatement
 from threadline.storage.sql.tables import key_usage_windows as windows
 from threadline.storage.sql.tables import usage_records
 from threadline.storage.usage import (
@@ -49,14 +50,14 @@ from threadline.storage.usage import (
 )
 
 _LEDGER_FIELDS = tuple(field.name for field in dataclasses.fields(UsageRecord))
-_INSERT_USAGE = insert(usage_records)
+_INSERT_USAGE = DriverStatement(insert(usage_records))
 
 
 def record_usage(conn: Connection, records: list[UsageRecord]) -> None:
     # `dataclasses.asdict` deep-copies: a third of the cost of a batch of rows.
     rows = [{name: getattr(r, name) for name in _LEDGER_FIELDS} for r in records]
     if rows:
-        conn.execute(_INSERT_USAGE, rows)
+        _INSERT_USAGE.run(conn, rows)
 
 
 def summarize_usage(conn: Connection, query: UsageQuery) -> list[UsageTotals]:
