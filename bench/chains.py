@@ -1,4 +1,6 @@
-"""Benchmark 3: long histories. A `previous_response_id` chain and a conversation of N turns.
+"""Benchmark 3: long histories. A `previous_response_id` chain and a conversation of N turns
+(200, compared with ratios of whole latencies), then of 2,000 (issue 20: compared by what
+Threadline adds to the upstream's own latency, which grows with the history it is sent).
 
 Each turn is one non-streaming request, sent after the previous one finished. We compare the
 median latency of the first and the last ten turns, and what the database gained during those
@@ -25,6 +27,8 @@ NAME = "3. Long histories (SQLite)"
 WINDOW = 10
 RATIO_TARGET = 1.3
 GROWTH_TOLERANCE = 1.1
+LONG_TURNS = 2000
+LONG_RATIO_TARGET = 1.1
 
 
 @dataclass(slots=True)
@@ -197,9 +201,83 @@ async def run(ctx: BenchContext) -> list[Figure]:
                 {"model": MODEL, "input": "next", "conversation": conversation},
                 pairs,
             )
+        long_turns = ctx.count(LONG_TURNS, 60)
+        long_direct = await direct_windows(fake, long_turns)
+        long_database = ctx.database("chains-long")
+        with start_threadline(ctx.placement, ctx.workdir, fake, long_database) as server:
+            await _warm_up(server)
+            long_chain = await run_turns(
+                server,
+                long_database,
+                long_turns,
+                lambda turn, previous: {
+                    "model": MODEL,
+                    "input": f"turn {turn}",
+                    **({"previous_response_id": previous} if previous else {}),
+                },
+            )
+            connection = await HttpConnection.open("127.0.0.1", server.port)
+            try:
+                conversation = str((await _post(connection, "/v1/conversations", {}))["id"])
+            finally:
+                await connection.close()
+            long_conversation = await run_turns(
+                server,
+                long_database,
+                long_turns,
+                lambda turn, _previous: {
+                    "model": MODEL,
+                    "input": f"turn {turn}",
+                    "conversation": conversation,
+                },
+            )
     return [
         *figures("chain", "previous_response_id chain", chain, direct),
         *figures("conversation", "conversation", in_conversation, direct),
+        *long_figures("chain", "previous_response_id chain", long_chain, long_direct),
+        *long_figures("conversation", "conversation", long_conversation, long_direct),
+    ]
+
+
+def long_figures(
+    key: str, label: str, run: Windows, direct: tuple[list[float], list[float]]
+) -> list[Figure]:
+    """Issue 20's reading of a long history: what Threadline adds to the upstream's own time
+    (the model is sent the whole history, so the upstream itself slows as it grows), in the
+    last ten turns against the first ten; and the bytes each turn stores."""
+    n = run.turns
+    late = f"{n - WINDOW + 1}-{n}"
+    added_first = median(run.first()) - median(direct[0])
+    added_last = median(run.last()) - median(direct[1])
+    ratio = added_last / added_first
+    early_bytes, late_bytes = run.added(True), run.added(False)
+    bytes_early = early_bytes.payload_bytes / WINDOW
+    bytes_late = late_bytes.payload_bytes / WINDOW
+    return [
+        Figure(
+            f"chains.long.{key}.added_ratio",
+            NAME,
+            f"{label} of {n} turns: added latency (over direct) turns {late} / turns 1-{WINDOW}",
+            ratio,
+            "x",
+            median(direct[1]) / median(direct[0]),
+            "fake upstream direct, same messages: its own latency ratio",
+            target=f"≤ {LONG_RATIO_TARGET}x (issue 20)",
+            met=ratio <= LONG_RATIO_TARGET,
+            note=f"added {ms(added_first):.2f} ms → {ms(added_last):.2f} ms; whole turn "
+            f"{ms(median(run.first())):.2f} → {ms(median(run.last())):.2f} ms",
+        ),
+        Figure(
+            f"chains.long.{key}.bytes",
+            NAME,
+            f"{label} of {n} turns: payload bytes stored per turn, turns {late}",
+            bytes_late,
+            "B",
+            bytes_early,
+            f"turns 1-{WINDOW}",
+            target="constant (flat)",
+            met=bytes_late <= bytes_early * GROWTH_TOLERANCE,
+        ),
     ]
 
 
