@@ -86,6 +86,8 @@ def _add_message(messages: list[Message], item: Item) -> None:
     chat_role = "system" if role == "developer" else role
     if not isinstance(content, list):
         messages.append({"role": chat_role, "content": content})
+    elif len(content) == 1 and content[0]["type"] in _TEXT_PARTS:
+        messages.append({"role": chat_role, "content": content[0]["text"]})  # nearly every one
     elif all(part["type"] in _TEXT_PARTS for part in content):
         # Plain strings reach every compatible server; some reject content arrays. (Checked on
         # the items first: this is every item of a long text history, on every turn.)

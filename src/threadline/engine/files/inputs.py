@@ -102,15 +102,24 @@ class FileInputs:
         for index in [*range(first_input, len(context)), *reversed(range(first_input))]:
             item = context[index]
             # A message's parts are its `content`; a function call output's, its `output`.
-            field = "output" if item.get("type") == "function_call_output" else "content"
+            kind = item.get("type", "message")
+            if kind == "message":
+                field = "content"
+            elif kind == "function_call_output":
+                field = "output"
+            else:
+                continue
             parts = item.get(field)
-            if (
-                not isinstance(parts, list)
-                # Text-only items, nearly all of a long history, are passed over cheaply.
-                or all(part.get("type") in _NOTHING_TO_RESOLVE for part in parts)
-                or item.get("type", "message") not in ("message", "function_call_output")
-                or not any(_needs_work(part, native) for part in parts)
-            ):
+            if not isinstance(parts, list):
+                continue
+            # Text-only items, nearly all of a long history, are passed over cheaply: this
+            # loop runs over the whole history on every turn.
+            for part in parts:
+                if part.get("type") not in _NOTHING_TO_RESOLVE:
+                    break
+            else:
+                continue
+            if not any(_needs_work(part, native) for part in parts):
                 continue
             where = f"input[{index - first_input}].{field}" if index >= first_input else None
             new_parts = list(parts)
