@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
 
 Params = Mapping[str, Any]
+Statement = UpdateBase | Select[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class _Sql:
 
 
 class DriverStatement:
-    def __init__(self, statement: UpdateBase) -> None:
+    def __init__(self, statement: Statement) -> None:
         self._statement = statement
         self._compiled: dict[tuple[str, frozenset[str]], _Sql | None] = {}
         """By dialect and parameter names; None: this one runs as Core."""
@@ -68,7 +70,7 @@ class DriverStatement:
         return self._compiled[key]
 
 
-def _compile(statement: UpdateBase, dialect: Dialect, row: Params) -> _Sql | None:
+def _compile(statement: Statement, dialect: Dialect, row: Params) -> _Sql | None:
     compiled = statement.compile(dialect=dialect, column_keys=list(row))
     binds = compiled.binds
     if (
