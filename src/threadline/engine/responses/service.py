@@ -22,6 +22,7 @@ from threadline.engine.responses.compaction import Compactions, prompt_message
 from threadline.engine.responses.events import Event
 from threadline.engine.responses.model_view import ModelView, text_format
 from threadline.engine.responses.prepared_turn import JobControl, PreparedTurn
+from threadline.engine.responses.queue_room import QueueRoom
 from threadline.engine.responses.response_object import (
     response_error,
     response_object,
@@ -47,7 +48,6 @@ from threadline.errors import (
     NotFound,
     PreviousResponseInProgress,
     PreviousResponseNotFound,
-    QueueFull,
     ThreadlineError,
 )
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
@@ -122,8 +122,7 @@ class ResponseService:
         self._store = store
         self._meter = meter
         self._store_policy = store_policy or StorePolicy()
-        self._queue_limit = queue_limit
-        self._tenant_queue_limit = tenant_queue_limit or queue_limit
+        self._queue_room = QueueRoom(queue_limit, tenant_queue_limit or queue_limit)
         self._providers = providers
         self._conversations = conversations
         self._clock = clock
@@ -208,16 +207,7 @@ class ResponseService:
                 "Background responses are stored: send 'background': true without 'store': false.",
                 param="store",
             )
-        if await self._store.count_queued_jobs(tenant) >= self._tenant_queue_limit:
-            raise QueueFull(
-                f"This API key's tenant has {self._tenant_queue_limit} background responses "
-                "waiting to run, its share of the queue; retry when some have started."
-            )
-        if await self._store.count_queued_jobs() >= self._queue_limit:
-            raise QueueFull(
-                f"The background queue is full ({self._queue_limit} responses wait to run); "
-                "retry later."
-            )
+        await self._queue_room.check(self._store, tenant)
         self._providers.resolve(params.model)
         response_id = ids.new_id(ids.RESPONSE)
         history = await self._unclaimed_history(tenant, params)
