@@ -150,6 +150,20 @@ async def direct_windows(fake: Service, turns: int) -> tuple[list[float], list[f
     return windows[1], windows[2]
 
 
+def chain_turn(turn: int, previous: str | None) -> dict[str, object]:
+    body: dict[str, object] = {"model": MODEL, "input": f"turn {turn}", "store": True}
+    if previous:
+        body["previous_response_id"] = previous
+    return body
+
+
+def conversation_turn(conversation: str) -> Callable[[int, str | None], dict[str, object]]:
+    def body(turn: int, _previous: str | None) -> dict[str, object]:
+        return {"model": MODEL, "input": f"turn {turn}", "conversation": conversation}
+
+    return body
+
+
 async def run(ctx: BenchContext) -> list[Figure]:
     turns = ctx.count(200, 30)
     pairs = ctx.count(15, 5)
@@ -158,17 +172,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
         database = ctx.database("chains")
         with start_threadline(ctx.placement, ctx.workdir, fake, database) as server:
             await _warm_up(server)
-            chain = await run_turns(
-                server,
-                database,
-                turns,
-                lambda turn, previous: {
-                    "model": MODEL,
-                    "input": f"turn {turn}",
-                    "store": True,
-                    **({"previous_response_id": previous} if previous else {}),
-                },
-            )
+            chain = await run_turns(server, database, turns, chain_turn)
             # Forks of the chain: continuing its 10th response or its last one.
             chain.interleaved = await alternate(
                 server,
@@ -186,14 +190,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
             finally:
                 await connection.close()
             in_conversation = await run_turns(
-                server,
-                database,
-                turns,
-                lambda turn, _previous: {
-                    "model": MODEL,
-                    "input": f"turn {turn}",
-                    "conversation": conversation,
-                },
+                server, database, turns, conversation_turn(conversation)
             )
             in_conversation.interleaved = await alternate(
                 server,
@@ -201,42 +198,33 @@ async def run(ctx: BenchContext) -> list[Figure]:
                 {"model": MODEL, "input": "next", "conversation": conversation},
                 pairs,
             )
-        long_turns = ctx.count(LONG_TURNS, 60)
-        long_direct = await direct_windows(fake, long_turns)
-        long_database = ctx.database("chains-long")
-        with start_threadline(ctx.placement, ctx.workdir, fake, long_database) as server:
-            await _warm_up(server)
-            long_chain = await run_turns(
-                server,
-                long_database,
-                long_turns,
-                lambda turn, previous: {
-                    "model": MODEL,
-                    "input": f"turn {turn}",
-                    **({"previous_response_id": previous} if previous else {}),
-                },
-            )
-            connection = await HttpConnection.open("127.0.0.1", server.port)
-            try:
-                conversation = str((await _post(connection, "/v1/conversations", {}))["id"])
-            finally:
-                await connection.close()
-            long_conversation = await run_turns(
-                server,
-                long_database,
-                long_turns,
-                lambda turn, _previous: {
-                    "model": MODEL,
-                    "input": f"turn {turn}",
-                    "conversation": conversation,
-                },
-            )
+        long_chain, long_conversation, long_direct = await _long_histories(ctx, fake)
     return [
         *figures("chain", "previous_response_id chain", chain, direct),
         *figures("conversation", "conversation", in_conversation, direct),
         *long_figures("chain", "previous_response_id chain", long_chain, long_direct),
         *long_figures("conversation", "conversation", long_conversation, long_direct),
     ]
+
+
+async def _long_histories(
+    ctx: BenchContext, fake: Service
+) -> tuple[Windows, Windows, tuple[list[float], list[float]]]:
+    """A chain and a conversation of LONG_TURNS turns on a fresh database, and the upstream
+    called directly with the same messages."""
+    turns = ctx.count(LONG_TURNS, 60)
+    direct = await direct_windows(fake, turns)
+    database = ctx.database("chains-long")
+    with start_threadline(ctx.placement, ctx.workdir, fake, database) as server:
+        await _warm_up(server)
+        chain = await run_turns(server, database, turns, chain_turn)
+        connection = await HttpConnection.open("127.0.0.1", server.port)
+        try:
+            conversation = str((await _post(connection, "/v1/conversations", {}))["id"])
+        finally:
+            await connection.close()
+        in_conversation = await run_turns(server, database, turns, conversation_turn(conversation))
+    return chain, in_conversation, direct
 
 
 def long_figures(
@@ -250,9 +238,6 @@ def long_figures(
     added_first = median(run.first()) - median(direct[0])
     added_last = median(run.last()) - median(direct[1])
     ratio = added_last / added_first
-    early_bytes, late_bytes = run.added(True), run.added(False)
-    bytes_early = early_bytes.payload_bytes / WINDOW
-    bytes_late = late_bytes.payload_bytes / WINDOW
     return [
         Figure(
             f"chains.long.{key}.added_ratio",
@@ -267,17 +252,7 @@ def long_figures(
             note=f"added {ms(added_first):.2f} ms → {ms(added_last):.2f} ms; whole turn "
             f"{ms(median(run.first())):.2f} → {ms(median(run.last())):.2f} ms",
         ),
-        Figure(
-            f"chains.long.{key}.bytes",
-            NAME,
-            f"{label} of {n} turns: payload bytes stored per turn, turns {late}",
-            bytes_late,
-            "B",
-            bytes_early,
-            f"turns 1-{WINDOW}",
-            target="constant (flat)",
-            met=bytes_late <= bytes_early * GROWTH_TOLERANCE,
-        ),
+        _bytes_figure(f"chains.long.{key}.bytes", f"{label} of {n} turns", run),
     ]
 
 
@@ -294,8 +269,6 @@ def figures(
     early_bytes, late_bytes = run.added(True), run.added(False)
     early_rows = _rows_per_turn(early_bytes)
     late_rows = _rows_per_turn(late_bytes)
-    bytes_early = early_bytes.payload_bytes / WINDOW
-    bytes_late = late_bytes.payload_bytes / WINDOW
     return [
         Figure(
             f"chains.{key}.first.p50",
@@ -339,19 +312,7 @@ def figures(
             met=long / short <= RATIO_TARGET,
             note=f"{ms(short):.2f} ms vs {ms(long):.2f} ms",
         ),
-        Figure(
-            f"chains.{key}.bytes",
-            NAME,
-            f"{label}: payload bytes stored per turn, turns {late}",
-            bytes_late,
-            "B",
-            bytes_early,
-            f"turns 1-{WINDOW}",
-            target="constant (flat)",
-            met=bytes_late <= bytes_early * GROWTH_TOLERANCE,
-            note=f"file growth {late_bytes.file_bytes / WINDOW:,.0f} B/turn "
-            f"(1-{WINDOW}: {early_bytes.file_bytes / WINDOW:,.0f}); page-rounded",
-        ),
+        _bytes_figure(f"chains.{key}.bytes", label, run),
         Figure(
             f"chains.{key}.rows",
             NAME,
@@ -365,6 +326,24 @@ def figures(
             note=", ".join(f"{table} {n:g}" for table, n in late_rows.items()),
         ),
     ]
+
+
+def _bytes_figure(key: str, label: str, run: Windows) -> Figure:
+    early, late = run.added(True), run.added(False)
+    bytes_early, bytes_late = early.payload_bytes / WINDOW, late.payload_bytes / WINDOW
+    return Figure(
+        key,
+        NAME,
+        f"{label}: payload bytes stored per turn, turns {run.turns - WINDOW + 1}-{run.turns}",
+        bytes_late,
+        "B",
+        bytes_early,
+        f"turns 1-{WINDOW}",
+        target="constant (flat)",
+        met=bytes_late <= bytes_early * GROWTH_TOLERANCE,
+        note=f"file growth {late.file_bytes / WINDOW:,.0f} B/turn "
+        f"(1-{WINDOW}: {early.file_bytes / WINDOW:,.0f}); page-rounded",
+    )
 
 
 def _rows_per_turn(added: Footprint) -> dict[str, float]:

@@ -63,3 +63,19 @@ def http(server: LiveServer) -> Iterator[httpx.Client]:
 
 
 MODEL = "fake-model"
+
+
+SMALL_BODY_LIMIT = 65_536
+
+
+@pytest.fixture(scope="session")
+def small_body_server(
+    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A server that refuses request bodies over SMALL_BODY_LIMIT bytes."""
+    directory = tmp_path_factory.mktemp("small-bodies")
+    env = {"THREADLINE_MAX_REQUEST_BYTES": str(SMALL_BODY_LIMIT)}
+    with LiveServer(
+        str(directory / "t.db"), fake.base_url, env=env, log_path=directory / "log"
+    ) as live:
+        yield live

@@ -6,7 +6,6 @@ fields."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -15,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from tests.api.test_errors import assert_envelope
 from tests.api.test_tenancy import create_key
-from tests.fake_upstream import FakeUpstream
+from tests.conftest import SMALL_BODY_LIMIT
 from tests.live_server import LiveServer
 from threadline.api.app import create_app
 from threadline.api.direct_dispatch import DirectDispatch
@@ -56,26 +55,11 @@ def test_a_bad_request_is_answered_in_fastapis_order(
     assert_envelope(not_an_object, 400)
 
 
-@pytest.fixture(scope="module")
-def small_bodies(
-    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    directory = tmp_path_factory.mktemp("small-bodies")
-    env = {"THREADLINE_MAX_REQUEST_BYTES": str(SMALL)}
-    with LiveServer(
-        str(directory / "t.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
-        yield live
-
-
-SMALL = 1000
-
-
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_a_hot_route_answers_past_the_framework_as_the_whole_stack_would(
-    small_bodies: LiveServer, path: str
+    small_body_server: LiveServer, path: str
 ) -> None:
-    server = small_bodies
+    server = small_body_server
     url = f"{server.url}{path}"
     before = _requests_counted(server, path)
     refused = httpx.post(url, content=b"{nope", headers={"X-Request-Id": "req_mine"})
@@ -83,8 +67,8 @@ def test_a_hot_route_answers_past_the_framework_as_the_whole_stack_would(
     assert refused.headers["x-request-id"] == "req_mine"
     assert refused.headers["content-type"] == "application/json"
     assert _requests_counted(server, path) == before + 1  # counted under its route
-    assert_envelope(httpx.post(url, content=b"x" * (SMALL + 1)), 413)
-    chunked = httpx.post(url, content=iter([b"x" * SMALL, b"x"]))  # no Content-Length
+    assert_envelope(httpx.post(url, content=b"x" * (SMALL_BODY_LIMIT + 1)), 413)
+    chunked = httpx.post(url, content=iter([b"x" * SMALL_BODY_LIMIT, b"x"]))  # no Content-Length
     assert_envelope(chunked, 413)
     # Only the exact path and POST take the direct way; the others are the router's answers.
     assert_envelope(httpx.post(f"{url}/"), 404, code="unknown_url")

@@ -12,41 +12,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api.test_errors import assert_envelope
-from tests.conftest import MODEL
-from tests.fake_upstream import FakeUpstream
+from tests.conftest import MODEL, SMALL_BODY_LIMIT
 from tests.live_server import LiveServer
 from threadline.api.json_depth import MAX_JSON_DEPTH
 
-LIMIT = 65_536
 
-
-@pytest.fixture(scope="module")
-def small_limit_server(
-    fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    directory = tmp_path_factory.mktemp("hostile")
-    env = {"THREADLINE_MAX_REQUEST_BYTES": str(LIMIT)}
-    with LiveServer(
-        str(directory / "t.db"), fake.base_url, env=env, log_path=directory / "log"
-    ) as live:
-        yield live
-
-
-def test_oversized_body_is_a_413(small_limit_server: LiveServer) -> None:
-    body = {"model": MODEL, "input": "x" * (LIMIT + 1)}
-    response = httpx.post(f"{small_limit_server.base_url}/responses", json=body)
+def test_oversized_body_is_a_413(small_body_server: LiveServer) -> None:
+    body = {"model": MODEL, "input": "x" * (SMALL_BODY_LIMIT + 1)}
+    response = httpx.post(f"{small_body_server.base_url}/responses", json=body)
     assert_envelope(response, 413, code="payload_too_large")
 
 
-def test_oversized_chunked_body_is_a_413(small_limit_server: LiveServer) -> None:
+def test_oversized_chunked_body_is_a_413(small_body_server: LiveServer) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"model": "fake-model", "input": "'
-        for _ in range(LIMIT // 1024 + 2):
+        for _ in range(SMALL_BODY_LIMIT // 1024 + 2):
             yield b"y" * 1024
         yield b'"}'
 
     response = httpx.post(
-        f"{small_limit_server.base_url}/responses",
+        f"{small_body_server.base_url}/responses",
         content=chunks(),
         headers={"content-type": "application/json"},
     )
