@@ -28,7 +28,6 @@ from threadline.errors import (
 )
 from threadline.storage.base import (
     EVERY_TENANT,
-    CancelOutcome,
     ConversationClaim,
     ConversationFilter,
     ConversationPage,
@@ -36,9 +35,7 @@ from threadline.storage.base import (
     ConversationStatus,
     Item,
     ItemPage,
-    Job,
     Order,
-    QueuedTurn,
     ResponseRecord,
     Store,
     StoredResponse,
@@ -51,22 +48,22 @@ from threadline.storage.memory_changes import MemoryChanges
 from threadline.storage.memory_completions import MemoryCompletions
 from threadline.storage.memory_holds import MemoryHolds
 from threadline.storage.memory_item_search import MemoryItemSearch
+from threadline.storage.memory_jobs import MemoryJobs
 from threadline.storage.memory_keys import MemoryApiKeys
 from threadline.storage.memory_resealing import MemoryResealing
 from threadline.storage.memory_response_listing import MemoryResponseListing
-from threadline.storage.memory_rows import CONVERSATION_POSITION, POSITION, Row, page
+from threadline.storage.memory_rows import (
+    CONVERSATION_POSITION,
+    POSITION,
+    MemoryResponse,
+    Row,
+    clone,
+    copy_response,
+    page,
+)
 from threadline.storage.memory_usage import MemoryUsage
 from threadline.storage.memory_vectors import MemoryVectorStores
 from threadline.storage.memory_webhooks import MemoryWebhooks
-
-
-@dataclasses.dataclass(slots=True)
-class _Response:
-    record: ResponseRecord
-    conversation_position: int | None  # where the turn begins in its conversation, as in SQL
-    rows: list[Row]
-    owner: str | None = None
-    lease_until: float = 0.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -78,27 +75,8 @@ class _Conversation:
     turn_lease_until: float = 0.0
 
 
-@dataclasses.dataclass(slots=True)
-class _Job:
-    tenant: str
-    conversation_id: str | None
-    request: bytes
-    owner: str | None = None
-    side_effect: bool = False
-    cancel_requested: bool = False
-
-
-def _clone(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value))
-
-
 def _running(record: ResponseRecord) -> bool:
     return record.status == "in_progress"
-
-
-def _copy_response(record: ResponseRecord) -> ResponseRecord:
-    fields = ("settings", "usage", "error", "incomplete_details")
-    return dataclasses.replace(record, **{f: _clone(getattr(record, f)) for f in fields})
 
 
 def _copy_conversation(record: ConversationRecord) -> ConversationRecord:
@@ -107,6 +85,7 @@ def _copy_conversation(record: ConversationRecord) -> ConversationRecord:
 
 class MemoryStore(
     MemoryVectorStores,
+    MemoryJobs,
     MemoryWebhooks,
     MemoryApiKeys,
     MemoryCompletions,
@@ -123,6 +102,7 @@ class MemoryStore(
 
     def __init__(self) -> None:
         MemoryVectorStores.__init__(self)
+        MemoryJobs.__init__(self)
         MemoryWebhooks.__init__(self)
         MemoryApiKeys.__init__(self)
         MemoryCompletions.__init__(self)
@@ -132,11 +112,8 @@ class MemoryStore(
         MemoryHolds.__init__(self)
         self._seq = itertools.count(1)
         self._rows: dict[int, Row] = {}
-        self._responses: dict[str, _Response] = {}
+        self._responses: dict[str, MemoryResponse] = {}
         self._conversations: dict[str, _Conversation] = {}
-        self._jobs: dict[str, _Job] = {}
-        """By response id, in the order they were queued."""
-        self._events: dict[str, list[bytes]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def migrate(self) -> None:
@@ -150,7 +127,7 @@ class MemoryStore(
 
     # -- responses ----------------------------------------------------------------------------
     async def start_turn(self, start: TurnStart) -> None:
-        record = _copy_response(start.response)
+        record = copy_response(start.response)
         if record.id in self._responses:
             raise Conflict(f"A response with id '{record.id}' already exists")
         conversation = self._conversation(record.tenant, record.conversation_id)
@@ -160,7 +137,9 @@ class MemoryStore(
         for position, row in enumerate(rows):
             row.response_id, row.position, row.kind = record.id, position, "input"
         where = None if conversation is None else conversation.next_position
-        self._responses[record.id] = _Response(record, where, rows, start.owner, start.lease_until)
+        self._responses[record.id] = MemoryResponse(
+            record, where, rows, start.owner, start.lease_until
+        )
         self._response_changed(record)
 
     async def renew_turns(self, owner: str, lease_until: float) -> int:
@@ -176,13 +155,13 @@ class MemoryStore(
             if _running(r.record) and r.lease_until < now and r.record.id not in self._jobs
         ]
         for response in lapsed:
-            response.record.status, response.record.error = "failed", _clone(error)
+            response.record.status, response.record.error = "failed", clone(error)
             response.owner = None
             self._response_changed(response.record)
         return len(lapsed)
 
     async def save_turn(self, turn: TurnRecord) -> None:
-        record = _copy_response(turn.response)
+        record = copy_response(turn.response)
         started = self._responses.get(record.id) if turn.started else None
         if turn.started and started is None:
             if record.conversation_id is not None and record.conversation_id not in (
@@ -208,123 +187,17 @@ class MemoryStore(
         if conversation is not None and turn.append_to_conversation:
             active_at = record.created_at if record.completed_at is None else record.completed_at
             self._place(conversation, rows, active_at)
-        self._responses[record.id] = _Response(record, start, rows)
+        self._responses[record.id] = MemoryResponse(record, start, rows)
         self._response_changed(record)
         if turn.background:
             self._jobs.pop(record.id, None)
             self._write_outbox(record.tenant, record.id, record.status)
 
-    # -- background jobs ----------------------------------------------------------------------
-    async def enqueue_turn(self, turn: QueuedTurn) -> None:
-        record = _copy_response(turn.response)
-        if record.id in self._responses:
-            raise Conflict(f"A response with id '{record.id}' already exists")
-        job = _Job(record.tenant, record.conversation_id, orjson.dumps(turn.request))
-        rows = self._new_rows(record.tenant, turn.input_items)
-        for position, row in enumerate(rows):
-            row.response_id, row.position, row.kind = record.id, position, "input"
-        self._responses[record.id] = _Response(record, None, rows)
-        self._jobs[record.id] = job
-        self._response_changed(record)
-
-    async def count_queued_jobs(self, tenant: str | None = None) -> int:
-        return sum(
-            1
-            for job in self._jobs.values()
-            if job.owner is None and (tenant is None or job.tenant == tenant)
-        )
-
-    async def take_jobs(
-        self, owner: str, *, now: float, lease_until: float, limit: int
-    ) -> list[Job]:
-        taken: list[Job] = []
-        seen: set[str] = set()
-        for response_id, job in self._jobs.items():
-            if len(taken) == limit:
-                break
-            behind = job.conversation_id is not None and job.conversation_id in seen
-            if job.conversation_id is not None:
-                seen.add(job.conversation_id)
-            if job.owner is not None or behind:
-                continue
-            job.owner = owner
-            response = self._responses[response_id]
-            response.record.status = "in_progress"
-            response.owner, response.lease_until = owner, lease_until
-            self._response_changed(response.record)
-            taken.append(Job(_copy_response(response.record), orjson.loads(job.request)))
-        return taken
-
-    async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:
-        return self._requeue([response_id], error) == 1
-
-    async def requeue_abandoned_jobs(self, now: float, error: dict[str, Any]) -> int:
-        lapsed = [
-            response_id
-            for response_id, job in self._jobs.items()
-            if job.owner is not None and self._responses[response_id].lease_until < now
-        ]
-        return self._requeue(lapsed, error)
-
-    def _requeue(self, response_ids: list[str], error: dict[str, Any]) -> int:
-        again = 0
-        for response_id in response_ids:
-            job = self._jobs.get(response_id)
-            if job is None or job.owner is None:
-                continue
-            response = self._responses[response_id]
-            response.owner = None
-            self._events.pop(response_id, None)
-            if job.side_effect:
-                del self._jobs[response_id]
-                response.record.status, response.record.error = "failed", _clone(error)
-                self._write_outbox(response.record.tenant, response_id, "failed")
-            else:
-                job.owner = None
-                response.record.status = "queued"
-                again += 1
-            self._response_changed(response.record)
-        return again
-
-    async def note_job_side_effect(self, response_id: str) -> None:
-        if (job := self._jobs.get(response_id)) is not None:
-            job.side_effect = True
-
-    async def cancel_job(self, tenant: str, response_id: str) -> CancelOutcome:
-        if (response := self._response(tenant, response_id)) is None:
-            return "missing"
-        job = self._jobs.get(response_id)
-        if job is None:
-            return "ended" if response.record.settings.get("background") else "not_background"
-        if job.owner is not None:
-            job.cancel_requested = True
-            return "requested"
-        del self._jobs[response_id]
-        response.record.status = "cancelled"
-        self._response_changed(response.record)
-        self._write_outbox(tenant, response_id, "cancelled")
-        return "cancelled"
-
-    async def cancel_requested_jobs(self, owner: str) -> list[str]:
-        return [i for i, job in self._jobs.items() if job.owner == owner and job.cancel_requested]
-
-    async def append_response_events(self, response_id: str, events: list[Item]) -> None:
-        if response_id in self._responses:
-            self._events.setdefault(response_id, []).extend(orjson.dumps(e) for e in events)
-
-    async def response_events(
-        self, tenant: str, response_id: str, *, after: int, limit: int
-    ) -> list[Item] | None:
-        if self._response(tenant, response_id) is None:
-            return None
-        kept = (orjson.loads(data) for data in self._events.get(response_id, ()))
-        return [event for event in kept if event["sequence_number"] > after][:limit]
-
     async def get_response(self, tenant: str, response_id: str) -> StoredResponse | None:
         if (response := self._response(tenant, response_id)) is None:
             return None
         output = [row.item() for row in response.rows if row.kind == "output"]
-        return StoredResponse(record=_copy_response(response.record), output=output)
+        return StoredResponse(record=copy_response(response.record), output=output)
 
     async def scan_responses(
         self,
@@ -341,7 +214,7 @@ class MemoryStore(
             and (after is None or i > after)
             and (created_before is None or r.record.created_at < created_before)
         )
-        return [_copy_response(self._responses[i].record) for i in ids[:limit]]
+        return [copy_response(self._responses[i].record) for i in ids[:limit]]
 
     async def delete_response(self, tenant: str, response_id: str) -> bool:
         if (response := self._response(tenant, response_id)) is None:
@@ -358,7 +231,7 @@ class MemoryStore(
         return page(inputs, POSITION, after, limit, order)
 
     async def load_chain(self, tenant: str, response_id: str) -> list[Item] | None:
-        chain: list[_Response] = []
+        chain: list[MemoryResponse] = []
         current = self._response(tenant, response_id)
         if current is not None and current.record.status in ("in_progress", "queued"):
             raise PreviousResponseInProgress(response_id)
@@ -570,7 +443,7 @@ class MemoryStore(
         )
 
     # -- internals ----------------------------------------------------------------------------
-    def _response(self, tenant: str, response_id: str) -> _Response | None:
+    def _response(self, tenant: str, response_id: str) -> MemoryResponse | None:
         response = self._responses.get(response_id)
         return response if response is not None and response.record.tenant == tenant else None
 
@@ -601,7 +474,7 @@ class MemoryStore(
             record.last_active_at = max(record.last_active_at, active_at)
             self._conversation_changed(record)
 
-    def _release(self, response: _Response) -> None:
+    def _release(self, response: MemoryResponse) -> None:
         """Delete the response and the items it owns outside any conversation."""
         for row in response.rows:
             if row.conversation_id is None:

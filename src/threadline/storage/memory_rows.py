@@ -1,4 +1,5 @@
-"""The item rows of MemoryStore: one per stored item, kept as orjson bytes, and pages of them."""
+"""The rows of MemoryStore: one per stored item, kept as orjson bytes, pages of them, and the
+response that owns them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, cast
 import orjson
 
 from threadline.errors import InvalidRequest
-from threadline.storage.base import Item, ItemPage, Order
+from threadline.storage.base import Item, ItemPage, Order, ResponseRecord
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -50,3 +51,22 @@ def page(
             rows = [row for row in rows if key(row) < cursor]
     ordered = rows if order == "asc" else rows[::-1]
     return ItemPage(items=[row.item() for row in ordered[:limit]], has_more=len(ordered) > limit)
+
+
+@dataclasses.dataclass(slots=True)
+class MemoryResponse:
+    record: ResponseRecord
+    conversation_position: int | None  # where the turn begins in its conversation, as in SQL
+    rows: list[Row]
+    owner: str | None = None
+    lease_until: float = 0.0
+
+
+def clone(value: Any) -> Any:
+    """A deep copy through JSON: what a SQL store would give back, and nothing it would refuse."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def copy_response(record: ResponseRecord) -> ResponseRecord:
+    fields = ("settings", "usage", "error", "incomplete_details")
+    return dataclasses.replace(record, **{f: clone(getattr(record, f)) for f in fields})

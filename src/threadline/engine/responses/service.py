@@ -19,8 +19,9 @@ from threadline.engine.files.inputs import FileInputs
 from threadline.engine.input_items import normalize_input
 from threadline.engine.pages import item_page
 from threadline.engine.responses.compaction import Compactions, prompt_message
+from threadline.engine.responses.echoed_settings import echoed_settings
 from threadline.engine.responses.events import Event
-from threadline.engine.responses.model_view import ModelView, text_format
+from threadline.engine.responses.model_view import ModelView
 from threadline.engine.responses.prepared_turn import JobControl, PreparedTurn
 from threadline.engine.responses.queue_room import QueueRoom
 from threadline.engine.responses.response_object import (
@@ -33,7 +34,6 @@ from threadline.engine.responses.sealed_reasoning import ReasoningSeals
 from threadline.engine.responses.server_tools.base import PlanContext
 from threadline.engine.responses.server_tools.plan import (
     ServerToolPlan,
-    echoed_tools,
     plan_server_tools,
 )
 from threadline.engine.responses.tool_choice import ClientChoice, read_responses_choice
@@ -61,26 +61,6 @@ from threadline.providers.base import (
 from threadline.providers.registry import ProviderRegistry
 from threadline.storage.base import Item, Job, QueuedTurn, ResponseRecord, Store, TurnRecord
 from threadline.tools.base import ServerTools
-
-_ECHOED = (
-    "instructions",
-    "max_output_tokens",
-    "max_tool_calls",
-    "metadata",
-    "parallel_tool_calls",
-    "temperature",
-    "top_p",
-    "top_logprobs",
-    "presence_penalty",
-    "frequency_penalty",
-    "truncation",
-    "user",
-    "safety_identifier",
-    "prompt_cache_key",
-    "prompt_cache_retention",
-    "store",
-)
-
 
 _PAYER = "threadline_payer"
 """Where a queued job's request keeps whom its usage is charged to (taken out before the
@@ -279,7 +259,7 @@ class ResponseService:
             created_at=self._clock(),
             status=status,
             model=params.model,
-            settings=self._echoed_settings(params),
+            settings=echoed_settings(params),
             previous_response_id=params.previous_response_id,
             conversation_id=None if claim is None else claim.conversation_id,
         )
@@ -535,35 +515,6 @@ class ResponseService:
         if conversation_id is not None:
             return await self._conversations.read_open(tenant, conversation_id)
         return []
-
-    @staticmethod
-    def _echoed_settings(params: ResponseCreateParams) -> dict[str, Any]:
-        settings: dict[str, Any] = {name: getattr(params, name) for name in _ECHOED}
-        settings["tools"] = echoed_tools(params.tools)
-        if params.background:
-            settings["background"] = True
-            # Not echoed: says that the turn's events are kept, so its stream can be resumed.
-            settings["stream"] = bool(params.stream)
-        choice = params.tool_choice
-        settings["tool_choice"] = (
-            choice
-            if choice is None or isinstance(choice, str)
-            else choice.model_dump(exclude_none=True)
-        )
-        text = params.text.model_dump(exclude_none=True, by_alias=True) if params.text else {}
-        settings["text"] = {
-            "format": text_format(text),
-            "verbosity": text.get("verbosity", "medium"),
-        }
-        if params.reasoning is not None:
-            # Echoed as asked; a Chat Completions upstream writes no summaries (docs/api.md).
-            summary = params.reasoning.summary or params.reasoning.generate_summary
-            settings["reasoning"] = {"effort": params.reasoning.effort, "summary": summary}
-        if params.service_tier is not None:
-            settings["service_tier"] = (
-                "default" if params.service_tier == "auto" else params.service_tier
-            )
-        return settings
 
 
 def _summary_request(request: ProviderRequest) -> ProviderRequest:
