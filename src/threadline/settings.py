@@ -76,7 +76,9 @@ class Settings(BaseSettings):
         description="Size, in MiB of stored JSON, of the recent chain and conversation contexts "
         "a SQL store keeps per process, so a long history is not read and parsed again on every "
         "turn; parsed, they take up to about 4.5 times that in memory. 0 turns it off. Checked "
-        "against the database on each turn (docs/storage.md).",
+        "against the database on each turn (docs/storage.md). The same bound applies to what "
+        "each provider adapter and the file resolver keep of their passes over those histories "
+        "(src/threadline/prefix_memo.py).",
     )
     providers: dict[str, ProviderSettings] = Field(
         default_factory=dict,

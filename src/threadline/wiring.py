@@ -128,6 +128,7 @@ def build_providers(settings: Settings) -> ProviderRegistry:
                 connect_timeout=settings.upstream_connect_timeout,
                 read_timeout=settings.upstream_read_timeout,
                 retry=retry,
+                history_memo_bytes=settings.context_cache_mb * 1024 * 1024,
             ),
         )
         for name, config in settings.providers.items()
@@ -227,6 +228,7 @@ async def build_services(settings: Settings) -> Services:
             max_bytes=settings.file_url_max_request_bytes,
             timeout=settings.outbound_timeout,
         ),
+        memo_bytes=settings.context_cache_mb * 1024 * 1024,
     )
     running = RunningTurns(store, lease_seconds=settings.turn_lease_seconds)
     responses = ResponseService(

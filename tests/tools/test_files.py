@@ -183,12 +183,18 @@ def test_a_file_deleted_later_does_not_break_the_chain(
 ) -> None:
     uploaded = tools_client.files.create(file=("notes.pdf", PDF), purpose="user_data")
     first = ask(tools_client, {"type": "input_file", "file_id": uploaded.id})
+    # Each turn resolves the history's files again (what a long history's passes keep
+    # between turns is where files are named, never what they held).
+    second = tools_client.responses.create(
+        model=MODEL, input="and before?", previous_response_id=first.id
+    )
+    assert "[page 1]" in fake.last_request()["body"]["messages"][0]["content"]
     tools_client.files.delete(uploaded.id)
 
-    second = tools_client.responses.create(
-        model=MODEL, input="and now?", previous_response_id=first.id
+    third = tools_client.responses.create(
+        model=MODEL, input="and now?", previous_response_id=second.id
     )
-    assert second.status == "completed"
+    assert third.status == "completed"
     history = fake.last_request()["body"]["messages"][0]["content"]
     assert history.startswith(f"[No such File object: {uploaded.id}]")
 

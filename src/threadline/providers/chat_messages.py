@@ -21,6 +21,7 @@ import base64
 import binascii
 from typing import Any
 
+from threadline.prefix_memo import PrefixMemo
 from threadline.providers.base import Item
 
 Message = dict[str, Any]
@@ -30,36 +31,93 @@ _TEXT_MEDIA_PREFIXES = ("text/", "application/json", "application/xml", "applica
 
 
 def to_chat_messages(
-    instructions: str | None, items: list[Item], *, send_reasoning: bool = False
+    instructions: str | None,
+    items: list[Item],
+    *,
+    send_reasoning: bool = False,
+    memo: PrefixMemo[tuple[Message, ...]] | None = None,
 ) -> list[Message]:
-    messages: list[Message] = []
+    """The messages of `items`. With a `memo`, a list that starts with the items of an earlier
+    call is converted from where that call ended (a long history is converted once, not on
+    every turn: the conversion is a pure function of the items and `send_reasoning`)."""
+    conversion = _Conversion(send_reasoning)
+    kept = None if memo is None else memo.find(send_reasoning, items)
+    start = 0
+    if kept is not None:
+        conversion.resume(kept.result)
+        start = len(kept.items)
+    conversion.add(items, start)
+    if memo is not None and conversion.settled:
+        memo.keep(send_reasoning, items, conversion.snapshot())
+    messages = conversion.finish()
     if instructions:
-        messages.append({"role": "system", "content": instructions})
-    reasoning: list[str] = []
-    """Reasoning text waiting for the assistant output it led to."""
-    attachments: list[Message] = []
-    """Images and files of tool outputs, sent once this turn's tool messages are all out."""
-    for item in items:
-        kind = item.get("type", "message")
-        if kind == "reasoning":
-            if send_reasoning and (text := _reasoning_text(item)):
-                reasoning.append(text)
-            continue
-        if kind != "function_call_output" and attachments:
-            messages.extend(attachments)
-            attachments.clear()
-        if kind == "message":
-            _add_message(messages, item)
-        elif kind == "function_call":
-            _add_tool_call(messages, item)
-        elif kind == "function_call_output":
-            _add_tool_output(messages, attachments, item)
-        if reasoning:
-            if kind in ("message", "function_call") and messages[-1]["role"] == "assistant":
-                _add_reasoning(messages[-1], reasoning)
-            reasoning.clear()
-    messages.extend(attachments)
+        messages.insert(0, {"role": "system", "content": instructions})
     return messages
+
+
+class _Conversion:
+    """Items in, messages out; its state after an item is what a memo keeps (only where
+    nothing waits for a later item)."""
+
+    def __init__(self, send_reasoning: bool) -> None:
+        self._send_reasoning = send_reasoning
+        self._messages: list[Message] = []
+        self._reasoning: list[str] = []
+        """Reasoning text waiting for the assistant output it led to."""
+        self._attachments: list[Message] = []
+        """Images and files of tool outputs, sent once this turn's tool messages are all out."""
+
+    @property
+    def settled(self) -> bool:
+        return not self._reasoning and not self._attachments
+
+    def snapshot(self) -> tuple[Message, ...]:
+        """The messages so far. Only the last one can change with later items (tool calls and
+        reasoning join the assistant message before them), so it is kept as a copy."""
+        messages = self._messages
+        return (*messages[:-1], _own_copy(messages[-1])) if messages else ()
+
+    def resume(self, snapshot: tuple[Message, ...]) -> None:
+        self._messages = list(snapshot)
+        if snapshot:
+            self._messages[-1] = _own_copy(snapshot[-1])
+
+    def add(self, items: list[Item], start: int) -> None:
+        """Convert `items[start:]` (one loop, with its state in locals: this runs over a whole
+        history when nothing was kept for it)."""
+        messages, reasoning, attachments = self._messages, self._reasoning, self._attachments
+        send_reasoning = self._send_reasoning
+        for index in range(start, len(items)):
+            item = items[index]
+            kind = item.get("type", "message")
+            if kind == "reasoning":
+                if send_reasoning and (text := _reasoning_text(item)):
+                    reasoning.append(text)
+                continue
+            if kind != "function_call_output" and attachments:
+                messages.extend(attachments)
+                attachments.clear()
+            if kind == "message":
+                _add_message(messages, item)
+            elif kind == "function_call":
+                _add_tool_call(messages, item)
+            elif kind == "function_call_output":
+                _add_tool_output(messages, attachments, item)
+            if reasoning:
+                if kind in ("message", "function_call") and messages[-1]["role"] == "assistant":
+                    _add_reasoning(messages[-1], reasoning)
+                reasoning.clear()
+
+    def finish(self) -> list[Message]:
+        return [*self._messages, *self._attachments]
+
+
+def _own_copy(message: Message) -> Message:
+    """A copy of `message` that a later item can change without changing `message`."""
+    copy = dict(message)
+    if "tool_calls" in copy:
+        copy["tool_calls"] = list(copy["tool_calls"])
+    return copy
 
 
 def _reasoning_text(item: Item) -> str:

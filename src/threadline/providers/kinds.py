@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from threadline.prefix_memo import DEFAULT_MAX_BYTES
 from threadline.providers.anthropic import AnthropicProvider
 from threadline.providers.base import ModelProvider, ProviderCapabilities
 from threadline.providers.model_limits import ModelLimits
@@ -36,6 +37,8 @@ class ProviderConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    history_memo_bytes: int = DEFAULT_MAX_BYTES
+    """Bound of what an adapter keeps of a long history's translation (prefix_memo.py)."""
 
 
 def _openai_chat(config: ProviderConfig) -> ModelProvider:
@@ -53,6 +56,7 @@ def _openai_chat(config: ProviderConfig) -> ModelProvider:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         retry=config.retry,
+        history_memo_bytes=config.history_memo_bytes,
     )
 
 

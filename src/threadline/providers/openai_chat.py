@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from threadline.errors import ModelNotFound, UpstreamError
+from threadline.prefix_memo import DEFAULT_MAX_BYTES, PrefixMemo
 from threadline.providers import openai_embeddings, token_estimate
 from threadline.providers.base import (
     EmbeddingRequest,
@@ -32,7 +33,7 @@ from threadline.providers.base import (
     ToolChoice,
     UsageReport,
 )
-from threadline.providers.chat_messages import to_chat_messages
+from threadline.providers.chat_messages import Message, to_chat_messages
 from threadline.providers.http_upstream import HttpUpstream, bearer, error_message
 from threadline.providers.retry import RetryPolicy
 
@@ -62,6 +63,7 @@ class OpenAIChatProvider:
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
+        history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.name = name
         self.capabilities = capabilities or ProviderCapabilities()
@@ -74,6 +76,8 @@ class OpenAIChatProvider:
         # OpenAI's Chat Completions takes no reasoning back; the servers that stream
         # `reasoning_content` read it back, and the others ignore an unknown message field.
         self._send_reasoning = not is_openai if send_reasoning is None else send_reasoning
+        # A long history's messages are converted once, then carried on turn after turn.
+        self._history_messages: PrefixMemo[tuple[Message, ...]] = PrefixMemo(history_memo_bytes)
         sent = dict(headers or {})
         if api_key:
             sent.update(bearer(api_key))
@@ -108,7 +112,10 @@ class OpenAIChatProvider:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": to_chat_messages(
-                request.instructions, request.items, send_reasoning=self._send_reasoning
+                request.instructions,
+                request.items,
+                send_reasoning=self._send_reasoning,
+                memo=self._history_messages,
             ),
         }
         if request.incremental:

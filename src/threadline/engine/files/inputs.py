@@ -30,6 +30,7 @@ from typing import Any
 from threadline.engine.clock import Clock, system_clock
 from threadline.engine.files.text import as_file_block, document_text
 from threadline.errors import InvalidRequest
+from threadline.prefix_memo import DEFAULT_MAX_BYTES, PrefixMemo
 from threadline.storage.base import Item
 from threadline.storage.files import FileStore
 from threadline.tools.base import FetchedFile, ToolFailure, UrlFetcher
@@ -81,12 +82,15 @@ class FileInputs:
         clock: Clock = system_clock,
         *,
         limits: FileUrlLimits | None = None,
+        memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._files = files
         self._fetcher = fetcher
         self._clock = clock
         self._limits = limits or FileUrlLimits()
         self._texts: OrderedDict[tuple[str, str, str | None], str] = OrderedDict()
+        self._with_files: PrefixMemo[tuple[int, ...]] = PrefixMemo(memo_bytes)
+        """The indexes of the items that name files, for lists of items seen lately."""
 
     async def for_provider(
         self, tenant: str, context: list[Item], input_count: int, *, native: bool
@@ -96,31 +100,26 @@ class FileInputs:
         first_input = len(context) - input_count
         budget = _FetchBudget(self._limits)
         resolved = list(context)
+        # Which items name a file is found once per item of a long history, not on every turn
+        # (it depends on the items alone); the files themselves are resolved on every turn.
+        kept = self._with_files.find(native, context)
+        start = 0 if kept is None else len(kept.items)
+        found = [
+            *(() if kept is None else kept.result),
+            *(i for i in range(start, len(context)) if _file_field(context[i], native)),
+        ]
+        self._with_files.keep(native, context, tuple(found))
         # This turn's input first, then the history from the newest part back: when the
         # request's file_url budget runs out, the oldest files are the ones the model is told
         # of instead.
-        for index in [*range(first_input, len(context)), *reversed(range(first_input))]:
+        order = [i for i in found if i >= first_input] + [
+            i for i in reversed(found) if i < first_input
+        ]
+        for index in order:
             item = context[index]
-            # A message's parts are its `content`; a function call output's, its `output`.
-            kind = item.get("type", "message")
-            if kind == "message":
-                field = "content"
-            elif kind == "function_call_output":
-                field = "output"
-            else:
-                continue
-            parts = item.get(field)
-            if not isinstance(parts, list):
-                continue
-            # Text-only items, nearly all of a long history, are passed over cheaply: this
-            # loop runs over the whole history on every turn.
-            for part in parts:
-                if part.get("type") not in _NOTHING_TO_RESOLVE:
-                    break
-            else:
-                continue
-            if not any(_needs_work(part, native) for part in parts):
-                continue
+            field = _file_field(item, native)
+            assert field is not None  # found above
+            parts = item[field]
             where = f"input[{index - first_input}].{field}" if index >= first_input else None
             new_parts = list(parts)
             for n in range(len(parts)) if where else reversed(range(len(parts))):
@@ -229,6 +228,28 @@ class FileInputs:
 
 
 _NOTHING_TO_RESOLVE = frozenset({"input_text", "output_text", "refusal"})
+
+
+def _file_field(item: Item, native: bool) -> str | None:
+    """The field of `item` whose parts need a file resolved (or read), if any: a message's
+    parts are its `content`, a function call output's its `output`."""
+    kind = item.get("type", "message")
+    if kind == "message":
+        field = "content"
+    elif kind == "function_call_output":
+        field = "output"
+    else:
+        return None
+    parts = item.get(field)
+    if not isinstance(parts, list):
+        return None
+    # Text-only items, nearly all of a long history, are passed over cheaply.
+    for part in parts:
+        if part.get("type") not in _NOTHING_TO_RESOLVE:
+            break
+    else:
+        return None
+    return field if any(_needs_work(part, native) for part in parts) else None
 
 
 def _needs_work(part: Part, native: bool) -> bool:

@@ -1,0 +1,131 @@
+"""What a pass over a list of items found, kept for the next list that starts with those items.
+
+A long history is sent again on every turn, and a few passes over it (its Chat Completions
+messages, which of its parts need a file resolved) walked all of it on every turn, though only
+the last turn's items are new: about 2.5 ms a turn at 4,000 items. A pass whose result for
+`a + b` can be carried on from its result for `a` keeps that result here; its next call finds it,
+checks that the kept items start the new list, and goes on from there.
+
+The check is list equality, so a match is never wrong whatever the items are: a pointer compare
+per item when they are the same objects (the stores' context caches hand out the same objects
+turn after turn) and a full compare of those that are not. Results are kept only by passes that
+are pure functions of the items, so equal items give an equal result; no tenant, key or file
+state may enter one.
+
+Entries are found by their first item's identity (an entry holds its items, so that identity
+cannot be reused while it is kept) and a flavour (the pass's options). What is kept is bounded by
+the JSON size of the items all entries hold (counted once per entry, as the context cache does:
+conservative, since entries mostly share the cache's items); the least recently used go first.
+Each entry keeps the running sizes of its items, so that sizing a list serialises only the items
+no entry with the same first item had (a fork of a long history costs its new items, not all).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Kept(Generic[T]):
+    """What a pass kept for the first `len(items)` items of a list."""
+
+    items: tuple[Any, ...]
+    result: T
+    sizes: array[int]
+    """`sizes[n]`: JSON bytes of `items[:n]`."""
+
+    @property
+    def size(self) -> int:
+        return self.sizes[-1]
+
+
+class PrefixMemo(Generic[T]):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[Hashable, int], Kept[T]] = OrderedDict()
+        self._size = 0
+
+    def find(self, flavour: Hashable, items: Sequence[Any]) -> Kept[T] | None:
+        """What a call with this flavour kept for a list that `items` starts with, if any."""
+        if not items:
+            return None
+        kept = self._entries.get((flavour, id(items[0])))
+        if kept is None:
+            return None
+        n = len(kept.items)
+        if n > len(items) or tuple(items[:n]) != kept.items:
+            return None
+        self._entries.move_to_end((flavour, id(items[0])))
+        return kept
+
+    def keep(self, flavour: Hashable, items: Sequence[Any], result: T) -> None:
+        """Keep `result` for `items`, in place of what was kept for lists with the same first
+        item (the newest is the one the next turn continues)."""
+        if not items or self._max_bytes <= 0:
+            return
+        key = (flavour, id(items[0]))
+        before = self._entries.pop(key, None)
+        shared = 0
+        if before is not None:
+            self._size -= before.size
+            shared = _common_length(items, before.items)
+        sizes = array("q", () if before is None else before.sizes[: shared + 1])
+        total = sizes[-1] if sizes else 0
+        if not sizes:
+            sizes.append(0)
+        try:
+            for index in range(shared, len(items)):
+                total += len(orjson.dumps(items[index]))
+                sizes.append(total)
+        except TypeError:
+            return  # not JSON: nothing a stored history holds
+        if total > self._max_bytes:
+            return
+        self._entries[key] = Kept(tuple(items), result, sizes)
+        self._size += total
+        while self._size > self._max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= evicted.size
+
+    @property
+    def size(self) -> int:
+        """JSON bytes of the items all entries hold."""
+        return self._size
+
+
+def _common_length(items: Sequence[Any], kept: tuple[Any, ...]) -> int:
+    """How many first items `items` and `kept` share. A list usually differs from the one kept
+    only near its end (the last turn's input, where a fork begins), so candidate lengths are
+    tried from the end back, by doubling steps, then bisected; each try is one C-level compare
+    of two prefixes."""
+
+    def same(n: int) -> bool:
+        return tuple(items[:n]) == kept[:n]
+
+    longest = min(len(items), len(kept))
+    if same(longest):
+        return longest
+    differs, step = longest, 1
+    while True:
+        candidate = max(longest - step, 0)
+        if same(candidate):
+            break
+        differs, step = candidate, step * 2
+    shares = candidate
+    while differs - shares > 1:
+        middle = (shares + differs) // 2
+        if same(middle):
+            shares = middle
+        else:
+            differs = middle
+    return shares

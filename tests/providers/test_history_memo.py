@@ -1,0 +1,154 @@
+"""A long history's Chat Completions messages are carried on from the last turn's
+(prefix_memo.py, chat_messages.py): whatever the items, and wherever a turn splits them, the
+messages sent are those a conversion of the whole list gives, and what a memo keeps is never
+changed by a later turn."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import orjson
+import pytest
+
+from threadline.prefix_memo import PrefixMemo
+from threadline.providers.base import Item
+from threadline.providers.chat_messages import Message, to_chat_messages
+
+
+def user(text: str) -> Item:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def assistant(text: str) -> Item:
+    return {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text}],
+    }
+
+
+def call(call_id: str) -> Item:
+    return {"type": "function_call", "call_id": call_id, "name": "f", "arguments": "{}"}
+
+
+def output(call_id: str, *, image: bool = False) -> Item:
+    if not image:
+        return {"type": "function_call_output", "call_id": call_id, "output": "ok"}
+    parts = [
+        {"type": "input_text", "text": "see"},
+        {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+    ]
+    return {"type": "function_call_output", "call_id": call_id, "output": parts}
+
+
+def reasoning(text: str) -> Item:
+    return {"type": "reasoning", "summary": [{"type": "summary_text", "text": text}]}
+
+
+HISTORY: list[Item] = [
+    user("one"),
+    reasoning("thinking"),
+    assistant("answer"),
+    call("c1"),
+    reasoning("more"),
+    call("c2"),
+    output("c1", image=True),
+    output("c2"),
+    assistant("done"),
+    user("two"),
+    assistant("plain"),
+    reasoning("before a call"),
+    call("c3"),
+    output("c3"),
+    user("three"),
+]
+
+
+@pytest.mark.parametrize("send_reasoning", [False, True])
+def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning: bool) -> None:
+    whole = to_chat_messages("be brief", HISTORY, send_reasoning=send_reasoning)
+    for first, second in itertools.combinations(range(1, len(HISTORY) + 1), 2):
+        memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+        for end in (first, second, len(HISTORY)):
+            to_chat_messages("be brief", HISTORY[:end], send_reasoning=send_reasoning, memo=memo)
+        assert (
+            to_chat_messages("be brief", HISTORY, send_reasoning=send_reasoning, memo=memo) == whole
+        )
+
+
+def test_what_a_memo_keeps_is_not_changed_by_the_turns_that_carry_it_on() -> None:
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+    opening = [user("one"), assistant("answer")]
+    to_chat_messages(None, opening, memo=memo)
+    kept = memo.find(False, opening)
+    assert kept is not None
+    before = copy.deepcopy(kept.result)
+    # The next turn's tool call joins the assistant message the memo ended on.
+    sent = to_chat_messages(None, [*opening, call("c1"), output("c1")], memo=memo)
+    assert sent[1]["tool_calls"][0]["id"] == "c1"
+    sent[1]["content"] = "changed by a caller"
+    assert kept.result == before
+    assert to_chat_messages(None, list(opening), memo=memo) == to_chat_messages(None, opening)
+
+
+def test_a_list_that_differs_anywhere_in_the_kept_items_is_converted_whole() -> None:
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+    items = [user("one"), assistant("answer"), user("two")]
+    to_chat_messages(None, items, memo=memo)
+    edited = [items[0], assistant("another answer"), user("two"), user("three")]
+    assert to_chat_messages(None, edited, memo=memo) == to_chat_messages(None, edited)
+    # Equal items that are other objects (a history read again from the database) match.
+    reread = orjson.loads(orjson.dumps(edited))
+    assert memo.find(False, [edited[0], *reread[1:]]) is not None
+
+
+def test_a_memo_keeps_no_more_than_its_bound_and_drops_the_least_recently_used() -> None:
+    size = len(orjson.dumps(user("x" * 100)))
+    memo: PrefixMemo[int] = PrefixMemo(max_bytes=3 * size)
+    lists = [[user("x" * 100)] for _ in range(4)]
+    for n, items in enumerate(lists[:3]):
+        memo.keep("f", items, n)
+    assert memo.find("f", lists[0]) is not None  # now the most recently used
+    memo.keep("f", lists[3], 3)
+    assert memo.size == 3 * size
+    assert memo.find("f", lists[1]) is None
+    assert [memo.find("f", items) is not None for items in (lists[0], lists[2], lists[3])] == [
+        True,
+        True,
+        True,
+    ]
+    too_big = [user("x" * 100) for _ in range(4)]
+    memo.keep("f", too_big, 4)
+    assert memo.find("f", too_big) is None
+
+
+def test_a_memo_sized_zero_keeps_nothing() -> None:
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(max_bytes=0)
+    items = [user("one")]
+    to_chat_messages(None, items, memo=memo)
+    assert memo.find(False, items) is None and memo.size == 0
+
+
+def test_flavours_are_kept_apart() -> None:
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+    items = [user("one"), reasoning("why"), assistant("answer")]
+    to_chat_messages(None, items, send_reasoning=True, memo=memo)
+    assert memo.find(False, items) is None
+    without = to_chat_messages(None, [*items, user("two")], memo=memo)
+    assert "reasoning_content" not in without[1]
+
+
+def test_a_fork_is_sized_from_the_items_it_shares_with_what_was_kept() -> None:
+    memo: PrefixMemo[int] = PrefixMemo()
+    history = [user(str(n)) for n in range(50)]
+    memo.keep("f", [*history, user("first fork")], 1)
+    fork = [*history, user("second fork, longer")]
+    memo.keep("f", fork, 2)
+    assert memo.size == len(orjson.dumps(fork)) - 1 - len(fork)  # no brackets, no commas
+    kept = memo.find("f", [*fork, user("next")])
+    assert kept is not None and kept.result == 2
+    for shared in (0, 1, 7, 49):
+        other = [history[0], *history[1:shared], *(user(f"other {n}") for n in range(9))]
+        memo.keep("f", other, 3)
+        assert memo.size == len(orjson.dumps(other)) - 1 - len(other)
