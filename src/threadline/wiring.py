@@ -220,6 +220,8 @@ async def build_services(settings: Settings) -> Services:
     )
     embedder = Embedder(providers, meter)
     search = VectorSearch(store, embedder)
+    # What the passes over long histories keep between turns: bounded as the histories are.
+    memo_bytes = settings.context_cache_mb * 1024 * 1024
     file_inputs = FileInputs(
         file_store,
         tools.fetcher,
@@ -228,7 +230,7 @@ async def build_services(settings: Settings) -> Services:
             max_bytes=settings.file_url_max_request_bytes,
             timeout=settings.outbound_timeout,
         ),
-        memo_bytes=settings.context_cache_mb * 1024 * 1024,
+        memo_bytes=memo_bytes,
     )
     running = RunningTurns(store, lease_seconds=settings.turn_lease_seconds)
     responses = ResponseService(
@@ -247,6 +249,7 @@ async def build_services(settings: Settings) -> Services:
             [key.get_secret_value() for key in settings.compaction_keys],
             settings.data_dir / "compaction.key",
         ),
+        history_memo_bytes=memo_bytes,
     )
     sealed = SealedSecrets(
         settings.webhook_key.get_secret_value() if settings.webhook_key else None,

@@ -15,9 +15,11 @@ from threadline.engine.context import check_tool_calls_answered
 from threadline.engine.context_window import ContextFitter
 from threadline.engine.files.inputs import FileInputs
 from threadline.engine.responses.compaction import Compactions
+from threadline.engine.responses.context_kinds import ContextKinds
 from threadline.engine.responses.sealed_reasoning import ReasoningSeals
-from threadline.engine.responses.server_tools.plan import replayed
+from threadline.engine.responses.server_tools.plan import replayed, replays_any
 from threadline.engine.responses.tool_choice import ClientChoice
+from threadline.prefix_memo import DEFAULT_MAX_BYTES
 from threadline.protocol.responses import ResponseCreateParams
 from threadline.protocol.tools import FunctionTool
 from threadline.providers.base import ModelProvider, ProviderRequest
@@ -32,12 +34,15 @@ class ModelView:
         file_inputs: FileInputs,
         compactions: Compactions,
         reasoning: ReasoningSeals,
+        *,
+        memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._providers = providers
         self._file_inputs = file_inputs
         self._compactions = compactions
         self._reasoning = reasoning
         self._fitter = ContextFitter()
+        self._kinds = ContextKinds(memo_bytes)
 
     async def request(
         self,
@@ -54,24 +59,34 @@ class ModelView:
     ) -> tuple[ProviderRequest, int]:
         """What the model is sent for this turn (before server-side tools add theirs), and how
         many items of its history `truncation: auto` left out."""
-        history, input_items = self._compactions.views(tenant, history, input_items)
+        context_history, context_input = history, input_items
+        context = [*history, *input_items]
+        kinds = self._kinds.of(context)
+        # Each pass below runs only if the context holds the kind of item it acts on.
+        if "compaction" in kinds.types:
+            history, input_items = self._compactions.views(tenant, history, input_items)
         dropped = 0
         if params.truncation == "auto":
             history, dropped = self._fit(params, upstream_model, history, input_items)
-        # Sealed reasoning is opened for what is sent only (after truncation: a long history's
-        # older reasoning is never decrypted again).
-        history = self._reasoning.view(tenant, history)
-        input_items = self._reasoning.view(tenant, input_items)
+        if "reasoning" in kinds.types:
+            # Sealed reasoning is opened for what is sent only (after truncation: a long
+            # history's older reasoning is never decrypted again).
+            history = self._reasoning.view(tenant, history)
+            input_items = self._reasoning.view(tenant, input_items)
+        if history is not context_history or input_items is not context_input:
+            context = [*history, *input_items]
+            calls = context
+        else:
+            calls = [context[index] for index in kinds.calls]
         if check_calls:
             # On what the model is sent: bounded by compaction and truncation, and what the
             # upstream would refuse.
-            check_tool_calls_answered(history + input_items)
+            check_tool_calls_answered(calls)
         provider_items = await self._file_inputs.for_provider(
-            tenant,
-            history + input_items,
-            len(input_items),
-            native=provider.capabilities.native_files,
+            tenant, context, len(input_items), native=provider.capabilities.native_files
         )
+        if replays_any(kinds.types):
+            provider_items = replayed(provider_items)
         tools = [
             t.model_dump(exclude_none=True)
             for t in params.tools or ()
@@ -84,7 +99,7 @@ class ModelView:
         )
         request = ProviderRequest(
             model=upstream_model,
-            items=replayed(provider_items),
+            items=provider_items,
             instructions=params.instructions,
             tools=tools,
             tool_choice=choice.choice if tools else None,

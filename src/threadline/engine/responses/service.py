@@ -50,6 +50,7 @@ from threadline.errors import (
     PreviousResponseNotFound,
     ThreadlineError,
 )
+from threadline.prefix_memo import DEFAULT_MAX_BYTES
 from threadline.protocol.responses import ListQuery, ResponseCreateParams
 from threadline.providers.base import (
     ModelProvider,
@@ -93,6 +94,7 @@ class ResponseService:
         sealer: Sealer | None = None,
         store_policy: StorePolicy | None = None,
         meter: UsageMeter | None = None,
+        history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         # Compaction items and providers' sealed reasoning leave sealed under the operator's
         # keys (one of this process only, for an engine built without settings).
@@ -110,7 +112,13 @@ class ResponseService:
         self._file_search = file_search
         self._file_inputs = file_inputs or FileInputs(None, None, clock)
         self._running = running or RunningTurns(store, lease_seconds=30.0, clock=clock)
-        self._view = ModelView(providers, self._file_inputs, self._compactions, self._reasoning)
+        self._view = ModelView(
+            providers,
+            self._file_inputs,
+            self._compactions,
+            self._reasoning,
+            memo_bytes=history_memo_bytes,
+        )
         self._runner = TurnRunner(
             store,
             clock,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,11 @@ def echoed_tools(tools: Sequence[object] | None) -> list[dict[str, Any]]:
         if kind is not None:
             echoed.append(kind.echo(tool))
     return echoed
+
+
+def replays_any(item_types: Iterable[str]) -> bool:
+    """Whether a context holding items of these types has any that `replayed` changes."""
+    return any(kind_of_item(item_type) is not None for item_type in item_types)
 
 
 def replayed(items: list[Item]) -> list[Item]:

@@ -1,7 +1,8 @@
-"""A long history's Chat Completions messages are carried on from the last turn's
-(prefix_memo.py, chat_messages.py): whatever the items, and wherever a turn splits them, the
-messages sent are those a conversion of the whole list gives, and what a memo keeps is never
-changed by a later turn."""
+"""What the passes over a long history find is carried on from the last turn's (prefix_memo.py):
+its Chat Completions messages (chat_messages.py) and the kinds of item it holds
+(engine/responses/context_kinds.py). Whatever the items, and wherever a turn splits them, the
+result is the one a pass over the whole list gives, and what a memo keeps is never changed by a
+later turn. (The files a history names: tests/tools/test_files.py, over a live server.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import itertools
 import orjson
 import pytest
 
+from threadline.engine.responses.context_kinds import ContextKinds
 from threadline.prefix_memo import PrefixMemo
 from threadline.providers.base import Item
 from threadline.providers.chat_messages import Message, to_chat_messages
@@ -152,3 +154,21 @@ def test_a_fork_is_sized_from_the_items_it_shares_with_what_was_kept() -> None:
         other = [history[0], *history[1:shared], *(user(f"other {n}") for n in range(9))]
         memo.keep("f", other, 3)
         assert memo.size == len(orjson.dumps(other)) - 1 - len(other)
+
+
+def test_the_kinds_of_every_split_of_a_history_are_those_of_the_whole() -> None:
+    history = [*HISTORY, {"type": "compaction", "encrypted_content": "x"}, user("after")]
+    whole = ContextKinds().of(history)
+    assert whole.types == {"reasoning", "function_call", "function_call_output", "compaction"}
+    assert [history[i]["type"] for i in whole.calls] == [
+        "function_call",
+        "function_call",
+        "function_call_output",
+        "function_call_output",
+        "function_call",
+        "function_call_output",
+    ]
+    for end in range(1, len(history)):
+        kinds = ContextKinds()
+        kinds.of(history[:end])
+        assert kinds.of(history) == whole
