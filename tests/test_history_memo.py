@@ -71,7 +71,7 @@ HISTORY: list[Item] = [
 def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning: bool) -> None:
     whole = to_chat_messages("be brief", HISTORY, send_reasoning=send_reasoning)
     for first, second in itertools.combinations(range(1, len(HISTORY) + 1), 2):
-        memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+        memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
         for end in (first, second, len(HISTORY)):
             to_chat_messages("be brief", HISTORY[:end], send_reasoning=send_reasoning, memo=memo)
         assert (
@@ -80,7 +80,7 @@ def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning
 
 
 def test_what_a_memo_keeps_is_not_changed_by_the_turns_that_carry_it_on() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
     opening = [user("one"), assistant("answer")]
     to_chat_messages(None, opening, memo=memo)
     kept = memo.find(False, opening)
@@ -95,7 +95,7 @@ def test_what_a_memo_keeps_is_not_changed_by_the_turns_that_carry_it_on() -> Non
 
 
 def test_a_list_that_differs_anywhere_in_the_kept_items_is_converted_whole() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
     items = [user("one"), assistant("answer"), user("two")]
     to_chat_messages(None, items, memo=memo)
     edited = [items[0], assistant("another answer"), user("two"), user("three")]
@@ -107,7 +107,7 @@ def test_a_list_that_differs_anywhere_in_the_kept_items_is_converted_whole() -> 
 
 def test_a_memo_keeps_no_more_than_its_bound_and_drops_the_least_recently_used() -> None:
     size = len(orjson.dumps(user("x" * 100)))
-    memo: PrefixMemo[int] = PrefixMemo(max_bytes=3 * size)
+    memo: PrefixMemo[int] = PrefixMemo(max_bytes=3 * size, min_items=1)
     lists = [[user("x" * 100)] for _ in range(4)]
     for n, items in enumerate(lists[:3]):
         memo.keep("f", items, n)
@@ -126,14 +126,14 @@ def test_a_memo_keeps_no_more_than_its_bound_and_drops_the_least_recently_used()
 
 
 def test_a_memo_sized_zero_keeps_nothing() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(max_bytes=0)
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(max_bytes=0, min_items=1)
     items = [user("one")]
     to_chat_messages(None, items, memo=memo)
     assert memo.find(False, items) is None and memo.size == 0
 
 
 def test_flavours_are_kept_apart() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo()
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
     items = [user("one"), reasoning("why"), assistant("answer")]
     to_chat_messages(None, items, send_reasoning=True, memo=memo)
     assert memo.find(False, items) is None
@@ -142,7 +142,7 @@ def test_flavours_are_kept_apart() -> None:
 
 
 def test_a_fork_is_sized_from_the_items_it_shares_with_what_was_kept() -> None:
-    memo: PrefixMemo[int] = PrefixMemo()
+    memo: PrefixMemo[int] = PrefixMemo(min_items=1)
     history = [user(str(n)) for n in range(50)]
     memo.keep("f", [*history, user("first fork")], 1)
     fork = [*history, user("second fork, longer")]
@@ -158,7 +158,7 @@ def test_a_fork_is_sized_from_the_items_it_shares_with_what_was_kept() -> None:
 
 def test_the_kinds_of_every_split_of_a_history_are_those_of_the_whole() -> None:
     history = [*HISTORY, {"type": "compaction", "encrypted_content": "x"}, user("after")]
-    whole = ContextKinds().of(history)
+    whole = ContextKinds(min_items=1).of(history)
     assert whole.types == {"reasoning", "function_call", "function_call_output", "compaction"}
     assert [history[i]["type"] for i in whole.calls] == [
         "function_call",
@@ -169,6 +169,16 @@ def test_the_kinds_of_every_split_of_a_history_are_those_of_the_whole() -> None:
         "function_call_output",
     ]
     for end in range(1, len(history)):
-        kinds = ContextKinds()
+        kinds = ContextKinds(min_items=1)
         kinds.of(history[:end])
         assert kinds.of(history) == whole
+
+
+def test_short_lists_are_not_kept() -> None:
+    memo: PrefixMemo[int] = PrefixMemo(min_items=3)
+    short, long = [user("1"), user("2")], [user("1"), user("2"), user("3")]
+    memo.keep("f", short, 1)
+    memo.keep("f", long, 2)
+    assert memo.find("f", short) is None and memo.size == len(orjson.dumps(long)) - 1 - 3
+    found = memo.find("f", [*long, user("4")])
+    assert found is not None and found.result == 2

@@ -34,6 +34,11 @@ T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
+DEFAULT_MIN_ITEMS = 64
+"""Shorter lists are not kept: walked again in microseconds, and most are the input of a
+request that no later one continues (a continued history comes back as other objects, read
+from the store, so only the turns after it can find what was kept for it)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Kept(Generic[T]):
@@ -50,14 +55,17 @@ class Kept(Generic[T]):
 
 
 class PrefixMemo(Generic[T]):
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, *, min_items: int = DEFAULT_MIN_ITEMS
+    ) -> None:
         self._max_bytes = max_bytes
+        self._min_items = max(min_items, 1)
         self._entries: OrderedDict[tuple[Hashable, int], Kept[T]] = OrderedDict()
         self._size = 0
 
     def find(self, flavour: Hashable, items: Sequence[Any]) -> Kept[T] | None:
         """What a call with this flavour kept for a list that `items` starts with, if any."""
-        if not items:
+        if len(items) < self._min_items:
             return None
         kept = self._entries.get((flavour, id(items[0])))
         if kept is None:
@@ -71,7 +79,7 @@ class PrefixMemo(Generic[T]):
     def keep(self, flavour: Hashable, items: Sequence[Any], result: T) -> None:
         """Keep `result` for `items`, in place of what was kept for lists with the same first
         item (the newest is the one the next turn continues)."""
-        if not items or self._max_bytes <= 0:
+        if len(items) < self._min_items or self._max_bytes <= 0:
             return
         key = (flavour, id(items[0]))
         before = self._entries.pop(key, None)

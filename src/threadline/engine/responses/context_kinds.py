@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from threadline.prefix_memo import DEFAULT_MAX_BYTES, PrefixMemo
+from threadline.prefix_memo import DEFAULT_MAX_BYTES, DEFAULT_MIN_ITEMS, PrefixMemo
 from threadline.storage.base import Item
 
 _CALL_TYPES = frozenset({"function_call", "function_call_output"})
@@ -27,8 +27,10 @@ class Kinds:
 
 
 class ContextKinds:
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self._memo: PrefixMemo[Kinds] = PrefixMemo(max_bytes)
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, *, min_items: int = DEFAULT_MIN_ITEMS
+    ) -> None:
+        self._memo: PrefixMemo[Kinds] = PrefixMemo(max_bytes, min_items=min_items)
 
     def of(self, context: list[Item]) -> Kinds:
         kept = self._memo.find(None, context)
