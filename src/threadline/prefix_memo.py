@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -44,7 +44,8 @@ from the store, so only the turns after it can find what was kept for it)."""
 class Kept(Generic[T]):
     """What a pass kept for the first `len(items)` items of a list."""
 
-    items: tuple[Any, ...]
+    items: list[Any]
+    """A copy of the list's items, never changed."""
     result: T
     sizes: array[int]
     """`sizes[n]`: JSON bytes of `items[:n]`."""
@@ -63,7 +64,7 @@ class PrefixMemo(Generic[T]):
         self._entries: OrderedDict[tuple[Hashable, int], Kept[T]] = OrderedDict()
         self._size = 0
 
-    def find(self, flavour: Hashable, items: Sequence[Any]) -> Kept[T] | None:
+    def find(self, flavour: Hashable, items: list[Any]) -> Kept[T] | None:
         """What a call with this flavour kept for a list that `items` starts with, if any."""
         if len(items) < self._min_items:
             return None
@@ -71,14 +72,18 @@ class PrefixMemo(Generic[T]):
         if kept is None:
             return None
         n = len(kept.items)
-        if n > len(items) or tuple(items[:n]) != kept.items:
+        if n > len(items) or (items[:n] if n < len(items) else items) != kept.items:
             return None
         self._entries.move_to_end((flavour, id(items[0])))
         return kept
 
-    def keep(self, flavour: Hashable, items: Sequence[Any], result: T) -> None:
+    def keep(
+        self, flavour: Hashable, items: list[Any], result: T, continued: Kept[T] | None = None
+    ) -> None:
         """Keep `result` for `items`, in place of what was kept for lists with the same first
-        item (the newest is the one the next turn continues)."""
+        item (the newest is the one the next turn continues). `continued` is what `find` gave
+        for `items` in the same synchronous step, if anything: its items are known to start
+        `items` without comparing them again."""
         if len(items) < self._min_items or self._max_bytes <= 0:
             return
         key = (flavour, id(items[0]))
@@ -86,7 +91,10 @@ class PrefixMemo(Generic[T]):
         shared = 0
         if before is not None:
             self._size -= before.size
-            shared = _common_length(items, before.items)
+            if before is continued:
+                shared = len(before.items)
+            else:
+                shared = _common_length(items, before.items)
         sizes = array("q", () if before is None else before.sizes[: shared + 1])
         total = sizes[-1] if sizes else 0
         if not sizes:
@@ -99,7 +107,7 @@ class PrefixMemo(Generic[T]):
             return  # not JSON: nothing a stored history holds
         if total > self._max_bytes:
             return
-        self._entries[key] = Kept(tuple(items), result, sizes)
+        self._entries[key] = Kept(list(items), result, sizes)
         self._size += total
         while self._size > self._max_bytes:
             _, evicted = self._entries.popitem(last=False)
@@ -111,14 +119,14 @@ class PrefixMemo(Generic[T]):
         return self._size
 
 
-def _common_length(items: Sequence[Any], kept: tuple[Any, ...]) -> int:
+def _common_length(items: list[Any], kept: list[Any]) -> int:
     """How many first items `items` and `kept` share. A list usually differs from the one kept
     only near its end (the last turn's input, where a fork begins), so candidate lengths are
     tried from the end back, by doubling steps, then bisected; each try is one C-level compare
     of two prefixes."""
 
     def same(n: int) -> bool:
-        return tuple(items[:n]) == kept[:n]
+        return items[:n] == kept[:n]
 
     longest = min(len(items), len(kept))
     if same(longest):

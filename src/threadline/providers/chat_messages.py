@@ -48,7 +48,7 @@ def to_chat_messages(
         start = len(kept.items)
     conversion.add(items, start)
     if memo is not None and conversion.settled:
-        memo.keep(send_reasoning, items, conversion.snapshot())
+        memo.keep(send_reasoning, items, conversion.snapshot(), kept)
     messages = conversion.finish()
     if instructions:
         messages.insert(0, {"role": "system", "content": instructions})

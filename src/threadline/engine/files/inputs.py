@@ -108,7 +108,7 @@ class FileInputs:
             *(() if kept is None else kept.result),
             *(i for i in range(start, len(context)) if _file_field(context[i], native)),
         ]
-        self._with_files.keep(native, context, tuple(found))
+        self._with_files.keep(native, context, tuple(found), kept)
         # This turn's input first, then the history from the newest part back: when the
         # request's file_url budget runs out, the oldest files are the ones the model is told
         # of instead.

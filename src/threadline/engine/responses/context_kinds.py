@@ -44,5 +44,5 @@ class ContextKinds:
                 if kind in _CALL_TYPES:
                     calls.append(index)
         kinds = Kinds(frozenset(types), tuple(calls))
-        self._memo.keep(None, context, kinds)
+        self._memo.keep(None, context, kinds, kept)
         return kinds
