@@ -71,12 +71,31 @@ HISTORY: list[Item] = [
 def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning: bool) -> None:
     whole = to_chat_messages("be brief", HISTORY, send_reasoning=send_reasoning)
     for first, second in itertools.combinations(range(1, len(HISTORY) + 1), 2):
-        memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
-        for end in (first, second, len(HISTORY)):
-            to_chat_messages("be brief", HISTORY[:end], send_reasoning=send_reasoning, memo=memo)
-        assert (
-            to_chat_messages("be brief", HISTORY, send_reasoning=send_reasoning, memo=memo) == whole
-        )
+        for history_items in (first, None):  # kept at the history's end, or at the list's
+            memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
+            for end in (first, second):
+                to_chat_messages(
+                    "be brief",
+                    HISTORY[:end],
+                    send_reasoning=send_reasoning,
+                    memo=memo,
+                    history_items=history_items,
+                )
+            again = to_chat_messages(
+                "be brief", HISTORY, send_reasoning=send_reasoning, memo=memo, history_items=second
+            )
+            assert again == whole
+
+
+def test_a_fork_of_a_turn_carries_on_from_the_history_it_shares() -> None:
+    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
+    history = [user("one"), assistant("answer")]
+    for question in ("two", "two, asked again", "something else"):
+        items = [*history, user(question)]
+        sent = to_chat_messages(None, items, memo=memo, history_items=len(history))
+        assert sent == to_chat_messages(None, items)
+        kept = memo.find(False, items)
+        assert kept is not None and len(kept.items) == len(history)
 
 
 def test_what_a_memo_keeps_is_not_changed_by_the_turns_that_carry_it_on() -> None:
@@ -158,7 +177,7 @@ def test_a_fork_is_sized_from_the_items_it_shares_with_what_was_kept() -> None:
 
 def test_the_kinds_of_every_split_of_a_history_are_those_of_the_whole() -> None:
     history = [*HISTORY, {"type": "compaction", "encrypted_content": "x"}, user("after")]
-    whole = ContextKinds(min_items=1).of(history)
+    whole = ContextKinds(min_items=1).of(history, [])
     assert whole.types == {"reasoning", "function_call", "function_call_output", "compaction"}
     assert [history[i]["type"] for i in whole.calls] == [
         "function_call",
@@ -170,8 +189,9 @@ def test_the_kinds_of_every_split_of_a_history_are_those_of_the_whole() -> None:
     ]
     for end in range(1, len(history)):
         kinds = ContextKinds(min_items=1)
-        kinds.of(history[:end])
-        assert kinds.of(history) == whole
+        assert kinds.of(history[:end], history[end:]) == whole
+        for split in (end, len(history)):  # the next turn, or a fork of this one
+            assert kinds.of(history[:split], history[split:]) == whole
 
 
 def test_short_lists_are_not_kept() -> None:

@@ -40,6 +40,9 @@ class ProviderRequest:
     """The model name as the upstream knows it (provider prefix already removed)."""
     items: list[Item]
     """The whole context as OpenAI items, oldest first (history, then this turn's input)."""
+    history_items: int | None = None
+    """How many of `items` are the stored history the next turn continues, if known: where
+    an adapter may keep what it made of them for that turn (prefix_memo.py)."""
     instructions: str | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)
     """Function tools in the Responses shape: {type, name, description, parameters, strict}."""

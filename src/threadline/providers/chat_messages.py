@@ -36,19 +36,25 @@ def to_chat_messages(
     *,
     send_reasoning: bool = False,
     memo: PrefixMemo[tuple[Message, ...]] | None = None,
+    history_items: int | None = None,
 ) -> list[Message]:
     """The messages of `items`. With a `memo`, a list that starts with the items of an earlier
-    call is converted from where that call ended (a long history is converted once, not on
-    every turn: the conversion is a pure function of the items and `send_reasoning`)."""
+    call is converted from where that call left off (a long history is converted once, not on
+    every turn: the conversion is a pure function of the items and `send_reasoning`). What is
+    kept is the conversion of the first `history_items` items, the history the next turn
+    continues (or a fork of this one), else of them all."""
     conversion = _Conversion(send_reasoning)
     kept = None if memo is None else memo.find(send_reasoning, items)
-    start = 0
+    start = 0 if kept is None else len(kept.items)
     if kept is not None:
         conversion.resume(kept.result)
-        start = len(kept.items)
-    conversion.add(items, start)
-    if memo is not None and conversion.settled:
-        memo.keep(send_reasoning, items, conversion.snapshot(), kept)
+    checkpoint = len(items) if history_items is None else history_items
+    if memo is not None and start <= checkpoint <= len(items):
+        conversion.add(items, start, checkpoint)
+        if conversion.settled:
+            memo.keep(send_reasoning, items[:checkpoint], conversion.snapshot(), kept)
+        start = checkpoint
+    conversion.add(items, start, len(items))
     messages = conversion.finish()
     if instructions:
         messages.insert(0, {"role": "system", "content": instructions})
@@ -82,12 +88,12 @@ class _Conversion:
         if snapshot:
             self._messages[-1] = _own_copy(snapshot[-1])
 
-    def add(self, items: list[Item], start: int) -> None:
-        """Convert `items[start:]` (one loop, with its state in locals: this runs over a whole
-        history when nothing was kept for it)."""
+    def add(self, items: list[Item], start: int, end: int) -> None:
+        """Convert `items[start:end]` (one loop, with its state in locals: this runs over a
+        whole history when nothing was kept for it)."""
         messages, reasoning, attachments = self._messages, self._reasoning, self._attachments
         send_reasoning = self._send_reasoning
-        for index in range(start, len(items)):
+        for index in range(start, end):
             item = items[index]
             kind = item.get("type", "message")
             if kind == "reasoning":

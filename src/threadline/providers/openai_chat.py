@@ -116,6 +116,7 @@ class OpenAIChatProvider:
                 request.items,
                 send_reasoning=self._send_reasoning,
                 memo=self._history_messages,
+                history_items=request.history_items,
             ),
         }
         if request.incremental:

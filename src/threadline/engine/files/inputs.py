@@ -100,15 +100,17 @@ class FileInputs:
         first_input = len(context) - input_count
         budget = _FetchBudget(self._limits)
         resolved = list(context)
-        # Which items name a file is found once per item of a long history, not on every turn
+        # Which items of the history name a file is found once per item, not on every turn
         # (it depends on the items alone); the files themselves are resolved on every turn.
-        kept = self._with_files.find(native, context)
+        history = context[:first_input]
+        kept = self._with_files.find(native, history)
         start = 0 if kept is None else len(kept.items)
         found = [
             *(() if kept is None else kept.result),
-            *(i for i in range(start, len(context)) if _file_field(context[i], native)),
+            *(i for i in range(start, first_input) if _file_field(context[i], native)),
         ]
-        self._with_files.keep(native, context, tuple(found), kept)
+        self._with_files.keep(native, history, tuple(found), kept)
+        found += (i for i in range(first_input, len(context)) if _file_field(context[i], native))
         # This turn's input first, then the history from the newest part back: when the
         # request's file_url budget runs out, the oldest files are the ones the model is told
         # of instead.

@@ -32,17 +32,25 @@ class ContextKinds:
     ) -> None:
         self._memo: PrefixMemo[Kinds] = PrefixMemo(max_bytes, min_items=min_items)
 
-    def of(self, context: list[Item]) -> Kinds:
-        kept = self._memo.find(None, context)
+    def of(self, history: list[Item], input_items: list[Item]) -> Kinds:
+        """The kinds in `history + input_items`; what is kept is the history's, which the
+        next turn continues (or a fork of this one starts from again)."""
+        kept = self._memo.find(None, history)
         start = 0 if kept is None else len(kept.items)
         types = set() if kept is None else set(kept.result.types)
         calls = [] if kept is None else list(kept.result.calls)
-        for index in range(start, len(context)):
-            kind = context[index].get("type", "message")
-            if kind != "message":
-                types.add(str(kind))
-                if kind in _CALL_TYPES:
-                    calls.append(index)
-        kinds = Kinds(frozenset(types), tuple(calls))
-        self._memo.keep(None, context, kinds, kept)
-        return kinds
+        _scan(history, start, types, calls)
+        self._memo.keep(None, history, Kinds(frozenset(types), tuple(calls)), kept)
+        _scan(input_items, 0, types, calls, offset=len(history))
+        return Kinds(frozenset(types), tuple(calls))
+
+
+def _scan(
+    items: list[Item], start: int, types: set[str], calls: list[int], *, offset: int = 0
+) -> None:
+    for index in range(start, len(items)):
+        kind = items[index].get("type", "message")
+        if kind != "message":
+            types.add(str(kind))
+            if kind in _CALL_TYPES:
+                calls.append(offset + index)

@@ -61,7 +61,7 @@ class ModelView:
         many items of its history `truncation: auto` left out."""
         context_history, context_input = history, input_items
         context = [*history, *input_items]
-        kinds = self._kinds.of(context)
+        kinds = self._kinds.of(history, input_items)
         # Each pass below runs only if the context holds the kind of item it acts on.
         if "compaction" in kinds.types:
             history, input_items = self._compactions.views(tenant, history, input_items)
@@ -85,8 +85,10 @@ class ModelView:
         provider_items = await self._file_inputs.for_provider(
             tenant, context, len(input_items), native=provider.capabilities.native_files
         )
+        history_items: int | None = len(history)
         if replays_any(kinds.types):
             provider_items = replayed(provider_items)
+            history_items = None  # replay changes how many items the history is
         tools = [
             t.model_dump(exclude_none=True)
             for t in params.tools or ()
@@ -100,6 +102,7 @@ class ModelView:
         request = ProviderRequest(
             model=upstream_model,
             items=provider_items,
+            history_items=history_items,
             instructions=params.instructions,
             tools=tools,
             tool_choice=choice.choice if tools else None,
