@@ -129,6 +129,31 @@ def history_messages(turn: int) -> list[dict[str, str]]:
     return messages
 
 
+async def direct_alternate(
+    fake: Service, short_turn: int, long_turn: int, pairs: int
+) -> tuple[list[float], list[float]]:
+    """The upstream called directly, alternately with the messages of two turns (as
+    `alternate` sends Threadline forks of them), after one warm-up call of each."""
+    bodies = [
+        orjson.dumps({"model": MODEL, "messages": history_messages(turn)})
+        for turn in (short_turn, long_turn)
+    ]
+    latencies: tuple[list[float], list[float]] = ([], [])
+    connection = await HttpConnection.open("127.0.0.1", fake.port)
+    try:
+        for round_ in range(pairs + 1):
+            for into, body in zip(latencies, bodies, strict=True):
+                started = time.perf_counter()
+                reply = await connection.request("POST", "/v1/chat/completions", body)
+                if reply.status != 200:
+                    raise RuntimeError(f"fake upstream answered {reply.status}")
+                if round_:
+                    into.append(time.perf_counter() - started)
+    finally:
+        await connection.close()
+    return latencies
+
+
 async def direct_windows(fake: Service, turns: int) -> tuple[list[float], list[float]]:
     connection = await HttpConnection.open("127.0.0.1", fake.port)
     windows: list[list[float]] = []
@@ -198,33 +223,65 @@ async def run(ctx: BenchContext) -> list[Figure]:
                 {"model": MODEL, "input": "next", "conversation": conversation},
                 pairs,
             )
-        long_chain, long_conversation, long_direct = await _long_histories(ctx, fake)
+        long_chain, long_conversation, long_direct, direct_forks = await _long_histories(
+            ctx, fake, pairs
+        )
     return [
         *figures("chain", "previous_response_id chain", chain, direct),
         *figures("conversation", "conversation", in_conversation, direct),
         *long_figures("chain", "previous_response_id chain", long_chain, long_direct),
+        _forks_figure(long_chain, direct_forks),
         *long_figures("conversation", "conversation", long_conversation, long_direct),
     ]
 
 
 async def _long_histories(
-    ctx: BenchContext, fake: Service
-) -> tuple[Windows, Windows, tuple[list[float], list[float]]]:
+    ctx: BenchContext, fake: Service, pairs: int
+) -> tuple[Windows, Windows, tuple[list[float], list[float]], tuple[list[float], list[float]]]:
     """A chain and a conversation of LONG_TURNS turns on a fresh database, and the upstream
-    called directly with the same messages."""
+    called directly with the same messages; then forks of the chain's 10th and last turns,
+    alternating, against the upstream called alternately with what they send."""
     turns = ctx.count(LONG_TURNS, 60)
     direct = await direct_windows(fake, turns)
     database = ctx.database("chains-long")
     with start_threadline(ctx.placement, ctx.workdir, fake, database) as server:
         await _warm_up(server)
         chain = await run_turns(server, database, turns, chain_turn)
+        chain.interleaved = await alternate(
+            server,
+            {"model": MODEL, "input": "fork", "previous_response_id": chain.ids[WINDOW - 1]},
+            {"model": MODEL, "input": "fork", "previous_response_id": chain.ids[-1]},
+            pairs,
+        )
         connection = await HttpConnection.open("127.0.0.1", server.port)
         try:
             conversation = str((await _post(connection, "/v1/conversations", {}))["id"])
         finally:
             await connection.close()
         in_conversation = await run_turns(server, database, turns, conversation_turn(conversation))
-    return chain, in_conversation, direct
+    direct_forks = await direct_alternate(fake, WINDOW + 1, turns + 1, pairs)
+    return chain, in_conversation, direct, direct_forks
+
+
+def _forks_figure(run: Windows, direct: tuple[list[float], list[float]]) -> Figure:
+    """The same reading as the chain's added-latency ratio, from forks of its 10th and last
+    turns sent alternately: steadier than two windows of ten turns taken minutes apart."""
+    short, long = (median(side) for side in run.interleaved)
+    direct_short, direct_long = (median(side) for side in direct)
+    ratio = (long - direct_long) / (short - direct_short)
+    return Figure(
+        "chains.long.chain.forks_added_ratio",
+        NAME,
+        f"previous_response_id chain of {run.turns} turns: added latency (over direct) of a fork "
+        f"of its last turn / of its turn {WINDOW}, alternating ({len(run.interleaved[0])} pairs)",
+        ratio,
+        "x",
+        direct_long / direct_short,
+        "fake upstream direct, same messages, alternating: its own latency ratio",
+        target=f"≤ {LONG_RATIO_TARGET}x (issue 20, read steadily)",
+        met=ratio <= LONG_RATIO_TARGET,
+        note=f"added {ms(short - direct_short):.2f} ms → {ms(long - direct_long):.2f} ms",
+    )
 
 
 def long_figures(
