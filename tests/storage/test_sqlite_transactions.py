@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,10 +27,12 @@ from tests.storage.test_store_contract import (
     conversation,
     conversation_texts,
     msg,
+    running,
     save,
     texts,
 )
 from threadline.errors import Conflict
+from threadline.storage.base import TurnStart
 from threadline.storage.sql import SqlStore
 
 
@@ -189,3 +192,47 @@ async def test_looking_at_an_empty_queue_or_outbox_takes_no_write_transaction(
             == []
         )
     assert seen == []
+
+
+def sync_levels_at_commit(engine: Engine) -> list[int]:
+    """`PRAGMA synchronous` of each write transaction as it commits: 2 FULL (fsync), 1 NORMAL."""
+    levels: list[int] = []
+
+    def record(conn: Connection) -> None:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        levels.append(int(driver.execute("PRAGMA synchronous").fetchone()[0]))
+
+    event.listen(engine, "commit", record)
+    return levels
+
+
+async def test_a_turns_start_commits_without_fsync_and_its_end_with_it(
+    sqlite_store: SqlStore,
+) -> None:
+    # The end's fsync of the WAL makes the start's frames durable too; until then the start is
+    # committed (readers see it) and survives a crash of the process, not a power loss.
+    levels = sync_levels_at_commit(sqlite_store.write_engine)
+    rid = await save(sqlite_store, ["q"], ["a"], started=True)
+    assert levels == [1, 2]
+    await save(sqlite_store, ["q2"], ["a2"], previous=rid)
+    assert levels == [1, 2, 2]
+    assert texts(await sqlite_store.load_chain(A, rid)) == ["q", "a"]
+
+
+async def test_a_group_holding_any_durable_write_commits_with_fsync(
+    sqlite_store: SqlStore,
+) -> None:
+    levels = sync_levels_at_commit(sqlite_store.write_engine)
+    async with writer_held(sqlite_store):
+        start = TurnStart(running(), [msg("q")], owner="p", lease_until=9.0)
+        starts = [
+            asyncio.create_task(sqlite_store.start_turn(dataclasses.replace(start, response=r)))
+            for r in (running(), running(), running())
+        ]
+        whole = asyncio.create_task(save(sqlite_store, ["q"], ["a"]))
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*starts, whole)
+    assert levels == [2, 2]  # the held write's, then the group's
+    await sqlite_store.start_turn(TurnStart(running(), [msg("q")], owner="p", lease_until=9.0))
+    assert levels == [2, 2, 1]

@@ -17,9 +17,16 @@ behind a write that waits on another process's lock.
 Writes are committed in groups: the writer takes every write queued when it becomes free and
 runs them in one transaction, so concurrent turns share one BEGIN, one COMMIT and one fsync
 instead of paying each (`_GroupCommit`). Each caller is answered only after the commit that
-holds its write, so an acknowledged write is on disk exactly as before. If any write of a group
-raises, the group is rolled back and its writes run again one transaction each, so one failing
-write never takes the others with it.
+holds its write, so an acknowledged write is on disk exactly as before.
+If any write of a group raises, the group is rolled back and its writes run again one
+transaction each, so one failing write never takes the others with it.
+
+A provisional write (`write_provisional`: a turn's start, which its end always follows) is
+committed without the fsync when no durable write shares its group (`synchronous=NORMAL`):
+committed, seen by every reader and kept through a crash of the process (it is in the WAL, in
+the operating system's cache), and made durable by the next durable commit, whose fsync of the
+WAL covers every frame before its own. Only a power loss before that commit can lose it. It
+saves a turn's path one of its two fsyncs (about 0.2 ms each here) when turns do not overlap.
 
 PostgreSQL (`ServerDatabase`): the function runs in SQLAlchemy's greenlet bridge over asyncpg
 (`AsyncConnection.run_sync`), on the event loop, where each statement is an awaited round trip
@@ -123,6 +130,13 @@ class Database(abc.ABC):
         """`fn(connection, ...)`, which sends exactly one statement, as its own transaction."""
         return await self.write(fn, *args, **kwargs)
 
+    async def write_provisional(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like `write`, for a write that a durable write of this process always follows: its
+        commit may leave the flush to disk to that one (see the module docstring)."""
+        return await self.write(fn, *args, **kwargs)
+
     @abc.abstractmethod
     def snapshot(self) -> AbstractAsyncContextManager[HeldConnection]:
         """A connection that sees the database as it was when it was opened (read-only)."""
@@ -154,6 +168,7 @@ class _Write:
     kwargs: Any
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    durable: bool = True
 
     def settle(self, result: Any = None, error: BaseException | None = None) -> None:
         self.loop.call_soon_threadsafe(_settle, self.future, result, error)
@@ -191,8 +206,10 @@ class _GroupCommit:
         if not group:
             return
         try:
-            with self._engine.begin() as conn:  # BEGIN IMMEDIATE (engines.py)
-                results = [w.fn(conn, *w.args, **w.kwargs) for w in group]
+            with self._engine.connect() as conn:
+                _set_synchronous(conn, any(write.durable for write in group))
+                with conn.begin():  # BEGIN IMMEDIATE (engines.py)
+                    results = [w.fn(conn, *w.args, **w.kwargs) for w in group]
         except Exception as exc:
             if len(group) == 1:
                 group[0].settle(error=exc)
@@ -205,12 +222,28 @@ class _GroupCommit:
 
     def _run_alone(self, write: _Write) -> None:
         try:
-            with self._engine.begin() as conn:
-                result = write.fn(conn, *write.args, **write.kwargs)
+            with self._engine.connect() as conn:
+                _set_synchronous(conn, write.durable)
+                with conn.begin():
+                    result = write.fn(conn, *write.args, **write.kwargs)
         except Exception as exc:
             write.settle(error=exc)
         else:
             write.settle(result)
+
+
+def _set_synchronous(conn: Connection, durable: bool) -> None:
+    """FULL (the connection's default, engines.py) or NORMAL for the transaction about to begin.
+    SQLite refuses the change inside a transaction, and SQLAlchemy would begin one for a
+    statement it runs, so the pragma goes to the driver's connection directly, and only when the
+    connection's level must change."""
+    level = "FULL" if durable else "NORMAL"
+    if conn.info.get(_SYNCHRONOUS, "FULL") != level:
+        conn.connection.driver_connection.execute(f"PRAGMA synchronous={level}")  # type: ignore[union-attr]
+        conn.info[_SYNCHRONOUS] = level
+
+
+_SYNCHRONOUS = "threadline.synchronous"
 
 
 class SqliteDatabase(Database):
@@ -251,6 +284,15 @@ class SqliteDatabase(Database):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._writes.submit(self._write_thread, _Write(fn, args, kwargs, future, loop))
+        return await future
+
+    async def write_provisional(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        write = _Write(fn, args, kwargs, future, loop, durable=False)
+        self._writes.submit(self._write_thread, write)
         return await future
 
     @asynccontextmanager

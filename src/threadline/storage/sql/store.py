@@ -169,7 +169,8 @@ class SqlStore(
         if self._db.statement_writes:
             await self._db.write_statement(turn_statements.start_turn, row, rows)
         else:
-            await self._db.write(responses.start_turn, row, rows)
+            # Its end always follows, durably, and the turn is reported complete only then.
+            await self._db.write_provisional(responses.start_turn, row, rows)
 
     async def renew_turns(self, owner: str, lease_until: float) -> int:
         return await self._db.write(responses.renew_turns, owner, lease_until)
