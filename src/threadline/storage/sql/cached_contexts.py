@@ -18,6 +18,7 @@ from threadline.storage.sql import conversations, responses
 from threadline.storage.sql.context_cache import (
     CachedContext,
     ContextCache,
+    Segment,
     chain_key,
     conversation_key,
 )
@@ -55,7 +56,7 @@ class CachedContexts:
             assert cached is not None  # items are left out only when the copy is current
             return list(cached.items)
         if state.generation is not None:
-            entry = CachedContext(tuple(state.items), state.generation, None, state.size)
+            entry = CachedContext(tuple(state.items), state.generation, None, Segment(state.size))
             self._cache.put(key, entry)
         return state.items
 
@@ -79,7 +80,7 @@ class CachedContexts:
             return state.record, list(cached.items)
         if state.generation is not None:
             entry = CachedContext(
-                tuple(state.items), state.generation, state.next_position, state.size
+                tuple(state.items), state.generation, state.next_position, Segment(state.size)
             )
             self._cache.put(key, entry)
         return state.record, state.items
@@ -100,25 +101,21 @@ class CachedContexts:
             if before is None or before.next_position != start:
                 return  # unknown, or another turn appended first
         elif record.conversation_id is None and self._generation is not None:
-            before = CachedContext((), self._generation, None, 0)
+            before = CachedContext((), self._generation, None, Segment(0))
         if before is None:
             return
         # Parsed back from the stored text: the cache holds what a reload would give, never
         # the caller's objects.
         own = tuple(self._codec.load(row["data"]) for row in rows)
-        size = sum(len(row["data"]) for row in rows)
+        # One segment for both entries: the conversation's and the chain's share these items.
+        segment = before.segment.extended(sum(len(row["data"]) for row in rows))
+        items = before.items + own
         if conversation is not None and start is not None:
-            extended = _extended(before, own, size, next_position=start + len(rows))
+            extended = CachedContext(items, before.generation, start + len(rows), segment)
             self._cache.put(conversation, extended)
-        chain = _extended(before, own, size, next_position=None)
+        chain = CachedContext(items, before.generation, None, segment)
         self._cache.put(chain_key(record.tenant, record.id), chain)
 
     def _saw_generation(self, generation: int | None) -> None:
         if generation is not None and (self._generation is None or generation > self._generation):
             self._generation = generation
-
-
-def _extended(
-    before: CachedContext, own: tuple[Item, ...], size: int, *, next_position: int | None
-) -> CachedContext:
-    return CachedContext(before.items + own, before.generation, next_position, before.size + size)
