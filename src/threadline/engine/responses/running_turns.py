@@ -8,6 +8,11 @@ it (`stored`): on a store whose writes apply in submission order (SQLite's one w
 is simply queued behind it, often into the same group commit; elsewhere it waits for the start
 to commit. Awaiting the start before calling the model would put a second commit on every
 turn's path.
+The write is queued as the first model call is made (`begin`), behind it on the event
+loop: the model's request goes out first, and building the rows and committing them (on the
+same core, on a pinned server) overlap the model's work instead of delaying its request
+(time to first token 0.1-0.2 ms shorter at idle, measured). A turn that ends before its run
+began queues it in `stored`.
 Its response is leased to this process (`owner`); one task renews the leases of all the turns
 running here, in one statement, every third of a lease. If the process dies, its leases lapse,
 and the sweeper of any process ends those turns `failed` (`RetentionSweeper`,
@@ -54,7 +59,12 @@ SIDE_EFFECTS_RAN_ERROR = {
 class _Running:
     record: ResponseRecord
     output: list[Item]
-    start_write: asyncio.Future[None]
+    start_write: asyncio.Future[None] | None
+    """The start's write once queued (None until then)."""
+    start: TurnStart | None = None
+    """The start still to be written (None once queued, and for an adopted turn)."""
+    submitted: bool = False
+    """The start's write is in the store's hands (its task has run its first step)."""
 
 
 class RunningTurns:
@@ -68,11 +78,33 @@ class RunningTurns:
         self._renewing: asyncio.Task[None] | None = None
 
     def start(self, record: ResponseRecord, input_items: list[Item]) -> None:
-        """Queue the write that stores the turn `in_progress` with its input, leased to this
-        process; `stored` waits for it."""
+        """Run the turn here, stored `in_progress` with its input and leased to this process
+        by a write that `begin` queues; `stored` waits for it."""
         lease_until = self._clock() + self._lease
-        start = TurnStart(record, list(input_items), self.owner, lease_until)
-        self._track(record, asyncio.ensure_future(self._store.start_turn(start)))
+        self._track(record, None, TurnStart(record, list(input_items), self.owner, lease_until))
+
+    def begin(self, response_id: str, output: list[Item]) -> None:
+        """The turn's run begins: serve `output` (the list it appends to) as its output so far,
+        and queue its start's write behind the first model call, which the run makes before it
+        awaits anything."""
+        running = self._running.get(response_id)
+        if running is None:
+            return
+        running.output = output
+        if running.start is not None:
+            asyncio.get_running_loop().call_soon(self._queue_start, running)
+
+    def _queue_start(self, running: _Running) -> asyncio.Future[None]:
+        if running.start is not None:
+            start, running.start = running.start, None
+            running.start_write = asyncio.ensure_future(self._write_start(running, start))
+        assert running.start_write is not None
+        return running.start_write
+
+    async def _write_start(self, running: _Running, start: TurnStart) -> None:
+        # A store's write is handed over before its first await, in this same step.
+        running.submitted = True
+        await self._store.start_turn(start)
 
     def adopt(self, record: ResponseRecord) -> None:
         """Run here a turn already stored `in_progress` and leased to this process (a taken
@@ -80,9 +112,15 @@ class RunningTurns:
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         written.set_result(None)
         self._track(record, written)
+        self._running[record.id].submitted = True
 
-    def _track(self, record: ResponseRecord, start_write: asyncio.Future[None]) -> None:
-        self._running[record.id] = _Running(record, [], start_write)
+    def _track(
+        self,
+        record: ResponseRecord,
+        start_write: asyncio.Future[None] | None,
+        start: TurnStart | None = None,
+    ) -> None:
+        self._running[record.id] = _Running(record, [], start_write, start)
         if self._renewing is None or self._renewing.done():
             self._renewing = asyncio.create_task(self._renew_while_running())
 
@@ -96,22 +134,19 @@ class RunningTurns:
         running = self._running.get(response_id)
         if running is None:
             return
+        if running.start_write is None:  # its run never began: queue the start now
+            await asyncio.shield(self._queue_start(running))
+            return
         write = running.start_write
-        # The start's write was submitted when its task first ran, right after `start`; every
-        # step of the turn since (a model call at least) came later on this event loop.
-        if self._store.writes_in_order and not write.done():
+        # Once submitted, an in-order store applies the start before this end.
+        if self._store.writes_in_order and running.submitted and not write.done():
             return
         await asyncio.shield(write)
-
-    def show(self, response_id: str, output: list[Item]) -> None:
-        """Serve `output` (the list the turn appends to) as the turn's output so far."""
-        if (running := self._running.get(response_id)) is not None:
-            running.output = output
 
     def end(self, response_id: str) -> None:
         """The turn's end is stored (or it was given up): stop leasing and showing it."""
         running = self._running.pop(response_id, None)
-        if running is not None and running.start_write.done():
+        if running is not None and running.start_write is not None and running.start_write.done():
             running.start_write.exception()  # seen by `stored`, or by nobody: retrieved here
 
     def runs(self, tenant: str, response_id: str) -> bool:

@@ -108,7 +108,9 @@ class TurnRunner:
             loop.add_usage(turn.preamble_usage)
         assembler = loop.assembler
         if self._running is not None:
-            self._running.show(turn.record.id, assembler.output)
+            # Its start's write is queued behind the first model call, made with no await
+            # before it (the events up to then are handed over at once).
+            self._running.begin(turn.record.id, assembler.output)
         started = response_object(turn.record, [])
         if job is None:
             yield seq.event("response.created", response=started)
