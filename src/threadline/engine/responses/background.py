@@ -292,6 +292,9 @@ class BackgroundJobs:
         the terminal event (from memory while the job runs here, else from the store)."""
         ended_at: float | None = None
         while not self._stopping:
+            # Held before looking: a job taken here while this looks (it awaits the store)
+            # sets this event, where the one current after the looking would miss it.
+            taken = self._taken
             here = self._jobs.get(response_id)
             if here is not None:
                 async for event in _from_memory(here.log, after):
@@ -324,7 +327,7 @@ class BackgroundJobs:
                     return
             # Look again when a job starts here (it may be this one), or after a flush.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._taken.wait(), self._flush)
+                await asyncio.wait_for(taken.wait(), self._flush)
 
     async def _has_ended(self, tenant: str, response_id: str) -> bool:
         stored = await self._store.get_response(tenant, response_id)
