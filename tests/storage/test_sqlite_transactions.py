@@ -236,3 +236,13 @@ async def test_a_group_holding_any_durable_write_commits_with_fsync(
     assert levels == [2, 2]  # the held write's, then the group's
     await sqlite_store.start_turn(TurnStart(running(), [msg("q")], owner="p", lease_until=9.0))
     assert levels == [2, 2, 1]
+
+
+async def test_the_writer_connection_is_back_at_full_after_a_provisional_write(
+    sqlite_store: SqlStore,
+) -> None:
+    await sqlite_store.start_turn(TurnStart(running(), [msg("q")], owner="p", lease_until=9.0))
+    # The one writer connection, as a held transaction (the CLI's copy) gets it next.
+    async with sqlite_store.transaction() as held:
+        level = await held.run(lambda conn: conn.exec_driver_sql("PRAGMA synchronous").scalar())
+    assert level == 2

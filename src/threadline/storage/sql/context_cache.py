@@ -21,8 +21,8 @@ of them is a continuation too) is a tuple of the whole history, but the items in
 objects of the entry it extended plus its own turn's, so each turn's items are counted once, by
 the `Segment` that brought them in, for as long as any cached entry still holds them (a segment
 holds the one it extends); each entry adds its tuple's pointers. Counting every entry's whole
-history instead let one 2,000-turn chain fill 32 MiB with eight of its own entries and evict
-every other context.
+history instead let one 2,000-turn chain fill 32 MiB with a few dozen of its own entries and
+evict every other context.
 """
 
 from __future__ import annotations
