@@ -3,10 +3,13 @@ same Core statement writes, and is seen by SQLAlchemy's events as any statement 
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.exc import InvalidRequestError
 
 from threadline.storage.sql.driver_statements import DriverStatement
 
@@ -85,3 +88,35 @@ def test_the_driver_statements_are_seen_by_sqlalchemys_events() -> None:
             conn, {"id": "a", "at": 1, "flag": True, "owner": None}
         )
     assert [s.split()[0] for s in seen] == ["INSERT"]
+
+
+stamped = sa.Table(
+    "stamped",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("at", sa.DateTime),
+)
+
+
+def test_each_parameter_is_processed_as_the_dialect_processes_its_type() -> None:
+    """SQLite's `DateTime` writes microseconds, a generic `DateTime` nothing: a row the driver
+    wrote must be found by the same comparison as one Core wrote."""
+    at = datetime.datetime(2024, 1, 2, 3, 4, 5)
+    with engine().begin() as conn:
+        conn.execute(stamped.insert(), {"id": "core", "at": at})
+        DriverStatement(stamped.insert()).run(conn, {"id": "driver", "at": at})
+        found = conn.execute(sa.select(stamped.c.id).where(stamped.c.at == at)).scalars()
+        assert sorted(found) == ["core", "driver"]
+
+
+def test_a_required_parameter_missing_from_the_row_is_refused_as_core_refuses_it() -> None:
+    finish = DriverStatement(
+        things.update().where(things.c.id == sa.bindparam("which")).values(at=sa.bindparam("at"))
+    )
+    with engine().begin() as conn:
+        conn.execute(things.insert(), {"id": "a", "at": 1.0, "flag": False, "owner": "me"})
+        with pytest.raises(InvalidRequestError, match="'which'"):
+            finish.run(conn, {"at": 2})
+        with pytest.raises(InvalidRequestError, match="'at'"):
+            finish.run(conn, {"which": "a"})
+        assert rows(conn, things) == [("a", 1.0, False, "me")]

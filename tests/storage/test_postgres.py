@@ -300,3 +300,23 @@ async def test_an_operation_that_finds_no_free_connection_in_time_is_a_503_to_re
         assert read.value.status_code == 503 and read.value.headers["Retry-After"] == "1"
         assert "database_pool_size" in str(read.value)
         assert await store.get_response(A, "resp_x") is None  # free again
+
+
+async def test_inserts_of_rows_ask_the_server_for_nothing_back(pg_store: SqlStore) -> None:
+    """A plain insert compiled for PostgreSQL would carry `RETURNING items.seq` (the generated
+    key SQLAlchemy fetches for one row), which nothing reads: each row's key would cross the
+    wire for nothing."""
+    inserts: list[str] = []
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if sql.lstrip().upper().startswith("INSERT"):
+            inserts.append(sql)
+
+    event.listen(pg_store.write_engine, "before_cursor_execute", statement)
+    try:
+        await save(pg_store, ["hello"], ["hi"])
+        await conversation(pg_store, "an item")
+    finally:
+        event.remove(pg_store.write_engine, "before_cursor_execute", statement)
+    assert any("INTO items" in sql for sql in inserts)
+    assert [sql for sql in inserts if "RETURNING" in sql.upper()] == []
