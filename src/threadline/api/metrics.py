@@ -340,21 +340,26 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500  # if the app raises before answering, the server answers 500
+        answered = False
         error_status: int | None = None
 
         async def observed_send(message: Message) -> None:
-            nonlocal status, error_status
+            nonlocal status, answered, error_status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 error_status = status if status >= 400 else None
             elif message["type"] == "http.response.body" and error_status is not None:
                 # Error bodies are small JSON envelopes sent in one piece; read their code.
-                self._count_error(error_status, message.get("body", b""))
+                self._count_error(error_status, _error_code(message.get("body", b"")))
                 error_status = None
             await send(message)
 
         try:
             await self.app(scope, receive, observed_send)
+        except Exception:
+            if not answered:  # Starlette's error middleware, outside, answers the 500
+                self._count_error(500, "none")
+            raise
         finally:
             route = self._route(scope)
             method = scope["method"]
@@ -362,14 +367,7 @@ class MetricsMiddleware:
             m.http_requests_of(method, route, str(status)).inc()
             m.http_duration_of(method, route).observe(time.perf_counter() - started)
 
-    def _count_error(self, status: int, body: bytes) -> None:
-        code = "none"
-        try:
-            error = orjson.loads(body).get("error")
-            if isinstance(error, dict) and isinstance(error.get("code"), str):
-                code = error["code"]
-        except (orjson.JSONDecodeError, AttributeError):
-            code = "unparsed"
+    def _count_error(self, status: int, code: str) -> None:
         self._metrics.http_errors_of(str(status), self._metrics.code_label(code)).inc()
 
     def _route(self, scope: Scope) -> str:
@@ -382,6 +380,16 @@ class MetricsMiddleware:
             self._templates = [(compile_path(path)[0], path) for path in paths]
         path = scope.get("path", "")
         return next((t for regex, t in self._templates if regex.match(path)), "unmatched")
+
+
+def _error_code(body: bytes) -> str:
+    try:
+        error = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "unparsed"
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        return str(error["code"])
+    return "none"
 
 
 def install_metrics(app: FastAPI, metrics: Metrics, token: str | None) -> None:
