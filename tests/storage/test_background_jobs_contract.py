@@ -65,6 +65,21 @@ async def test_jobs_are_taken_oldest_first_with_their_request(store: Store) -> N
     assert await store.take_jobs("p3", now=500.0, lease_until=600.0, limit=5) == []
 
 
+async def test_a_taken_job_carries_its_input_items_as_stored(store: Store) -> None:
+    """The worker runs the turn at once: its inputs come with the take, ids and order as
+    `list_input_items` gives them, each job its own."""
+    first = queued()
+    inputs = [msg("one"), msg("two"), msg("three")]
+    await store.enqueue_turn(QueuedTurn(first, inputs, {"input": "three items"}))
+    second = await enqueue(store, queued(), "alone")
+    taken = await store.take_jobs("p1", now=500.0, lease_until=600.0, limit=2)
+    page = await store.list_input_items(A, first.id, after=None, limit=10, order="asc")
+    assert page is not None
+    assert [job.response.id for job in taken] == [first.id, second.id]
+    assert taken[0].inputs == page.items == inputs
+    assert texts(taken[1].inputs) == ["alone"]
+
+
 async def test_each_job_is_taken_by_one_process_when_many_take_at_once(store: Store) -> None:
     records = [await enqueue(store, queued(), str(i)) for i in range(12)]
     takes = await asyncio.gather(

@@ -166,10 +166,12 @@ class QueuedTurn:
 
 @dataclass(slots=True)
 class Job:
-    """A background turn taken to run: its response (now `in_progress`) and its request."""
+    """A background turn taken to run: its response (now `in_progress`), its request, and
+    its input items as stored (read with the take: the turn needs them at once)."""
 
     response: ResponseRecord
     request: dict[str, Any]
+    inputs: list[Item]
 
 
 CancelOutcome = Literal["cancelled", "requested", "ended", "not_background", "missing"]

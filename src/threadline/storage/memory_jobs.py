@@ -80,7 +80,8 @@ class MemoryJobs(MemoryWebhooks, MemoryChanges):
             response.record.status = "in_progress"
             response.owner, response.lease_until = owner, lease_until
             self._response_changed(response.record)
-            taken.append(Job(copy_response(response.record), orjson.loads(job.request)))
+            inputs = [row.item() for row in response.rows if row.kind == "input"]
+            taken.append(Job(copy_response(response.record), orjson.loads(job.request), inputs))
         return taken
 
     async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:

@@ -67,7 +67,6 @@ _PAYER = "threadline_payer"
 """Where a queued job's request keeps whom its usage is charged to (taken out before the
 request is read as a create request)."""
 
-_ALL = 1_000_000_000
 """A page size no response's input reaches."""
 
 
@@ -221,11 +220,6 @@ class ResponseService:
         params = ResponseCreateParams.model_validate(request)
         record = job.response
         provider, upstream_model = self._providers.resolve(params.model)
-        page = await self._store.list_input_items(
-            record.tenant, record.id, after=None, limit=_ALL, order="asc"
-        )
-        if page is None:
-            raise _response_not_found(record.id)
         history, claim = await self._history(record.tenant, params, record.id)
         try:
             turn = await self._prepare_turn(
@@ -234,7 +228,7 @@ class ResponseService:
                 upstream_model,
                 record,
                 history,
-                page.items,
+                job.inputs,
                 claim,
                 control,
                 payer=payer,

@@ -21,6 +21,7 @@ from threadline.storage.mongo.changes import ChangeMethods, entry
 from threadline.storage.mongo.connection import Session
 from threadline.storage.mongo.documents import (
     Document,
+    item_data,
     owned_documents,
     response_document,
     response_record,
@@ -105,7 +106,16 @@ class JobMethods(WebhookMethods, ChangeMethods):
             if response is None:
                 return None
             await self.enter_changes(session, [entry("response", response_id, response["tenant"])])
-            return Job(response_record(response, self._codec), self._codec.load(job["request"]))
+            inputs = self._items.find(
+                {"response_id": response_id, "kind": "input"},
+                sort=[("position", 1)],
+                session=session,
+            )
+            return Job(
+                response_record(response, self._codec),
+                self._codec.load(job["request"]),
+                [item_data(found, self._codec) for found in await inputs.to_list()],
+            )
 
         return work
 

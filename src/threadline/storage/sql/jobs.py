@@ -33,8 +33,8 @@ from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import queries as q
 from threadline.storage.sql import webhooks
 from threadline.storage.sql.tables import background_jobs as jobs
+from threadline.storage.sql.tables import items, responses
 from threadline.storage.sql.tables import response_events as events
-from threadline.storage.sql.tables import responses
 
 
 def enqueue_turn(
@@ -95,6 +95,11 @@ _START_JOBS = (
     .values(status="in_progress", owner=_OWNER, lease_until=bindparam("lease_until"))
 )
 _TAKEN_RESPONSES = select(responses).where(responses.c.id.in_(_IDS))
+_TAKEN_INPUTS = (
+    select(items.c.response_id, items.c.data)
+    .where(items.c.response_id.in_(_IDS), items.c.kind == "input")
+    .order_by(items.c.response_id, items.c.position)
+)
 _END_JOB = delete(jobs).where(jobs.c.response_id == bindparam("response_id", type_=String))
 
 
@@ -111,7 +116,13 @@ def take_jobs(
         row.id: q.response_record(row, codec)
         for row in conn.execute(_TAKEN_RESPONSES, {"ids": ids}).all()
     }
-    return [Job(records[row.response_id], codec.load(row.request)) for row in taken]
+    inputs: dict[str, list[Item]] = {response_id: [] for response_id in ids}
+    for row in conn.execute(_TAKEN_INPUTS, {"ids": ids}):
+        inputs[row.response_id].append(codec.load(row.data))
+    return [
+        Job(records[row.response_id], codec.load(row.request), inputs[row.response_id])
+        for row in taken
+    ]
 
 
 def requeue_jobs(conn: Connection, which: ColumnElement[bool], error: str) -> int:
