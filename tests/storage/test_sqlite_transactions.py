@@ -22,6 +22,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from tests.storage.test_background_jobs_contract import enqueue, finished, queued
 from tests.storage.test_store_contract import (
     A,
     conversation,
@@ -32,7 +33,7 @@ from tests.storage.test_store_contract import (
     texts,
 )
 from threadline.errors import Conflict
-from threadline.storage.base import TurnStart
+from threadline.storage.base import TurnRecord, TurnStart
 from threadline.storage.sql import SqlStore
 
 
@@ -246,3 +247,36 @@ async def test_the_writer_connection_is_back_at_full_after_a_provisional_write(
     async with sqlite_store.transaction() as held:
         level = await held.run(lambda conn: conn.exec_driver_sql("PRAGMA synchronous").scalar())
     assert level == 2
+
+
+async def test_a_jobs_take_commits_without_fsync_and_its_end_with_it(
+    sqlite_store: SqlStore,
+) -> None:
+    # A taken job always ends in a durable write of the process that took it; a take lost
+    # with the disk's cache leaves the job queued, to be taken again.
+    await enqueue(sqlite_store, queued())
+    levels = sync_levels_at_commit(sqlite_store.write_engine)
+    [job] = await sqlite_store.take_jobs("p", now=1.0, lease_until=2.0, limit=1)
+    assert levels == [1]
+    done = TurnRecord(finished(job.response), job.inputs, [msg("a")], started=True, background=True)
+    await sqlite_store.save_turn(done)
+    assert levels == [1, 2]
+
+
+async def test_a_take_after_a_job_queued_here_skips_the_look_at_the_queue(
+    sqlite_store: SqlStore,
+) -> None:
+    # The look (a read) spares an idle poll the write lock; after a job queued through this
+    # store there is one to take, unless another process took it (the take then finds none).
+    await enqueue(sqlite_store, queued())
+    with statements_on(sqlite_store.engine) as read:
+        assert len(await sqlite_store.take_jobs("p", now=1.0, lease_until=2.0, limit=1)) == 1
+        assert await sqlite_store.take_jobs("p", now=1.0, lease_until=2.0, limit=1) == []
+    assert read == ["SELECT"]  # the second take's look only
+    other = SqlStore(f"sqlite+aiosqlite:///{sqlite_store.write_engine.url.database}")
+    try:
+        await enqueue(sqlite_store, queued())
+        assert len(await other.take_jobs("q", now=1.0, lease_until=2.0, limit=1)) == 1
+        assert await sqlite_store.take_jobs("p", now=1.0, lease_until=2.0, limit=1) == []
+    finally:
+        await other.close()

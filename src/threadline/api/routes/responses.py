@@ -54,7 +54,8 @@ async def create_response(
         )
         services.background.wake()
         if params.stream:
-            followed = follow_stream(services.background.follow(tenant, queued["id"], after=-1))
+            following = services.background.follow(tenant, queued["id"], -1, queued_here=True)
+            followed = follow_stream(following)
             return with_headers(followed, limits)
         return with_headers(json_response(queued), limits)
     turn = await services.responses.prepare(

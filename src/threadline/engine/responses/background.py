@@ -56,6 +56,8 @@ class _EventLog:
     unsaved: list[Event] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     ended: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set with `ended`: the saver writes the last events now, not at its next flush."""
 
     def add(self, event: Event) -> None:
         self.events.append(event)
@@ -206,6 +208,7 @@ class BackgroundJobs:
         finally:
             events.ended = True
             events.changed.set()
+            events.done.set()
             if saving is not None:
                 await asyncio.shield(saving)
 
@@ -222,7 +225,8 @@ class BackgroundJobs:
                     log.warning("response %s: could not keep stream events", response_id)
             if ended:
                 return
-            await asyncio.sleep(self._flush)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(events.done.wait(), self._flush)
 
     # -- cancel -------------------------------------------------------------------------------
     async def cancel(self, tenant: str, response_id: str) -> dict[str, Any]:
@@ -287,15 +291,24 @@ class BackgroundJobs:
                 param="stream",
             )
 
-    async def follow(self, tenant: str, response_id: str, after: int) -> AsyncIterator[Event]:
+    async def follow(
+        self, tenant: str, response_id: str, after: int, *, queued_here: bool = False
+    ) -> AsyncIterator[Event]:
         """The response's events after `after`: those kept, then live ones as they come, to
-        the terminal event (from memory while the job runs here, else from the store)."""
+        the terminal event (from memory while the job runs here, else from the store).
+        `queued_here`: the job was just queued, and this process woken to take it."""
         ended_at: float | None = None
         while not self._stopping:
             # Held before looking: a job taken here while this looks (it awaits the store)
             # sets this event, where the one current after the looking would miss it.
             taken = self._taken
             here = self._jobs.get(response_id)
+            if here is None and queued_here and self._loop is not None:
+                # The store has nothing of it yet: wait for this process's take first.
+                queued_here = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(taken.wait(), self._flush)
+                continue
             if here is not None:
                 async for event in _from_memory(here.log, after):
                     yield event

@@ -112,6 +112,9 @@ class SqlStore(
         self.writes_in_order = self._db.writes_in_order
         self._codec = codec
         self._contexts = CachedContexts(self._db, codec, context_cache_bytes)
+        self._queued_here = False
+        """A job was queued through this store since its last take: one is surely free
+        (unless another process took it first, and then the take finds none)."""
 
     @property
     def engine(self) -> Engine:
@@ -196,6 +199,7 @@ class SqlStore(
             "cancel_requested": False,
         }
         await self._db.write(jobs.enqueue_turn, response_row, rows, job_row)
+        self._queued_here = True
 
     async def count_queued_jobs(self, tenant: str | None = None) -> int:
         return await self._db.read(jobs.count_queued, tenant)
@@ -203,9 +207,13 @@ class SqlStore(
     async def take_jobs(
         self, owner: str, *, now: float, lease_until: float, limit: int
     ) -> list[Job]:
-        if not await self._db.read(jobs.any_free):
+        if not self._queued_here and not await self._db.read(jobs.any_free):
             return []
-        return await self._db.write(jobs.take_jobs, self._codec, owner, now, lease_until, limit)
+        self._queued_here = False
+        # A taken job always ends here in a durable write (its end, or its requeue at
+        # shutdown); a take lost with the disk's cache leaves the job queued, as before it.
+        take = self._db.write_provisional
+        return await take(jobs.take_jobs, self._codec, owner, now, lease_until, limit)
 
     async def requeue_job(self, response_id: str, error: dict[str, Any]) -> bool:
         return await self._db.write(jobs.requeue_job, response_id, dumps(error))
