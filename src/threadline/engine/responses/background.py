@@ -55,9 +55,8 @@ class _EventLog:
     events: list[Event] = field(default_factory=list)
     unsaved: list[Event] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    ended: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set with `ended`: the saver writes the last events now, not at its next flush."""
+    """Set when the job ended: the saver writes the last events now, not at its next flush."""
 
     def add(self, event: Event) -> None:
         self.events.append(event)
@@ -206,9 +205,8 @@ class BackgroundJobs:
             async for event in self._responses.run(turn).events:
                 events.add(event)
         finally:
-            events.ended = True
-            events.changed.set()
             events.done.set()
+            events.changed.set()
             if saving is not None:
                 await asyncio.shield(saving)
 
@@ -216,7 +214,7 @@ class BackgroundJobs:
         """Write the job's events to the store every `flush_interval`, and the last ones once
         it ended."""
         while True:
-            ended = events.ended
+            ended = events.done.is_set()
             batch, events.unsaved = events.unsaved, []
             if batch:
                 try:
@@ -357,6 +355,6 @@ async def _from_memory(log_: _EventLog, after: int) -> AsyncIterator[Event]:
             index += 1
             if event["sequence_number"] > after:
                 yield event
-        if log_.ended:
+        if log_.done.is_set():
             return
         await log_.changed.wait()

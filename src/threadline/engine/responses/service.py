@@ -67,8 +67,6 @@ _PAYER = "threadline_payer"
 """Where a queued job's request keeps whom its usage is charged to (taken out before the
 request is read as a create request)."""
 
-"""A page size no response's input reaches."""
-
 
 @dataclass(slots=True)
 class CreatedResponse:
