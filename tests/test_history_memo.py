@@ -15,7 +15,7 @@ import pytest
 from threadline.engine.responses.context_kinds import ContextKinds
 from threadline.prefix_memo import PrefixMemo
 from threadline.providers.base import Item
-from threadline.providers.chat_messages import Message, to_chat_messages
+from threadline.providers.chat_messages import KeptMessages, chat_messages, to_chat_messages
 
 
 def user(text: str) -> Item:
@@ -72,7 +72,7 @@ def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning
     whole = to_chat_messages("be brief", HISTORY, send_reasoning=send_reasoning)
     for first, second in itertools.combinations(range(1, len(HISTORY) + 1), 2):
         for history_items in (first, None):  # kept at the history's end, or at the list's
-            memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
+            memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
             for end in (first, second):
                 to_chat_messages(
                     "be brief",
@@ -81,14 +81,16 @@ def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning
                     memo=memo,
                     history_items=history_items,
                 )
-            again = to_chat_messages(
+            again = chat_messages(
                 "be brief", HISTORY, send_reasoning=send_reasoning, memo=memo, history_items=second
             )
-            assert again == whole
+            assert again.as_list() == whole
+            # What is sent: the kept JSON of the history carried on, byte for byte the whole's.
+            assert again.json() == orjson.dumps(whole)
 
 
 def test_a_fork_of_a_turn_carries_on_from_the_history_it_shares() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
+    memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
     history = [user("one"), assistant("answer")]
     for question in ("two", "two, asked again", "something else"):
         items = [*history, user(question)]
@@ -99,7 +101,7 @@ def test_a_fork_of_a_turn_carries_on_from_the_history_it_shares() -> None:
 
 
 def test_what_a_memo_keeps_is_not_changed_by_the_turns_that_carry_it_on() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
+    memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
     opening = [user("one"), assistant("answer")]
     to_chat_messages(None, opening, memo=memo)
     kept = memo.find(False, opening)
@@ -114,7 +116,7 @@ def test_what_a_memo_keeps_is_not_changed_by_the_turns_that_carry_it_on() -> Non
 
 
 def test_a_list_that_differs_anywhere_in_the_kept_items_is_converted_whole() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
+    memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
     items = [user("one"), assistant("answer"), user("two")]
     to_chat_messages(None, items, memo=memo)
     edited = [items[0], assistant("another answer"), user("two"), user("three")]
@@ -145,14 +147,14 @@ def test_a_memo_keeps_no_more_than_its_bound_and_drops_the_least_recently_used()
 
 
 def test_a_memo_sized_zero_keeps_nothing() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(max_bytes=0, min_items=1)
+    memo: PrefixMemo[KeptMessages] = PrefixMemo(max_bytes=0, min_items=1)
     items = [user("one")]
     to_chat_messages(None, items, memo=memo)
     assert memo.find(False, items) is None and memo.size == 0
 
 
 def test_flavours_are_kept_apart() -> None:
-    memo: PrefixMemo[tuple[Message, ...]] = PrefixMemo(min_items=1)
+    memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
     items = [user("one"), reasoning("why"), assistant("answer")]
     to_chat_messages(None, items, send_reasoning=True, memo=memo)
     assert memo.find(False, items) is None
@@ -202,3 +204,17 @@ def test_short_lists_are_not_kept() -> None:
     assert memo.find("f", short) is None and memo.size == len(orjson.dumps(long)) - 1 - 3
     found = memo.find("f", [*long, user("4")])
     assert found is not None and found.result == 2
+
+
+def test_the_json_a_memo_keeps_of_a_history_counts_against_its_bound() -> None:
+    items = [user(str(n)) for n in range(5)]
+    memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
+    to_chat_messages(None, items, memo=memo)
+    kept = memo.find(False, items)
+    # All but the last message: a later tool call or reasoning may still join that one.
+    settled = orjson.dumps(to_chat_messages(None, items[:4]))[1:-1]
+    assert kept is not None and kept.result.settled.json == settled
+    assert memo.size == len(orjson.dumps(items)) - 1 - len(items) + len(settled)
+    tight: PrefixMemo[KeptMessages] = PrefixMemo(max_bytes=memo.size - 1, min_items=1)
+    to_chat_messages(None, items, memo=tight)
+    assert tight.find(False, items) is None and tight.size == 0

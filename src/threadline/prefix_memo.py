@@ -50,10 +50,12 @@ class Kept(Generic[T]):
     result: T
     sizes: array[int]
     """`sizes[n]`: JSON bytes of `items[:n]`."""
+    result_bytes: int = 0
+    """What `result` holds beyond the items, in bytes (as its pass reported it)."""
 
     @property
     def size(self) -> int:
-        return self.sizes[-1]
+        return self.sizes[-1] + self.result_bytes
 
 
 class PrefixMemo(Generic[T]):
@@ -79,12 +81,19 @@ class PrefixMemo(Generic[T]):
         return kept
 
     def keep(
-        self, flavour: Hashable, items: list[Any], result: T, continued: Kept[T] | None = None
+        self,
+        flavour: Hashable,
+        items: list[Any],
+        result: T,
+        continued: Kept[T] | None = None,
+        *,
+        result_bytes: int = 0,
     ) -> None:
         """Keep `result` for `items`, in place of what was kept for lists with the same first
         item (the newest is the one the next turn continues). `continued` is what `find` gave
         for `items` in the same synchronous step, if anything: its items are known to start
-        `items` without comparing them again."""
+        `items` without comparing them again. `result_bytes`: what the result holds of its own
+        (bytes it made, not the items' objects it shares), counted against the bound."""
         if len(items) < self._min_items or self._max_bytes <= 0:
             return
         key = (flavour, id(items[0]))
@@ -106,10 +115,11 @@ class PrefixMemo(Generic[T]):
                 sizes.append(total)
         except TypeError:
             return  # not JSON: nothing a stored history holds
-        if total > self._max_bytes:
+        kept = Kept(list(items), result, sizes, result_bytes)
+        if kept.size > self._max_bytes:
             return
-        self._entries[key] = Kept(list(items), result, sizes)
-        self._size += total
+        self._entries[key] = kept
+        self._size += kept.size
         while self._size > self._max_bytes:
             _, evicted = self._entries.popitem(last=False)
             self._size -= evicted.size

@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from threadline.prefix_memo import PrefixMemo
 from threadline.providers.base import Item
@@ -35,30 +39,104 @@ def to_chat_messages(
     items: list[Item],
     *,
     send_reasoning: bool = False,
-    memo: PrefixMemo[tuple[Message, ...]] | None = None,
+    memo: PrefixMemo[KeptMessages] | None = None,
     history_items: int | None = None,
 ) -> list[Message]:
+    """The messages of `items` (see `chat_messages`)."""
+    return chat_messages(
+        instructions, items, send_reasoning=send_reasoning, memo=memo, history_items=history_items
+    ).as_list()
+
+
+def chat_messages(
+    instructions: str | None,
+    items: list[Item],
+    *,
+    send_reasoning: bool = False,
+    memo: PrefixMemo[KeptMessages] | None = None,
+    history_items: int | None = None,
+) -> ChatMessages:
     """The messages of `items`. With a `memo`, a list that starts with the items of an earlier
     call is converted from where that call left off (a long history is converted once, not on
-    every turn: the conversion is a pure function of the items and `send_reasoning`). What is
-    kept is the conversion of the first `history_items` items, the history the next turn
-    continues (or a fork of this one), else of them all."""
+    every turn: the conversion is a pure function of the items and `send_reasoning`), and its
+    JSON is carried on too. What is kept is the conversion of the first `history_items` items,
+    the history the next turn continues (or a fork of this one), else of them all."""
     conversion = _Conversion(send_reasoning)
     kept = None if memo is None else memo.find(send_reasoning, items)
     start = 0 if kept is None else len(kept.items)
+    settled = _Settled()
     if kept is not None:
-        conversion.resume(kept.result)
+        conversion.resume(kept.result.messages)
+        settled = kept.result.settled
     checkpoint = len(items) if history_items is None else history_items
     if memo is not None and start <= checkpoint <= len(items):
         conversion.add(items, start, checkpoint)
         if conversion.settled:
-            memo.keep(send_reasoning, items[:checkpoint], conversion.snapshot(), kept)
+            snapshot = conversion.snapshot()
+            settled = settled.extended(snapshot)
+            memo.keep(
+                send_reasoning,
+                items[:checkpoint],
+                KeptMessages(snapshot, settled),
+                kept,
+                result_bytes=len(settled.json),
+            )
         start = checkpoint
     conversion.add(items, start, len(items))
-    messages = conversion.finish()
-    if instructions:
-        messages.insert(0, {"role": "system", "content": instructions})
-    return messages
+    system = {"role": "system", "content": instructions} if instructions else None
+    return ChatMessages(system, conversion.finish(), settled)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """The JSON of a conversion's first `count` messages: those no later item can change (all
+    but the last), comma-separated without brackets, so that it can be carried on."""
+
+    count: int = 0
+    json: bytes = b""
+
+    def extended(self, messages: Sequence[Message]) -> _Settled:
+        """This, carried on to all but the last of `messages` (which start with the `count`
+        messages this holds)."""
+        end = len(messages) - 1
+        if end <= self.count:
+            return self
+        added = orjson.dumps(list(messages[self.count : end]))[1:-1]
+        return _Settled(end, self.json + b"," + added if self.json else added)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptMessages:
+    """What a memo keeps for a history: its messages and the JSON of those settled."""
+
+    messages: tuple[Message, ...]
+    settled: _Settled
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessages:
+    """A request's messages: the system message of its instructions, then those of its items,
+    the first of which may already be JSON (carried on from the history the memo kept)."""
+
+    system: Message | None
+    messages: list[Message]
+    settled: _Settled
+
+    def as_list(self) -> list[Message]:
+        return [self.system, *self.messages] if self.system else self.messages
+
+    def json(self) -> bytes:
+        """The JSON array of `as_list()`: at a long history's turn, the kept JSON of its
+        messages and the few new ones. (Encoding thousands of small dicts spread over the heap,
+        read into memory turn after turn, cost about 0.8 ms at 4,000 messages; the copy of the
+        kept bytes costs microseconds.)"""
+        rest = self.messages[self.settled.count :]
+        parts = [orjson.dumps(self.system)] if self.system else []
+        if self.settled.count:
+            parts.append(self.settled.json)
+        if rest:
+            parts.append(orjson.dumps(rest)[1:-1])
+        return b"[" + b",".join(parts) + b"]"
 
 
 class _Conversion:

@@ -33,7 +33,7 @@ from threadline.providers.base import (
     ToolChoice,
     UsageReport,
 )
-from threadline.providers.chat_messages import Message, to_chat_messages
+from threadline.providers.chat_messages import KeptMessages, chat_messages
 from threadline.providers.http_upstream import HttpUpstream, bearer, error_message
 from threadline.providers.retry import RetryPolicy
 
@@ -77,7 +77,7 @@ class OpenAIChatProvider:
         # `reasoning_content` read it back, and the others ignore an unknown message field.
         self._send_reasoning = not is_openai if send_reasoning is None else send_reasoning
         # A long history's messages are converted once, then carried on turn after turn.
-        self._history_messages: PrefixMemo[tuple[Message, ...]] = PrefixMemo(history_memo_bytes)
+        self._history_messages: PrefixMemo[KeptMessages] = PrefixMemo(history_memo_bytes)
         sent = dict(headers or {})
         if api_key:
             sent.update(bearer(api_key))
@@ -111,12 +111,15 @@ class OpenAIChatProvider:
     def chat_body(self, request: ProviderRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": to_chat_messages(
-                request.instructions,
-                request.items,
-                send_reasoning=self._send_reasoning,
-                memo=self._history_messages,
-                history_items=request.history_items,
+            # Already JSON: most of a long history's messages are carried on from its last turn.
+            "messages": orjson.Fragment(
+                chat_messages(
+                    request.instructions,
+                    request.items,
+                    send_reasoning=self._send_reasoning,
+                    memo=self._history_messages,
+                    history_items=request.history_items,
+                ).json()
             ),
         }
         if request.incremental:
