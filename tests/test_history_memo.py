@@ -16,6 +16,11 @@ from threadline.engine.responses.context_kinds import ContextKinds
 from threadline.prefix_memo import PrefixMemo
 from threadline.providers.base import Item
 from threadline.providers.chat_messages import KeptMessages, chat_messages, to_chat_messages
+from threadline.providers.openai_responses import (
+    SEALED_PREFIX,
+    upstream_input,
+    upstream_input_json,
+)
 
 
 def user(text: str) -> Item:
@@ -87,6 +92,22 @@ def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning
             assert again.as_list() == whole
             # What is sent: the kept JSON of the history carried on, byte for byte the whole's.
             assert again.json() == orjson.dumps(whole)
+
+
+def test_every_split_of_a_history_gives_the_responses_input_of_the_whole() -> None:
+    sealed = {"type": "reasoning", "summary": [], "encrypted_content": f"{SEALED_PREFIX}rs_1:x"}
+    history = [*HISTORY[:3], sealed, *HISTORY[3:]]
+    whole = orjson.dumps(upstream_input(history))
+    assert upstream_input_json(history) == whole and b'"rs_1"' in whole
+    for first, second in itertools.combinations(range(1, len(history) + 1), 2):
+        for history_items in (first, None):
+            memo: PrefixMemo[bytes] = PrefixMemo(min_items=1)
+            for end in (first, second):
+                upstream_input_json(history[:end], memo, history_items)
+            assert upstream_input_json(history, memo, second) == whole
+            kept = memo.find(None, history)
+            assert kept is not None and len(kept.items) == second
+            assert kept.result == orjson.dumps(upstream_input(history[:second]))[1:-1]
 
 
 def test_a_fork_of_a_turn_carries_on_from_the_history_it_shares() -> None:

@@ -194,3 +194,33 @@ def test_every_kind_answers_what_both_specs_describe_across_a_conversation(
     assert answered.output_text == "tool said: sunny"
     kept = checked.conversations.items.list(conversation.id, order="asc", limit=100)
     assert [item.type for item in kept.data].count("function_call_output") == 1
+
+
+@pytest.mark.parametrize(("provider", "field"), [("chat", "messages"), ("oai", "input")])
+def test_a_long_chain_and_its_fork_send_the_whole_history_in_order(
+    kinds: openai.OpenAI, fake: FakeUpstream, provider: str, field: str
+) -> None:
+    """Past the length from which an adapter keeps a history's translation (its JSON carried
+    on from turn to turn), each turn still sends everything before it unchanged, and a fork of
+    an earlier turn sends that turn's history, not the longer one kept since."""
+    model = f"{provider}/fake-model"
+    sent_at: list[list[object]] = []
+    ids: list[str] = []
+    for turn in range(40):  # two items a turn: past prefix_memo's DEFAULT_MIN_ITEMS
+        response = kinds.responses.create(
+            model=model,
+            input=f"turn {turn}",
+            previous_response_id=ids[-1] if ids else None,  # type: ignore[arg-type]
+        )
+        sent = fake.last_request()["body"][field]
+        if sent_at:
+            assert sent[: len(sent_at[-1])] == sent_at[-1], turn
+            assert len(sent) == len(sent_at[-1]) + 2, turn
+        assert f"turn {turn}" in json.dumps(sent[-1])
+        sent_at.append(sent)
+        ids.append(response.id)
+    fork = kinds.responses.create(model=model, input="a fork", previous_response_id=ids[34])
+    assert fork.status == "completed"
+    sent = fake.last_request()["body"][field]
+    assert sent[:-1] == [*sent_at[34], sent_at[35][len(sent_at[34])]]  # turn 34 and its answer
+    assert "a fork" in json.dumps(sent[-1])

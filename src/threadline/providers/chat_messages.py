@@ -23,8 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from threadline import json_runs
 from threadline.prefix_memo import PrefixMemo
 from threadline.providers.base import Item
 
@@ -101,8 +100,9 @@ class _Settled:
         end = len(messages) - 1
         if end <= self.count:
             return self
-        added = orjson.dumps(list(messages[self.count : end]))[1:-1]
-        return _Settled(end, self.json + b"," + added if self.json else added)
+        return _Settled(
+            end, json_runs.joined(self.json, json_runs.run_of(messages[self.count : end]))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +130,11 @@ class ChatMessages:
         messages and the few new ones. (Encoding thousands of small dicts spread over the heap,
         read into memory turn after turn, cost about 0.8 ms at 4,000 messages; the copy of the
         kept bytes costs microseconds.)"""
-        rest = self.messages[self.settled.count :]
-        parts = [orjson.dumps(self.system)] if self.system else []
-        if self.settled.count:
-            parts.append(self.settled.json)
-        if rest:
-            parts.append(orjson.dumps(rest)[1:-1])
-        return b"[" + b",".join(parts) + b"]"
+        return json_runs.array(
+            json_runs.run_of([self.system] if self.system else []),
+            self.settled.json,
+            json_runs.run_of(self.messages[self.settled.count :]),
+        )
 
 
 class _Conversion:

@@ -75,6 +75,7 @@ def _openai_responses(config: ProviderConfig) -> ModelProvider:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         retry=config.retry,
+        history_memo_bytes=config.history_memo_bytes,
     )
 
 

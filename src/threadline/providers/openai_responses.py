@@ -26,7 +26,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from threadline import json_runs
 from threadline.errors import ModelNotFound, UnsupportedParameter, UpstreamError
+from threadline.prefix_memo import DEFAULT_MAX_BYTES, PrefixMemo
 from threadline.providers import openai_embeddings
 from threadline.providers.base import (
     EmbeddingRequest,
@@ -75,9 +77,12 @@ class OpenAIResponsesProvider:
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
+        history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.name = name
         self.capabilities = capabilities or ProviderCapabilities()
+        # A long history's input is translated and encoded once, then carried on.
+        self._history_input: PrefixMemo[bytes] = PrefixMemo(history_memo_bytes)
         sent = dict(headers or {})
         if api_key:
             sent.update(bearer(api_key))
@@ -133,7 +138,9 @@ class OpenAIResponsesProvider:
             )
         body: dict[str, Any] = {
             "model": request.model,
-            "input": upstream_input(request.items),
+            "input": orjson.Fragment(
+                upstream_input_json(request.items, self._history_input, request.history_items)
+            ),
             "store": False,
             "include": ["reasoning.encrypted_content"],
         }
@@ -198,6 +205,27 @@ class OpenAIResponsesProvider:
         return self._http.status_error(
             response.status, response.reason or "", body, model, code_field="code"
         )
+
+
+def upstream_input_json(
+    items: list[Item], memo: PrefixMemo[bytes] | None = None, history_items: int | None = None
+) -> bytes:
+    """The JSON of `upstream_input(items)`. With a `memo`, a list that starts with the items of
+    an earlier call is translated and encoded from where that call left off (the translation
+    is item by item, so the JSON of a history's items is that of its translation); what is
+    kept is the JSON of the first `history_items` items (the history the next turn continues,
+    or a fork of this one), else of them all."""
+    kept = None if memo is None else memo.find(None, items)
+    start = 0 if kept is None else len(kept.items)
+    settled = b"" if kept is None else kept.result
+    checkpoint = len(items) if history_items is None else history_items
+    if memo is not None and start <= checkpoint <= len(items):
+        settled = json_runs.joined(
+            settled, json_runs.run_of(upstream_input(items[start:checkpoint]))
+        )
+        memo.keep(None, items[:checkpoint], settled, kept, result_bytes=len(settled))
+        start = checkpoint
+    return json_runs.array(settled, json_runs.run_of(upstream_input(items[start:])))
 
 
 def upstream_input(items: list[Item]) -> list[Item]:
