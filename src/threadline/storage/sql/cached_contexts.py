@@ -12,13 +12,14 @@ items on SQLite, measured), to save a statement only on the rare stale copy.
 
 from __future__ import annotations
 
+import dataclasses
+
 from threadline.storage.base import ConversationRecord, Item, TurnRecord
 from threadline.storage.encryption import ContentCodec
 from threadline.storage.sql import conversations, responses
 from threadline.storage.sql.context_cache import (
     CachedContext,
     ContextCache,
-    Segment,
     chain_key,
     conversation_key,
 )
@@ -54,10 +55,9 @@ class CachedContexts:
             return None
         if state.items is None:
             assert cached is not None  # items are left out only when the copy is current
-            return list(cached.items)
+            return cached.items()
         if state.generation is not None:
-            entry = CachedContext(tuple(state.items), state.generation, None, Segment(state.size))
-            self._cache.put(key, entry)
+            self._cache.put(key, CachedContext.read(state.items, state.size, state.generation))
         return state.items
 
     async def load_conversation(
@@ -77,10 +77,10 @@ class CachedContexts:
         self._saw_generation(state.generation)
         if state.items is None:
             assert cached is not None  # items are left out only when the copy is current
-            return state.record, list(cached.items)
+            return state.record, cached.items()
         if state.generation is not None:
-            entry = CachedContext(
-                tuple(state.items), state.generation, state.next_position, Segment(state.size)
+            entry = CachedContext.read(
+                state.items, state.size, state.generation, state.next_position
             )
             self._cache.put(key, entry)
         return state.record, state.items
@@ -101,19 +101,20 @@ class CachedContexts:
             if before is None or before.next_position != start:
                 return  # unknown, or another turn appended first
         elif record.conversation_id is None and self._generation is not None:
-            before = CachedContext((), self._generation, None, Segment(0))
+            before = CachedContext.read([], 0, self._generation)
         if before is None:
             return
         # Parsed back from the stored text: the cache holds what a reload would give, never
         # the caller's objects.
-        own = tuple(self._codec.load(row["data"]) for row in rows)
-        # One segment for both entries: the conversation's and the chain's share these items.
-        segment = before.segment.extended(sum(len(row["data"]) for row in rows))
-        items = before.items + own
+        own = [self._codec.load(row["data"]) for row in rows]
+        size = sum(len(row["data"]) for row in rows)
         if conversation is not None and start is not None:
-            extended = CachedContext(items, before.generation, start + len(rows), segment)
+            extended = before.extended(own, size, start + len(rows))
             self._cache.put(conversation, extended)
-        chain = CachedContext(items, before.generation, None, segment)
+            # The chain's entry shares the conversation's history, items and segment.
+            chain = dataclasses.replace(extended, next_position=None)
+        else:
+            chain = before.extended(own, size, None)
         self._cache.put(chain_key(record.tenant, record.id), chain)
 
     def _saw_generation(self, generation: int | None) -> None:

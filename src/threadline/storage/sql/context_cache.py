@@ -16,13 +16,16 @@ never trusted past a change that any process committed.
 Items handed out are shared by every caller of the same context: they are read, never
 modified. Entries are evicted oldest-used first once what they hold passes `max_bytes`.
 
-What they hold is counted once. Every entry of a long chain (one per response: a fork of any
-of them is a continuation too) is a tuple of the whole history, but the items in it are the
-objects of the entry it extended plus its own turn's, so each turn's items are counted once, by
-the `Segment` that brought them in, for as long as any cached entry still holds them (a segment
-holds the one it extends); each entry adds its tuple's pointers. Counting every entry's whole
-history instead let one 2,000-turn chain fill 32 MiB with a few dozen of its own entries and
-evict every other context.
+What they hold is counted once, and entries share it. Every entry of a long chain (one per
+response: a fork of any of them is a continuation too) is the whole history, but the items in
+it are the objects of the entry it extended plus its own turn's, and the list of them is a
+`History` shared by the entries that see a first part of it: a turn that continues a
+history's end appends to it (a fork of an earlier turn copies the part it keeps into a list of
+its own). What a held history keeps alive is counted: its list's pointers, and its items, each
+turn's once, by the `Segment` that brought them in (a segment holds the one it extends). A
+2,000-turn chain is then one list of 4,000 pointers, not 2,000 tuples of up to 4,000: 32 MB of
+pointers, the whole default bound, which one long conversation used to fill, evicting every
+other context.
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
 POINTER_BYTES = 8
-"""What an entry's tuple costs per item it holds (the items themselves count in segments)."""
+"""What a history's list costs per item it holds (the items themselves count in segments)."""
 
 
 @dataclass(eq=False, slots=True)
 class Segment:
-    """The items one entry added to the history it extends (all of it, for a history read from
-    the database): counted while a cached entry holds them."""
+    """The items one turn added to the history it extends (all of it, for a history read from
+    the database): counted while a held history holds them."""
 
     size: int
     """JSON bytes of the items this segment brought in."""
@@ -51,7 +54,7 @@ class Segment:
     total: int = 0
     """JSON bytes of the whole history up to this segment's end."""
     holders: int = 0
-    """Cached entries ending at this segment, and held segments extending it."""
+    """Held histories ending at this segment, and held segments extending it."""
 
     def __post_init__(self) -> None:
         self.total = self.size + (0 if self.base is None else self.base.total)
@@ -60,14 +63,57 @@ class Segment:
         return Segment(size, self)
 
 
+@dataclass(eq=False, slots=True)
+class History:
+    """A list of items that only grows, shared by the cached entries that see a first part."""
+
+    items: list[Item]
+    end: Segment
+    """The segment of its last items (with those it extends: all of its items)."""
+    holders: int = 0
+    """Cached entries that see part of it."""
+    counted_bytes: int = 0
+    counted_end: Segment | None = None
+    """What of it was last counted, while held: its list grows after it is."""
+
+
 @dataclass(frozen=True, slots=True)
 class CachedContext:
-    items: tuple[Item, ...]
+    history: History
+    length: int
+    """How many first items of `history` are this context's."""
     generation: int
     next_position: int | None
     """For a conversation: the position its next item takes; None for a chain."""
     segment: Segment
-    """Where its items were brought in, for counting them once (see the module docstring)."""
+    """The segment of its last items: what a continuation of it extends."""
+
+    @classmethod
+    def read(
+        cls, items: list[Item], size: int, generation: int, next_position: int | None = None
+    ) -> CachedContext:
+        """A context read from the database: `size` JSON bytes of `items`."""
+        segment = Segment(size)
+        return cls(History(list(items), segment), len(items), generation, next_position, segment)
+
+    def items(self) -> list[Item]:
+        """Its items, in a list of the caller's own (the items themselves are shared: read,
+        never modified)."""
+        return self.history.items[: self.length]
+
+    def extended(self, own: list[Item], size: int, next_position: int | None) -> CachedContext:
+        """This context, then `own` (`size` JSON bytes): appended to its history if nothing
+        was since, else after a copy of the part this one sees."""
+        segment = self.segment.extended(size)
+        history = self.history
+        if self.length == len(history.items):
+            history.items.extend(own)
+            history.end = segment
+        else:
+            history = History([*history.items[: self.length], *own], segment)
+        return CachedContext(
+            history, self.length + len(own), self.generation, next_position, segment
+        )
 
 
 Key = tuple[str, str, str]
@@ -95,16 +141,19 @@ class ContextCache:
         return entry
 
     def put(self, key: Key, entry: CachedContext) -> None:
-        if entry.segment.total + POINTER_BYTES * len(entry.items) > self._max_bytes:
+        history = entry.history
+        if history.holders:
+            self._recount(history)  # it grew for this entry, whether it is kept or not
+        if entry.segment.total + POINTER_BYTES * entry.length > self._max_bytes:
             self.drop(key)
             return
         replaced = self._entries.pop(key, None)
         self._entries[key] = entry
-        self._size += POINTER_BYTES * len(entry.items)
         # Held before the entry it replaces is let go: a conversation's entry replaced by its
-        # extension then moves its segments' counts by one, instead of releasing its whole
-        # history and holding it again.
-        self._hold(entry.segment)
+        # extension then moves counts by one, instead of releasing its whole history and
+        # holding it again.
+        history.holders += 1
+        self._recount(history)
         if replaced is not None:
             self._forget(replaced)
         while self._size > self._max_bytes:
@@ -116,15 +165,23 @@ class ContextCache:
         if entry is not None:
             self._forget(entry)
 
+    def _recount(self, history: History) -> None:
+        """Bring a held history's count up to what it holds now."""
+        pointers = POINTER_BYTES * len(history.items)
+        self._size += pointers - history.counted_bytes
+        history.counted_bytes = pointers
+        if history.counted_end is not history.end:
+            self._hold(history.end)
+            self._release(history.counted_end)
+            history.counted_end = history.end
+
     def _forget(self, entry: CachedContext) -> None:
-        self._size -= POINTER_BYTES * len(entry.items)
-        segment: Segment | None = entry.segment
-        while segment is not None:
-            segment.holders -= 1
-            if segment.holders:
-                return
-            self._size -= segment.size
-            segment = segment.base
+        history = entry.history
+        history.holders -= 1
+        if not history.holders:
+            self._size -= history.counted_bytes
+            self._release(history.counted_end)
+            history.counted_bytes, history.counted_end = 0, None
 
     def _hold(self, segment: Segment | None) -> None:
         while segment is not None:
@@ -132,6 +189,14 @@ class ContextCache:
             if segment.holders > 1:
                 return
             self._size += segment.size
+            segment = segment.base
+
+    def _release(self, segment: Segment | None) -> None:
+        while segment is not None:
+            segment.holders -= 1
+            if segment.holders:
+                return
+            self._size -= segment.size
             segment = segment.base
 
 
