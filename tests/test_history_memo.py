@@ -14,7 +14,13 @@ import pytest
 
 from threadline.engine.responses.context_kinds import ContextKinds
 from threadline.prefix_memo import PrefixMemo
-from threadline.providers.base import Item
+from threadline.providers.anthropic import AnthropicProvider
+from threadline.providers.anthropic_messages import (
+    THINKING_PREFIX,
+    KeptConversion,
+    anthropic_messages,
+)
+from threadline.providers.base import Item, ProviderRequest
 from threadline.providers.chat_messages import KeptMessages, chat_messages, to_chat_messages
 from threadline.providers.openai_responses import (
     SEALED_PREFIX,
@@ -108,6 +114,45 @@ def test_every_split_of_a_history_gives_the_responses_input_of_the_whole() -> No
             kept = memo.find(None, history)
             assert kept is not None and len(kept.items) == second
             assert kept.result == orjson.dumps(upstream_input(history[:second]))[1:-1]
+
+
+def test_every_split_of_a_history_gives_the_anthropic_messages_of_the_whole() -> None:
+    thinking = {
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": "weighing it"}],
+        "encrypted_content": f"{THINKING_PREFIX}sig",
+    }
+    developer = {"type": "message", "role": "developer", "content": "answer in French"}
+    history = [*HISTORY[:2], thinking, *HISTORY[2:9], developer, *HISTORY[9:]]
+    whole = anthropic_messages("be brief", history)
+    assert len(whole.system) == 2 and any(
+        b["type"] == "thinking" for b in whole.messages[1]["content"]
+    )
+    for first, second in itertools.combinations(range(1, len(history) + 1), 2):
+        for history_items in (first, None):
+            memo: PrefixMemo[KeptConversion] = PrefixMemo(min_items=1)
+            for end in (first, second):
+                anthropic_messages(
+                    "be brief", history[:end], memo=memo, history_items=history_items
+                )
+            again = anthropic_messages("be brief", history, memo=memo, history_items=second)
+            assert (again.system, again.messages) == (whole.system, whole.messages)
+            assert again.messages_json() == orjson.dumps(whole.messages)
+
+
+def test_anthropic_cache_breakpoints_mark_copies_not_what_a_memo_keeps() -> None:
+    claude = AnthropicProvider("claude", "http://127.0.0.1:9")
+    history = [user(str(n)) if n % 2 == 0 else assistant(str(n)) for n in range(80)]
+    # The middle turn has no input of its own: its breakpoint is on the history's last block.
+    for turn, new in enumerate(([user("turn 0")], [], [user("turn 2")])):
+        request = ProviderRequest(
+            model="m", items=[*history, *new], instructions="be brief", history_items=len(history)
+        )
+        body = orjson.loads(orjson.dumps(claude.messages_body(request)))
+        marked = [b["text"] for m in body["messages"] for b in m["content"] if "cache_control" in b]
+        assert marked == [f"turn {turn}" if new else "answer 0"]
+        assert [b for b in body["system"] if "cache_control" in b] == body["system"]
+        history = [*history, *new, assistant(f"answer {turn}")]
 
 
 def test_a_fork_of_a_turn_carries_on_from_the_history_it_shares() -> None:
@@ -234,7 +279,7 @@ def test_the_json_a_memo_keeps_of_a_history_counts_against_its_bound() -> None:
     kept = memo.find(False, items)
     # All but the last message: a later tool call or reasoning may still join that one.
     settled = orjson.dumps(to_chat_messages(None, items[:4]))[1:-1]
-    assert kept is not None and kept.result.settled.json == settled
+    assert kept is not None and kept.result.settled.run == settled
     assert memo.size == len(orjson.dumps(items)) - 1 - len(items) + len(settled)
     tight: PrefixMemo[KeptMessages] = PrefixMemo(max_bytes=memo.size - 1, min_items=1)
     to_chat_messages(None, items, memo=tight)

@@ -8,6 +8,7 @@ byte for byte what encoding the whole list gives (orjson writes no spaces)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,3 +27,23 @@ def joined(*runs: bytes) -> bytes:
 def array(*runs: bytes) -> bytes:
     """The JSON array of the elements of `runs`, in order."""
     return b"[" + joined(*runs) + b"]"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPrefix:
+    """The run of the first `count` values of a list that grows, carried on as it does."""
+
+    count: int = 0
+    run: bytes = b""
+
+    def extended(self, values: Sequence[Any], count: int) -> EncodedPrefix:
+        """This, carried on to the first `count` of `values` (which start with the values
+        this holds)."""
+        if count <= self.count:
+            return self
+        return EncodedPrefix(count, joined(self.run, run_of(values[self.count : count])))
+
+    def rest(self, values: Sequence[Any]) -> bytes:
+        """The run of `values` (which start with the values this holds): this run and the
+        encoded rest."""
+        return joined(self.run, run_of(values[self.count :]))

@@ -11,6 +11,7 @@ import base64
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.fake_upstream import FakeUpstream
@@ -255,7 +256,7 @@ def test_images_and_files_become_anthropic_blocks(claude: AnthropicProvider) -> 
             ],
         )
     )
-    blocks = body["messages"][0]["content"]
+    blocks = orjson.loads(orjson.dumps(body))["messages"][0]["content"]  # as sent
     assert blocks[1]["source"] == {
         "type": "base64",
         "media_type": "image/png",

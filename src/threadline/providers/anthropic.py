@@ -36,10 +36,13 @@ import aiohttp
 import orjson
 
 from threadline.errors import ModelNotFound, UnsupportedParameter, UpstreamError
+from threadline.prefix_memo import DEFAULT_MAX_BYTES, PrefixMemo
 from threadline.providers.anthropic_messages import (
     REDACTED_PREFIX,
     THINKING_PREFIX,
-    to_anthropic,
+    AnthropicMessages,
+    KeptConversion,
+    anthropic_messages,
 )
 from threadline.providers.base import (
     EmbeddingRequest,
@@ -98,9 +101,12 @@ class AnthropicProvider:
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
         retry: RetryPolicy | None = None,
+        history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.name = name
         self.capabilities = capabilities or ProviderCapabilities()
+        # A long history's messages are converted and encoded once, then carried on.
+        self._history_messages: PrefixMemo[KeptConversion] = PrefixMemo(history_memo_bytes)
         sent = {"anthropic-version": API_VERSION, **(headers or {})}
         if api_key:
             sent.update(_key_header(api_key))
@@ -141,13 +147,20 @@ class AnthropicProvider:
         return await self._http.model_ids(self._models_url, api_key=api_key)
 
     def messages_body(self, request: ProviderRequest) -> dict[str, Any]:
-        system, messages = to_anthropic(request.instructions, request.items)
-        _mark_cacheable(system, messages)
+        converted = anthropic_messages(
+            request.instructions,
+            request.items,
+            memo=self._history_messages,
+            history_items=request.history_items,
+        )
+        _mark_cacheable(converted)
+        system = converted.system
         max_tokens = request.max_output_tokens or self._default_max_tokens
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": max_tokens,
-            "messages": messages,
+            # Already JSON: most of a long history's messages are carried on from its last turn.
+            "messages": orjson.Fragment(converted.messages_json()),
         }
         if system:
             body["system"] = system
@@ -363,15 +376,18 @@ def _output_format(text_format: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "schema": {"type": "object"}}
 
 
-def _mark_cacheable(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+def _mark_cacheable(converted: AnthropicMessages) -> None:
     """Two cache breakpoints: the system prompt, and the whole conversation so far (the next
-    turn extends it, so it reads this one's prefix from the cache)."""
+    turn extends it, so it reads this one's prefix from the cache). The blocks marked are
+    copies: the others may be shared with a kept conversion, which a mark must not reach."""
+    system, messages = converted.system, converted.messages
     if system:
-        system[-1]["cache_control"] = {"type": "ephemeral"}
+        system[-1] = {**system[-1], "cache_control": {"type": "ephemeral"}}
     if messages and messages[-1]["content"]:
-        last = messages[-1]["content"][-1]
+        *earlier, last = messages[-1]["content"]
         if last.get("type") in _CACHEABLE and (last.get("type") != "text" or last.get("text")):
-            last["cache_control"] = {"type": "ephemeral"}
+            marked = {**last, "cache_control": {"type": "ephemeral"}}
+            messages[-1] = {**messages[-1], "content": [*earlier, marked]}
 
 
 def _json(value: Any) -> str:

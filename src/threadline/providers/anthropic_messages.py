@@ -25,8 +25,11 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from threadline import json_runs
+from threadline.prefix_memo import PrefixMemo
 from threadline.providers.base import Item
 
 Block = dict[str, Any]
@@ -43,28 +46,114 @@ _TOOL_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 
 def to_anthropic(instructions: str | None, items: list[Item]) -> tuple[list[Block], list[Message]]:
     """(system blocks, messages) for `items`, oldest first."""
-    system: list[Block] = []
-    if instructions:
-        system.append({"type": "text", "text": instructions})
-    messages: list[Message] = []
-    for item in items:
-        kind = item.get("type", "message")
-        if kind == "message":
-            role = item["role"]
-            if role in ("system", "developer"):
-                if text := _plain_text(item["content"]):
-                    system.append({"type": "text", "text": text})
-            elif role == "assistant":
-                _add(messages, "assistant", _assistant_blocks(item["content"]))
-            else:
-                _add(messages, "user", _user_blocks(item["content"]))
-        elif kind == "function_call":
-            _add(messages, "assistant", [_tool_use(item)])
-        elif kind == "function_call_output":
-            _add(messages, "user", [_tool_result(item)], first=True)
-        elif kind == "reasoning" and (block := _thinking(item)) is not None:
-            _add(messages, "assistant", [block])
-    return system, messages
+    converted = anthropic_messages(instructions, items)
+    return converted.system, converted.messages
+
+
+def anthropic_messages(
+    instructions: str | None,
+    items: list[Item],
+    *,
+    memo: PrefixMemo[KeptConversion] | None = None,
+    history_items: int | None = None,
+) -> AnthropicMessages:
+    """The system blocks and messages of `items`. With a `memo`, a list that starts with the
+    items of an earlier call is converted from where that call left off, and the JSON of its
+    messages is carried on (the conversion is a pure function of the items); what is kept is
+    the conversion of the first `history_items` items (the history the next turn continues,
+    or a fork of this one), else of them all."""
+    conversion = _Conversion()
+    kept = None if memo is None else memo.find(None, items)
+    start = 0 if kept is None else len(kept.items)
+    settled = json_runs.EncodedPrefix()
+    if kept is not None:
+        conversion.resume(kept.result)
+        settled = kept.result.settled
+    checkpoint = len(items) if history_items is None else history_items
+    if memo is not None and start <= checkpoint <= len(items):
+        conversion.add(items, start, checkpoint)
+        messages = conversion.messages
+        # All but the last message: later items may still join it.
+        settled = settled.extended(messages, len(messages) - 1)
+        result = KeptConversion(tuple(conversion.system), _snapshot(messages), settled)
+        memo.keep(None, items[:checkpoint], result, kept, result_bytes=len(settled.run))
+        start = checkpoint
+    conversion.add(items, start, len(items))
+    system = [{"type": "text", "text": instructions}] if instructions else []
+    return AnthropicMessages([*system, *conversion.system], conversion.messages, settled)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptConversion:
+    """What a memo keeps for a history: its system blocks and messages (never changed: the
+    conversion that carries them on copies the last message, the only one a later item can
+    join), and the JSON of its settled messages."""
+
+    system: tuple[Block, ...]
+    messages: tuple[Message, ...]
+    settled: json_runs.EncodedPrefix
+
+
+@dataclass(slots=True)
+class AnthropicMessages:
+    """A request's system blocks and messages, the first of which may already be JSON
+    (carried on from the history the memo kept). Its blocks may be shared with what a memo
+    keeps: a caller that marks one replaces it with a marked copy."""
+
+    system: list[Block]
+    messages: list[Message]
+    settled: json_runs.EncodedPrefix
+
+    def messages_json(self) -> bytes:
+        """The JSON array of `messages`: the kept JSON of a long history's messages and the
+        few new ones."""
+        return json_runs.array(self.settled.rest(self.messages))
+
+
+class _Conversion:
+    """Items in, system blocks and messages out."""
+
+    def __init__(self) -> None:
+        self.system: list[Block] = []
+        self.messages: list[Message] = []
+
+    def resume(self, kept: KeptConversion) -> None:
+        self.system = list(kept.system)
+        self.messages = list(kept.messages)
+        if self.messages:
+            self.messages[-1] = _own_copy(self.messages[-1])
+
+    def add(self, items: list[Item], start: int, end: int) -> None:
+        system, messages = self.system, self.messages
+        for index in range(start, end):
+            item = items[index]
+            kind = item.get("type", "message")
+            if kind == "message":
+                role = item["role"]
+                if role in ("system", "developer"):
+                    if text := _plain_text(item["content"]):
+                        system.append({"type": "text", "text": text})
+                elif role == "assistant":
+                    _add(messages, "assistant", _assistant_blocks(item["content"]))
+                else:
+                    _add(messages, "user", _user_blocks(item["content"]))
+            elif kind == "function_call":
+                _add(messages, "assistant", [_tool_use(item)])
+            elif kind == "function_call_output":
+                _add(messages, "user", [_tool_result(item)], first=True)
+            elif kind == "reasoning" and (block := _thinking(item)) is not None:
+                _add(messages, "assistant", [block])
+
+
+def _snapshot(messages: list[Message]) -> tuple[Message, ...]:
+    """The messages so far, the last as a copy: later items change it in place."""
+    return (*messages[:-1], _own_copy(messages[-1])) if messages else ()
+
+
+def _own_copy(message: Message) -> Message:
+    """A copy of `message` whose content a later item can change without changing
+    `message`'s (the blocks in it are never changed in place)."""
+    return {**message, "content": list(message["content"])}
 
 
 def tool_use_id(call_id: str) -> str:

@@ -95,6 +95,7 @@ def _anthropic(config: ProviderConfig) -> ModelProvider:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         retry=config.retry,
+        history_memo_bytes=config.history_memo_bytes,
     )
 
 
