@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from threadline.engine.responses.context_kinds import ContextKinds
-from threadline.prefix_memo import PrefixMemo
+from threadline.prefix_memo import BRANCHES, PrefixMemo
 from threadline.providers.anthropic import AnthropicProvider
 from threadline.providers.anthropic_messages import (
     THINKING_PREFIX,
@@ -228,19 +228,46 @@ def test_flavours_are_kept_apart() -> None:
     assert "reasoning_content" not in without[1]
 
 
-def test_a_fork_is_sized_from_the_items_it_shares_with_what_was_kept() -> None:
+def json_size(items: list[Item]) -> int:
+    """What a memo counts for a list: its items' JSON, without brackets and commas."""
+    return len(orjson.dumps(items)) - 1 - len(items)
+
+
+def test_forks_are_kept_as_branches_and_a_continuation_replaces_its_own() -> None:
     memo: PrefixMemo[int] = PrefixMemo(min_items=1)
     history = [user(str(n)) for n in range(50)]
-    memo.keep("f", [*history, user("first fork")], 1)
-    fork = [*history, user("second fork, longer")]
-    memo.keep("f", fork, 2)
-    assert memo.size == len(orjson.dumps(fork)) - 1 - len(fork)  # no brackets, no commas
-    kept = memo.find("f", [*fork, user("next")])
-    assert kept is not None and kept.result == 2
-    for shared in (0, 1, 7, 49):
-        other = [history[0], *history[1:shared], *(user(f"other {n}") for n in range(9))]
-        memo.keep("f", other, 3)
-        assert memo.size == len(orjson.dumps(other)) - 1 - len(other)
+    first, second = [*history, user("first fork")], [*history, user("second fork, longer")]
+    memo.keep("f", first, 1)
+    memo.keep("f", second, 2)
+    assert memo.size == json_size(first) + json_size(second)
+    for fork, result in ((first, 1), (second, 2)):
+        kept = memo.find("f", [*fork, user("next")])
+        assert kept is not None and kept.result == result
+    continued = [*second, user("next")]
+    memo.keep("f", continued, 3, memo.find("f", continued))
+    assert memo.size == json_size(first) + json_size(continued)
+    assert memo.find("f", [*second, user("other")]) is None  # replaced by its continuation
+    # Past BRANCHES, the least recently used branch of the history goes.
+    others = [[*history[:10], user(f"other {n}")] for n in range(BRANCHES - 1)]
+    for n, other in enumerate(others):
+        memo.keep("f", other, 10 + n)
+    assert memo.find("f", first) is None
+    assert memo.size == json_size(continued) + sum(json_size(other) for other in others)
+
+
+def test_alternating_branches_of_a_long_history_each_carry_on_from_their_own() -> None:
+    memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
+    trunk = [user("0"), assistant("a0")]
+    branches = {"x": [*trunk], "y": [*trunk]}
+    for turn in range(1, 6):
+        for name, history in branches.items():
+            items = [*history, user(f"{name}{turn}")]
+            kept = memo.find(False, items)
+            if turn > 2:  # what its own last turn kept (its history), not the other branch's
+                assert kept is not None and kept.items == history[:-2]
+            sent = to_chat_messages(None, items, memo=memo, history_items=len(history))
+            assert sent == to_chat_messages(None, items)
+            branches[name] = [*items, assistant(f"{name}{turn} answer")]
 
 
 def test_the_kinds_of_every_split_of_a_history_are_those_of_the_whole() -> None:

@@ -14,11 +14,15 @@ are pure functions of the items, so equal items give an equal result; no tenant,
 state may enter one.
 
 Entries are found by their first item's identity (an entry holds its items, so that identity
-cannot be reused while it is kept) and a flavour (the pass's options). What is kept is bounded by
-the JSON size of the items all entries hold (counted once per entry, as the context cache does:
-conservative, since entries mostly share the cache's items); the least recently used go first.
+cannot be reused while it is kept) and a flavour (the pass's options). Lists with the same first
+item are branches of one history (its continuation, forks of it): up to `BRANCHES` of them are
+kept, each replaced by the longer list that continues it, so that turns alternating between a
+few branches each carry on their own (with one entry per first item, each branch's turn threw
+away the other's and walked its whole history again). What is kept is bounded by the JSON size
+of the items all entries hold (counted once per entry: conservative, since entries mostly share
+the context cache's items); the least recently used history goes first, with its branches.
 Each entry keeps the running sizes of its items, so that sizing a list serialises only the items
-no entry with the same first item had (a fork of a long history costs its new items, not all).
+no entry it continues had (a fork of a long history costs its new items, not all).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ import orjson
 T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+
+BRANCHES = 4
+"""Lists kept per first item and flavour: the branches of one history a memo carries on."""
 
 DEFAULT_MIN_ITEMS = 64
 """Shorter lists are not kept: walked again in microseconds, and most are the input of a
@@ -64,21 +71,32 @@ class PrefixMemo(Generic[T]):
     ) -> None:
         self._max_bytes = max_bytes
         self._min_items = max(min_items, 1)
-        self._entries: OrderedDict[tuple[Hashable, int], Kept[T]] = OrderedDict()
+        self._histories: OrderedDict[tuple[Hashable, int], list[Kept[T]]] = OrderedDict()
+        """Branches by (flavour, first item's id), each list least recently used first."""
         self._size = 0
 
     def find(self, flavour: Hashable, items: list[Any]) -> Kept[T] | None:
-        """What a call with this flavour kept for a list that `items` starts with, if any."""
+        """What a call with this flavour kept for the longest list that `items` starts with,
+        if any."""
         if len(items) < self._min_items:
             return None
-        kept = self._entries.get((flavour, id(items[0])))
-        if kept is None:
+        key = (flavour, id(items[0]))
+        branches = self._histories.get(key)
+        if branches is None:
             return None
-        n = len(kept.items)
-        if n > len(items) or (items[:n] if n < len(items) else items) != kept.items:
-            return None
-        self._entries.move_to_end((flavour, id(items[0])))
-        return kept
+        found: Kept[T] | None = None
+        for kept in branches:
+            n = len(kept.items)
+            if n > len(items) or (found is not None and n <= len(found.items)):
+                continue
+            # A branch that forked early differs within its first items: the compare stops there.
+            if (items[:n] if n < len(items) else items) == kept.items:
+                found = kept
+        if found is not None:
+            self._histories.move_to_end(key)
+            branches.remove(found)
+            branches.append(found)
+        return found
 
     def keep(
         self,
@@ -89,23 +107,23 @@ class PrefixMemo(Generic[T]):
         *,
         result_bytes: int = 0,
     ) -> None:
-        """Keep `result` for `items`, in place of what was kept for lists with the same first
-        item (the newest is the one the next turn continues). `continued` is what `find` gave
-        for `items` in the same synchronous step, if anything: its items are known to start
-        `items` without comparing them again. `result_bytes`: what the result holds of its own
+        """Keep `result` for `items`, in place of `continued` (what `find` gave for `items` in
+        the same synchronous step, if anything: its items are known to start `items` without
+        comparing them again), else beside the other branches of its history (the least
+        recently used goes past `BRANCHES`). `result_bytes`: what the result holds of its own
         (bytes it made, not the items' objects it shares), counted against the bound."""
         if len(items) < self._min_items or self._max_bytes <= 0:
             return
         key = (flavour, id(items[0]))
-        before = self._entries.pop(key, None)
+        branches = self._histories.pop(key, [])
+        if continued is not None and not any(kept is continued for kept in branches):
+            continued = None  # dropped since it was found
+        # Sized from the branch it continues, or the latest: most of a fork's items are its.
+        base = continued if continued is not None else (branches[-1] if branches else None)
         shared = 0
-        if before is not None:
-            self._size -= before.size
-            if before is continued:
-                shared = len(before.items)
-            else:
-                shared = _common_length(items, before.items)
-        sizes = array("q", () if before is None else before.sizes[: shared + 1])
+        if base is not None:
+            shared = len(base.items) if base is continued else _common_length(items, base.items)
+        sizes = array("q", () if base is None else base.sizes[: shared + 1])
         total = sizes[-1] if sizes else 0
         if not sizes:
             sizes.append(0)
@@ -113,16 +131,22 @@ class PrefixMemo(Generic[T]):
             for index in range(shared, len(items)):
                 total += len(orjson.dumps(items[index]))
                 sizes.append(total)
+            kept: Kept[T] | None = Kept(list(items), result, sizes, result_bytes)
         except TypeError:
-            return  # not JSON: nothing a stored history holds
-        kept = Kept(list(items), result, sizes, result_bytes)
-        if kept.size > self._max_bytes:
-            return
-        self._entries[key] = kept
-        self._size += kept.size
+            kept = None  # not JSON: nothing a stored history holds
+        if kept is not None and kept.size <= self._max_bytes:
+            if continued is not None:
+                branches = [branch for branch in branches if branch is not continued]
+                self._size -= continued.size
+            branches.append(kept)
+            self._size += kept.size
+            while len(branches) > BRANCHES:
+                self._size -= branches.pop(0).size
+        if branches:
+            self._histories[key] = branches
         while self._size > self._max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self._size -= evicted.size
+            _, evicted = self._histories.popitem(last=False)
+            self._size -= sum(branch.size for branch in evicted)
 
     @property
     def size(self) -> int:
