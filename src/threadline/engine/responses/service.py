@@ -445,12 +445,14 @@ class ResponseService:
 
     async def complete(self, run: TurnRun) -> CreatedResponse:
         """Run the turn without streaming; the terminal event carries the final response."""
+        run.terminal_only = True
         last: Event | None = None
         async for event in run.events:
             last = event
         if last is None or run.outcome is None:  # a run always ends with a terminal event
             raise RuntimeError("turn ended without a terminal event")
-        return CreatedResponse(last["response"], run.outcome.failure)
+        response = shown_response(last["response"], run.turn.disclosure)
+        return CreatedResponse(response, run.outcome.failure)
 
     async def retrieve(
         self, tenant: str, response_id: str, include: Sequence[str] | None = None

@@ -39,6 +39,11 @@ class TurnRun:
     def __init__(self, runner: TurnRunner, turn: PreparedTurn) -> None:
         self.turn = turn
         self.outcome: TurnOutcome | None = None
+        self.terminal_only = False
+        """Set, before `events` is read, by a reader that keeps only the terminal event (a
+        response not streamed): the events before it are then made without what only a
+        stream's reader sees (the opening events' response objects, each event's disclosure),
+        and the terminal event is not disclosed either: the reader shows its response."""
         self.events: AsyncIterator[Event] = runner.events(self)
 
 
@@ -73,7 +78,7 @@ class TurnRunner:
             holding = asyncio.create_task(policy.hold(claim))
         try:
             async for event in self._run(run):
-                yield shown_event(event, turn.disclosure)
+                yield event if run.terminal_only else shown_event(event, turn.disclosure)
         finally:
             if self._running is not None:
                 self._running.end(turn.record.id)
@@ -111,15 +116,16 @@ class TurnRunner:
             # Its start's write is queued behind the first model call, made with no await
             # before it (the events up to then are handed over at once).
             self._running.begin(turn.record.id, assembler.output)
-        started = response_object(turn.record, [])
-        if job is None:
-            yield seq.event("response.created", response=started)
-        else:
-            # As OpenAI streams a background response: created while queued, then queued.
-            queued = {**started, "status": "queued"}
-            yield seq.event("response.created", response=queued)
-            yield seq.event("response.queued", response=queued)
-        yield seq.event("response.in_progress", response=started)
+        if not run.terminal_only:
+            started = response_object(turn.record, [])
+            if job is None:
+                yield seq.event("response.created", response=started)
+            else:
+                # As OpenAI streams a background response: created while queued, then queued.
+                queued = {**started, "status": "queued"}
+                yield seq.event("response.created", response=queued)
+                yield seq.event("response.queued", response=queued)
+            yield seq.event("response.in_progress", response=started)
         for item in turn.preamble:
             index, opened = assembler.add_item(item)
             for event in opened:
