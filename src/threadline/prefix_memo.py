@@ -85,17 +85,17 @@ class PrefixMemo(Generic[T]):
         if branches is None:
             return None
         found: Kept[T] | None = None
-        for kept in branches:
+        at = 0
+        for index, kept in enumerate(branches):
             n = len(kept.items)
             if n > len(items) or (found is not None and n <= len(found.items)):
                 continue
             # A branch that forked early differs within its first items: the compare stops there.
             if (items[:n] if n < len(items) else items) == kept.items:
-                found = kept
+                found, at = kept, index
         if found is not None:
             self._histories.move_to_end(key)
-            branches.remove(found)
-            branches.append(found)
+            branches.append(branches.pop(at))
         return found
 
     def keep(
