@@ -21,7 +21,7 @@ from threadline.providers.anthropic_messages import (
     anthropic_messages,
 )
 from threadline.providers.base import Item, ProviderRequest
-from threadline.providers.chat_messages import KeptMessages, chat_messages, to_chat_messages
+from threadline.providers.chat_messages import KeptMessages, chat_messages
 from threadline.providers.openai_responses import (
     SEALED_PREFIX,
     upstream_input,
@@ -80,12 +80,12 @@ HISTORY: list[Item] = [
 
 @pytest.mark.parametrize("send_reasoning", [False, True])
 def test_every_split_of_a_history_gives_the_messages_of_the_whole(send_reasoning: bool) -> None:
-    whole = to_chat_messages("be brief", HISTORY, send_reasoning=send_reasoning)
+    whole = chat_messages("be brief", HISTORY, send_reasoning=send_reasoning).as_list()
     for first, second in itertools.combinations(range(1, len(HISTORY) + 1), 2):
         for history_items in (first, None):  # kept at the history's end, or at the list's
             memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
             for end in (first, second):
-                to_chat_messages(
+                chat_messages(
                     "be brief",
                     HISTORY[:end],
                     send_reasoning=send_reasoning,
@@ -160,8 +160,8 @@ def test_a_fork_of_a_turn_carries_on_from_the_history_it_shares() -> None:
     history = [user("one"), assistant("answer")]
     for question in ("two", "two, asked again", "something else"):
         items = [*history, user(question)]
-        sent = to_chat_messages(None, items, memo=memo, history_items=len(history))
-        assert sent == to_chat_messages(None, items)
+        sent = chat_messages(None, items, memo=memo, history_items=len(history)).as_list()
+        assert sent == chat_messages(None, items).as_list()
         kept = memo.find(False, items)
         assert kept is not None and len(kept.items) == len(history)
 
@@ -169,24 +169,27 @@ def test_a_fork_of_a_turn_carries_on_from_the_history_it_shares() -> None:
 def test_what_a_memo_keeps_is_not_changed_by_the_turns_that_carry_it_on() -> None:
     memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
     opening = [user("one"), assistant("answer")]
-    to_chat_messages(None, opening, memo=memo)
+    chat_messages(None, opening, memo=memo)
     kept = memo.find(False, opening)
     assert kept is not None
     before = copy.deepcopy(kept.result)
     # The next turn's tool call joins the assistant message the memo ended on.
-    sent = to_chat_messages(None, [*opening, call("c1"), output("c1")], memo=memo)
+    sent = chat_messages(None, [*opening, call("c1"), output("c1")], memo=memo).as_list()
     assert sent[1]["tool_calls"][0]["id"] == "c1"
     sent[1]["content"] = "changed by a caller"
     assert kept.result == before
-    assert to_chat_messages(None, list(opening), memo=memo) == to_chat_messages(None, opening)
+    assert (
+        chat_messages(None, list(opening), memo=memo).as_list()
+        == chat_messages(None, opening).as_list()
+    )
 
 
 def test_a_list_that_differs_anywhere_in_the_kept_items_is_converted_whole() -> None:
     memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
     items = [user("one"), assistant("answer"), user("two")]
-    to_chat_messages(None, items, memo=memo)
+    chat_messages(None, items, memo=memo)
     edited = [items[0], assistant("another answer"), user("two"), user("three")]
-    assert to_chat_messages(None, edited, memo=memo) == to_chat_messages(None, edited)
+    assert chat_messages(None, edited, memo=memo).as_list() == chat_messages(None, edited).as_list()
     # Equal items that are other objects (a history read again from the database) match.
     reread = orjson.loads(orjson.dumps(edited))
     assert memo.find(False, [edited[0], *reread[1:]]) is not None
@@ -215,16 +218,16 @@ def test_a_memo_keeps_no_more_than_its_bound_and_drops_the_least_recently_used()
 def test_a_memo_sized_zero_keeps_nothing() -> None:
     memo: PrefixMemo[KeptMessages] = PrefixMemo(max_bytes=0, min_items=1)
     items = [user("one")]
-    to_chat_messages(None, items, memo=memo)
+    chat_messages(None, items, memo=memo)
     assert memo.find(False, items) is None and memo.size == 0
 
 
 def test_flavours_are_kept_apart() -> None:
     memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
     items = [user("one"), reasoning("why"), assistant("answer")]
-    to_chat_messages(None, items, send_reasoning=True, memo=memo)
+    chat_messages(None, items, send_reasoning=True, memo=memo)
     assert memo.find(False, items) is None
-    without = to_chat_messages(None, [*items, user("two")], memo=memo)
+    without = chat_messages(None, [*items, user("two")], memo=memo).as_list()
     assert "reasoning_content" not in without[1]
 
 
@@ -265,8 +268,8 @@ def test_alternating_branches_of_a_long_history_each_carry_on_from_their_own() -
             kept = memo.find(False, items)
             if turn > 2:  # what its own last turn kept (its history), not the other branch's
                 assert kept is not None and kept.items == history[:-2]
-            sent = to_chat_messages(None, items, memo=memo, history_items=len(history))
-            assert sent == to_chat_messages(None, items)
+            sent = chat_messages(None, items, memo=memo, history_items=len(history)).as_list()
+            assert sent == chat_messages(None, items).as_list()
             branches[name] = [*items, assistant(f"{name}{turn} answer")]
 
 
@@ -302,12 +305,12 @@ def test_short_lists_are_not_kept() -> None:
 def test_the_json_a_memo_keeps_of_a_history_counts_against_its_bound() -> None:
     items = [user(str(n)) for n in range(5)]
     memo: PrefixMemo[KeptMessages] = PrefixMemo(min_items=1)
-    to_chat_messages(None, items, memo=memo)
+    chat_messages(None, items, memo=memo)
     kept = memo.find(False, items)
     # All but the last message: a later tool call or reasoning may still join that one.
-    settled = orjson.dumps(to_chat_messages(None, items[:4]))[1:-1]
+    settled = orjson.dumps(chat_messages(None, items[:4]).as_list())[1:-1]
     assert kept is not None and kept.result.settled.run == settled
     assert memo.size == len(orjson.dumps(items)) - 1 - len(items) + len(settled)
     tight: PrefixMemo[KeptMessages] = PrefixMemo(max_bytes=memo.size - 1, min_items=1)
-    to_chat_messages(None, items, memo=tight)
+    chat_messages(None, items, memo=tight)
     assert tight.find(False, items) is None and tight.size == 0

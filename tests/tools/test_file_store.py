@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.tools.pdf import make_pdf
 from threadline.engine.files.inputs import FileInputs
-from threadline.providers.chat_messages import to_chat_messages
+from threadline.providers.chat_messages import chat_messages
 from threadline.storage.files import FileRecord
 from threadline.storage.local_files import LocalFileStore
 
@@ -66,7 +66,7 @@ async def test_native_providers_get_the_file_itself(tmp_path: Path) -> None:
     }
     items = await FileInputs(store, None).for_provider("alice", [message], 1, native=True)
     assert message["content"] == [{"type": "input_file", "file_id": "file-n1"}]  # not mutated
-    sent = to_chat_messages(None, items)[0]["content"][0]
+    sent = chat_messages(None, items).as_list()[0]["content"][0]
     data_url = "data:application/pdf;base64," + base64.b64encode(pdf).decode()
     assert sent == {"type": "file", "file": {"filename": "a.pdf", "file_data": data_url}}
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from threadline.engine.responses.server_tools.base import call_and_output
 from threadline.engine.responses.server_tools.plan import replayed
-from threadline.providers.chat_messages import to_chat_messages as _chat
+from threadline.providers.chat_messages import chat_messages
 
 
 def to_chat_messages(instructions: str | None, items: list[dict[str, Any]]) -> list[Any]:
-    return _chat(instructions, replayed(items))
+    return chat_messages(instructions, replayed(items)).as_list()
 
 
 def chat_call_id(item_id: str) -> str:

@@ -44,12 +44,6 @@ _TEXT_MEDIA_PREFIXES = ("text/", "application/json", "application/xml", "applica
 _TOOL_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-def to_anthropic(instructions: str | None, items: list[Item]) -> tuple[list[Block], list[Message]]:
-    """(system blocks, messages) for `items`, oldest first."""
-    converted = anthropic_messages(instructions, items)
-    return converted.system, converted.messages
-
-
 def anthropic_messages(
     instructions: str | None,
     items: list[Item],

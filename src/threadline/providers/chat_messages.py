@@ -32,20 +32,6 @@ _TEXT_PARTS = frozenset({"input_text", "output_text"})
 _TEXT_MEDIA_PREFIXES = ("text/", "application/json", "application/xml", "application/x-yaml")
 
 
-def to_chat_messages(
-    instructions: str | None,
-    items: list[Item],
-    *,
-    send_reasoning: bool = False,
-    memo: PrefixMemo[KeptMessages] | None = None,
-    history_items: int | None = None,
-) -> list[Message]:
-    """The messages of `items` (see `chat_messages`)."""
-    return chat_messages(
-        instructions, items, send_reasoning=send_reasoning, memo=memo, history_items=history_items
-    ).as_list()
-
-
 def chat_messages(
     instructions: str | None,
     items: list[Item],
