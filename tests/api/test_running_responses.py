@@ -1,5 +1,6 @@
-"""A response is stored when its turn starts: it can be read while it runs, and a crash ends it
-`failed` with its input kept, instead of losing it."""
+"""A response is stored when its turn starts (one not streamed, once it has run for a while:
+until it ends nobody knows its id): it can be read while it runs, and a crash ends it `failed`
+with its input kept, instead of losing it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import json
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +44,19 @@ def _wait_until_committed(database: str, response_id: str) -> None:
         if found is not None:
             return
         assert time.monotonic() < deadline, "the turn's start was never committed"
+        time.sleep(0.02)
+
+
+def _wait_for_a_running_turn(database: str) -> str:
+    """The id of the one turn stored `in_progress` in the file, once it is there."""
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            found = db.execute("SELECT id FROM responses WHERE status = 'in_progress'").fetchall()
+        if found:
+            assert len(found) == 1
+            return str(found[0][0])
+        assert time.monotonic() < deadline, "no running turn was ever stored"
         time.sleep(0.02)
 
 
@@ -91,6 +106,39 @@ def test_a_turn_whose_server_was_killed_ends_failed_with_its_input_after_restart
         raw.close()
         _wait_until_committed(server.database, response_id)
         server.stop(signal.SIGKILL)
+        server.start()
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        deadline = time.monotonic() + 15
+        while (stored := client.responses.retrieve(response_id)).status == "in_progress":
+            assert time.monotonic() < deadline, "the abandoned turn was never ended"
+            time.sleep(0.1)
+        assert stored.status == "failed"
+        assert stored.error is not None and "server_interrupted" in stored.error.message
+        inputs = client.responses.input_items.list(response_id)
+        assert [part.text for item in inputs for part in item.content] == ["slow 30"]
+
+
+def test_a_turn_not_streamed_that_runs_long_is_kept_through_a_crash(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    env = {"THREADLINE_TURN_LEASE_SECONDS": "1", "THREADLINE_SWEEP_INTERVAL": "0.2"}
+    with LiveServer(
+        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
+    ) as server:
+
+        def create() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(
+                    f"{server.url}/v1/responses",
+                    json={"model": MODEL, "input": "slow 30"},
+                    timeout=60,
+                )
+
+        caller = threading.Thread(target=create, daemon=True)
+        caller.start()
+        response_id = _wait_for_a_running_turn(server.database)
+        server.stop(signal.SIGKILL)
+        caller.join(10)
         server.start()
         client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
         deadline = time.monotonic() + 15

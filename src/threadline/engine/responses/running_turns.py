@@ -11,8 +11,16 @@ turn's path.
 The write is queued as the first model call is made (`begin`), behind it on the event
 loop: the model's request goes out first, and building the rows and committing them (on the
 same core, on a pinned server) overlap the model's work instead of delaying its request
-(time to first token 0.1-0.2 ms shorter at idle, measured). A turn that ends before its run
-began queues it in `stored`.
+(time to first token 0.1-0.2 ms shorter at idle, measured).
+
+A turn not streamed is read for its end only: until it ends nobody holds its id, so nobody can
+ask for it. Its start is written only if it is still running `START_DEFERRED_SECONDS` after
+its run began; a turn that ends sooner (and one that ends before its run began) is written
+whole by its end, in one write (`stored` says which). A crash before then loses only a turn
+nobody was told of, as a crash before the start's commit always could; a long turn (a slow
+model, a tool loop) is kept from then on as before. One write instead of two halves what a
+short turn costs the store (on SQLite at one client: 0.18 ms of the writer's time per turn).
+
 Its response is leased to this process (`owner`); one task renews the leases of all the turns
 running here, in one statement, every third of a lease. If the process dies, its leases lapse,
 and the sweeper of any process ends those turns `failed` (`RetentionSweeper`,
@@ -38,6 +46,10 @@ from threadline.engine.responses.response_object import response_object
 from threadline.storage.base import Item, ResponseRecord, Store, TurnStart
 
 log = logging.getLogger(__name__)
+
+START_DEFERRED_SECONDS = 0.5
+"""How long a turn read only for its end runs before its start is written (module docstring).
+Longer than a short turn on a fast model takes, short beside what a crash costs a long one."""
 
 INTERRUPTED_ERROR = {
     "code": "server_error",
@@ -65,6 +77,8 @@ class _Running:
     """The start still to be written (None once queued, and for an adopted turn)."""
     submitted: bool = False
     """The start's write is in the store's hands (its task has run its first step)."""
+    deferred: asyncio.TimerHandle | None = None
+    """The timer that queues a deferred start (`begin(..., deferred=True)`)."""
 
 
 class RunningTurns:
@@ -83,23 +97,30 @@ class RunningTurns:
         lease_until = self._clock() + self._lease
         self._track(record, None, TurnStart(record, list(input_items), self.owner, lease_until))
 
-    def begin(self, response_id: str, output: list[Item]) -> None:
+    def begin(self, response_id: str, output: list[Item], *, deferred: bool = False) -> None:
         """The turn's run begins: serve `output` (the list it appends to) as its output so far,
         and queue its start's write behind the first model call, which the run makes before it
-        awaits anything."""
+        awaits anything; `deferred` (a turn read for its end only), after
+        `START_DEFERRED_SECONDS` if it is still running then."""
         running = self._running.get(response_id)
         if running is None:
             return
         running.output = output
-        if running.start is not None:
-            asyncio.get_running_loop().call_soon(self._queue_start, running)
+        if running.start is None:
+            return
+        loop = asyncio.get_running_loop()
+        if deferred:
+            running.deferred = loop.call_later(START_DEFERRED_SECONDS, self._queue_start, running)
+        else:
+            loop.call_soon(self._queue_start, running)
 
-    def _queue_start(self, running: _Running) -> asyncio.Future[None]:
-        if running.start is not None:
-            start, running.start = running.start, None
-            running.start_write = asyncio.ensure_future(self._write_start(running, start))
-        assert running.start_write is not None
-        return running.start_write
+    def _queue_start(self, running: _Running) -> None:
+        if running.start is None:
+            return
+        # Leased from when it is written: a deferred start is written later than it was made.
+        start = dataclasses.replace(running.start, lease_until=self._clock() + self._lease)
+        running.start = None
+        running.start_write = asyncio.ensure_future(self._write_start(running, start))
 
     async def _write_start(self, running: _Running, start: TurnStart) -> None:
         # A store's write is handed over before its first await, in this same step.
@@ -128,25 +149,36 @@ class RunningTurns:
     def lease_seconds(self) -> float:
         return self._lease
 
-    async def stored(self, response_id: str) -> None:
-        """Return once the turn's end may be saved: its start is written, or (on a store that
-        applies writes in order) queued before it. Raises what the start's write raised."""
+    async def stored(self, response_id: str) -> bool:
+        """Return once the turn's end may be saved, and whether its start was written (the end
+        finishes it) or not (the end writes the turn whole: its start, never queued, is dropped).
+        A written start is stored, or (on a store that applies writes in order) queued before
+        the end. Raises what the start's write raised."""
         running = self._running.get(response_id)
         if running is None:
-            return
-        if running.start_write is None:  # its run never began: queue the start now
-            await asyncio.shield(self._queue_start(running))
-            return
+            return True
+        if running.start is not None:
+            running.start = None
+            if running.deferred is not None:
+                running.deferred.cancel()
+            return False
         write = running.start_write
+        if write is None:  # dropped by an earlier call
+            return False
         # Once submitted, an in-order store applies the start before this end.
         if self._store.writes_in_order and running.submitted and not write.done():
-            return
+            return True
         await asyncio.shield(write)
+        return True
 
     def end(self, response_id: str) -> None:
         """The turn's end is stored (or it was given up): stop leasing and showing it."""
         running = self._running.pop(response_id, None)
-        if running is not None and running.start_write is not None and running.start_write.done():
+        if running is None:
+            return
+        if running.deferred is not None:
+            running.deferred.cancel()
+        if running.start_write is not None and running.start_write.done():
             running.start_write.exception()  # seen by `stored`, or by nobody: retrieved here
 
     def runs(self, tenant: str, response_id: str) -> bool:

@@ -114,8 +114,9 @@ class TurnRunner:
         assembler = loop.assembler
         if self._running is not None:
             # Its start's write is queued behind the first model call, made with no await
-            # before it (the events up to then are handed over at once).
-            self._running.begin(turn.record.id, assembler.output)
+            # before it (the events up to then are handed over at once); a run read for its
+            # end only writes its start only if it runs long (running_turns.py).
+            self._running.begin(turn.record.id, assembler.output, deferred=run.terminal_only)
         if not run.terminal_only:
             started = response_object(turn.record, [])
             if job is None:

@@ -198,8 +198,7 @@ class TurnEnder:
         """Save the ended turn; False when it is not stored (`store: false`)."""
         if not turn.store:
             return False
-        if self._running is not None:
-            await self._running.stored(record.id)
+        started = self._running is not None and await self._running.stored(record.id)
         await self._store.save_turn(
             TurnRecord(
                 response=record,
@@ -208,7 +207,7 @@ class TurnEnder:
                 append_to_conversation=record.conversation_id is not None
                 and record.status in ("completed", "incomplete"),
                 background=turn.job is not None,
-                started=self._running is not None,
+                started=started,
             )
         )
         return True
