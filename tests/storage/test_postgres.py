@@ -222,6 +222,61 @@ async def test_round_trips_per_turn_are_one_to_read_the_context_and_one_per_writ
     assert end == ["WITH"]
 
 
+async def test_a_turn_that_ended_before_its_start_was_written_is_one_statement(
+    pg_store: SqlStore,
+) -> None:
+    """A turn not streamed that ends quickly is written whole (running_turns.py): one round
+    trip too, in a chain, appended to a conversation, and failed in one (its claim let go)."""
+    first = await save(pg_store, ["hello"], ["hi"])
+    conv = await conversation(pg_store, "c0")
+
+    async def whole(status: str, **where: str) -> list[str]:
+        record = ResponseRecord(new_id("resp"), A, 1000.0, status, "m", {}, **where)
+        if "conversation_id" in where:
+            claimed = await pg_store.claim_conversation(
+                A, where["conversation_id"], record.id, now=1.0, lease_until=9e9
+            )
+            assert claimed == "claimed"
+        turn = TurnRecord(
+            record,
+            [msg("in")],
+            [msg("out")],
+            append_to_conversation="conversation_id" in where and status == "completed",
+        )
+        with round_trips(pg_store) as sent:
+            await pg_store.save_turn(turn)
+        stored = await pg_store.get_response(A, record.id)
+        assert stored is not None and stored.record.status == status
+        return sent
+
+    assert await whole("completed", previous_response_id=first) == ["WITH"]
+    assert await whole("completed", conversation_id=conv) == ["WITH"]
+    assert await whole("failed", conversation_id=conv) == ["WITH"]
+    assert await conversation_texts(pg_store, conv) == ["c0", "in", "out"]
+    # The failed turn let go of its claim: the next one takes it.
+    other = new_id("resp")
+    assert await pg_store.claim_conversation(A, conv, other, now=2.0, lease_until=3.0) == "claimed"
+
+
+async def test_a_whole_turn_written_while_its_conversation_is_deleted_writes_nothing(
+    pg_store: SqlStore,
+) -> None:
+    conv = await conversation(pg_store, "c0")
+    record = ResponseRecord(new_id("resp"), A, 1000.0, "completed", "m", {}, conversation_id=conv)
+    assert (
+        await pg_store.claim_conversation(A, conv, record.id, now=1.0, lease_until=9e9) == "claimed"
+    )
+    turn = TurnRecord(record, [msg("q")], [msg("a")], append_to_conversation=True)
+    async with pg_store.transaction() as held:
+        await held.run(sql_conversations.delete_conversation, A, conv)
+        saving = asyncio.ensure_future(pg_store.save_turn(turn))
+        await asyncio.sleep(0.3)
+        assert not saving.done()  # waiting for the deletion's lock
+    with pytest.raises(ConversationDeleted):
+        await saving
+    assert await pg_store.get_response(A, record.id) is None
+
+
 async def _end_while_held(
     store: SqlStore, delete: Any, *args: Any, conversation_id: str, response: ResponseRecord
 ) -> BaseException | None:

@@ -159,8 +159,9 @@ class SqlStore(
     # -- responses ----------------------------------------------------------------------------
     async def save_turn(self, turn: TurnRecord) -> None:
         prepared = responses.prepare_turn(turn, self._codec)
-        if self._db.statement_writes and turn.started and not turn.background:
-            start = await self._db.write_statement(turn_statements.end_turn, prepared)
+        if self._db.statement_writes and not turn.background:
+            whole_or_end = turn_statements.end_turn if turn.started else turn_statements.save_turn
+            start = await self._db.write_statement(whole_or_end, prepared)
         else:
             start = await self._db.write(responses.save_turn, prepared)
         if self._contexts.enabled:

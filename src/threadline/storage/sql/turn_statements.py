@@ -1,4 +1,5 @@
-"""A running turn's two writes, its start and its end, each as one statement (PostgreSQL).
+"""A running turn's two writes, its start and its end, each as one statement (PostgreSQL); and
+a turn that ended before its start was written (running_turns.py), written whole in one.
 
 On PostgreSQL a write transaction costs round trips of its own: BEGIN, one per statement,
 COMMIT. A turn's start (its response row and input items) and its end (the response finished,
@@ -67,33 +68,37 @@ _CREATED_AT = _bind("turn_created_at", Double)
 
 
 def _unnested_items() -> Any:
-    """The items of the statement, from three arrays bound as `item_ids`, `positions` and
-    `datas`."""
+    """The items of the statement, from four arrays bound as `item_ids`, `positions`, `datas`
+    and `kinds` (`kinds` unused, and bound empty, by a statement whose items are of one kind:
+    unnest pads the shorter arrays with nulls)."""
     arrays = func.unnest(
         _bind("item_ids", ARRAY(String)),
         _bind("positions", ARRAY(Integer)),
         _bind("datas", ARRAY(Text)),
+        _bind("kinds", ARRAY(String)),
     )
-    return arrays.table_valued("item_id", "position", "data").render_derived(name="unnested")
+    columns = ("item_id", "position", "data", "kind")
+    return arrays.table_valued(*columns).render_derived(name="unnested")
 
 
-def _insert_items(kind: str, after: CTE, position: ColumnElement[Any] | None) -> CTE:
+def _insert_items(kind: str | None, after: CTE, position: ColumnElement[Any] | None) -> CTE:
     """Insert the bound items, one per row of `after` (which returns one row or none), at
-    conversation position `position` + their own position (None: in no conversation)."""
+    conversation position `position` + their own position (None: in no conversation), all of
+    `kind` (None: each of its own, bound in `kinds`)."""
     unnested = _unnested_items()
     placed = None if position is None else position + unnested.c.position
     rows = select(
         _TENANT,
         unnested.c.item_id,
         _ID,
-        literal(kind, String),
+        unnested.c.kind if kind is None else literal(kind, String),
         unnested.c.position,
         literal(None, String) if position is None else _CONVERSATION_ID,
         literal(None, BigInteger) if placed is None else placed,
         _CREATED_AT,
         unnested.c.data,
     ).select_from(after.join(unnested, true()))
-    return insert(items).from_select(_ITEM_COLUMNS, rows).cte(f"{kind}_items")
+    return insert(items).from_select(_ITEM_COLUMNS, rows).cte(f"{kind or 'turn'}_items")
 
 
 def _start(in_conversation: bool) -> Select[Any]:
@@ -166,10 +171,10 @@ def _locked_rows() -> tuple[CTE, CTE]:
     return conversation, response
 
 
-def _claim(locked: CTE, *, append: bool) -> CTE:
+def _claim(locked: CTE | None, *, append: bool) -> CTE:
     """Release the turn's claim on its conversation; appended, also move `next_position` on by
     `count` and mark it active at `active_at`. Returns where the turn starts (appended) or where
-    the conversation stood. Only if the response was `locked`."""
+    the conversation stood. Only if the response was `locked` (when given)."""
     c = conversations.c
     count = _bind("count", BigInteger)
     values: dict[str, Any] = {"turn_owner": q.released_by_owner()}
@@ -177,13 +182,10 @@ def _claim(locked: CTE, *, append: bool) -> CTE:
         values["next_position"] = c.next_position + count
         values["last_active_at"] = q.latest(c.last_active_at, _bind("active_at", Double))
     start = (c.next_position - count) if append else c.next_position
-    return (
-        update(conversations)
-        .where(c.id == _CONVERSATION_ID, c.tenant == _TENANT, exists(select(locked)))
-        .values(values)
-        .returning(start.label("start"))
-        .cte("claim")
-    )
+    claim = update(conversations).where(c.id == _CONVERSATION_ID, c.tenant == _TENANT)
+    if locked is not None:
+        claim = claim.where(exists(select(locked)))
+    return claim.values(values).returning(start.label("start")).cte("claim")
 
 
 def _end(*, in_conversation: bool, append: bool) -> Select[Any]:
@@ -215,6 +217,37 @@ def _end(*, in_conversation: bool, append: bool) -> Select[Any]:
     return select(counted, start, exists(select(locked_conversation))).add_cte(*parts)
 
 
+def _whole(*, in_conversation: bool, append: bool) -> Select[Any]:
+    """Insert an ended turn that was never started: its response (bound by column name,
+    prefixed `response_`) and all its items, input and output (`kinds`); in a conversation,
+    release the turn's claim and, appended, place its items at the end of it, contiguously.
+    The claim's UPDATE locks the conversation, so a deletion under way is waited for, after
+    which it finds no row and nothing is inserted. Returns how many responses were inserted
+    (none: the conversation is not there) and where the turn starts in the conversation (or
+    where the conversation stood)."""
+    columns = list(responses.columns)
+    values: list[Any] = [_bind(f"response_{c.name}", c.type) for c in columns]
+    claim = None
+    if in_conversation:
+        claim = _claim(None, append=append)
+        values[columns.index(responses.c.conversation_position)] = claim.c.start
+    rows = select(*values)
+    if claim is not None:
+        rows = rows.select_from(claim)
+    inserted = (
+        insert(responses)
+        .from_select([c.name for c in columns], rows)
+        .returning(responses.c.id)
+        .cte("inserted")
+    )
+    start = None if claim is None else select(claim.c.start).scalar_subquery()
+    turn_items = _insert_items(None, inserted, start if append else None)
+    counted = select(func.count()).select_from(inserted).scalar_subquery()
+    return select(counted, start if start is not None else literal(None, BigInteger)).add_cte(
+        turn_items
+    )
+
+
 # Run as driver SQL (driver_statements.py): SQLAlchemy would otherwise walk each of these
 # trees of CTEs for its cache key on every turn (30-80 µs each, measured).
 START_ALONE = DriverStatement(_start(in_conversation=False))
@@ -222,13 +255,17 @@ START_IN_CONVERSATION = DriverStatement(_start(in_conversation=True))
 END_ALONE = DriverStatement(_end(in_conversation=False, append=False))
 END_APPENDED = DriverStatement(_end(in_conversation=True, append=True))
 END_RELEASED = DriverStatement(_end(in_conversation=True, append=False))
+WHOLE_ALONE = DriverStatement(_whole(in_conversation=False, append=False))
+WHOLE_APPENDED = DriverStatement(_whole(in_conversation=True, append=True))
+WHOLE_RELEASED = DriverStatement(_whole(in_conversation=True, append=False))
 
 
-def _item_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+def _item_arrays(rows: list[dict[str, Any]], *, kinds: bool = False) -> dict[str, list[Any]]:
     return {
         "item_ids": [row["item_id"] for row in rows],
         "positions": [row["position"] for row in rows],
         "datas": [row["data"] for row in rows],
+        "kinds": [row["kind"] for row in rows] if kinds else [],
     }
 
 
@@ -279,4 +316,32 @@ def end_turn(conn: Connection, turn: PreparedTurn) -> int | None:
         if not conversation_there:
             raise ConversationDeleted(turn.conversation_id or "")
         raise ResponseDeleted(turn.response_id)
+    return int(start) if turn.append and turn.conversation_id is not None else None
+
+
+def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
+    """`responses.save_turn` of a foreground turn never started, in one statement: the
+    conversation position its items start at, if it was appended."""
+    row = turn.response_row
+    params: dict[str, Any] = {f"response_{c.name}": row.get(c.name) for c in responses.columns}
+    params.update(
+        turn_id=turn.response_id,
+        turn_tenant=turn.tenant,
+        turn_conversation_id=turn.conversation_id,
+        turn_created_at=row["created_at"],
+        count=len(turn.item_rows),
+        active_at=turn.active_at,
+        claim_owner=turn.response_id,
+        **_item_arrays(turn.item_rows, kinds=True),
+    )
+    if turn.conversation_id is None:
+        statement = WHOLE_ALONE
+    else:
+        statement = WHOLE_APPENDED if turn.append else WHOLE_RELEASED
+    try:
+        inserted, start = tuple(statement.run(conn, params).one())
+    except IntegrityError as exc:
+        raise Conflict(f"A response with id '{turn.response_id}' already exists") from exc
+    if not inserted:  # its conversation is not there: nothing was written
+        raise ConversationDeleted(turn.conversation_id or "")
     return int(start) if turn.append and turn.conversation_id is not None else None
