@@ -21,7 +21,7 @@ from threadline.errors import ConversationDeleted, ResponseDeleted, StorageBusy
 from threadline.ids import new_id
 from threadline.storage.base import ResponseRecord, TurnRecord, TurnStart
 from threadline.storage.factory import sqlalchemy_url
-from threadline.storage.sql import SqlStore, engines
+from threadline.storage.sql import SqlStore, engines, item_search
 from threadline.storage.sql import conversations as sql_conversations
 from threadline.storage.sql import responses as sql_responses
 from threadline.storage.sql.migrate import head_revision
@@ -375,3 +375,33 @@ async def test_inserts_of_rows_ask_the_server_for_nothing_back(pg_store: SqlStor
         event.remove(pg_store.write_engine, "before_cursor_execute", statement)
     assert any("INTO items" in sql for sql in inserts)
     assert [sql for sql in inserts if "RETURNING" in sql.upper()] == []
+
+
+async def test_indexing_new_items_reads_only_the_recent_part_of_the_index(
+    pg_store: SqlStore,
+) -> None:
+    """The search index takes new items in batches (item_search.py); finding them must read the
+    index's keys above the look-back bound only, not all of them, whose number grows with every
+    item ever stored. Sequential scans are off, so the plan shows the index reads it makes."""
+    for n in range(3):
+        await save(pg_store, [f"question {n}"], [f"answer {n}"])
+
+    def plan(conn: Connection) -> list[dict[str, Any]]:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        explained = conn.execute(
+            text(f"EXPLAIN (FORMAT JSON) {item_search._UNINDEXED_POSTGRES.text}"),
+            {"lookback": item_search._LOOKBACK, "batch": item_search.INDEX_BATCH},
+        ).scalar_one()
+        # The InitPlans (the bound: the highest key, one read) left out.
+        nodes, found = [explained[0]["Plan"]], []
+        while nodes:
+            node = nodes.pop()
+            nodes += [p for p in node.get("Plans", []) if p["Parent Relationship"] != "InitPlan"]
+            found.append(node)
+        return found
+
+    nodes = await pg_store._db.write(plan)
+    words = [n for n in nodes if n.get("Relation Name") == "item_words"]
+    assert words, nodes
+    for node in words:
+        assert "seq >" in node.get("Index Cond", node.get("Recheck Cond", "")), node
