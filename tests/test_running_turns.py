@@ -77,17 +77,23 @@ def short_deferral(monkeypatch: pytest.MonkeyPatch) -> float:
     return 0.05
 
 
+def _run_deferred(turns: RunningTurns) -> str:
+    """Start a turn and begin its run as one read for its end only; its id."""
+    record = running()
+    turns.start(record, [msg("q")])
+    turns.begin(record.id, [], deferred=True)
+    return record.id
+
+
 async def test_a_deferred_start_is_never_written_for_a_turn_that_ends_sooner(
     short_deferral: float,
 ) -> None:
     log: list[str] = []
     turns = RunningTurns(RecordingStore(log), lease_seconds=600)
-    record = running()
-    turns.start(record, [msg("q")])
-    turns.begin(record.id, [], deferred=True)
+    response_id = _run_deferred(turns)
     await asyncio.sleep(0)
-    assert await turns.stored(record.id) is False
-    turns.end(record.id)
+    assert await turns.stored(response_id) is False
+    turns.end(response_id)
     await asyncio.sleep(short_deferral * 3)
     assert log == []
 
@@ -99,9 +105,7 @@ async def test_a_deferred_start_is_written_once_the_turn_has_run_that_long(
     now = [100.0]
     store = RecordingStore(log)
     turns = RunningTurns(store, lease_seconds=600, clock=lambda: now[0])
-    record = running()
-    turns.start(record, [msg("q")])
-    turns.begin(record.id, [], deferred=True)
+    response_id = _run_deferred(turns)
     for _ in range(3):
         await asyncio.sleep(0)
     assert log == []
@@ -109,8 +113,8 @@ async def test_a_deferred_start_is_written_once_the_turn_has_run_that_long(
     await asyncio.sleep(short_deferral * 3)
     assert log == ["start written"]
     assert store.leased_until == 700.5  # leased from when it was written, not from its start
-    assert await turns.stored(record.id) is True  # the end finishes the stored start
-    turns.end(record.id)
+    assert await turns.stored(response_id) is True  # the end finishes the stored start
+    turns.end(response_id)
 
 
 async def test_a_turn_that_ends_unsaved_never_writes_its_deferred_start(
@@ -118,9 +122,6 @@ async def test_a_turn_that_ends_unsaved_never_writes_its_deferred_start(
 ) -> None:
     log: list[str] = []
     turns = RunningTurns(RecordingStore(log), lease_seconds=600)
-    record = running()
-    turns.start(record, [msg("q")])
-    turns.begin(record.id, [], deferred=True)
-    turns.end(record.id)
+    turns.end(_run_deferred(turns))
     await asyncio.sleep(short_deferral * 3)
     assert log == []

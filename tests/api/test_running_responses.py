@@ -47,6 +47,25 @@ def _wait_until_committed(database: str, response_id: str) -> None:
         time.sleep(0.02)
 
 
+def _quickly_swept_server(fake: FakeUpstream, tmp_path: Path) -> LiveServer:
+    """A server whose turns' leases lapse a second after its process dies, swept at once."""
+    env = {"THREADLINE_TURN_LEASE_SECONDS": "1", "THREADLINE_SWEEP_INTERVAL": "0.2"}
+    return LiveServer(str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log")
+
+
+def _assert_ended_failed_with_its_input(server: LiveServer, response_id: str, text: str) -> None:
+    """After a restart, the sweeper ends the killed process's turn `failed`, input kept."""
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+    deadline = time.monotonic() + 15
+    while (stored := client.responses.retrieve(response_id)).status == "in_progress":
+        assert time.monotonic() < deadline, "the abandoned turn was never ended"
+        time.sleep(0.1)
+    assert stored.status == "failed"
+    assert stored.error is not None and "server_interrupted" in stored.error.message
+    inputs = client.responses.input_items.list(response_id)
+    assert [part.text for item in inputs for part in item.content] == [text]
+
+
 def _wait_for_a_running_turn(database: str) -> str:
     """The id of the one turn stored `in_progress` in the file, once it is there."""
     deadline = time.monotonic() + 10
@@ -98,33 +117,19 @@ def test_continuing_a_response_that_is_still_running_is_refused(server: LiveServ
 def test_a_turn_whose_server_was_killed_ends_failed_with_its_input_after_restart(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    env = {"THREADLINE_TURN_LEASE_SECONDS": "1", "THREADLINE_SWEEP_INTERVAL": "0.2"}
-    with LiveServer(
-        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
-    ) as server:
+    with _quickly_swept_server(fake, tmp_path) as server:
         raw, response_id = _first_response_id(server, {"model": MODEL, "input": "slow 30"})
         raw.close()
         _wait_until_committed(server.database, response_id)
         server.stop(signal.SIGKILL)
         server.start()
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
-        deadline = time.monotonic() + 15
-        while (stored := client.responses.retrieve(response_id)).status == "in_progress":
-            assert time.monotonic() < deadline, "the abandoned turn was never ended"
-            time.sleep(0.1)
-        assert stored.status == "failed"
-        assert stored.error is not None and "server_interrupted" in stored.error.message
-        inputs = client.responses.input_items.list(response_id)
-        assert [part.text for item in inputs for part in item.content] == ["slow 30"]
+        _assert_ended_failed_with_its_input(server, response_id, "slow 30")
 
 
 def test_a_turn_not_streamed_that_runs_long_is_kept_through_a_crash(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    env = {"THREADLINE_TURN_LEASE_SECONDS": "1", "THREADLINE_SWEEP_INTERVAL": "0.2"}
-    with LiveServer(
-        str(tmp_path / "t.db"), fake.base_url, env=env, log_path=tmp_path / "log"
-    ) as server:
+    with _quickly_swept_server(fake, tmp_path) as server:
 
         def create() -> None:
             with contextlib.suppress(httpx.HTTPError):
@@ -140,12 +145,4 @@ def test_a_turn_not_streamed_that_runs_long_is_kept_through_a_crash(
         server.stop(signal.SIGKILL)
         caller.join(10)
         server.start()
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
-        deadline = time.monotonic() + 15
-        while (stored := client.responses.retrieve(response_id)).status == "in_progress":
-            assert time.monotonic() < deadline, "the abandoned turn was never ended"
-            time.sleep(0.1)
-        assert stored.status == "failed"
-        assert stored.error is not None and "server_interrupted" in stored.error.message
-        inputs = client.responses.input_items.list(response_id)
-        assert [part.text for item in inputs for part in item.content] == ["slow 30"]
+        _assert_ended_failed_with_its_input(server, response_id, "slow 30")

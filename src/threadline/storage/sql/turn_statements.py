@@ -101,13 +101,24 @@ def _insert_items(kind: str | None, after: CTE, position: ColumnElement[Any] | N
     return insert(items).from_select(_ITEM_COLUMNS, rows).cte(f"{kind or 'turn'}_items")
 
 
+def _insert_response(name: str, source: CTE | None, position: Any = None) -> CTE:
+    """Insert the response bound by column name (prefixed `response_`), once per row of
+    `source` (once if None), at conversation position `position` if given; returns its id."""
+    columns = list(responses.columns)
+    values: list[Any] = [_bind(f"response_{c.name}", c.type) for c in columns]
+    if position is not None:
+        values[columns.index(responses.c.conversation_position)] = position
+    rows = select(*values)
+    if source is not None:
+        rows = rows.select_from(source)
+    insert_ = insert(responses).from_select([c.name for c in columns], rows)
+    return insert_.returning(responses.c.id).cte(name)
+
+
 def _start(in_conversation: bool) -> Select[Any]:
     """Insert the running turn's response (bound by column name, prefixed `response_`) and its
     input items. In a conversation, the response notes where the conversation stands, and a
     deleted conversation inserts nothing. Returns how many responses were inserted."""
-    columns = list(responses.columns)
-    values: list[Any] = [_bind(f"response_{c.name}", c.type) for c in columns]
-    source = None
     if in_conversation:
         c = conversations.c
         source = (
@@ -115,16 +126,9 @@ def _start(in_conversation: bool) -> Select[Any]:
             .where(c.id == _CONVERSATION_ID, c.tenant == _TENANT)
             .cte("conversation")
         )
-        values[columns.index(responses.c.conversation_position)] = source.c.next_position
-    rows = select(*values)
-    if source is not None:
-        rows = rows.select_from(source)
-    inserted = (
-        insert(responses)
-        .from_select([c.name for c in columns], rows)
-        .returning(responses.c.id)
-        .cte("started")
-    )
+        inserted = _insert_response("started", source, source.c.next_position)
+    else:
+        inserted = _insert_response("started", None)
     inputs = _insert_items("input", inserted, None)
     return select(select(func.count()).select_from(inserted).scalar_subquery()).add_cte(inputs)
 
@@ -225,21 +229,11 @@ def _whole(*, in_conversation: bool, append: bool) -> Select[Any]:
     which it finds no row and nothing is inserted. Returns how many responses were inserted
     (none: the conversation is not there) and where the turn starts in the conversation (or
     where the conversation stood)."""
-    columns = list(responses.columns)
-    values: list[Any] = [_bind(f"response_{c.name}", c.type) for c in columns]
-    claim = None
-    if in_conversation:
-        claim = _claim(None, append=append)
-        values[columns.index(responses.c.conversation_position)] = claim.c.start
-    rows = select(*values)
+    claim = _claim(None, append=append) if in_conversation else None
     if claim is not None:
-        rows = rows.select_from(claim)
-    inserted = (
-        insert(responses)
-        .from_select([c.name for c in columns], rows)
-        .returning(responses.c.id)
-        .cte("inserted")
-    )
+        inserted = _insert_response("inserted", claim, claim.c.start)
+    else:
+        inserted = _insert_response("inserted", None)
     start = None if claim is None else select(claim.c.start).scalar_subquery()
     turn_items = _insert_items(None, inserted, start if append else None)
     counted = select(func.count()).select_from(inserted).scalar_subquery()
@@ -289,6 +283,19 @@ def start_turn(conn: Connection, row: dict[str, Any], item_rows: list[dict[str, 
         raise ConversationDeleted(str(conversation_id))
 
 
+def _turn_params(turn: PreparedTurn) -> dict[str, Any]:
+    """What an end or a whole turn binds besides its response's columns and its items."""
+    return {
+        "turn_id": turn.response_id,
+        "turn_tenant": turn.tenant,
+        "turn_conversation_id": turn.conversation_id,
+        "turn_created_at": turn.response_row["created_at"],
+        "count": len(turn.item_rows),
+        "active_at": turn.active_at,
+        "claim_owner": turn.response_id,
+    }
+
+
 def end_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     """`responses.save_turn` of a started foreground turn, in one statement: the conversation
     position its items start at, if it was appended."""
@@ -297,16 +304,7 @@ def end_turn(conn: Connection, turn: PreparedTurn) -> int | None:
         f"finish_{name}": row[name]
         for name in ("status", "usage", "error", "incomplete_details", "completed_at", "settings")
     }
-    params.update(
-        turn_id=turn.response_id,
-        turn_tenant=turn.tenant,
-        turn_conversation_id=turn.conversation_id,
-        turn_created_at=row["created_at"],
-        count=len(turn.item_rows),
-        active_at=turn.active_at,
-        claim_owner=turn.response_id,
-        **_item_arrays(turn.item_rows[turn.inputs :]),
-    )
+    params.update(_turn_params(turn), **_item_arrays(turn.item_rows[turn.inputs :]))
     if turn.conversation_id is None:
         statement = END_ALONE
     else:
@@ -324,16 +322,7 @@ def save_turn(conn: Connection, turn: PreparedTurn) -> int | None:
     conversation position its items start at, if it was appended."""
     row = turn.response_row
     params: dict[str, Any] = {f"response_{c.name}": row.get(c.name) for c in responses.columns}
-    params.update(
-        turn_id=turn.response_id,
-        turn_tenant=turn.tenant,
-        turn_conversation_id=turn.conversation_id,
-        turn_created_at=row["created_at"],
-        count=len(turn.item_rows),
-        active_at=turn.active_at,
-        claim_owner=turn.response_id,
-        **_item_arrays(turn.item_rows, kinds=True),
-    )
+    params.update(_turn_params(turn), **_item_arrays(turn.item_rows, kinds=True))
     if turn.conversation_id is None:
         statement = WHOLE_ALONE
     else:
