@@ -73,8 +73,9 @@ class _Running:
     output: list[Item]
     start_write: asyncio.Future[None] | None
     """The start's write once queued (None until then)."""
-    start: TurnStart | None = None
-    """The start still to be written (None once queued, and for an adopted turn)."""
+    start: list[Item] | None = None
+    """The input of a start still to be written (None once queued, and for an adopted
+    turn)."""
     submitted: bool = False
     """The start's write is in the store's hands (its task has run its first step)."""
     deferred: asyncio.TimerHandle | None = None
@@ -94,8 +95,7 @@ class RunningTurns:
     def start(self, record: ResponseRecord, input_items: list[Item]) -> None:
         """Run the turn here, stored `in_progress` with its input and leased to this process
         by a write that `begin` queues; `stored` waits for it."""
-        lease_until = self._clock() + self._lease
-        self._track(record, None, TurnStart(record, list(input_items), self.owner, lease_until))
+        self._track(record, None, list(input_items))
 
     def begin(self, response_id: str, output: list[Item], *, deferred: bool = False) -> None:
         """The turn's run begins: serve `output` (the list it appends to) as its output so far,
@@ -117,8 +117,9 @@ class RunningTurns:
     def _queue_start(self, running: _Running) -> None:
         if running.start is None:
             return
-        # Leased from when it is written: a deferred start is written later than it was made.
-        start = dataclasses.replace(running.start, lease_until=self._clock() + self._lease)
+        # Leased from when it is queued (a deferred start is queued well after `start`).
+        lease_until = self._clock() + self._lease
+        start = TurnStart(running.record, running.start, self.owner, lease_until)
         running.start = None
         running.start_write = asyncio.ensure_future(self._write_start(running, start))
 
@@ -139,7 +140,7 @@ class RunningTurns:
         self,
         record: ResponseRecord,
         start_write: asyncio.Future[None] | None,
-        start: TurnStart | None = None,
+        start: list[Item] | None = None,
     ) -> None:
         self._running[record.id] = _Running(record, [], start_write, start)
         if self._renewing is None or self._renewing.done():
