@@ -1,7 +1,8 @@
 """Which worker process of a `threadline serve --workers N` holds a client's connection.
 
-Workers share one listening socket and the kernel hands each new connection to one of them;
-a test that means to write through every worker pins keep-alive connections to workers first.
+The kernel hands each new connection to one of the workers (to each worker's own listening
+socket by a hash of the client's address, on Linux: cli/worker_sockets.py); a test that means
+to write through every worker pins keep-alive connections to workers first.
 The owner of a connection is read from /proc (Linux): the server-side socket of the TCP
 connection (local port = the server's, remote port = the client's) has an inode, and the worker
 holding it has a file descriptor `socket:[inode]`.
@@ -32,7 +33,11 @@ def child_processes(parent: int) -> list[int]:
 def serving_process(response: httpx.Response, server_port: int, candidates: list[int]) -> int:
     """The pid among `candidates` that holds the connection `response` came over."""
     stream = response.extensions["network_stream"]
-    client_port = int(stream.get_extra_info("client_addr")[1])
+    return holder(server_port, int(stream.get_extra_info("client_addr")[1]), candidates)
+
+
+def holder(server_port: int, client_port: int, candidates: list[int]) -> int:
+    """The pid among `candidates` that holds the connection from `client_port`."""
     inode = _server_side_inode(server_port, client_port)
     for pid in candidates:
         if inode in _socket_inodes(pid):

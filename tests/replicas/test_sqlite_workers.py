@@ -5,16 +5,22 @@ Connections are pinned to workers (see processes.py), so each check runs through
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import MODEL
+from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
-from tests.replicas.processes import child_processes, serving_process
+from tests.replicas.processes import child_processes, holder, serving_process
 from tests.replicas.writers import (
     assert_every_turn_contiguous,
     conversation_texts,
@@ -24,6 +30,10 @@ from threadline.cli.main import app
 
 LANES_PER_WORKER = 3
 MAX_CONNECTIONS_TRIED = 100
+# Spread by a hash, 64 connections give one of two workers fewer than 16 about once in 25,000
+# runs; accepted from one shared socket, the first worker awake took nearly all of them.
+CONNECTIONS_AT_ONCE = 64
+FEWEST_PER_WORKER = 16
 
 
 def worker_of(response: httpx.Response, server: LiveServer) -> int:
@@ -80,6 +90,59 @@ def test_a_conversation_written_through_both_workers_keeps_every_item_in_turn_or
     seen = [conversation_texts(clients[0], conversation) for clients in pinned.values()]
     assert seen[0] == seen[1]
     assert_every_turn_contiguous(seen[0], turns=20, batches=10)
+
+
+def _workers_holding(server: LiveServer, connections: int) -> Counter[int]:
+    """How many of `connections` opened at once (each answered) each worker holds."""
+    opened = [
+        socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(connections)
+    ]
+    try:
+        for conn in opened:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: threadline\r\n\r\n")
+        for conn in opened:
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200 ")
+        pids = child_processes(server.pid)
+        return Counter(holder(server.port, conn.getsockname()[1], pids) for conn in opened)
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(workers: LiveServer) -> None:
+    held = _workers_holding(workers, CONNECTIONS_AT_ONCE)
+    assert len(held) == 2 and min(held.values()) >= FEWEST_PER_WORKER, held
+
+
+def test_a_worker_restarted_after_a_crash_takes_its_share_of_connections(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    with LiveServer(
+        str(tmp_path / "threadline.db"),
+        fake.base_url,
+        log_path=tmp_path / "server.log",
+        serve_args=("--workers", "2"),
+    ) as server:
+        crashed = child_processes(server.pid)[0]
+        os.kill(crashed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pids = child_processes(server.pid)
+            if len(pids) == 2 and crashed not in pids and _both_serve(server):
+                break
+            time.sleep(0.2)
+        held = _workers_holding(server, CONNECTIONS_AT_ONCE)
+    assert crashed not in held
+    assert len(held) == 2 and min(held.values()) >= FEWEST_PER_WORKER, held
+
+
+def _both_serve(server: LiveServer) -> bool:
+    """Whether both workers take new connections (a restarted worker listens only once it has
+    started)."""
+    try:
+        return len(_workers_holding(server, 8)) == 2
+    except OSError:
+        return False
 
 
 def test_workers_refuse_an_in_memory_database() -> None:

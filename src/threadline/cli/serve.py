@@ -2,12 +2,15 @@
 
 One process serves the app object directly. With `--workers N`, uvicorn's supervisor starts N
 processes that each import `threadline.api.asgi`; the command's options reach them as the
-`THREADLINE_*` variables they read. Before anything listens, `startup` checks the port and opens
-(and migrates) the database once, so each worker's own migration finds nothing to do.
+`THREADLINE_*` variables they read. On Linux each worker listens on a socket of its own, so the
+kernel spreads connections across them (worker_sockets.py). Before anything listens, `startup`
+checks the port and opens (and migrates) the database once, so each worker's own migration
+finds nothing to do.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,10 +21,13 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
+from uvicorn.supervisors import Multiprocess
 
 from threadline.api.request_id import with_request_ids
 from threadline.cli import startup
 from threadline.cli.common import ConfigOption, DbOption, err_console, settings_from
+from threadline.cli.output import USAGE, fail
+from threadline.cli.worker_sockets import SPREADS_CONNECTIONS, spread_listener
 
 WORKER_APP = "threadline.api.asgi:app_from_environment"
 
@@ -78,7 +84,29 @@ def serve(
         raise typer.Exit(2)
     _export_for_workers(config, {"database_url": db, **overrides})
     with _shared_metrics_directory():
-        uvicorn.run(WORKER_APP, factory=True, workers=workers, **common)
+        if SPREADS_CONNECTIONS:
+            _run_spread(uvicorn.Config(WORKER_APP, factory=True, workers=workers, **common))
+        else:
+            uvicorn.run(WORKER_APP, factory=True, workers=workers, **common)
+
+
+def _run_spread(config: uvicorn.Config) -> None:
+    """What `uvicorn.run` does with workers, each worker on its own socket."""
+    try:
+        listener = spread_listener(config.host, config.port)
+    except OSError as exc:
+        fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", code=USAGE)
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d (Press CTRL+C to quit), a socket per worker",
+        config.host,
+        config.port,
+    )
+    try:
+        Multiprocess(config, sockets=[listener]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
 
 
 @contextmanager
