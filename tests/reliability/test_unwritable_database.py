@@ -53,16 +53,17 @@ def _created(tmp_path: Path) -> Path:
     return database
 
 
-def test_a_read_only_shm_file_is_refused_at_start_naming_it(
-    tmp_path: Path, fake: FakeUpstream
+@pytest.mark.parametrize("suffix", ["-shm", "-writers"])
+def test_a_read_only_file_beside_the_database_is_refused_at_start_naming_it(
+    tmp_path: Path, fake: FakeUpstream, suffix: str
 ) -> None:
     database = _created(tmp_path)
-    shm = tmp_path / "t.db-shm"
-    shm.write_bytes(b"")
-    shm.chmod(0o444)
+    beside = tmp_path / f"t.db{suffix}"
+    beside.write_bytes(b"")
+    beside.chmod(0o444)
     served = _serve(database, fake)
     assert served.returncode != 0
-    assert f"{shm} cannot be opened for writing" in served.stderr
+    assert f"{beside} cannot be opened for writing" in served.stderr
     assert "chown/chmod" in served.stderr
 
 

@@ -19,7 +19,9 @@ runs them in one transaction, so concurrent turns share one BEGIN, one COMMIT an
 instead of paying each (`_GroupCommit`). Each caller is answered only after the commit that
 holds its write, so an acknowledged write is on disk exactly as before.
 If any write of a group raises, the group is rolled back and its writes run again one
-transaction each, so one failing write never takes the others with it.
+transaction each, so one failing write never takes the others with it. Each transaction holds
+the database's writer lock (writer_lock.py), through which the writers of several processes
+on one file take turns without polling SQLite's lock.
 
 A provisional write (`write_provisional`: a turn's start, which its end always follows) is
 committed without the fsync when no durable write shares its group (`synchronous=NORMAL`):
@@ -54,6 +56,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import URL, Connection, Engine
@@ -64,6 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from threadline.errors import StorageBusy
 from threadline.storage.sql import engines
 from threadline.storage.sql.engines import server_engines, sqlite_engines
+from threadline.storage.sql.writer_lock import WriterLock
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -192,8 +196,9 @@ class _GroupCommit:
     left to do.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock: WriterLock) -> None:
         self._engine = engine
+        self._lock = lock
         self._queue: collections.deque[_Write] = collections.deque()
 
     def submit(self, thread: ThreadPoolExecutor, write: _Write) -> None:
@@ -209,7 +214,12 @@ class _GroupCommit:
         durable = any(write.durable for write in group)
         try:
             # BEGIN IMMEDIATE (engines.py)
-            with self._engine.connect() as conn, _synchronous(conn, durable), conn.begin():
+            with (
+                self._lock.held(),
+                self._engine.connect() as conn,
+                _synchronous(conn, durable),
+                conn.begin(),
+            ):
                 results = [w.fn(conn, *w.args, **w.kwargs) for w in group]
         except Exception as exc:
             if len(group) == 1:
@@ -224,6 +234,7 @@ class _GroupCommit:
     def _run_alone(self, write: _Write) -> None:
         try:
             with (
+                self._lock.held(),
                 self._engine.connect() as conn,
                 _synchronous(conn, write.durable),
                 conn.begin(),
@@ -259,7 +270,7 @@ class SqliteDatabase(Database):
     def __init__(self, url: URL, *, readers: int = SQLITE_READERS) -> None:
         self._reader, self._writer = sqlite_engines(url, readers=readers)
         self._readers = readers
-        self._writes = _GroupCommit(self._writer)
+        self._writes = _GroupCommit(self._writer, WriterLock(Path(url.database or "")))
         self._read_threads, self._write_thread = self._threads()
 
     def _threads(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:

@@ -49,6 +49,8 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from threadline.storage.sql import writer_lock
+
 BUSY_TIMEOUT_MS = 30_000
 _LOCK_POLL_MIN_S = 0.0001
 _LOCK_POLL_MAX_S = 0.002
@@ -133,7 +135,8 @@ def _require_sqlite_file(url: URL) -> None:
 
 
 class SqliteFilesNotWritable(ValueError):
-    """The database, its directory or its -wal/-shm files cannot be written by this process."""
+    """The database, its directory or the files beside it (-wal, -shm, -writers) cannot be
+    written by this process."""
 
 
 def require_writable_sqlite_files(database: Path) -> None:
@@ -148,7 +151,8 @@ def require_writable_sqlite_files(database: Path) -> None:
             f"{directory} is not writable by {who}; SQLite creates the database's -wal and "
             "-shm files there. Run the server as the directory's owner, or make it writable."
         )
-    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+    beside = ("-wal", "-shm", writer_lock.SUFFIX)
+    for path in (database, *(database.with_name(database.name + s) for s in beside)):
         if not os.path.lexists(path):
             continue
         if not path.is_file():
@@ -161,9 +165,9 @@ def require_writable_sqlite_files(database: Path) -> None:
         except OSError as exc:
             raise SqliteFilesNotWritable(
                 f"{path} cannot be opened for writing by {who}: {exc.strerror}. Run the server "
-                "as the file's owner, or give it write access (chown/chmod). A -shm file may "
-                "also be removed while no Threadline process runs (SQLite rebuilds it); never "
-                "remove a -wal file: it holds committed turns."
+                "as the file's owner, or give it write access (chown/chmod). A -shm or "
+                f"{writer_lock.SUFFIX} file may also be removed while no Threadline process "
+                "runs (each is made again); never remove a -wal file: it holds committed turns."
             ) from exc
 
 
@@ -199,7 +203,9 @@ def _begin_when_free(conn: Connection, statement: str) -> None:
     """Open the write transaction, waiting for another process's writer in steps of at most
     `_LOCK_POLL_MAX_S`. The writer connection's own busy_timeout is 0: SQLite's busy handler
     sleeps up to 100 ms between tries, which made a write queued behind another process's
-    (`serve --workers 2`) wait up to 1.4 s at p99 for a lock held for a millisecond."""
+    (`serve --workers 2`) wait up to 1.4 s at p99 for a lock held for a millisecond. The store's
+    writers first take turns on a file lock (writer_lock.py), so this waits only for writers
+    that do not take it."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     pause = _LOCK_POLL_MIN_S
     while True:
