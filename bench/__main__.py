@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -35,6 +36,7 @@ from bench import (
 from bench.context import BenchContext
 from bench.load import generator_name
 from bench.machine import ForeignLoad, Machine, filesystem_of, fsync_seconds
+from bench.pg_database import fresh_database
 from bench.procs import ROOT, Placement, raise_fd_limit
 from bench.report import Report, number, render
 from bench.results import Figure, not_run
@@ -128,7 +130,12 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="threadline-bench-"))
     if args.rev:
         _use_revision(args.rev, workdir)
-    ctx = BenchContext(placement, workdir, args.quick, args.postgres_url, args.open_streams)
+    postgres_database = (
+        fresh_database(args.postgres_url) if args.postgres_url else contextlib.nullcontext(None)
+    )
+    stack = contextlib.ExitStack()
+    postgres_url = stack.enter_context(postgres_database)
+    ctx = BenchContext(placement, workdir, args.quick, postgres_url, args.open_streams)
     report = Report(
         machine=Machine.describe(args.rev),
         load_generator=generator_name(),
@@ -173,6 +180,7 @@ def main() -> None:
             for i, finding in enumerate(report.findings, 1):
                 print(f"  {i}. {finding.title} ({finding.share:.1%})", flush=True)
     finally:
+        stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
     _compare(report)
     results = {
