@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -32,14 +33,17 @@ def replicas(
         yield servers[0], servers[1]
 
 
-@pytest.fixture(scope="module")
-def workers(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`threadline serve --workers 2` on a SQLite file."""
-    directory = tmp_path_factory.mktemp("workers")
-    with LiveServer(
+def two_workers(fake: FakeUpstream, directory: Path) -> LiveServer:
+    """`threadline serve --workers 2` on a SQLite file in `directory` (not started)."""
+    return LiveServer(
         str(directory / "threadline.db"),
         fake.base_url,
         log_path=directory / "server.log",
         serve_args=("--workers", "2"),
-    ) as live:
+    )
+
+
+@pytest.fixture(scope="module")
+def workers(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with two_workers(fake, tmp_path_factory.mktemp("workers")) as live:
         yield live

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from tests.conftest import MODEL
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from tests.replicas.conftest import two_workers
 from tests.replicas.processes import child_processes, holder, serving_process
 from tests.replicas.writers import (
     assert_every_turn_contiguous,
@@ -117,12 +118,7 @@ def test_connections_opened_at_once_are_spread_over_the_workers(workers: LiveSer
 def test_a_worker_restarted_after_a_crash_takes_its_share_of_connections(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    with LiveServer(
-        str(tmp_path / "threadline.db"),
-        fake.base_url,
-        log_path=tmp_path / "server.log",
-        serve_args=("--workers", "2"),
-    ) as server:
+    with two_workers(fake, tmp_path) as server:
         crashed = child_processes(server.pid)[0]
         os.kill(crashed, signal.SIGKILL)
         deadline = time.monotonic() + 60

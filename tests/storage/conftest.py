@@ -121,3 +121,12 @@ async def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     assert isinstance(opened, SqlStore)
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """A fresh SQLite store alone (the SQLite-only tests)."""
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'threadline.db'}")
+    await store.migrate()
+    yield store
+    await store.close()

@@ -37,14 +37,6 @@ from threadline.storage.base import TurnRecord, TurnStart
 from threadline.storage.sql import SqlStore
 
 
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'threadline.db'}")
-    await store.migrate()
-    yield store
-    await store.close()
-
-
 @contextlib.contextmanager
 def statements_on(engine: Engine) -> Iterator[list[str]]:
     seen: list[str] = []
