@@ -6,10 +6,13 @@ from __future__ import annotations
 import io
 import logging
 import logging.config
+from pathlib import Path
 
+import pytest
+import sqlean  # type: ignore[import-untyped]
 from uvicorn.config import LOGGING_CONFIG
 
-from threadline.api.log_redaction import ContentFreeTracebacks
+from threadline.api.log_redaction import ContentFreeTracebacks, content_free_traceback
 from threadline.api.request_id import with_request_ids
 
 _SECRET = "marker-" + "secret"
@@ -62,3 +65,19 @@ def test_the_server_logging_configuration_withholds_exception_messages() -> None
     text = _logged(logging.getLogger("threadline.engine.example"), handler)
     assert _SECRET not in text
     assert "ValueError: (message withheld)" in text
+
+
+def test_a_logged_database_error_keeps_its_code_but_not_its_message(tmp_path: Path) -> None:
+    database = sqlean.connect(tmp_path / "t.db")
+    database.execute("CREATE TABLE t (v TEXT UNIQUE)")
+    database.execute("INSERT INTO t VALUES (?)", (_SECRET,))
+    try:
+        database.execute("INSERT INTO t VALUES (?)", (_SECRET,))
+    except sqlean.IntegrityError as exc:
+        text = content_free_traceback(type(exc), exc, exc.__traceback__)
+    else:
+        pytest.fail("the second insert was not refused")
+    finally:
+        database.close()
+    assert _SECRET not in text
+    assert text.endswith("IntegrityError: (message withheld) [SQLITE_CONSTRAINT]")

@@ -4,7 +4,7 @@ An exception's message can quote what it was handed: a prompt, a tool's output, 
 connection string. Logs must hold no content and no secrets, yet an unexpected error still
 needs its traceback to be found. `ContentFreeTracebacks` renders each logged exception (and
 the ones chained to it) as frames plus `module.Type: (message withheld)`, before any formatter
-sees the record.
+sees the record; a database's error adds its code, e.g. `(message withheld) [SQLITE_FULL]`.
 """
 
 from __future__ import annotations
@@ -47,8 +47,18 @@ def content_free_traceback(
         frames = tb if error is exc else error.__traceback__
         parts.append("Traceback (most recent call last):\n")
         parts.extend(traceback.format_tb(frames))
-        parts.append(f"{_name(type(error))}: {_WITHHELD}\n")
+        parts.append(f"{_name(type(error))}: {_WITHHELD}{_code(error)}\n")
     return "".join(parts).rstrip("\n")
+
+
+def _code(error: BaseException) -> str:
+    """The database's name for what went wrong, which quotes nothing it was handed: SQLite's
+    result code (`SQLITE_CANTOPEN`, `SQLITE_FULL`…), PostgreSQL's SQLSTATE (`40P01`…)."""
+    for attribute in ("sqlite_errorname", "sqlstate", "pgcode"):
+        code = getattr(error, attribute, None)
+        if isinstance(code, str) and code.isascii() and code.replace("_", "").isalnum():
+            return f" [{code}]"
+    return ""
 
 
 def _name(kind: type[BaseException]) -> str:
