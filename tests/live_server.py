@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -35,9 +35,12 @@ class LiveServer:
         upstream_key: str = "upstream-secret",
         log_level: str = "warning",
         serve_args: tuple[str, ...] = (),
+        before_exec: Callable[[], None] | None = None,
     ) -> None:
         self.log_level = log_level
         self.serve_args = serve_args
+        self._before_exec = before_exec
+        """Run in the child before the server starts (Popen's preexec_fn)."""
         self.database = database
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -82,6 +85,7 @@ class LiveServer:
             env=self._env,
             stdout=log,
             stderr=log,
+            preexec_fn=self._before_exec,  # noqa: PLW1509 - only sets a limit of the child
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

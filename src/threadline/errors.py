@@ -246,6 +246,20 @@ class ShuttingDown(ThreadlineError):
         )
 
 
+class ServerOverloaded(ThreadlineError):
+    """The process holds as many client connections as it may (`max_connections`)."""
+
+    status_code = 503
+    default_code = "server_overloaded"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The server is serving as many connections as it may ({limit}, setting "
+            "THREADLINE_MAX_CONNECTIONS); retry shortly."
+        )
+        self.headers["Retry-After"] = "1"
+
+
 class StorageBusy(ThreadlineError):
     """No database connection came free in time: every pooled one stayed busy (a database that
     stopped answering, or a pool too small for the load)."""

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = Field(
         default=10.0, description="Seconds to wait for a connection to a provider."
     )
+    upstream_max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="Connections this process keeps open to one provider at most: one per model "
+        "call in flight (HTTP/1.1), so it bounds the concurrent calls to that provider; a call "
+        "beyond it waits for one to end. Unset: as `max_connections`'s default (half the "
+        "open-file limit, less 256).",
+    )
     upstream_read_timeout: float = Field(
         default=300.0,
         description="Seconds to wait for each piece of an upstream answer; a stream that "
@@ -242,6 +250,14 @@ class Settings(BaseSettings):
         default="info", description="Server log level: debug, info, warning, error or critical."
     )
     # -- connection limits and /metrics (docs/deployment.md) -------------------------------------
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="Client connections one process of `threadline serve` holds at once; a "
+        "request on one more is answered 503 `server_overloaded` and its connection closed. "
+        "Unset: half the open-file limit (which `serve` raises to the hard limit) less 256, "
+        "since a stream holds a connection to its provider too and the database needs files.",
+    )
     max_header_bytes: int = Field(
         default=32 * 1024,
         ge=1024,

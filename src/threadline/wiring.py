@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from threadline import open_files
 from threadline.engine.api_keys import Authenticator
 from threadline.engine.audit import AuditLog
 from threadline.engine.chat_completions import ChatCompletionService
@@ -127,6 +128,8 @@ def build_providers(settings: Settings) -> ProviderRegistry:
                 },
                 connect_timeout=settings.upstream_connect_timeout,
                 read_timeout=settings.upstream_read_timeout,
+                max_connections=settings.upstream_max_connections
+                or open_files.connections_that_fit(),
                 retry=retry,
                 history_memo_bytes=settings.context_cache_mb * 1024 * 1024,
             ),

@@ -3,6 +3,7 @@ use is printed when it starts. Each runs the real command in a subprocess."""
 
 from __future__ import annotations
 
+import resource
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -13,6 +14,9 @@ import pytest
 from tests.cli.conftest import Cli
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer, free_port
+from threadline import open_files
+
+LOW_SOFT_LIMIT = 256
 
 
 def _refused(cli: Cli, *args: str) -> str:
@@ -131,3 +135,27 @@ def test_local_commands_say_the_database_directory_is_not_writable(cli: Cli) -> 
     assert chat.stderr.startswith(expected)
     keys = cli("keys", "list", "--db", "/sys/threadline.db", code=2)
     assert keys.stderr.startswith(expected)
+
+
+def _open_files_limits(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no open-files limit in /proc")
+
+
+def test_serve_raises_its_soft_open_file_limit_to_the_hard_limit(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= LOW_SOFT_LIMIT:
+        pytest.skip(f"the hard open-file limit here ({hard}) leaves nothing to raise")
+
+    def start_low() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_SOFT_LIMIT, hard))
+
+    with LiveServer(str(tmp_path / "t.db"), fake.base_url, before_exec=start_low) as server:
+        soft_then, hard_then = _open_files_limits(server.pid)
+    assert hard_then == hard
+    assert soft_then == (hard if hard != resource.RLIM_INFINITY else open_files.CEILING)

@@ -217,3 +217,41 @@ def test_worker_processes_apply_the_same_limits(fake: FakeUpstream, tmp_path: Pa
         sock.sendall(_request([("X-Padding", "p" * (HEADER_LIMIT + 1))]))
         answer = _read_until_closed(sock)
     assert _error_code(answer, 431) == "request_header_fields_too_large"
+
+
+MAX_CONNECTIONS = 3
+
+
+def test_a_request_on_a_connection_beyond_the_limit_gets_503_and_is_closed(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    env = {"THREADLINE_MAX_CONNECTIONS": str(MAX_CONNECTIONS)}
+    with LiveServer(str(tmp_path / "t.db"), fake.base_url, env=env) as server:
+        held = [_connect(server) for _ in range(MAX_CONNECTIONS)]
+        try:
+            for sock in held:
+                sock.sendall(_request([]))
+                assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+            with _connect(server) as extra:
+                extra.sendall(_request([]))
+                answer = _read_until_closed(extra)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503 "), head
+            assert b"\r\nretry-after: 1\r\n" in head.lower() + b"\r\n"
+            error = orjson.loads(body)["error"]
+            assert set(error) == {"message", "type", "param", "code"}
+            assert error["code"] == "server_overloaded"
+            assert "THREADLINE_MAX_CONNECTIONS" in error["message"]
+            held.pop().close()
+            # A connection let go makes room, once the server has seen it close.
+            deadline = time.monotonic() + 10
+            while True:
+                with _connect(server) as again:
+                    again.sendall(_request([]))
+                    if _read_response(again).startswith(b"HTTP/1.1 200 "):
+                        break
+                assert time.monotonic() < deadline, "no room made by the closed connection"
+                time.sleep(0.05)
+        finally:
+            for sock in held:
+                sock.close()

@@ -5,6 +5,9 @@ Unbounded, httptools takes a request head of any size (it joins a header value p
 until the value ends) and uvicorn sets no deadline on a connection until it has answered a
 request on it. Here:
 
+- `max_connections` connections at once: a request on one more is answered 503 in the envelope
+  and its connection closed, so streams never take the file descriptors the database needs
+  (open_files.py);
 - the request line and headers may take `max_header_bytes` together, with at most
   `max_header_count` headers, and the Authorization header at most MAX_AUTHORIZATION_BYTES
   (our keys are about 50): beyond, the client gets 431 in the OpenAI envelope and the
@@ -30,7 +33,8 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from threadline.errors import HeadersTooLarge, RequestTimeout, ThreadlineError
+from threadline import open_files
+from threadline.errors import HeadersTooLarge, RequestTimeout, ServerOverloaded, ThreadlineError
 from threadline.settings import Settings
 
 MAX_AUTHORIZATION_BYTES = 1024
@@ -38,6 +42,7 @@ MAX_AUTHORIZATION_BYTES = 1024
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
+    max_connections: int
     max_header_bytes: int
     max_header_count: int
     header_timeout: float
@@ -46,6 +51,7 @@ class ConnectionLimits:
     @classmethod
     def of(cls, settings: Settings) -> ConnectionLimits:
         return cls(
+            max_connections=settings.max_connections or open_files.connections_that_fit(),
             max_header_bytes=settings.max_header_bytes,
             max_header_count=settings.max_header_count,
             header_timeout=settings.request_header_timeout,
@@ -165,6 +171,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if len(self.connections) > self._limits.max_connections:
+            raise _Refused(ServerOverloaded(self._limits.max_connections))
         self._phase = "body"
         self._arm(self._limits.body_timeout)
         super().on_headers_complete()
@@ -229,6 +237,8 @@ def _envelope(error: ThreadlineError, default_headers: list[tuple[bytes, bytes]]
     head = [STATUS_LINE[error.status_code]]
     for name, value in default_headers:
         head += [name, b": ", value, b"\r\n"]
+    for text_name, text_value in error.headers.items():
+        head += [text_name.encode("latin-1"), b": ", text_value.encode("latin-1"), b"\r\n"]
     head += [
         b"content-type: application/json\r\n",
         b"content-length: " + str(len(body)).encode() + b"\r\n",

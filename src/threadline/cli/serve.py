@@ -23,6 +23,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
+from threadline import open_files
 from threadline.api.request_id import with_request_ids
 from threadline.cli import startup
 from threadline.cli.common import ConfigOption, DbOption, err_console, settings_from
@@ -59,6 +60,7 @@ def serve(
     )
 
     startup.check_port_free(settings.host, settings.port)
+    open_files.raise_limit()
     startup.print_banner(settings, keys_required=startup.open_database(settings))
     common: dict[str, Any] = {
         "host": settings.host,

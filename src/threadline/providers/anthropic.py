@@ -100,6 +100,7 @@ class AnthropicProvider:
         capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
+        max_connections: int = 10_000,
         retry: RetryPolicy | None = None,
         history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -116,6 +117,7 @@ class AnthropicProvider:
             headers=sent,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            max_connections=max_connections,
             retry=retry or RetryPolicy(),
             key_header=_key_header,
         )

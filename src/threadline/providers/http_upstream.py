@@ -58,6 +58,7 @@ class HttpUpstream:
         headers: dict[str, str],
         connect_timeout: float,
         read_timeout: float,
+        max_connections: int,
         retry: RetryPolicy,
         key_header: Callable[[str], dict[str, str]] = bearer,
     ) -> None:
@@ -73,6 +74,7 @@ class HttpUpstream:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
+        self._max_connections = max_connections
         self._proxy = _proxy_from_environment(self.base_url)
         self._session: aiohttp.ClientSession | None = None
 
@@ -86,7 +88,7 @@ class HttpUpstream:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0),
                 proxy=self._proxy,
                 # One session serves every tenant: a cookie one answer set must not ride on
                 # another tenant's request (and no jar is one less step on every call).

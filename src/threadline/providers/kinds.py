@@ -36,6 +36,7 @@ class ProviderConfig:
     model_limits: dict[str, ModelLimits] = field(default_factory=dict)
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
+    max_connections: int = 10_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     history_memo_bytes: int = DEFAULT_MAX_BYTES
     """Bound of what an adapter keeps of a long history's translation (prefix_memo.py)."""
@@ -55,6 +56,7 @@ def _openai_chat(config: ProviderConfig) -> ModelProvider:
         ),
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
+        max_connections=config.max_connections,
         retry=config.retry,
         history_memo_bytes=config.history_memo_bytes,
     )
@@ -74,6 +76,7 @@ def _openai_responses(config: ProviderConfig) -> ModelProvider:
         ),
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
+        max_connections=config.max_connections,
         retry=config.retry,
         history_memo_bytes=config.history_memo_bytes,
     )
@@ -94,6 +97,7 @@ def _anthropic(config: ProviderConfig) -> ModelProvider:
         default_max_tokens=config.max_output_tokens or 8192,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
+        max_connections=config.max_connections,
         retry=config.retry,
         history_memo_bytes=config.history_memo_bytes,
     )

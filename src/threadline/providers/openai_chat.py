@@ -62,6 +62,7 @@ class OpenAIChatProvider:
         capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
+        max_connections: int = 10_000,
         retry: RetryPolicy | None = None,
         history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -87,6 +88,7 @@ class OpenAIChatProvider:
             headers=sent,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            max_connections=max_connections,
             retry=retry or RetryPolicy(),
         )
         self._completions_url = self._http.url("/chat/completions")

@@ -76,6 +76,7 @@ class OpenAIResponsesProvider:
         capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
+        max_connections: int = 10_000,
         retry: RetryPolicy | None = None,
         history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -92,6 +93,7 @@ class OpenAIResponsesProvider:
             headers=sent,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            max_connections=max_connections,
             retry=retry or RetryPolicy(),
         )
         self.base_url = self._http.base_url
