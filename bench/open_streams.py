@@ -39,8 +39,24 @@ GAP_P99_TARGET_MANY = 0.020
 class Outcome:
     def __init__(self) -> None:
         self.gaps: list[float] = []
+        self.gap_starts: list[float] = []
+        self.first_events: list[float] = []
+        self.last_events: list[float] = []
         self.completed = 0
         self.failed = 0
+
+    def steady_gaps(self) -> list[float]:
+        """The gaps that began once every stream had its first event: streaming alone, without
+        the work of opening the others."""
+        if not self.first_events:
+            return []
+        all_open = max(self.first_events)
+        return [g for g, a in zip(self.gaps, self.gap_starts, strict=True) if a >= all_open]
+
+    def most_at_once(self) -> int:
+        """The most streams between their first and last events at one moment."""
+        edges = sorted([(t, 1) for t in self.first_events] + [(t, -1) for t in self.last_events])
+        return max(itertools.accumulate(step for _, step in edges), default=0)
 
 
 async def _one_stream(
@@ -51,6 +67,8 @@ async def _one_stream(
         if threadline
         else MarkerClock(UPSTREAM_CONTENT, UPSTREAM_CONTENT_WIDTH)
     )
+    # A stream that ended `failed` after every delta did not complete.
+    ending = b"event: response.completed" if threadline else b"data: [DONE]"
     try:
         connection = await HttpConnection.open("127.0.0.1", service.port)
         try:
@@ -60,11 +78,15 @@ async def _one_stream(
     except (OSError, asyncio.IncompleteReadError):
         outcome.failed += 1
         return
-    if reply.status != 200 or len(clock.times) != words:
+    if reply.status != 200 or len(clock.times) != words or ending not in clock.body:
         outcome.failed += 1
         return
     outcome.completed += 1
-    outcome.gaps += [b - a for a, b in itertools.pairwise(clock.times)]
+    outcome.first_events.append(clock.times[0])
+    outcome.last_events.append(clock.times[-1])
+    for a, b in itertools.pairwise(clock.times):
+        outcome.gaps.append(b - a)
+        outcome.gap_starts.append(a)
 
 
 async def open_streams(
@@ -125,6 +147,7 @@ def figures(count: int, idle_rss: int, peak_rss: int, tl: Outcome, direct: Outco
     many = count >= MANY
     rss_target = RSS_TARGET_MANY if many else RSS_TARGET
     p99 = percentile(tl.gaps, 99) if tl.gaps else None
+    steady = tl.steady_gaps()
     return [
         Figure(
             "open_streams.rss",
@@ -162,14 +185,25 @@ def figures(count: int, idle_rss: int, peak_rss: int, tl: Outcome, direct: Outco
             note="" if p99 is None else f"{ms(p99 - CHUNK_DELAY):.1f} ms over the upstream's gap",
         ),
         Figure(
+            "open_streams.gap.p99_steady",
+            NAME,
+            f"time between delta events, p99, {count} streams, once all were open",
+            ms(percentile(steady, 99)) if steady else None,
+            "ms",
+            ms(percentile(direct.steady_gaps(), 99)) if direct.steady_gaps() else None,
+            label,
+            note=f"{len(steady):,} of {len(tl.gaps):,} gaps",
+        ),
+        Figure(
             "open_streams.completed",
             NAME,
-            "streams completed with every event",
+            "streams completed with every event and their successful end",
             tl.completed,
             "streams",
             direct.completed,
             label,
             target=f"{count} of {count}",
             met=tl.completed == count,
+            note=f"at most {tl.most_at_once():,} streaming at once",
         ),
     ]
