@@ -14,6 +14,7 @@ import pytest
 
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
+from threadline.api.connection_limits import DROPPED_BEYOND
 
 HEADER_LIMIT = 4096
 TIMEOUT_S = 1
@@ -254,4 +255,20 @@ def test_a_request_on_a_connection_beyond_the_limit_gets_503_and_is_closed(
                 time.sleep(0.05)
         finally:
             for sock in held:
+                sock.close()
+
+
+def test_connections_far_beyond_the_limit_are_closed_as_they_open(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    env = {"THREADLINE_MAX_CONNECTIONS": str(MAX_CONNECTIONS)}
+    with LiveServer(str(tmp_path / "t.db"), fake.base_url, env=env) as server:
+        idle = [_connect(server) for _ in range(MAX_CONNECTIONS + DROPPED_BEYOND)]
+        try:
+            with _connect(server) as dropped:
+                assert _read_until_closed(dropped) == b""  # closed unasked, unanswered
+            idle[-1].sendall(_request([]))  # open, but past the limit
+            assert _read_response(idle[-1]).startswith(b"HTTP/1.1 503 ")
+        finally:
+            for sock in idle:
                 sock.close()

@@ -6,8 +6,8 @@ until the value ends) and uvicorn sets no deadline on a connection until it has 
 request on it. Here:
 
 - `max_connections` connections at once: a request on one more is answered 503 in the envelope
-  and its connection closed, so streams never take the file descriptors the database needs
-  (open_files.py);
+  and its connection closed, and a connection opened `DROPPED_BEYOND` past the limit is closed at
+  once, so connections never take the file descriptors the database needs (open_files.py);
 - the request line and headers may take `max_header_bytes` together, with at most
   `max_header_count` headers, and the Authorization header at most MAX_AUTHORIZATION_BYTES
   (our keys are about 50): beyond, the client gets 431 in the OpenAI envelope and the
@@ -38,6 +38,9 @@ from threadline.errors import HeadersTooLarge, RequestTimeout, ServerOverloaded,
 from threadline.settings import Settings
 
 MAX_AUTHORIZATION_BYTES = 1024
+# Connections past `max_connections` are answered 503 once they send a request; this many
+# past it, new ones are closed as they open, with no answer.
+DROPPED_BEYOND = open_files.RESERVED // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,12 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections + DROPPED_BEYOND:
+            # Connections that send no request would otherwise hold their descriptors until
+            # the header deadline, eating the ones kept for the database.
+            self._refused = True
+            transport.close()
+            return
         self._arm(self._limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
