@@ -98,3 +98,16 @@ async def test_a_write_goes_on_without_the_lock_once_it_has_waited_its_limit(
     assert await asyncio.to_thread(free_within, database, 5.0)
     again = await asyncio.wait_for(save(sqlite_store, ["q2"], ["a2"], previous=written), 10)
     assert texts(await sqlite_store.load_chain(A, again)) == ["q", "a", "q2", "a2"]
+
+
+async def test_the_writer_lock_file_has_the_databases_permissions(tmp_path: Path) -> None:
+    database = tmp_path / "shared.db"
+    database.touch()
+    database.chmod(0o660)  # a database a group shares: its members may take the lock too
+    store = SqlStore(f"sqlite+aiosqlite:///{database}")
+    try:
+        await store.migrate()
+        await save(store, ["q"], ["a"])
+    finally:
+        await store.close()
+    assert (tmp_path / f"shared.db{writer_lock.SUFFIX}").stat().st_mode & 0o777 == 0o660

@@ -39,9 +39,14 @@ _Call = tuple[Callable[[], None], Future[None]]
 
 class WriterLock:
     def __init__(self, database: Path) -> None:
+        # The permissions of the database, as SQLite gives its -wal and -shm files (whatever the
+        # umask), so whoever may write the database may take the lock.
+        mode = database.stat().st_mode & 0o666 if database.exists() else 0o644
         self._fd = os.open(
-            database.with_name(database.name + SUFFIX), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            database.with_name(database.name + SUFFIX), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode
         )
+        if os.fstat(self._fd).st_uid == os.geteuid():
+            os.fchmod(self._fd, mode)
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._abandoned: Future[None] | None = None
