@@ -72,6 +72,12 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+# Every CPU this machine lets us use, read before the bench pins itself to its load CPUs: a
+# process spawned "not pinned" gets all of them, not the bench's own affinity, which it would
+# otherwise inherit (until stop 40, every "not pinned" server ran on the load CPU only).
+ALL_CPUS = frozenset(os.sched_getaffinity(0))
+
+
 def spawn(
     argv: Sequence[str],
     *,
@@ -80,10 +86,10 @@ def spawn(
     log: Path | None = None,
     stdout: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` on `cpus` (through taskset, so every thread it ever starts stays there).
-    Children inherit the raised file-descriptor limit of this process."""
+    """Start `argv` on `cpus`, or on every CPU if None (through taskset, so every thread it ever
+    starts stays there). Children inherit the raised file-descriptor limit of this process."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
-    prefix = ["taskset", "--cpu-list", _cpus(cpus)] if cpus is not None else []
+    prefix = ["taskset", "--cpu-list", _cpus(ALL_CPUS if cpus is None else cpus)]
     return subprocess.Popen(
         [*prefix, *argv],
         cwd=ROOT,
