@@ -60,7 +60,7 @@ from threadline.providers.base import (
     ToolChoice,
     UsageReport,
 )
-from threadline.providers.http_upstream import HttpUpstream, error_message
+from threadline.providers.http_upstream import DEFAULT_MAX_CONNECTIONS, HttpUpstream, error_message
 from threadline.providers.retry import RetryPolicy
 from threadline.providers.upstream_counts import counted_or_estimated
 
@@ -100,7 +100,7 @@ class AnthropicProvider:
         capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
-        max_connections: int = 10_000,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         retry: RetryPolicy | None = None,
         history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 E = TypeVar("E")
 
 _JSON = {"Content-Type": "application/json"}
+# Connections to one provider when the settings name none (wiring.py passes the server's).
+DEFAULT_MAX_CONNECTIONS = 10_000
 
 
 def bearer(api_key: str) -> dict[str, str]:

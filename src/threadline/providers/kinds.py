@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from threadline.prefix_memo import DEFAULT_MAX_BYTES
 from threadline.providers.anthropic import AnthropicProvider
 from threadline.providers.base import ModelProvider, ProviderCapabilities
+from threadline.providers.http_upstream import DEFAULT_MAX_CONNECTIONS
 from threadline.providers.model_limits import ModelLimits
 from threadline.providers.openai_chat import OpenAIChatProvider
 from threadline.providers.openai_responses import OpenAIResponsesProvider
@@ -36,7 +37,7 @@ class ProviderConfig:
     model_limits: dict[str, ModelLimits] = field(default_factory=dict)
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
-    max_connections: int = 10_000
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     history_memo_bytes: int = DEFAULT_MAX_BYTES
     """Bound of what an adapter keeps of a long history's translation (prefix_memo.py)."""

@@ -34,7 +34,12 @@ from threadline.providers.base import (
     UsageReport,
 )
 from threadline.providers.chat_messages import KeptMessages, chat_messages
-from threadline.providers.http_upstream import HttpUpstream, bearer, error_message
+from threadline.providers.http_upstream import (
+    DEFAULT_MAX_CONNECTIONS,
+    HttpUpstream,
+    bearer,
+    error_message,
+)
 from threadline.providers.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -62,7 +67,7 @@ class OpenAIChatProvider:
         capabilities: ProviderCapabilities | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 300.0,
-        max_connections: int = 10_000,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         retry: RetryPolicy | None = None,
         history_memo_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
